@@ -1,0 +1,143 @@
+"""Checks at the Python boundary, so that bad input never reaches a kernel.
+
+The dtype rule, in one place: float32 and float64 arrays keep their dtype; every other dtype
+(integers, booleans, float16, ...) is converted to float64. A model converts inputs to its own
+dtype (float32 unless created otherwise).
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .errors import ShapeError
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def float_dtype(dtype):
+    """Normalise a dtype argument to float32 or float64, or raise naming the value."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def as_float_array(x, name="X", dtype=None):
+    """``x`` as a float32/float64 array (see the module's dtype rule), no copy when possible."""
+    if isinstance(x, np.ndarray) and x.dtype == object or isinstance(x, str):
+        raise TypeError(f"{name} must be numeric, got {type(x).__name__}")
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:
+        raise TypeError(f"{name} could not be converted to an array: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    if dtype is not None:
+        return arr.astype(dtype, copy=False)
+    if arr.dtype not in FLOAT_DTYPES:
+        arr = arr.astype(np.float64)
+    return arr
+
+
+def check_finite(arr, name):
+    if not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"{name} contains NaN or infinity (first at index "
+                         f"{tuple(int(i) for i in bad)})")
+
+
+def check_2d(x, name="X", dtype=None, finite=True):
+    """A finite, non-empty 2-D float array."""
+    arr = as_float_array(x, name, dtype)
+    if arr.ndim != 2:
+        raise ShapeError(f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}"
+                         + (" - reshape a single sample with x.reshape(1, -1)"
+                            if arr.ndim == 1 else ""))
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ShapeError(f"{name} is empty (shape {arr.shape})")
+    if finite:
+        check_finite(arr, name)
+    return arr
+
+
+def check_labels(y, n_samples, n_classes=None, name="y"):
+    """Integer class labels 0..n_classes-1 as an int64 vector of length n_samples."""
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ShapeError(f"{name} must be a 1-D vector of class labels, got shape {arr.shape}")
+    if arr.shape[0] != n_samples:
+        raise ShapeError(f"X and {name} have different numbers of samples: {n_samples} and "
+                         f"{arr.shape[0]}")
+    if arr.size == 0:
+        raise ShapeError(f"{name} is empty")
+    if arr.dtype.kind == "f":
+        check_finite(arr, name)
+        if not np.all(arr == np.round(arr)):
+            raise ValueError(f"{name} must hold integer class labels, got non-integer values "
+                             f"such as {arr[arr != np.round(arr)][0]!r}")
+    elif arr.dtype.kind not in "iub":
+        raise TypeError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
+    labels = arr.astype(np.int64)
+    if labels.min() < 0 or (n_classes is not None and labels.max() >= n_classes):
+        hi = "" if n_classes is None else f"..{n_classes - 1}"
+        raise ValueError(f"{name} holds labels out of range [0{hi}]: min {labels.min()}, "
+                         f"max {labels.max()}")
+    return labels
+
+
+def check_targets(y, n_samples, n_outputs, dtype, name="y"):
+    """Real targets as a 2-D (n_samples, n_outputs) array of ``dtype``."""
+    arr = as_float_array(y, name, dtype)
+    if arr.ndim == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.ndim != 2:
+        raise ShapeError(f"{name} must be 1-D or 2-D, got shape {arr.shape}")
+    if arr.shape[0] != n_samples:
+        raise ShapeError(f"X and {name} have different numbers of samples: {n_samples} and "
+                         f"{arr.shape[0]}")
+    if arr.shape[1] != n_outputs:
+        raise ShapeError(f"{name} has {arr.shape[1]} column(s) but the model has {n_outputs} "
+                         f"output(s)")
+    check_finite(arr, name)
+    return np.ascontiguousarray(arr)
+
+
+def check_positive(value, name, integer=False, allow_none=False):
+    if value is None and allow_none:
+        return None
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise TypeError(f"{name} must be {'an integer' if integer else 'a number'}, got "
+                        f"{value!r}")
+    if not value > 0 or not np.isfinite(value):
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def check_in_range(value, name, lo, hi, lo_open=False, hi_open=True):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    ok_lo = value > lo if lo_open else value >= lo
+    ok_hi = value < hi if hi_open else value <= hi
+    if not (ok_lo and ok_hi and np.isfinite(value)):
+        raise ValueError(f"{name} must be in {'(' if lo_open else '['}{lo}, {hi}"
+                         f"{')' if hi_open else ']'}, got {value!r}")
+    return float(value)
+
+
+def check_random_state(random_state):
+    """A numpy Generator from None, an int seed or a Generator."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if random_state is None or isinstance(random_state, (numbers.Integral, np.random.SeedSequence)):
+        if isinstance(random_state, bool):
+            raise TypeError("random_state must be None, an int or a numpy Generator")
+        return np.random.default_rng(random_state)
+    raise TypeError(f"random_state must be None, an int or a numpy Generator, got "
+                    f"{type(random_state).__name__}")

@@ -1,0 +1,154 @@
+"""The backend registry: which implementations of the kernel contract exist and which runs.
+
+A backend is a module that implements every kernel of the contract documented in
+:mod:`fusenn.backends._numpy` (the reference, always present). The compiled ones are imported
+lazily, the first time they are asked for, and the reason for a failure is kept so that
+:func:`available_backends` and :func:`fusenn.show_config` can say it instead of hiding it.
+
+The selection is thread-local: :func:`use_backend` changes it only inside a ``with`` block and
+restores it on exit, also when the block raises.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import os
+import threading
+
+from ..errors import BackendUnavailableError
+
+#: name -> module path. Order is the preference order of "auto" (fastest first).
+_MODULES = {
+    "cython": "fusenn._cykernels",
+    "numba": "fusenn.backends._numba",
+    "numpy": "fusenn.backends._numpy",
+}
+NAMES = tuple(_MODULES)
+_loaded: dict = {}
+_errors: dict = {}
+_lock = threading.Lock()
+_state = threading.local()
+
+
+def _default_choice():
+    name = os.environ.get("FUSENN_BACKEND", "auto").strip().lower() or "auto"
+    if name != "auto" and name not in _MODULES:
+        raise BackendUnavailableError(
+            f"FUSENN_BACKEND={name!r} is not a backend; choose one of "
+            f"{', '.join(('auto',) + NAMES)}")
+    return name
+
+
+_global_choice = None  # set lazily from the environment, changed by set_backend
+
+
+def _load(name):
+    """Import backend ``name`` once; return the module or None, remembering why it failed."""
+    if name in _loaded:
+        return _loaded[name]
+    with _lock:
+        if name in _loaded:
+            return _loaded[name]
+        try:
+            mod = importlib.import_module(_MODULES[name])
+        except Exception as exc:  # ImportError, or a compiled module that fails to load
+            mod = None
+            _errors[name] = f"{type(exc).__name__}: {exc}"
+        _loaded[name] = mod
+        return mod
+
+
+def _probe(name):
+    """Whether backend ``name`` can be used, without importing heavy modules when avoidable."""
+    if name in _loaded:
+        return _loaded[name] is not None
+    if name == "numpy":
+        return True
+    if name == "cython":
+        # A compiled extension imports in microseconds: just try it.
+        return _load(name) is not None
+    if name == "numba":
+        if importlib.util.find_spec("numba") is None:
+            _errors[name] = "ImportError: numba is not installed"
+            _loaded[name] = None
+            return False
+        return True
+    return False
+
+
+def available_backends():
+    """Names of the backends that can run here, fastest first (``numpy`` is always last)."""
+    return [n for n in NAMES if _probe(n)]
+
+
+def unavailable_reasons():
+    """``{name: reason}`` for every backend that cannot run here."""
+    for n in NAMES:
+        _probe(n)
+    return {n: _errors[n] for n in NAMES if n in _errors}
+
+
+def _check_name(name):
+    if not isinstance(name, str):
+        raise TypeError(f"backend name must be a string, got {type(name).__name__}")
+    key = name.strip().lower()
+    if key != "auto" and key not in _MODULES:
+        raise BackendUnavailableError(
+            f"unknown backend {name!r}; choose one of {', '.join(('auto',) + NAMES)}")
+    if key != "auto" and not _probe(key):
+        raise BackendUnavailableError(
+            f"backend {key!r} is not available: {_errors.get(key, 'unknown reason')}")
+    return key
+
+
+def set_backend(name):
+    """Select the backend for this process (threads without their own ``use_backend``)."""
+    global _global_choice
+    _global_choice = _check_name(name)
+
+
+def get_backend():
+    """The name selected now: ``"auto"``, ``"numpy"``, ``"cython"`` or ``"numba"``."""
+    global _global_choice
+    local = getattr(_state, "choice", None)
+    if local is not None:
+        return local
+    if _global_choice is None:
+        _global_choice = _default_choice()
+    return _global_choice
+
+
+@contextlib.contextmanager
+def use_backend(name):
+    """Run a block with another backend, restoring the previous choice on exit."""
+    key = _check_name(name)
+    previous = getattr(_state, "choice", None)
+    _state.choice = key
+    try:
+        yield key
+    finally:
+        _state.choice = previous
+
+
+def resolve(name=None):
+    """Return the name of the concrete backend that a call made now would run on."""
+    key = get_backend() if name is None else _check_name(name)
+    if key != "auto":
+        if not _probe(key):
+            raise BackendUnavailableError(
+                f"backend {key!r} is not available: {_errors.get(key, 'unknown reason')}")
+        return key
+    for n in NAMES:
+        if _probe(n) and _load(n) is not None:
+            return n
+    return "numpy"  # pragma: no cover - numpy always loads
+
+
+def get(name=None):
+    """Return the backend module for ``name`` (default: the current selection, resolved)."""
+    key = resolve(name)
+    mod = _load(key)
+    if mod is None:
+        raise BackendUnavailableError(f"backend {key!r} is not available: {_errors[key]}")
+    return mod

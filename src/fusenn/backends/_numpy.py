@@ -1,0 +1,322 @@
+"""The NumPy backend: the reference implementation of fusenn's kernel contract.
+
+This module is the oracle. Every compiled backend (``fusenn._cykernels`` from csrc/, and
+:mod:`fusenn.backends._numba`) implements the same functions with the same arguments, and the
+test-suite checks them against these, for float32 and float64.
+
+The contract
+============
+Arguments are already validated by the Python layer: arrays are 2-D and C-contiguous unless
+said otherwise, all of one float dtype ``D`` (float32 or float64), finite, with fitting shapes.
+Outputs are preallocated by the caller and written in place; kernels allocate nothing that
+outlives the call. Activations are passed as ``(code, p0, p1)`` from
+:meth:`fusenn.activations.ActivationDef.kernel_args`.
+
+``act_forward(z, code, p0, p1, out)``
+    ``out = f(z)``; ``out`` may be ``z``.
+``act_derivative(z, a, code, p0, p1, out)``
+    ``out = f'(z)`` elementwise given ``a = f(z)`` (softmax: its Jacobian's diagonal ``a(1-a)``).
+``dense_forward(x, W, b, code, p0, p1, z, a)``
+    ``z = x @ W + b`` then ``a = f(z)``. ``b`` may be None (no bias). ``a`` may be ``z`` only
+    for LINEAR. Softmax (code 26) is applied per row.
+``dense_backward(x, W, z, a, dy, code, p0, p1, dz, dW, db, dx)``
+    ``dz = dy * f'(z)`` (softmax: ``a * (dy - sum(dy * a, row))``), then ``dW = x.T @ dz``,
+    ``db = dz.sum(0)``, ``dx = dz @ W.T``. ``dz`` may be ``dy``; ``db`` and ``dx`` may be None.
+``softmax(z, out)``, ``log_softmax(z, out)``, ``logsumexp(z, out)``
+    along the last axis, max-subtracted; ``logsumexp``'s ``out`` is 1-D of length ``z.shape[0]``.
+``softmax_xent(logits, labels, grad) -> float``
+    mean over rows of ``logsumexp(z) - z[label]``; ``labels`` int64 1-D. ``grad`` (or None)
+    receives the gradient of that mean: ``(softmax(z) - onehot(labels)) / n``.
+``softmax_xent_probs(logits, targets, grad) -> float``
+    the same with target distributions (one-hot or soft rows):
+    loss ``mean_i sum_k t_ik (logsumexp(z_i) - z_ik)``, grad ``(softmax(z) sum_k t - t) / n``.
+``sigmoid_bce(logits, targets, grad) -> float``
+    mean over all elements of ``softplus(z) - t z``; grad ``(sigmoid(z) - t) / (n k)``.
+``mse(pred, targets, grad, half) -> float``
+    ``half=False``: mean over all elements of ``(y - t)^2``, grad ``2 (y - t) / (n k)``.
+    ``half=True``: the notes' ``1/(2n) sum_i sum_k (t - y)^2``, grad ``(y - t) / n``.
+    Loss values are accumulated in float64 and returned as Python floats.
+``sgd_update(p, g, vel, lr, momentum, nesterov, weight_decay)``
+    1-D arrays. ``g' = g + wd p``; with momentum ``vel = momentum vel + g'`` and the step is
+    ``g' + momentum vel`` (Nesterov) or ``vel``; without, the step is ``g'`` (``vel`` may be
+    None). ``p -= lr step``. ``g`` is not modified.
+``adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, t)``
+    ``t`` is the 1-based step. ``g' = g + wd p``; ``m = b1 m + (1-b1) g'``;
+    ``v = b2 v + (1-b2) g'^2``; ``p -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)``.
+``rmsprop_update(p, g, sq, lr, rho, eps, weight_decay)``
+    ``sq = rho sq + (1-rho) g'^2``; ``p -= lr g' / (sqrt(sq) + eps)``.
+``adagrad_update(p, g, acc, lr, eps, weight_decay)``
+    ``acc += g'^2``; ``p -= lr g' / (sqrt(acc) + eps)``.
+``train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, batch_size,
+loss_code, opt_code, hyper, state, losses) -> int``
+    One epoch of mini-batch training of a stack of Dense layers, see :func:`train_epoch`.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..activations import LINEAR, SOFTMAX, numpy_derivative, numpy_forward
+
+NAME = "numpy"
+
+# Loss and optimiser codes of train_epoch (shared by every backend).
+LOSS_SOFTMAX_XENT, LOSS_SIGMOID_BCE, LOSS_MSE, LOSS_HALF_MSE = 0, 1, 2, 3
+OPT_SGD, OPT_ADAM, OPT_RMSPROP, OPT_ADAGRAD = 0, 1, 2, 3
+# Indexes into train_epoch's ``hyper`` vector.
+H_LR, H_MOMENTUM, H_NESTEROV, H_WEIGHT_DECAY, H_BETA1, H_BETA2, H_EPS, H_RHO, H_STEP = range(9)
+N_HYPER = 9
+
+
+# --------------------------------------------------------------------------- activations
+def act_forward(z, code, p0, p1, out):
+    if code == SOFTMAX:
+        softmax(z, out)
+    else:
+        out[...] = numpy_forward(code, z, p0, p1)
+
+
+def act_derivative(z, a, code, p0, p1, out):
+    if code == SOFTMAX:
+        np.multiply(a, 1 - a, out=out)
+    else:
+        out[...] = numpy_derivative(code, z, p0, p1)
+
+
+def _act_backward(z, a, dy, code, p0, p1, dz):
+    """dz = dy * f'(z), or the softmax Jacobian-vector product; dz may be dy."""
+    if code == SOFTMAX:
+        s = np.sum(dy * a, axis=1, keepdims=True)
+        np.subtract(dy, s, out=dz)
+        dz *= a
+    elif code == LINEAR:
+        if dz is not dy:
+            dz[...] = dy
+    else:
+        np.multiply(dy, numpy_derivative(code, z, p0, p1), out=dz)
+
+
+# --------------------------------------------------------------------------- dense layer
+def dense_forward(x, W, b, code, p0, p1, z, a):
+    np.matmul(x, W, out=z)
+    if b is not None:
+        z += b
+    if a is not z:
+        act_forward(z, code, p0, p1, a)
+
+
+def dense_backward(x, W, z, a, dy, code, p0, p1, dz, dW, db, dx):
+    _act_backward(z, a, dy, code, p0, p1, dz)
+    np.matmul(x.T, dz, out=dW)
+    if db is not None:
+        np.sum(dz, axis=0, out=db)
+    if dx is not None:
+        np.matmul(dz, W.T, out=dx)
+
+
+# --------------------------------------------------------------------------- softmax family
+def logsumexp(z, out):
+    m = np.max(z, axis=1)
+    out[...] = m + np.log(np.sum(np.exp(z - m[:, None]), axis=1))
+
+
+def softmax(z, out):
+    np.subtract(z, np.max(z, axis=1, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= np.sum(out, axis=1, keepdims=True)
+
+
+def log_softmax(z, out):
+    lse = np.empty(z.shape[0], dtype=z.dtype)
+    logsumexp(z, lse)
+    np.subtract(z, lse[:, None], out=out)
+
+
+# --------------------------------------------------------------------------- fused losses
+def softmax_xent(logits, labels, grad):
+    n = logits.shape[0]
+    lse = np.empty(n, dtype=logits.dtype)
+    logsumexp(logits, lse)
+    rows = np.arange(n)
+    loss = float(np.sum(lse.astype(np.float64) - logits[rows, labels])) / n
+    if grad is not None:
+        softmax(logits, grad)
+        grad[rows, labels] -= 1
+        grad /= n
+    return loss
+
+
+def softmax_xent_probs(logits, targets, grad):
+    n = logits.shape[0]
+    lse = np.empty(n, dtype=logits.dtype)
+    logsumexp(logits, lse)
+    tsum = np.sum(targets, axis=1, dtype=np.float64)
+    loss = float(np.sum(lse * tsum - np.sum(targets * logits, axis=1, dtype=np.float64))) / n
+    if grad is not None:
+        softmax(logits, grad)
+        grad *= tsum[:, None].astype(grad.dtype)
+        grad -= targets
+        grad /= n
+    return loss
+
+
+def sigmoid_bce(logits, targets, grad):
+    count = logits.size
+    z = logits
+    per = np.maximum(z, 0) - targets * z + np.log1p(np.exp(-np.abs(z)))
+    loss = float(np.sum(per, dtype=np.float64)) / count
+    if grad is not None:
+        e = np.exp(-np.abs(z))
+        grad[...] = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+        grad -= targets
+        grad /= count
+    return loss
+
+
+def mse(pred, targets, grad, half):
+    diff = pred - targets
+    total = float(np.sum(np.square(diff, dtype=np.float64)))
+    if half:
+        n = pred.shape[0]
+        loss = total / (2 * n)
+        scale = 1.0 / n
+    else:
+        loss = total / pred.size
+        scale = 2.0 / pred.size
+    if grad is not None:
+        np.multiply(diff, scale, out=grad)
+    return loss
+
+
+# --------------------------------------------------------------------------- optimisers
+def _decayed(p, g, weight_decay):
+    return g + weight_decay * p if weight_decay else g
+
+
+def sgd_update(p, g, vel, lr, momentum, nesterov, weight_decay):
+    g = _decayed(p, g, weight_decay)
+    if momentum:
+        vel *= momentum
+        vel += g
+        step = g + momentum * vel if nesterov else vel
+    else:
+        step = g
+    p -= lr * step
+
+
+def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, t):
+    g = _decayed(p, g, weight_decay)
+    m *= beta1
+    m += (1 - beta1) * g
+    v *= beta2
+    v += (1 - beta2) * (g * g)
+    bc1 = 1.0 - beta1 ** t
+    bc2 = 1.0 - beta2 ** t
+    p -= lr * (m / bc1) / (np.sqrt(v / bc2) + eps)
+
+
+def rmsprop_update(p, g, sq, lr, rho, eps, weight_decay):
+    g = _decayed(p, g, weight_decay)
+    sq *= rho
+    sq += (1 - rho) * (g * g)
+    p -= lr * g / (np.sqrt(sq) + eps)
+
+
+def adagrad_update(p, g, acc, lr, eps, weight_decay):
+    g = _decayed(p, g, weight_decay)
+    acc += g * g
+    p -= lr * g / (np.sqrt(acc) + eps)
+
+
+def optimizer_step(opt_code, flat, grad, hyper, state, t):
+    """Apply optimiser ``opt_code`` with the ``hyper`` vector; ``t`` is the 1-based step."""
+    lr, wd, eps = hyper[H_LR], hyper[H_WEIGHT_DECAY], hyper[H_EPS]
+    if opt_code == OPT_SGD:
+        sgd_update(flat, grad, state[0], lr, hyper[H_MOMENTUM], bool(hyper[H_NESTEROV]), wd)
+    elif opt_code == OPT_ADAM:
+        adam_update(flat, grad, state[0], state[1], lr, hyper[H_BETA1], hyper[H_BETA2], eps,
+                    wd, t)
+    elif opt_code == OPT_RMSPROP:
+        rmsprop_update(flat, grad, state[0], lr, hyper[H_RHO], eps, wd)
+    elif opt_code == OPT_ADAGRAD:
+        adagrad_update(flat, grad, state[0], lr, eps, wd)
+    else:
+        raise ValueError(f"unknown optimiser code {opt_code}")
+
+
+# --------------------------------------------------------------------------- whole epoch
+def layer_views(flat, widths):
+    """``[(W, b), ...]`` views into the flat parameter vector (W row-major ``(n_in, n_out)``)."""
+    views, off = [], 0
+    for n_in, n_out in zip(widths[:-1], widths[1:]):
+        n_in, n_out = int(n_in), int(n_out)
+        W = flat[off:off + n_in * n_out].reshape(n_in, n_out)
+        off += n_in * n_out
+        b = flat[off:off + n_out]
+        off += n_out
+        views.append((W, b))
+    return views
+
+
+def loss_forward_backward(loss_code, out, labels, targets, grad):
+    """Loss value and its gradient wrt ``out`` for train_epoch's ``loss_code``."""
+    if loss_code == LOSS_SOFTMAX_XENT:
+        return softmax_xent(out, labels, grad)
+    if loss_code == LOSS_SIGMOID_BCE:
+        return sigmoid_bce(out, targets, grad)
+    if loss_code in (LOSS_MSE, LOSS_HALF_MSE):
+        return mse(out, targets, grad, loss_code == LOSS_HALF_MSE)
+    raise ValueError(f"unknown loss code {loss_code}")
+
+
+def train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, batch_size,
+                loss_code, opt_code, hyper, state, losses):
+    """Train a stack of Dense layers for one epoch; return the number of batches completed.
+
+    ``flat`` holds every layer's ``W`` then ``b`` (see :func:`layer_views`), ``grad`` is a
+    workspace of the same size. ``widths`` (int64, L+1) are the layer sizes, ``codes`` (int64,
+    L) and ``params`` (float64, (L, 2)) the activations. Samples are visited in the order
+    ``perm`` (int64), ``batch_size`` at a time (the last batch may be smaller). ``labels``
+    (int64) serve the softmax cross-entropy, ``targets`` (2-D, dtype D) the others; the unused
+    one may be empty. ``hyper`` (float64, N_HYPER) holds the optimiser's settings and, at
+    ``H_STEP``, the number of steps taken before this epoch. ``state`` (2, P) is the
+    optimiser's state. ``losses[k]`` receives batch k's mean loss.
+
+    If a batch's loss is not finite the epoch stops before updating on it, leaving the weights
+    at their last finite values, and its index is returned (fewer than the number of batches).
+    """
+    n = X.shape[0]
+    views = layer_views(flat, widths)
+    gviews = layer_views(grad, widths)
+    L = len(views)
+    # workspaces, once per epoch: activations a[l] (a[0] is the batch input) and z[l]
+    a = [np.empty((batch_size, int(w)), dtype=X.dtype) for w in widths]
+    z = [np.empty((batch_size, int(w)), dtype=X.dtype) for w in widths[1:]]
+    dz = [np.empty((batch_size, int(w)), dtype=X.dtype) for w in widths]
+    step = int(hyper[H_STEP])
+    n_batches = (n + batch_size - 1) // batch_size
+    for k in range(n_batches):
+        idx = perm[k * batch_size:(k + 1) * batch_size]
+        m = idx.shape[0]
+        np.take(X, idx, axis=0, out=a[0][:m])
+        for l in range(L):
+            W, b = views[l]
+            dense_forward(a[l][:m], W, b, codes[l], params[l, 0], params[l, 1], z[l][:m],
+                          a[l + 1][:m])
+        out = a[L][:m]
+        yl = labels[idx] if loss_code == LOSS_SOFTMAX_XENT else labels
+        yt = targets if loss_code == LOSS_SOFTMAX_XENT else targets[idx]
+        loss = loss_forward_backward(loss_code, out, yl, yt, dz[L][:m])
+        losses[k] = loss
+        if not math.isfinite(loss):
+            return k
+        for l in range(L - 1, -1, -1):
+            W, _ = views[l]
+            gW, gb = gviews[l]
+            dense_backward(a[l][:m], W, z[l][:m], a[l + 1][:m], dz[l + 1][:m], codes[l],
+                           params[l, 0], params[l, 1], dz[l + 1][:m], gW, gb,
+                           dz[l][:m] if l > 0 else None)
+        step += 1
+        optimizer_step(opt_code, flat, grad, hyper, state, step)
+    return n_batches

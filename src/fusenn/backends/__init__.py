@@ -69,10 +69,13 @@ def _probe(name):
         # A compiled extension imports in microseconds: just try it.
         return _load(name) is not None
     if name == "numba":
-        if importlib.util.find_spec("numba") is None:
-            _errors[name] = "ImportError: numba is not installed"
-            _loaded[name] = None
-            return False
+        # Importing numba takes half a second: look for it (and our module) without importing.
+        for module, why in (("numba", "numba is not installed"),
+                            (_MODULES[name], f"{_MODULES[name]} is missing")):
+            if importlib.util.find_spec(module) is None:
+                _errors[name] = f"ImportError: {why}"
+                _loaded[name] = None
+                return False
         return True
     return False
 

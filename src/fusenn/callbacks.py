@@ -1,0 +1,151 @@
+"""Callbacks: code that runs at the start and end of training and of every epoch.
+
+A callback receives the :class:`fusenn.Trainer` in ``set_trainer`` and the epoch's logs
+(``{"loss": ..., "accuracy": ..., "val_loss": ...}``) in ``on_epoch_end``. It stops training by
+setting ``trainer.stop_training = True``.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+
+class Callback:
+    trainer = None
+
+    def set_trainer(self, trainer):
+        self.trainer = trainer
+
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_epoch_begin(self, epoch, logs=None):
+        pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+
+class History(Callback):
+    """Records every epoch's logs: ``history.history["loss"]`` is the list of epoch losses."""
+
+    def __init__(self):
+        self.history = {}
+        self.epoch = []
+
+    def on_train_begin(self, logs=None):
+        self.history = {}
+        self.epoch = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(v)
+
+    def __getitem__(self, key):
+        return self.history[key]
+
+    def __repr__(self):
+        last = {k: round(v[-1], 6) for k, v in self.history.items() if v}
+        return f"History(epochs={len(self.epoch)}, last={last})"
+
+
+_MODES = {"loss": "min", "val_loss": "min", "accuracy": "max", "val_accuracy": "max"}
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+
+    ``monitor``: ``"loss"``, ``"val_loss"``, ``"accuracy"`` or ``"val_accuracy"`` (or any log
+    key, with ``mode`` "min"/"max"). With ``restore_best_weights`` the model ends with the
+    weights of its best epoch.
+    """
+
+    def __init__(self, monitor="val_loss", patience=10, min_delta=0.0,
+                 restore_best_weights=True, mode="auto"):
+        if not isinstance(patience, int) or patience < 0:
+            raise ValueError(f"patience must be a non-negative integer, got {patience!r}")
+        if not min_delta >= 0:
+            raise ValueError(f"min_delta must be >= 0, got {min_delta!r}")
+        if mode == "auto":
+            mode = _MODES.get(monitor, "max" if "acc" in monitor else "min")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        self.monitor, self.patience, self.min_delta = monitor, patience, float(min_delta)
+        self.restore_best_weights, self.mode = bool(restore_best_weights), mode
+
+    def on_train_begin(self, logs=None):
+        self.best = np.inf if self.mode == "min" else -np.inf
+        self.best_epoch = None
+        self.wait = 0
+        self.stopped_epoch = None
+        self._best_weights = None
+
+    def _improved(self, value):
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.monitor not in logs:
+            raise KeyError(f"EarlyStopping monitors {self.monitor!r}, which is not among the "
+                           f"logged values {sorted(logs)} (give validation data to log val_*)")
+        value = logs[self.monitor]
+        if self._improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self._best_weights = self.trainer.model.flat_params.copy()
+                self._best_buffers = self.trainer.model.get_buffers()
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                self.stopped_epoch = epoch
+                self.trainer.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.restore_best_weights and self._best_weights is not None:
+            self.trainer.model.flat_params[...] = self._best_weights
+            self.trainer.model.set_buffers(self._best_buffers)
+
+
+class ProgressBar(Callback):
+    """Shows progress per epoch: a tqdm bar when tqdm is installed, plain lines otherwise,
+    nothing when ``verbose=0``."""
+
+    def __init__(self, verbose=1, file=None):
+        self.verbose = int(verbose)
+        self.file = file
+
+    def on_train_begin(self, logs=None):
+        self._bar = None
+        self._start = time.perf_counter()
+        if self.verbose <= 0:
+            return
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            tqdm = None
+        if tqdm is not None and self.verbose == 1:
+            self._bar = tqdm(total=self.trainer.epochs, unit="epoch", file=self.file,
+                             leave=True, dynamic_ncols=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.verbose <= 0:
+            return
+        text = " ".join(f"{k}={v:.4f}" for k, v in (logs or {}).items())
+        if self._bar is not None:
+            self._bar.set_postfix_str(text)
+            self._bar.update(1)
+        else:
+            out = self.file or sys.stdout
+            print(f"epoch {epoch + 1}/{self.trainer.epochs}  {text}", file=out, flush=True)
+
+    def on_train_end(self, logs=None):
+        if self._bar is not None:
+            self._bar.close()

@@ -1,0 +1,52 @@
+"""What this installation of fusenn is: version, backends, threads, BLAS and OpenMP."""
+from __future__ import annotations
+
+import platform
+
+from . import backends
+from ._threads import get_num_threads
+from ._version import __version__
+
+
+def config():
+    """A dict describing the installation (what :func:`show_config` prints)."""
+    import numpy as np
+
+    info = {
+        "fusenn": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "selected backend": backends.get_backend(),
+        "auto resolves to": backends.resolve("auto"),
+        "available backends": backends.available_backends(),
+        "unavailable backends": backends.unavailable_reasons(),
+        "threads": get_num_threads(),
+    }
+    cy = backends._load("cython") if "cython" in info["available backends"] else None
+    info["cython built with OpenMP"] = getattr(cy, "OPENMP", None) if cy else None
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["thread pools"] = [
+            f"{p.get('internal_api')} {p.get('version')} ({p.get('num_threads')} threads, "
+            f"{p.get('prefix')})" for p in threadpool_info()]
+    except Exception as exc:  # pragma: no cover - threadpoolctl missing or failing
+        info["thread pools"] = [f"unknown ({exc})"]
+    return info
+
+
+def show_config(file=None):
+    """Print the installation's configuration: which backends run here and why not."""
+    lines = []
+    for key, value in config().items():
+        if isinstance(value, dict):
+            lines.append(f"{key}:" + ("" if value else " none"))
+            lines += [f"    {k}: {v}" for k, v in value.items()]
+        elif isinstance(value, list):
+            lines.append(f"{key}:" + ("" if value else " none"))
+            lines += [f"    {v}" for v in value]
+        else:
+            lines.append(f"{key}: {value}")
+    text = "\n".join(lines)
+    print(text, file=file)
+    return text

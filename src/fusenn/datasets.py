@@ -1,0 +1,478 @@
+"""Small real datasets and a train/test split, so that a network can be trained end to end.
+
+What is here:
+
+- :func:`xor` - the four XOR points, the classic problem a single perceptron cannot solve.
+- :func:`load_digits` - the UCI 8x8 optical digits (1,797 images), shipped inside the package
+  in ``fusenn/data/`` with its attribution and licence (CC BY 4.0) beside it.
+- :func:`load_mnist` - MNIST (or any dataset in the same IDX format, such as Fashion-MNIST)
+  read from files the user has; :func:`find_mnist` says which files a directory holds and
+  :func:`read_idx` reads any single IDX file.
+- :func:`train_test_split` - a seeded (optionally stratified) split.
+
+Every loader returns a :class:`Dataset`, a named tuple ``(X, y)``: ``X`` is a 2-D float array
+of shape ``(n_samples, n_features)`` scaled to [0, 1], ``y`` an int64 vector of class labels.
+So ``X, y = fusenn.datasets.load_digits()`` works, and so does ``data.X``.
+
+Files are checked, not trusted: a file that is truncated, has the wrong magic number, the
+wrong dimensions or a label count that does not match its images raises
+:class:`fusenn.errors.FormatError` naming the file and the problem. A missing file raises
+:class:`FileNotFoundError` naming it. Nothing here downloads anything.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import math
+import numbers
+import os
+import warnings
+import zlib
+from importlib import resources
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from ._validation import check_random_state, float_dtype
+from .errors import FormatError, ShapeError
+
+__all__ = ["Dataset", "MnistFiles", "xor", "load_digits", "load_mnist", "find_mnist",
+           "read_idx", "train_test_split"]
+
+
+class Dataset(NamedTuple):
+    """Features and labels: ``X`` of shape (n_samples, n_features), float32 or float64, and
+    ``y`` of shape (n_samples,), int64. Unpacks as ``X, y = dataset``."""
+
+    X: np.ndarray
+    y: np.ndarray
+
+
+# --------------------------------------------------------------------------------------------
+# XOR
+# --------------------------------------------------------------------------------------------
+
+def xor(dtype=np.float64) -> Dataset:
+    """The XOR truth table as a classification problem.
+
+    Returns ``Dataset(X, y)`` with ``X`` of shape (4, 2) in ``dtype`` (float32 or float64)
+    holding the inputs (0, 0), (0, 1), (1, 0), (1, 1), and ``y`` = [0, 1, 1, 0] (int64).
+
+    >>> X, y = xor()
+    >>> X.tolist(), y.tolist()
+    ([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], [0, 1, 1, 0])
+    """
+    dt = float_dtype(dtype)
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=dt)
+    y = np.array([0, 1, 1, 0], dtype=np.int64)
+    return Dataset(X, y)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading files: gzip is detected by its magic bytes, never by the file name
+# --------------------------------------------------------------------------------------------
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _read_bytes(file):
+    """The decompressed contents of ``file`` (a path or a binary file object) and a name for
+    messages. Gzip data is recognised by its first two bytes, 1f 8b."""
+    if hasattr(file, "read"):
+        name = str(getattr(file, "name", "<stream>"))
+        raw = file.read()
+        if not isinstance(raw, (bytes, bytearray)):
+            raise TypeError(f"{name}: expected a binary file object, got text")
+    else:
+        path = Path(os.fspath(file))
+        name = str(path)
+        raw = path.read_bytes()  # FileNotFoundError names the path
+    return _gunzip(bytes(raw), name), name
+
+
+def _gunzip(raw, name):
+    if raw[:2] != _GZIP_MAGIC:
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise FormatError(f"{name}: corrupt or truncated gzip data ({exc})") from None
+
+
+# --------------------------------------------------------------------------------------------
+# IDX files (the MNIST format)
+# --------------------------------------------------------------------------------------------
+
+# IDX magic number: two zero bytes, a type code, the number of dimensions; then one
+# big-endian uint32 per dimension; then the data, big-endian, C order.
+_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IMAGES_MAGIC = 0x0803  # 2051: unsigned bytes, 3 dimensions (n, rows, cols)
+_LABELS_MAGIC = 0x0801  # 2049: unsigned bytes, 1 dimension (n,)
+_MAGIC_NAMES = {_IMAGES_MAGIC: "an images file", _LABELS_MAGIC: "a labels file"}
+
+
+def _parse_idx(data, name, expected_magic=None):
+    """Check an IDX byte string and return its array as a read-only big-endian view."""
+    if len(data) < 4:
+        raise FormatError(f"{name}: truncated IDX file: {len(data)} byte(s), too short for "
+                          f"the 4-byte magic number")
+    magic = int.from_bytes(data[:4], "big")
+    if data[0] != 0 or data[1] != 0:
+        raise FormatError(f"{name}: not an IDX file: magic number 0x{magic:08x} does not "
+                          f"start with two zero bytes")
+    if expected_magic is not None and magic != expected_magic:
+        what = _MAGIC_NAMES.get(magic)
+        raise FormatError(
+            f"{name}: wrong magic number {magic}, expected {expected_magic} "
+            f"({_MAGIC_NAMES[expected_magic]}: unsigned bytes, "
+            f"{expected_magic & 0xFF} dimension(s))" + (f"; this looks like {what}" if what
+                                                         else ""))
+    type_code, ndim = data[2], data[3]
+    if type_code not in _IDX_TYPES:
+        raise FormatError(f"{name}: unknown IDX data type code 0x{type_code:02x} (known: "
+                          f"{', '.join(f'0x{c:02x}' for c in _IDX_TYPES)})")
+    if ndim == 0:
+        raise FormatError(f"{name}: IDX header declares 0 dimensions")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise FormatError(f"{name}: truncated IDX header: {ndim} dimension(s) need {header} "
+                          f"bytes, the file has {len(data)}")
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(_IDX_TYPES[type_code])
+    expected = math.prod(shape) * dtype.itemsize
+    actual = len(data) - header
+    if actual < expected:
+        raise FormatError(f"{name}: truncated: header declares shape {shape} "
+                          f"({expected} bytes of data) but only {actual} bytes follow")
+    if actual > expected:
+        raise FormatError(f"{name}: too long: header declares shape {shape} ({expected} bytes "
+                          f"of data) but {actual} bytes follow ({actual - expected} extra)")
+    return np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=header).reshape(shape)
+
+
+def read_idx(file) -> np.ndarray:
+    """Read one IDX file (the format of the MNIST files), gzip-compressed or raw.
+
+    ``file`` is a path or a binary file object; gzip is detected from the first two bytes
+    (1f 8b), not from the name. Returns a writable array in native byte order whose shape and
+    dtype are the file's: e.g. (10000, 28, 28) uint8 for ``t10k-images-idx3-ubyte.gz`` and
+    (10000,) uint8 for ``t10k-labels-idx1-ubyte.gz``. Supported IDX types: uint8, int8, int16,
+    int32, float32, float64.
+
+    Raises FormatError (naming the file) for a truncated file or header, a magic number that
+    is not IDX, an unknown type code, or a payload shorter or longer than the header's
+    dimensions say; FileNotFoundError for a missing file.
+    """
+    data, name = _read_bytes(file)
+    arr = _parse_idx(data, name)
+    return arr.astype(arr.dtype.newbyteorder("="))
+
+
+class MnistFiles(NamedTuple):
+    """The images and labels files of one MNIST-format set, and which set it is
+    (``"train"`` or ``"t10k"``)."""
+
+    images: Path
+    labels: Path
+    kind: str
+
+
+_KINDS = {"train": "train", "t10k": "t10k", "test": "t10k"}
+
+
+def _candidates(directory, prefix, what, idx):
+    # The published names, with and without .gz, and the common "train-images.idx3-ubyte".
+    stems = (f"{prefix}-{what}-{idx}-ubyte", f"{prefix}-{what}.{idx}-ubyte")
+    return [directory / (stem + ext) for stem in stems for ext in ("", ".gz")]
+
+
+def _first_existing(paths):
+    return next((p for p in paths if p.is_file()), None)
+
+
+def find_mnist(directory, kind="auto") -> MnistFiles:
+    """Locate the MNIST-format files of one set in ``directory``.
+
+    ``kind`` is ``"train"`` (``train-images-idx3-ubyte[.gz]`` and
+    ``train-labels-idx1-ubyte[.gz]``), ``"t10k"`` or its alias ``"test"``
+    (``t10k-images-idx3-ubyte[.gz]``, ``t10k-labels-idx1-ubyte[.gz]``), or ``"auto"``: the
+    training set when its files are present, otherwise the t10k test set. The returned
+    ``kind`` says which was found, so a caller can split the test set itself when there is no
+    training set. Raises FileNotFoundError listing the names it looked for (with ``"auto"``,
+    a training set with only one of its two files is an error, not a reason to fall back).
+    """
+    directory = Path(os.fspath(directory))
+    if not directory.is_dir():
+        raise FileNotFoundError(f"MNIST directory not found: {directory}")
+    if kind == "auto":
+        has_train = any(_first_existing(_candidates(directory, "train", what, idx))
+                        for what, idx in (("images", "idx3"), ("labels", "idx1")))
+        kinds = ["train"] if has_train else ["t10k"]
+    elif isinstance(kind, str) and kind in _KINDS:
+        kinds = [_KINDS[kind]]
+    else:
+        raise ValueError(f"kind must be 'auto', 'train', 't10k' or 'test', got {kind!r}")
+    prefix = kinds[0]
+    found = []
+    for what, idx in (("images", "idx3"), ("labels", "idx1")):
+        candidates = _candidates(directory, prefix, what, idx)
+        path = _first_existing(candidates)
+        if path is None:
+            raise FileNotFoundError(
+                f"no MNIST {prefix} {what} file in {directory} (looked for "
+                f"{', '.join(p.name for p in candidates)})")
+        found.append(path)
+    return MnistFiles(found[0], found[1], prefix)
+
+
+def _labels_path_for(images_path):
+    name = images_path.name
+    derived = name.replace("images", "labels").replace("idx3", "idx1")
+    if derived == name:
+        raise ValueError(f"cannot tell the labels file that goes with {images_path} (its name "
+                         f"has no 'images'/'idx3' to replace); pass labels=PATH")
+    return images_path.with_name(derived)
+
+
+def load_mnist(path, kind="auto", dtype=np.float32, labels=None) -> Dataset:
+    """MNIST-format images and labels, flattened and scaled to [0, 1].
+
+    ``path`` is either a directory holding the files (see :func:`find_mnist` for the names and
+    for ``kind``: ``"auto"`` takes the training set when present, else the t10k test set), or
+    the images file itself, in which case the labels file is ``labels`` or, by default, the
+    same name with ``images``/``idx3`` replaced by ``labels``/``idx1``. Files may be
+    gzip-compressed or raw.
+
+    Returns ``Dataset(X, y)``: ``X`` of shape (n, rows * cols) in ``dtype`` (float32 or
+    float64), the grey levels divided by 255, row-major (pixel ``r * cols + c``); ``y`` of
+    shape (n,), int64. For the MNIST test set: (10000, 784) and labels 0..9.
+
+    Raises FormatError naming the file for anything that is not an unsigned-byte IDX images
+    file (magic 2051, shape n x rows x cols) with a matching labels file (magic 2049, shape n),
+    including truncated files and a label count that differs from the image count;
+    FileNotFoundError for a missing file or directory.
+    """
+    dt = float_dtype(dtype)
+    path = Path(os.fspath(path))
+    if path.is_dir():
+        files = find_mnist(path, kind)
+        images_path, labels_path = files.images, files.labels
+        if labels is not None:
+            labels_path = Path(os.fspath(labels))
+    elif path.exists():
+        images_path = path
+        labels_path = (Path(os.fspath(labels)) if labels is not None
+                       else _labels_path_for(path))
+    else:
+        raise FileNotFoundError(f"MNIST path not found: {path}")
+
+    data, images_name = _read_bytes(images_path)
+    images = _parse_idx(data, images_name, _IMAGES_MAGIC)
+    data, labels_name = _read_bytes(labels_path)
+    y = _parse_idx(data, labels_name, _LABELS_MAGIC)
+    n, rows, cols = images.shape
+    if n == 0 or rows == 0 or cols == 0:
+        raise FormatError(f"{images_name}: holds no pixels (shape {images.shape})")
+    if y.shape[0] != n:
+        raise FormatError(f"{labels_name}: {y.shape[0]} labels but {images_name} holds "
+                          f"{n} images")
+    X = images.reshape(n, rows * cols).astype(dt)
+    X /= dt.type(255)
+    return Dataset(X, y.astype(np.int64))
+
+
+# --------------------------------------------------------------------------------------------
+# UCI 8x8 digits (shipped in the package)
+# --------------------------------------------------------------------------------------------
+
+_DIGITS_FILE = "optdigits-8x8.csv.gz"
+_DIGITS_FEATURES = 64
+_DIGITS_MAX = 16
+
+
+def _parse_digits_csv(data, name):
+    """(features as an int64 (n, 64) array, labels as int64 (n,)) from the CSV bytes."""
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{name}: not a text CSV file ({exc})") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "input contained no data": checked below
+            table = np.loadtxt(io.StringIO(text), delimiter=",", dtype=np.float64, ndmin=2)
+    except ValueError as exc:
+        raise FormatError(f"{name}: malformed CSV ({exc})") from None
+    if table.shape[0] == 0:
+        raise FormatError(f"{name}: holds no rows")
+    if table.shape[1] != _DIGITS_FEATURES + 1:
+        raise FormatError(f"{name}: expected {_DIGITS_FEATURES + 1} columns (64 pixels and "
+                          f"the label), got {table.shape[1]}")
+    if not np.all(np.isfinite(table)) or not np.all(table == np.round(table)):
+        raise FormatError(f"{name}: values must be integers")
+    features = table[:, :-1].astype(np.int64)
+    labels = table[:, -1].astype(np.int64)
+    if features.min() < 0 or features.max() > _DIGITS_MAX:
+        raise FormatError(f"{name}: pixel counts must be in 0..{_DIGITS_MAX}, got "
+                          f"{features.min()}..{features.max()}")
+    if labels.min() < 0 or labels.max() > 9:
+        raise FormatError(f"{name}: labels must be digits 0..9, got "
+                          f"{labels.min()}..{labels.max()}")
+    return features, labels
+
+
+def load_digits(dtype=np.float64, path=None) -> Dataset:
+    """The UCI 8x8 optical handwritten digits: 1,797 images of the digits 0-9.
+
+    Each image is 8x8 cells, each cell the count (0..16) of set pixels in a 4x4 block of the
+    original 32x32 bitmap. Returns ``Dataset(X, y)``: ``X`` of shape (1797, 64) in ``dtype``
+    (float32 or float64), counts divided by 16 so that values lie in [0, 1], row-major
+    (cell ``r * 8 + c``); ``y`` of shape (1797,), int64 labels 0..9.
+
+    The data ship inside the package (``fusenn/data/optdigits-8x8.csv.gz``; E. Alpaydin and
+    C. Kaynak, 1998, UCI Machine Learning Repository, CC BY 4.0 - see ``fusenn/data/README.md``).
+    ``path`` reads another file in the same format instead (65 comma-separated integers per
+    row, label last, gzip-compressed or not), such as UCI's ``optdigits.tra``.
+
+    Raises FormatError naming the file if it is malformed (wrong column count, non-integer or
+    out-of-range values, truncated gzip).
+
+    >>> X, y = load_digits()
+    >>> X.shape, y.shape, float(X.max()), sorted(set(y.tolist())) == list(range(10))
+    ((1797, 64), (1797,), 1.0, True)
+    """
+    dt = float_dtype(dtype)
+    if path is None:
+        resource = resources.files("fusenn").joinpath("data", _DIGITS_FILE)
+        name = f"fusenn/data/{_DIGITS_FILE}"
+        data = _gunzip(resource.read_bytes(), name)
+    else:
+        data, name = _read_bytes(path)
+    features, labels = _parse_digits_csv(data, name)
+    X = features.astype(dt)
+    X /= dt.type(_DIGITS_MAX)
+    return Dataset(X, labels)
+
+
+# --------------------------------------------------------------------------------------------
+# Train/test split
+# --------------------------------------------------------------------------------------------
+
+def _n_test(test_size, n):
+    """The number of test samples: a fraction in (0, 1) (rounded up) or a count."""
+    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real):
+        raise TypeError(f"test_size must be a fraction in (0, 1) or an integer count, got "
+                        f"{test_size!r}")
+    if isinstance(test_size, numbers.Integral):
+        if not 1 <= test_size <= n - 1:
+            raise ValueError(f"test_size={test_size} must be between 1 and n_samples - 1 = "
+                             f"{n - 1}")
+        return int(test_size)
+    if not 0.0 < test_size < 1.0:
+        raise ValueError(f"test_size as a fraction must be in (0, 1), got {test_size!r}")
+    # round() first so that 0.7 * 10 = 7.000000000000001 gives 7, not 8
+    n_test = math.ceil(round(test_size * n, 9))
+    if n_test >= n:
+        raise ValueError(f"test_size={test_size} of {n} samples leaves no training samples")
+    return n_test
+
+
+def _stratified_indices(strata, n_test, rng):
+    """(train, test) indices with each class's share of the test set as close as possible to
+    its share of the data: floor(count * n_test / n) per class, then the leftover samples to
+    the classes with the largest remainders (ties broken at random)."""
+    n = strata.shape[0]
+    classes, inverse, counts = np.unique(strata, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    if np.any(counts < 2):
+        lonely = classes[np.argmax(counts < 2)]
+        raise ValueError(f"cannot stratify: class {lonely!r} has only 1 sample (each class "
+                         f"needs at least 2)")
+    k = counts * n_test // n
+    remainder = counts * n_test % n
+    leftover = n_test - int(k.sum())
+    order = np.lexsort((rng.random(classes.size), -remainder))
+    k[order[:leftover]] += 1
+
+    # A random permutation, then grouped by class (stable, so random within a class): the
+    # first k[c] of class c's group go to the test set.
+    perm = rng.permutation(n)
+    grouped = perm[np.argsort(inverse[perm], kind="stable")]
+    group_start = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    cls = inverse[grouped]
+    is_test = np.arange(n) - group_start[cls] < k[cls]
+    return rng.permutation(grouped[~is_test]), rng.permutation(grouped[is_test])
+
+
+def train_test_split(X, y, test_size=0.2, random_state=None, stratify=False, shuffle=True):
+    """Split samples into a training set and a test set.
+
+    Parameters
+    ----------
+    X : array-like, shape (n_samples, ...)
+        Features; any dtype, kept as is.
+    y : array-like, shape (n_samples, ...)
+        Labels or targets.
+    test_size : float in (0, 1) or int
+        The fraction of samples for the test set (rounded up), or their number.
+    random_state : None, int or numpy.random.Generator
+        The source of randomness; an int gives the same split every time. The global NumPy
+        random state is never used (None draws a fresh, unseeded Generator).
+    stratify : bool or array-like of shape (n_samples,)
+        ``True`` keeps each class's proportion of ``y`` in both sets (as closely as whole
+        samples allow); an array stratifies by those labels instead; ``False`` (default)
+        does not stratify. Every class needs at least 2 samples.
+    shuffle : bool
+        With ``False`` the split is not random: the first samples train and the last
+        ``test_size`` test, in their original order (stratify must then be False).
+
+    Returns
+    -------
+    X_train, X_test, y_train, y_test : arrays (copies), the rows of ``X`` and ``y``.
+
+    Raises ShapeError if X and y (or stratify) differ in length, ValueError for a bad
+    test_size or an impossible stratification.
+
+    >>> X, y = load_digits()
+    >>> X_train, X_test, y_train, y_test = train_test_split(X, y, 0.25, random_state=0,
+    ...                                                     stratify=True)
+    >>> X_train.shape, X_test.shape
+    ((1347, 64), (450, 64))
+    """
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if X.ndim == 0 or y.ndim == 0:
+        raise ShapeError(f"X and y must be arrays of samples, got shapes {X.shape} and "
+                         f"{y.shape}")
+    n = X.shape[0]
+    if y.shape[0] != n:
+        raise ShapeError(f"X and y have different numbers of samples: {n} and {y.shape[0]}")
+    if n < 2:
+        raise ValueError(f"cannot split {n} sample(s) into a training and a test set")
+    n_test = _n_test(test_size, n)
+
+    if stratify is None or stratify is False:
+        strata = None
+    elif stratify is True:
+        strata = y
+    else:
+        strata = np.asarray(stratify)
+        if strata.ndim != 1 or strata.shape[0] != n:
+            raise ShapeError(f"stratify must be a vector of {n} labels, got shape "
+                             f"{strata.shape}")
+    if strata is not None and strata.ndim != 1:
+        raise ShapeError(f"stratify=True needs y to be a vector of class labels, got shape "
+                         f"{strata.shape}")
+
+    if not shuffle:
+        if strata is not None:
+            raise ValueError("stratify needs shuffle=True")
+        train, test = np.arange(n - n_test), np.arange(n - n_test, n)
+    else:
+        rng = check_random_state(random_state)
+        if strata is None:
+            perm = rng.permutation(n)
+            train, test = perm[n_test:], perm[:n_test]
+        else:
+            train, test = _stratified_indices(strata, n_test, rng)
+    return X[train], X[test], y[train], y[test]

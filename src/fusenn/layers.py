@@ -1,0 +1,556 @@
+"""Layers: each one's backward pass is written right beside its forward pass.
+
+A layer maps a batch ``x`` of shape ``(n, n_in)`` to ``(n, n_out)``. ``forward(x, training)``
+keeps what ``backward`` needs; ``backward(dy)`` takes ``dL/dy`` and returns ``dL/dx``, writing
+the gradients of the layer's parameters into ``d<name>`` (``dW``, ``db``, ...). Gradients are
+overwritten, not accumulated: one backward per forward.
+
+Parameters are attributes named in ``param_names``. Inside a :class:`fusenn.Sequential` they
+become views into one flat vector (and their gradients views into another), so that an
+optimiser updates the whole model in one pass.
+
+While a :class:`fusenn.Trainer` fits, layers reuse preallocated workspaces for their outputs
+(no allocation per mini-batch); otherwise every call returns fresh arrays.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import activations as _acts
+from . import backends
+from . import initializers as _inits
+from ._validation import check_in_range, check_positive, check_random_state, float_dtype
+from .errors import ShapeError
+
+
+class Layer:
+    """Base class. Subclasses set ``param_names`` and implement the three methods below."""
+
+    param_names: tuple = ()
+    buffer_names: tuple = ()  # state that is saved but not trained (BatchNorm's running stats)
+    stochastic = False  # draws random numbers in training (Dropout, RReLU)
+
+    def __init__(self, dtype=np.float32):
+        self.dtype = float_dtype(dtype)
+        self.n_in = None
+        self.n_out = None
+        self.training = False
+        self.need_input_grad = True
+        self._reuse = False  # set by the Trainer: outputs come from workspaces
+        self._ws = {}
+
+    # -- shapes ---------------------------------------------------------------------------
+    def build(self, n_in):
+        """Fix the input width; return the output width (default: unchanged)."""
+        self._check_n_in(n_in)
+        self.n_in = n_in
+        if self.n_out is None:
+            self.n_out = n_in
+        return self.n_out
+
+    def _check_n_in(self, n_in):
+        if self.n_in is not None and self.n_in != n_in:
+            raise ShapeError(f"{self.describe()} expects {self.n_in} inputs but receives {n_in}")
+
+    def describe(self):
+        return type(self).__name__
+
+    # -- parameters -----------------------------------------------------------------------
+    @property
+    def params(self):
+        return [getattr(self, n) for n in self.param_names]
+
+    @property
+    def grads(self):
+        return [getattr(self, "d" + n) for n in self.param_names]
+
+    @property
+    def n_params(self):
+        return int(sum(p.size for p in self.params))
+
+    def _make_grads(self):
+        for n in self.param_names:
+            setattr(self, "d" + n, np.zeros_like(getattr(self, n)))
+
+    def reset_parameters(self, rng):
+        """Draw fresh parameters from ``rng`` (layers without parameters do nothing)."""
+
+    def astype(self, dtype):
+        self.dtype = float_dtype(dtype)
+        if self.param_names and not hasattr(self, self.param_names[0]):
+            return  # not built yet: parameters are created in the new dtype
+        for n in self.param_names + self.buffer_names:
+            setattr(self, n, getattr(self, n).astype(self.dtype))
+        self._make_grads()
+        self._ws = {}
+
+    def set_rng(self, rng):
+        self.rng = check_random_state(rng)
+
+    # -- workspaces -----------------------------------------------------------------------
+    def _out(self, key, rows, cols, dtype=None):
+        """An output array: a view of a reused workspace while training, else fresh."""
+        dtype = self.dtype if dtype is None else dtype
+        if not self._reuse:
+            return np.empty((rows, cols), dtype=dtype)
+        buf = self._ws.get(key)
+        if buf is None or buf.shape[0] < rows or buf.shape[1] != cols or buf.dtype != dtype:
+            buf = np.empty((rows, cols), dtype=dtype)
+            self._ws[key] = buf
+        return buf[:rows]
+
+    # -- the three methods ----------------------------------------------------------------
+    def forward(self, x, training=False):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, dy):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def get_config(self):
+        return {}
+
+    def __call__(self, x, training=False):
+        return self.forward(np.ascontiguousarray(x, dtype=self.dtype), training)
+
+    def __repr__(self):
+        cfg = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({cfg})"
+
+
+def _activation_config(act):
+    return None if act.name == "linear" and not act.params else act.get_config()
+
+
+def _activation_from_config(cfg):
+    if cfg is None:
+        return _acts.get("linear")
+    if isinstance(cfg, str):
+        return _acts.get(cfg)
+    cfg = dict(cfg)
+    return _acts.get(cfg.pop("name"), **cfg)
+
+
+class Dense(Layer):
+    """Fully connected layer ``y = act(x @ W + b)``, bias and activation fused in one kernel.
+
+    ``W`` has shape ``(n_in, n_out)`` and ``b`` shape ``(n_out,)``. ``activation`` is a name from
+    :func:`fusenn.activations.names` or an Activation (e.g. ``activations.get("elu",
+    alpha=0.5)``); ``init`` an initialiser name or object (default: He for the ReLU family,
+    LeCun for SELU, Glorot otherwise). Backward::
+
+        dz = dy * act'(z);  dW = x.T @ dz;  db = dz.sum(0);  dx = dz @ W.T
+    """
+
+    param_names = ("W", "b")
+
+    def __init__(self, n_in, n_out, activation=None, init=None, bias_init="zeros",
+                 random_state=None, dtype=np.float32):
+        super().__init__(dtype)
+        self.n_in = check_positive(n_in, "Dense n_in", integer=True)
+        self.n_out = check_positive(n_out, "Dense n_out", integer=True)
+        self.activation = _acts.get(activation)
+        self.init = _inits.get(init) or _inits.default_for(self.activation.name)
+        self.bias_init = _inits.get(bias_init)
+        self.output_logits = False  # the Trainer fuses the output activation with the loss
+        self.reset_parameters(check_random_state(random_state))
+
+    def describe(self):
+        return f"Dense({self.n_in} -> {self.n_out})"
+
+    def reset_parameters(self, rng):
+        self.W = self.init((self.n_in, self.n_out), rng).astype(self.dtype)
+        self.b = self.bias_init((self.n_out,), rng).astype(self.dtype)
+        self._make_grads()
+
+    def _code(self):
+        act = self.activation
+        if self.output_logits:
+            return _acts.LINEAR, 0.0, 0.0
+        return act.code, act.p0, act.p1
+
+    def forward(self, x, training=False):
+        code, p0, p1 = self._code()
+        n = x.shape[0]
+        z = self._out("z", n, self.n_out)
+        a = z if code == _acts.LINEAR else self._out("a", n, self.n_out)
+        backends.get().dense_forward(x, self.W, self.b, code, p0, p1, z, a)
+        self._x, self._z, self._a = x, z, a
+        return a
+
+    def backward(self, dy):
+        code, p0, p1 = self._code()
+        n = dy.shape[0]
+        dz = self._out("dz", n, self.n_out)
+        dx = self._out("dx", n, self.n_in) if self.need_input_grad else None
+        backends.get().dense_backward(self._x, self.W, self._z, self._a, dy, code, p0, p1, dz,
+                                      self.dW, self.db, dx)
+        return dx
+
+    def get_config(self):
+        return {"n_in": self.n_in, "n_out": self.n_out,
+                "activation": _activation_config(self.activation)}
+
+
+class Activation(Layer):
+    """An activation function as a layer of its own: ``y = f(x)``, ``dx = dy * f'(x)``."""
+
+    def __init__(self, activation, dtype=np.float32, **params):
+        super().__init__(dtype)
+        self.activation = _acts.get(activation, **params)
+        self.output_logits = False
+
+    def describe(self):
+        return f"Activation({self.activation.name})"
+
+    def forward(self, x, training=False):
+        self._x = x
+        if self.output_logits:
+            self._y = x
+            return x
+        act = self.activation
+        y = self._out("y", x.shape[0], x.shape[1])
+        backends.get().act_forward(x, act.code, act.p0, act.p1, y)
+        self._y = y
+        return y
+
+    def backward(self, dy):
+        if self.output_logits:
+            return dy
+        act = self.activation
+        dx = self._out("dx", dy.shape[0], dy.shape[1])
+        if act.rowwise:
+            dx[...] = act.backward(self._x, self._y, dy)
+        else:
+            backends.get().act_derivative(self._x, self._y, act.code, act.p0, act.p1, dx)
+            dx *= dy
+        return dx
+
+    def get_config(self):
+        return {"activation": self.activation.get_config()}
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training each unit is kept with probability ``1 - rate`` and scaled
+    by ``1 / (1 - rate)``; in evaluation the layer is the identity. ``dx = dy * mask``."""
+
+    stochastic = True
+
+    def __init__(self, rate=0.5, random_state=None, dtype=np.float32):
+        super().__init__(dtype)
+        self.rate = check_in_range(rate, "dropout rate", 0.0, 1.0)
+        self.rng = check_random_state(random_state)
+
+    def describe(self):
+        return f"Dropout({self.rate:g})"
+
+    def forward(self, x, training=False):
+        if not training or self.rate == 0.0:
+            self._mask = None
+            return x
+        mask = self._out("mask", x.shape[0], x.shape[1])
+        keep = 1.0 - self.rate
+        mask[...] = self.rng.random(x.shape) < keep
+        mask *= 1.0 / keep
+        self._mask = mask
+        y = self._out("y", x.shape[0], x.shape[1])
+        np.multiply(x, mask, out=y)
+        return y
+
+    def backward(self, dy):
+        if self._mask is None:
+            return dy
+        dx = self._out("dx", dy.shape[0], dy.shape[1])
+        np.multiply(dy, self._mask, out=dx)
+        return dx
+
+    def get_config(self):
+        return {"rate": self.rate}
+
+
+class BatchNorm(Layer):
+    """Batch normalisation over the batch axis, with learnable scale ``gamma`` and shift ``beta``.
+
+    Training: ``xhat = (x - mean_batch) / sqrt(var_batch + eps)``, ``y = gamma xhat + beta``, and
+    the running statistics move by ``momentum`` (PyTorch's convention: ``running = (1 - m)
+    running + m batch``, the running variance unbiased). Evaluation uses the running statistics.
+    Backward (training)::
+
+        dgamma = sum(dy xhat);  dbeta = sum(dy)
+        dx = (gamma / sqrt(var + eps)) (dy - mean(dy) - xhat mean(dy xhat))
+    """
+
+    param_names = ("gamma", "beta")
+    buffer_names = ("running_mean", "running_var")
+
+    def __init__(self, n_features=None, momentum=0.1, eps=1e-5, dtype=np.float32):
+        super().__init__(dtype)
+        self.momentum = check_in_range(momentum, "BatchNorm momentum", 0.0, 1.0, hi_open=False)
+        self.eps = check_positive(eps, "BatchNorm eps")
+        if n_features is not None:
+            self.build(check_positive(n_features, "BatchNorm n_features", integer=True))
+
+    def build(self, n_in):
+        self._check_n_in(n_in)
+        if self.n_in is None:
+            self.n_in = self.n_out = n_in
+            self.reset_parameters(None)
+        return n_in
+
+    def reset_parameters(self, rng):
+        if self.n_in is None:
+            return
+        self.gamma = np.ones(self.n_in, dtype=self.dtype)
+        self.beta = np.zeros(self.n_in, dtype=self.dtype)
+        self.running_mean = np.zeros(self.n_in, dtype=self.dtype)
+        self.running_var = np.ones(self.n_in, dtype=self.dtype)
+        self._make_grads()
+
+    def describe(self):
+        return f"BatchNorm({self.n_in})"
+
+    def forward(self, x, training=False):
+        if self.n_in is None:
+            self.build(x.shape[1])
+        if training:
+            n = x.shape[0]
+            if n < 2:
+                raise ShapeError("BatchNorm needs at least 2 samples per batch in training, "
+                                 "got 1")
+            mean = x.mean(axis=0)
+            var = x.var(axis=0)
+            m = self.momentum
+            self.running_mean *= 1 - m
+            self.running_mean += m * mean
+            self.running_var *= 1 - m
+            self.running_var += m * var * (n / (n - 1))
+        else:
+            mean, var = self.running_mean, self.running_var
+        self._inv_std = (1.0 / np.sqrt(var + self.eps)).astype(self.dtype)
+        xhat = self._out("xhat", x.shape[0], x.shape[1])
+        np.subtract(x, mean, out=xhat)
+        xhat *= self._inv_std
+        self._xhat = xhat
+        y = self._out("y", x.shape[0], x.shape[1])
+        np.multiply(xhat, self.gamma, out=y)
+        y += self.beta
+        self._training_stats = training
+        return y
+
+    def backward(self, dy):
+        xhat = self._xhat
+        np.sum(dy * xhat, axis=0, out=self.dgamma)
+        np.sum(dy, axis=0, out=self.dbeta)
+        dx = self._out("dx", dy.shape[0], dy.shape[1])
+        scale = self.gamma * self._inv_std
+        if self._training_stats:
+            n = dy.shape[0]
+            np.multiply(xhat, self.dgamma / n, out=dx)
+            dx += self.dbeta / n
+            np.subtract(dy, dx, out=dx)
+            dx *= scale
+        else:
+            np.multiply(dy, scale, out=dx)
+        return dx
+
+    def get_config(self):
+        return {"n_features": self.n_in, "momentum": self.momentum, "eps": self.eps}
+
+
+class PReLU(Layer):
+    """Parametric ReLU with a learnable slope per unit: ``y = x if x > 0 else alpha x``.
+
+    Backward: ``dx = dy * (1 if x > 0 else alpha)``, ``dalpha = sum over the batch of
+    dy * x * (x <= 0)``.
+    """
+
+    param_names = ("alpha",)
+
+    def __init__(self, n_units=None, init=0.25, dtype=np.float32):
+        super().__init__(dtype)
+        self.init_value = float(init)
+        if n_units is not None:
+            self.build(check_positive(n_units, "PReLU n_units", integer=True))
+
+    def build(self, n_in):
+        self._check_n_in(n_in)
+        if self.n_in is None:
+            self.n_in = self.n_out = n_in
+            self.reset_parameters(None)
+        return n_in
+
+    def reset_parameters(self, rng):
+        if self.n_in is not None:
+            self.alpha = np.full(self.n_in, self.init_value, dtype=self.dtype)
+            self._make_grads()
+
+    def describe(self):
+        return f"PReLU({self.n_in})"
+
+    def forward(self, x, training=False):
+        if self.n_in is None:
+            self.build(x.shape[1])
+        self._x = x
+        y = self._out("y", x.shape[0], x.shape[1])
+        np.multiply(x, np.where(x > 0, 1, self.alpha).astype(self.dtype), out=y)
+        return y
+
+    def backward(self, dy):
+        x = self._x
+        neg = x <= 0
+        np.sum(np.where(neg, dy * x, 0), axis=0, out=self.dalpha)
+        dx = self._out("dx", dy.shape[0], dy.shape[1])
+        np.multiply(dy, np.where(neg, self.alpha, 1).astype(self.dtype), out=dx)
+        return dx
+
+    def get_config(self):
+        return {"n_units": self.n_in, "init": self.init_value}
+
+
+class Swish(Layer):
+    """Swish with a trainable ``beta``: ``y = x sigmoid(beta x)``.
+
+    Backward, with ``s = sigmoid(beta x)``: ``dx = dy (s + beta x s (1 - s))`` and
+    ``dbeta = sum(dy x^2 s (1 - s))``. ``trainable=False`` keeps ``beta`` fixed.
+    """
+
+    def __init__(self, beta=1.0, trainable=True, dtype=np.float32):
+        super().__init__(dtype)
+        self.trainable = bool(trainable)
+        self.param_names = ("beta",) if self.trainable else ()
+        self.beta = np.array([beta], dtype=self.dtype)
+        self.dbeta = np.zeros(1, dtype=self.dtype)
+
+    def describe(self):
+        return f"Swish(beta={float(self.beta[0]):g})"
+
+    def astype(self, dtype):
+        super().astype(dtype)
+        self.beta = self.beta.astype(self.dtype)
+        self.dbeta = np.zeros(1, dtype=self.dtype)
+
+    def forward(self, x, training=False):
+        self._x = x
+        s = self._out("s", x.shape[0], x.shape[1])
+        backends.get().act_forward(x * self.beta[0], _acts.SIGMOID, 0.0, 0.0, s)
+        self._s = s
+        y = self._out("y", x.shape[0], x.shape[1])
+        np.multiply(x, s, out=y)
+        return y
+
+    def backward(self, dy):
+        x, s, beta = self._x, self._s, self.beta[0]
+        ds = s * (1 - s)
+        self.dbeta[0] = np.sum(dy * x * x * ds)
+        dx = self._out("dx", dy.shape[0], dy.shape[1])
+        np.multiply(dy, s + beta * x * ds, out=dx)
+        return dx
+
+    def get_config(self):
+        return {"beta": float(self.beta[0]), "trainable": self.trainable}
+
+
+class RReLU(Layer):
+    """Randomised leaky ReLU: in training each negative input gets a slope drawn from
+    ``U(lower, upper)``; in evaluation the slope is the mean ``(lower + upper) / 2``."""
+
+    stochastic = True
+
+    def __init__(self, lower=1.0 / 8.0, upper=1.0 / 3.0, random_state=None, dtype=np.float32):
+        super().__init__(dtype)
+        self.activation = _acts.get("rrelu", lower=lower, upper=upper)
+        self.lower, self.upper = float(lower), float(upper)
+        self.rng = check_random_state(random_state)
+
+    def describe(self):
+        return f"RReLU({self.lower:g}, {self.upper:g})"
+
+    def forward(self, x, training=False):
+        slope = self._out("slope", x.shape[0], x.shape[1])
+        if training:
+            slope[...] = self.rng.uniform(self.lower, self.upper, size=x.shape)
+        else:
+            slope[...] = 0.5 * (self.lower + self.upper)
+        slope[x > 0] = 1
+        self._slope = slope
+        y = self._out("y", x.shape[0], x.shape[1])
+        np.multiply(x, slope, out=y)
+        return y
+
+    def backward(self, dy):
+        dx = self._out("dx", dy.shape[0], dy.shape[1])
+        np.multiply(dy, self._slope, out=dx)
+        return dx
+
+    def get_config(self):
+        return {"lower": self.lower, "upper": self.upper}
+
+
+class Maxout(Layer):
+    """Maxout: ``k`` linear pieces per output unit, ``y_j = max_i (x @ W + b)[j, i]``.
+
+    ``W`` has shape ``(n_in, n_out * k)`` (unit ``j``'s pieces are columns ``j*k .. j*k+k-1``).
+    Backward routes ``dy`` to the winning piece only.
+    """
+
+    param_names = ("W", "b")
+
+    def __init__(self, n_in, n_out, k=2, init=None, random_state=None, dtype=np.float32):
+        super().__init__(dtype)
+        self.n_in = check_positive(n_in, "Maxout n_in", integer=True)
+        self.n_out = check_positive(n_out, "Maxout n_out", integer=True)
+        self.k = check_positive(k, "Maxout k", integer=True)
+        self.init = _inits.get(init) or _inits.get("glorot_uniform")
+        self.reset_parameters(check_random_state(random_state))
+
+    def describe(self):
+        return f"Maxout({self.n_in} -> {self.n_out}, k={self.k})"
+
+    def reset_parameters(self, rng):
+        self.W = self.init((self.n_in, self.n_out * self.k), rng).astype(self.dtype)
+        self.b = np.zeros(self.n_out * self.k, dtype=self.dtype)
+        self._make_grads()
+
+    def forward(self, x, training=False):
+        n = x.shape[0]
+        z = self._out("z", n, self.n_out * self.k)
+        backends.get().dense_forward(x, self.W, self.b, _acts.LINEAR, 0.0, 0.0, z, z)
+        pieces = z.reshape(n, self.n_out, self.k)
+        self._arg = pieces.argmax(axis=2)
+        self._x = x
+        y = self._out("y", n, self.n_out)
+        y[...] = np.take_along_axis(pieces, self._arg[:, :, None], axis=2)[:, :, 0]
+        return y
+
+    def backward(self, dy):
+        n = dy.shape[0]
+        dz = self._out("dz", n, self.n_out * self.k)
+        dz[...] = 0
+        np.put_along_axis(dz.reshape(n, self.n_out, self.k), self._arg[:, :, None],
+                          dy[:, :, None], axis=2)
+        np.matmul(self._x.T, dz, out=self.dW)
+        np.sum(dz, axis=0, out=self.db)
+        if not self.need_input_grad:
+            return None
+        dx = self._out("dx", n, self.n_in)
+        np.matmul(dz, self.W.T, out=dx)
+        return dx
+
+    def get_config(self):
+        return {"n_in": self.n_in, "n_out": self.n_out, "k": self.k}
+
+
+#: name -> class, for rebuilding saved models
+LAYERS = {cls.__name__: cls for cls in (Dense, Activation, Dropout, BatchNorm, PReLU, Swish,
+                                         RReLU, Maxout)}
+
+
+def from_config(kind, config, dtype):
+    """Rebuild a layer from ``(class name, get_config())``."""
+    if kind not in LAYERS:
+        raise ValueError(f"unknown layer type {kind!r}; known: {', '.join(sorted(LAYERS))}")
+    cfg = dict(config)
+    if kind in ("Dense", "Activation"):
+        cfg["activation"] = _activation_from_config(cfg.get("activation"))
+    if kind == "Activation":
+        return Activation(cfg["activation"], dtype=dtype)
+    return LAYERS[kind](**cfg, dtype=dtype)

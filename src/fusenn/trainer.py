@@ -1,0 +1,302 @@
+"""The Trainer: mini-batch gradient descent over a model, with callbacks and a History.
+
+One epoch visits the training samples in a fresh random order (``shuffle=True``),
+``batch_size`` at a time; ``batch_size=1`` is stochastic gradient descent and
+``batch_size=None`` the full batch. For every batch: forward, fused loss and its gradient,
+backward, one optimiser step.
+
+Two paths give the same weights:
+
+* the **fast path**, taken whenever the model is a stack of Dense layers, the loss and
+  optimiser have compiled forms and a compiled backend is selected: the whole epoch runs in
+  one call to the backend's ``train_epoch`` (no Python per batch);
+* the **per-batch path** through the layers' ``forward``/``backward``, for everything else
+  (Dropout, BatchNorm, PReLU, ..., or the NumPy backend).
+
+``trainer.last_path`` says which one ran. Workspaces are allocated once per fit. The same
+``random_state`` and data give bit-identical weights.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+
+import numpy as np
+
+from . import backends
+from . import losses as _losses
+from . import optim as _optim
+from ._threads import thread_limits
+from ._validation import check_in_range, check_positive, check_random_state
+from .activations import LINEAR
+from .callbacks import Callback, History, ProgressBar
+from .errors import DivergenceError
+from .layers import Activation, Dense
+
+EVAL_BATCH = 4096
+
+
+class Trainer:
+    """Fits a :class:`fusenn.Sequential`.
+
+    ``loss``: a name from :func:`fusenn.losses.names` or a Loss. ``optimizer``: an Optimizer or
+    a name (default ``SGD(lr=0.1)``). ``batch_size``: positive int, or None for the full batch.
+    ``metrics``: ``"auto"`` (accuracy for classifiers), or a list of ``"accuracy"``; ``[]`` for
+    none. ``fast_path``: ``"auto"`` or False to force the per-batch path.
+    """
+
+    def __init__(self, model, loss="cross_entropy", optimizer=None, batch_size=32, shuffle=True,
+                 random_state=None, callbacks=(), metrics="auto", verbose=0, fast_path="auto"):
+        from .model import Sequential
+
+        if not isinstance(model, Sequential):
+            raise TypeError(f"model must be a fusenn.Sequential, got {type(model).__name__}")
+        self.model = model
+        self.loss = _losses.get(loss)
+        self.optimizer = _optim.SGD(lr=0.1) if optimizer is None else _optim.get(optimizer)
+        self.batch_size = check_positive(batch_size, "batch_size", integer=True,
+                                         allow_none=True)
+        self.shuffle = bool(shuffle)
+        self.random_state = random_state
+        self.rng = check_random_state(random_state)
+        callbacks = list(callbacks or ())
+        for cb in callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"callbacks must be fusenn Callbacks, got {type(cb).__name__}")
+        self.callbacks = callbacks
+        if metrics == "auto":
+            metrics = ["accuracy"] if self.loss.task != "regression" else []
+        for m in metrics:
+            if m != "accuracy":
+                raise ValueError(f"unknown metric {m!r}; valid: accuracy")
+        self.metrics = list(metrics)
+        self.verbose = int(verbose)
+        if fast_path not in ("auto", False):
+            raise ValueError(f"fast_path must be 'auto' or False, got {fast_path!r}")
+        self.fast_path = fast_path
+        self.last_path = None
+        self.stop_training = False
+        self.epochs = 0
+        self._rng_handed_out = False
+
+    # -- data -------------------------------------------------------------------------------
+    def _prepare(self, X, y):
+        X = self.model._check_input(X)
+        y = self.loss.prepare_targets(y, X.shape[0], self.model.n_out, self.model.dtype)
+        return X, y
+
+    # -- output fusion ----------------------------------------------------------------------
+    def _fuses_output(self):
+        """Whether the model's last activation is the loss's own (then the loss takes its
+        input, the logits)."""
+        last = self.model.layers[-1]
+        return (self.loss.fused_activation is not None
+                and isinstance(last, (Dense, Activation))
+                and last.activation.name == self.loss.fused_activation)
+
+    @contextlib.contextmanager
+    def _training_mode(self, reuse):
+        """Output logits from the last layer when fused; reuse workspaces while training."""
+        model = self.model
+        fuse = self._fuses_output()
+        last = model.layers[-1]
+        was_training = model.training
+        try:
+            if fuse:
+                last.output_logits = True
+            for layer in model.layers:
+                layer._reuse = reuse
+            yield
+        finally:
+            if fuse:
+                last.output_logits = False
+            for layer in model.layers:
+                layer._reuse = False
+            model.training = was_training
+
+    def _logits(self, X):
+        """Model outputs before the fused activation, in evaluation mode."""
+        with self._training_mode(reuse=False):
+            parts = [self.model._forward(X[i:i + EVAL_BATCH], False)
+                     for i in range(0, X.shape[0], EVAL_BATCH)]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _scores(self, X, y):
+        out = self._logits(X)
+        logs = {"loss": self.loss.value(out, y)}
+        if "accuracy" in self.metrics:
+            logs["accuracy"] = _accuracy(out, y, self.loss, self._fuses_output(),
+                                         self.model.output_activation.name)
+        return logs
+
+    def evaluate(self, X, y):
+        """``{"loss": ..., "accuracy": ...}`` on ``(X, y)`` in evaluation mode."""
+        X, y = self._prepare(X, y)
+        return self._scores(X, y)
+
+    # -- fast path --------------------------------------------------------------------------
+    def _fast_backend(self, y):
+        """The backend module whose train_epoch can run this fit, or None."""
+        if self.fast_path is False:
+            return None
+        be = backends.get()
+        if be.NAME == "numpy" or not hasattr(be, "train_epoch"):
+            return None
+        if not all(isinstance(l, Dense) for l in self.model.layers):
+            return None
+        if self.loss.code is None or self.optimizer.code is None:
+            return None
+        if self.loss.code == _losses.CrossEntropy.code and y.ndim != 1:
+            return None  # soft target distributions: per-batch path
+        return be
+
+    def _epoch_fast(self, be, X, y, perm, bs, layout):
+        widths, codes, params = layout
+        model, opt = self.model, self.optimizer
+        n_batches = -(-X.shape[0] // bs)
+        losses = np.empty(n_batches)
+        xent = self.loss.code == _losses.CrossEntropy.code
+        labels = y if xent else np.empty(0, dtype=np.int64)
+        targets = np.empty((0, model.n_out), dtype=model.dtype) if xent else y
+        done = be.train_epoch(model.flat_params, model.flat_grads, widths, codes, params, X,
+                              labels, targets, perm, bs, self.loss.code, opt.code, opt.hyper(),
+                              opt.state, losses)
+        opt.t += int(done)
+        return losses, int(done)
+
+    def _dense_layout(self):
+        layers = self.model.layers
+        widths = np.array([layers[0].n_in] + [l.n_out for l in layers], dtype=np.int64)
+        codes = np.empty(len(layers), dtype=np.int64)
+        params = np.zeros((len(layers), 2))
+        for i, l in enumerate(layers):
+            codes[i], params[i, 0], params[i, 1] = (
+                l.activation.code, l.activation.p0, l.activation.p1)
+        if self._fuses_output():
+            codes[-1], params[-1] = LINEAR, 0.0
+        return widths, codes, params
+
+    # -- per-batch path ---------------------------------------------------------------------
+    def _epoch_per_batch(self, be, X, y, perm, bs, bufs):
+        xbuf, ybuf, gbuf = bufs
+        model, opt, loss_fn = self.model, self.optimizer, self.loss
+        n_batches = -(-X.shape[0] // bs)
+        losses = np.empty(n_batches)
+        for k in range(n_batches):
+            idx = perm[k * bs:(k + 1) * bs]
+            m = idx.shape[0]
+            xb = np.take(X, idx, axis=0, out=xbuf[:m])
+            yb = np.take(y, idx, axis=0, out=ybuf[:m])
+            out = model._forward(xb, True)
+            losses[k] = loss_fn.kernel(be, out, yb, gbuf[:m])
+            if not math.isfinite(losses[k]):
+                return losses, k
+            model.backward(gbuf[:m])
+            opt.step(model.flat_params, model.flat_grads)
+        return losses, n_batches
+
+    # -- fit --------------------------------------------------------------------------------
+    def fit(self, X, y, epochs=10, validation_data=None, validation_split=None, verbose=None):
+        """Train for ``epochs`` epochs; return the :class:`fusenn.History`.
+
+        ``validation_data=(X_val, y_val)``, or ``validation_split=f`` to hold out the last
+        fraction ``f`` of the samples (before shuffling, as Keras does). Logs per epoch:
+        ``loss`` (mean over the epoch's samples, measured as the batches went), the metrics on
+        the training data, and ``val_loss``/``val_*`` when validating.
+        """
+        epochs = check_positive(epochs, "epochs", integer=True)
+        model = self.model
+        X, y = self._prepare(X, y)
+        if validation_split is not None:
+            if validation_data is not None:
+                raise ValueError("give validation_data or validation_split, not both")
+            f = check_in_range(validation_split, "validation_split", 0.0, 1.0, lo_open=True)
+            n_val = int(round(X.shape[0] * f))
+            if n_val < 1 or n_val >= X.shape[0]:
+                raise ValueError(f"validation_split={f} leaves {n_val} validation samples out "
+                                 f"of {X.shape[0]}")
+            X, Xv, y, yv = X[:-n_val], X[-n_val:], y[:-n_val], y[-n_val:]
+            validation_data = (Xv, yv)
+        elif validation_data is not None:
+            if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+                raise ValueError("validation_data must be a pair (X_val, y_val)")
+            validation_data = self._prepare(*validation_data)
+        if model.task is None:
+            model.task = self.loss.task
+        n = X.shape[0]
+        bs = n if self.batch_size is None else min(self.batch_size, n)
+        self.epochs = epochs
+        self.stop_training = False
+        verbose = self.verbose if verbose is None else int(verbose)
+
+        if self.random_state is not None and not self._rng_handed_out:
+            for layer in model.layers:
+                if layer.stochastic:
+                    layer.set_rng(np.random.default_rng(self.rng.integers(2 ** 63)))
+            self._rng_handed_out = True
+        self.optimizer.setup(model.n_params, model.dtype)
+        history = History()
+        callbacks = [history] + self.callbacks + ([ProgressBar(verbose)] if verbose else [])
+        for cb in callbacks:
+            cb.set_trainer(self)
+
+        be = self._fast_backend(y)
+        self.last_path = f"fast:{be.NAME}" if be is not None else \
+            f"per-batch:{backends.resolve()}"
+        if be is not None:
+            layout = self._dense_layout()
+            X = np.ascontiguousarray(X)
+        else:
+            be = backends.get()
+            bufs = (np.empty((bs, X.shape[1]), dtype=X.dtype),
+                    np.empty((bs,) + y.shape[1:], dtype=y.dtype),
+                    np.empty((bs, model.n_out), dtype=model.dtype))
+        fast = self.last_path.startswith("fast")
+        order = np.arange(n, dtype=np.int64)
+
+        with thread_limits():
+            for cb in callbacks:
+                cb.on_train_begin()
+            for epoch in range(epochs):
+                for cb in callbacks:
+                    cb.on_epoch_begin(epoch)
+                perm = self.rng.permutation(n).astype(np.int64) if self.shuffle else order
+                # overflow on the way to divergence is reported as DivergenceError below
+                with self._training_mode(reuse=True), np.errstate(over="ignore",
+                                                                   invalid="ignore"):
+                    model.training = True
+                    if fast:
+                        batch_losses, done = self._epoch_fast(be, X, y, perm, bs, layout)
+                    else:
+                        batch_losses, done = self._epoch_per_batch(be, X, y, perm, bs, bufs)
+                if done < len(batch_losses):
+                    raise DivergenceError(
+                        f"training diverged: the loss became {batch_losses[done]} at epoch "
+                        f"{epoch + 1}, batch {done + 1}; the weights are left at their last "
+                        f"finite values (try a smaller learning rate)")
+                sizes = np.full(len(batch_losses), bs, dtype=np.float64)
+                sizes[-1] = n - bs * (len(batch_losses) - 1)
+                logs = {"loss": float(np.dot(batch_losses, sizes) / n)}
+                if "accuracy" in self.metrics:
+                    logs["accuracy"] = self._scores(X, y)["accuracy"]
+                if validation_data is not None:
+                    logs.update({"val_" + k: v
+                                 for k, v in self._scores(*validation_data).items()})
+                for cb in callbacks:
+                    cb.on_epoch_end(epoch, logs)
+                if self.stop_training:
+                    break
+            for cb in callbacks:
+                cb.on_train_end()
+        return history
+
+
+def _accuracy(out, y, loss, fused, act_name):
+    """Accuracy from model outputs (logits when ``fused``)."""
+    if loss.code == _losses.CrossEntropy.code:
+        labels = y if y.ndim == 1 else np.argmax(y, axis=1)
+        return float(np.mean(np.argmax(out, axis=1) == labels))
+    threshold = 0.0 if fused or act_name != "sigmoid" else 0.5
+    if loss.task == "regression":
+        raise ValueError("accuracy is not defined for a regression loss")
+    return float(np.mean((out > threshold) == (y > 0.5)))

@@ -1,0 +1,51 @@
+"""Shared fixtures: the NumPy backend is the oracle; compiled ones are compared against it."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fusenn as fn
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def numpy_backend():
+    with fn.use_backend("numpy"):
+        yield
+
+
+@pytest.fixture(params=["numpy", "cython", "numba"])
+def any_backend(request):
+    """Every backend; an unavailable compiled one is skipped unless FUSENN_REQUIRE_BACKENDS
+    names it."""
+    name = request.param
+    if name not in fn.available_backends():
+        required = os.environ.get("FUSENN_REQUIRE_BACKENDS", "")
+        if name in [s.strip() for s in required.split(",")]:
+            pytest.fail(f"backend {name} is required but unavailable")
+        pytest.skip(f"backend {name} not available")
+    with fn.use_backend(name):
+        yield name
+
+
+def numeric_grad(f, x, eps=1e-6):
+    """Central finite differences of scalar f wrt array x (modified in place, restored)."""
+    g = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"])
+    for _ in it:
+        i = it.multi_index
+        old = x[i]
+        x[i] = old + eps
+        fp = f()
+        x[i] = old - eps
+        fm = f()
+        x[i] = old
+        g[i] = (fp - fm) / (2 * eps)
+    return g
+
+
+@pytest.fixture(scope="session")
+def digits():
+    return fn.datasets.load_digits()

@@ -236,7 +236,8 @@ class Trainer:
             self._rng_handed_out = True
         self.optimizer.setup(model.n_params, model.dtype)
         history = History()
-        callbacks = [history] + self.callbacks + ([ProgressBar(verbose)] if verbose else [])
+        # user callbacks first, so that what they add to the logs is shown and recorded
+        callbacks = self.callbacks + ([ProgressBar(verbose)] if verbose else []) + [history]
         for cb in callbacks:
             cb.set_trainer(self)
 

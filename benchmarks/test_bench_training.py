@@ -1,0 +1,39 @@
+"""One epoch of the four DESIGN.md configurations, every fusenn path and every installed peer.
+
+Rows of a group compare like with like (one configuration). Run with
+``pytest benchmarks/test_bench_training.py --benchmark-only --benchmark-group-by=group``;
+``fusenn bench`` prints the same comparison as one table with ratios.
+"""
+import pytest
+
+import fusenn as fn
+from fusenn import bench
+
+PATHS = ["fusenn-numpy", "fusenn-cython", "fusenn-numba", "plain-numpy", "torch", "sklearn"]
+
+
+@pytest.mark.parametrize("config", list(bench.CONFIGS))
+@pytest.mark.parametrize("path", PATHS)
+def test_train_one_epoch(benchmark, config, path, versions):
+    cfg = bench.CONFIGS[config]
+    if path.startswith("fusenn-") and path[7:] not in fn.available_backends():
+        pytest.skip(f"{path} not available")
+    X, y = bench.make_data(cfg)
+    make = bench.runners(cfg, X, y, include=[path])[path]
+    try:
+        if benchmark.disabled:
+            # CI only checks that the benchmark runs: a small slice of the data is enough
+            X, y = X[:4 * cfg.batch_size], y[:4 * cfg.batch_size]
+            make = bench.runners(cfg, X, y, include=[path])[path]
+        epoch = make()
+    except ImportError as exc:
+        pytest.skip(f"{exc.name} not installed")
+    benchmark.group = f"train-{config}"
+    benchmark.extra_info.update(versions)
+    benchmark.extra_info["samples"] = int(X.shape[0])
+    benchmark.extra_info["dtype"] = "float32"
+    ran = benchmark.pedantic(epoch, rounds=1 if benchmark.disabled else 3, iterations=1,
+                             warmup_rounds=0)
+    benchmark.extra_info["ran"] = ran
+    if path.startswith("fusenn-"):
+        assert ran.endswith(path[7:])

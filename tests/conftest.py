@@ -16,18 +16,28 @@ def numpy_backend():
         yield
 
 
-@pytest.fixture(params=["numpy", "cython", "numba"])
-def any_backend(request):
-    """Every backend; an unavailable compiled one is skipped unless FUSENN_REQUIRE_BACKENDS
-    names it."""
-    name = request.param
+def _select(name):
+    """Use backend ``name``; skip when unavailable, unless FUSENN_REQUIRE_BACKENDS names it."""
     if name not in fn.available_backends():
         required = os.environ.get("FUSENN_REQUIRE_BACKENDS", "")
         if name in [s.strip() for s in required.split(",")]:
             pytest.fail(f"backend {name} is required but unavailable")
         pytest.skip(f"backend {name} not available")
-    with fn.use_backend(name):
-        yield name
+    return fn.use_backend(name)
+
+
+@pytest.fixture(params=["numpy", "cython", "numba"])
+def any_backend(request):
+    """Every backend, selected for the test."""
+    with _select(request.param):
+        yield request.param
+
+
+@pytest.fixture(params=["cython", "numba"])
+def compiled_backend(request):
+    """Every compiled backend, selected for the test."""
+    with _select(request.param):
+        yield request.param
 
 
 def numeric_grad(f, x, eps=1e-6):

@@ -20,7 +20,7 @@ from ..errors import BackendUnavailableError
 
 #: name -> module path. Order is the preference order of "auto" (fastest first).
 _MODULES = {
-    "cython": "fusenn._cykernels",
+    "cython": "fusenn.backends._cython",
     "numba": "fusenn.backends._numba",
     "numpy": "fusenn.backends._numpy",
 }

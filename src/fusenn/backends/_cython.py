@@ -1,0 +1,101 @@
+"""The Cython backend: the kernel contract compiled from ``csrc/_cykernels.pyx``.
+
+This thin module loads the extension :mod:`fusenn._cykernels` and re-exports its kernels under
+the contract's names (see :mod:`fusenn.backends._numpy` for the contract itself). It exists
+for one reason the extension cannot handle itself: libgomp reads ``OMP_WAIT_POLICY`` once,
+when it is loaded, and the extension loads it. With the default policy, idle OpenMP threads
+spin after each parallel region and starve the BLAS threads of the next GEMM on a 2-core
+machine (measured: a sgemm + ``prange`` epilogue took 11.1 ms spinning, 3.7 ms passive). So,
+unless the user chose a policy, the variable is set to ``passive`` only while the extension is
+imported and removed again, so that libraries loaded later (their own libgomp copies) see the
+environment as the user left it.
+
+``OPENMP`` tells whether the extension was compiled with OpenMP; ``OMP_WAIT_POLICY`` records
+the policy that was in force when it loaded (None when libgomp was already loaded by someone
+else, in which case the setting had no effect).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from ._numpy import (H_BETA1, H_BETA2, H_EPS, H_LR, H_MOMENTUM, H_NESTEROV, H_RHO,  # noqa: F401
+                     H_STEP, H_WEIGHT_DECAY, LOSS_HALF_MSE, LOSS_MSE, LOSS_SIGMOID_BCE,
+                     LOSS_SOFTMAX_XENT, N_HYPER, OPT_ADAGRAD, OPT_ADAM, OPT_RMSPROP, OPT_SGD,
+                     layer_views)
+
+
+def _gomp_loaded():
+    try:
+        with open("/proc/self/maps") as fh:
+            return "libgomp" in fh.read()
+    except OSError:  # not Linux: cannot tell
+        return False
+
+
+def _load_extension():
+    if "fusenn._cykernels" in sys.modules:
+        return sys.modules["fusenn._cykernels"], None
+    user_policy = os.environ.get("OMP_WAIT_POLICY")
+    already = _gomp_loaded()
+    if user_policy is None:
+        os.environ["OMP_WAIT_POLICY"] = "passive"
+    try:
+        from .. import _cykernels
+    finally:
+        if user_policy is None:
+            del os.environ["OMP_WAIT_POLICY"]
+    return _cykernels, (None if already else (user_policy or "passive"))
+
+
+_ext, OMP_WAIT_POLICY = _load_extension()
+
+NAME = "cython"
+#: Whether the extension was built with OpenMP (``FUSENN_NO_OPENMP=1`` or no compiler support
+#: turn it off; its parallel loops then run serially with the same results).
+OPENMP = bool(_ext.OPENMP)
+
+act_forward = _ext.act_forward
+act_derivative = _ext.act_derivative
+dense_forward = _ext.dense_forward
+dense_backward = _ext.dense_backward
+softmax = _ext.softmax
+log_softmax = _ext.log_softmax
+logsumexp = _ext.logsumexp
+softmax_xent = _ext.softmax_xent
+softmax_xent_probs = _ext.softmax_xent_probs
+sigmoid_bce = _ext.sigmoid_bce
+mse = _ext.mse
+sgd_update = _ext.sgd_update
+adam_update = _ext.adam_update
+rmsprop_update = _ext.rmsprop_update
+adagrad_update = _ext.adagrad_update
+train_epoch = _ext.train_epoch
+set_parallel_threshold = _ext.set_parallel_threshold
+
+
+def optimizer_step(opt_code, flat, grad, hyper, state, t):
+    """Apply optimiser ``opt_code`` with the ``hyper`` vector; ``t`` is the 1-based step."""
+    lr, wd, eps = hyper[H_LR], hyper[H_WEIGHT_DECAY], hyper[H_EPS]
+    if opt_code == OPT_SGD:
+        sgd_update(flat, grad, state[0], lr, hyper[H_MOMENTUM], bool(hyper[H_NESTEROV]), wd)
+    elif opt_code == OPT_ADAM:
+        adam_update(flat, grad, state[0], state[1], lr, hyper[H_BETA1], hyper[H_BETA2], eps,
+                    wd, t)
+    elif opt_code == OPT_RMSPROP:
+        rmsprop_update(flat, grad, state[0], lr, hyper[H_RHO], eps, wd)
+    elif opt_code == OPT_ADAGRAD:
+        adagrad_update(flat, grad, state[0], lr, eps, wd)
+    else:
+        raise ValueError(f"unknown optimiser code {opt_code}")
+
+
+def loss_forward_backward(loss_code, out, labels, targets, grad):
+    """Loss value and its gradient wrt ``out`` for train_epoch's ``loss_code``."""
+    if loss_code == LOSS_SOFTMAX_XENT:
+        return softmax_xent(out, labels, grad)
+    if loss_code == LOSS_SIGMOID_BCE:
+        return sigmoid_bce(out, targets, grad)
+    if loss_code in (LOSS_MSE, LOSS_HALF_MSE):
+        return mse(out, targets, grad, loss_code == LOSS_HALF_MSE)
+    raise ValueError(f"unknown loss code {loss_code}")

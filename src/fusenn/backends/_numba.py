@@ -1,0 +1,863 @@
+"""The Numba backend: fusenn's kernel contract compiled by Numba, cached on disk.
+
+Every function of the contract documented in :mod:`fusenn.backends._numpy` (the oracle) is here
+with the same arguments and the same in-place semantics. The module has three tiers, like
+scikit-learn's Cython losses:
+
+1. scalar functions, each written once: :func:`_act` (every activation's forward, picked by its
+   registry ``code``), :func:`_act_prime` (every derivative), :func:`_sigmoid` and
+   :func:`_softplus` (the stable pieces). They compute in the array's own float type: constants
+   go through :func:`_typed`, and the Python layer casts the activation parameters to that
+   type, so float32 stays float32 exactly where NumPy's float32 arithmetic does;
+2. array kernels at module level (``@njit(cache=True)``): each row-wise loop is written once
+   with ``prange`` and compiled twice (:func:`_twins`), serially and with ``parallel=True``;
+   the parallel one runs only when a kernel's size pays for threads (:data:`PARALLEL_MIN`).
+   Matrix products go through ``np.dot`` inside the compiled code (BLAS via scipy), then one
+   fused pass per row applies bias and activation, or the activation's derivative;
+3. the contract's functions: thin Python wrappers that cast the parameters, pick the serial or
+   the parallel twin from the size and :func:`fusenn.get_num_threads`, and call it.
+
+:func:`train_epoch` runs a whole epoch (every mini-batch's forward pass, fused loss, backward
+pass and optimiser update) in one compiled call, with its workspaces allocated once.
+
+Nothing compiles at import: Numba compiles a kernel the first time it is called with a new
+signature and stores the machine code next to this file in ``__pycache__`` (or under
+``NUMBA_CACHE_DIR`` when set), so a second process loads it instead of compiling.
+
+No kernel uses ``fastmath``: they all may see zeros, and the loss kernels must see NaN and
+infinity to report a diverging run. Division and ``exp`` follow NumPy's error model
+(``inf``/``nan`` results, no exceptions).
+"""
+from __future__ import annotations
+
+import math
+import os
+import types as _pytypes
+
+import numba
+import numpy as np
+from numba import njit, prange, types
+from numba.extending import overload
+
+from .._threads import get_num_threads
+from ..activations import (ELU, GELU, GELU_TANH, GELU_TANH_C, GELU_TANH_K, HARD_SHRINK,
+                           HARD_SIGMOID, HARD_SWISH, HARD_TANH, HEAVISIDE, LEAKY_RELU, LINEAR,
+                           LOG_SIGMOID, MISH, PIECEWISE_LINEAR, RELU, SELU, SELU_ALPHA,
+                           SELU_SCALE, SIGMOID, SIGN, SINC, SINC_SERIES_BELOW, SOFT_SHRINK,
+                           SOFTMAX, SOFTPLUS, SOFTSIGN, STEP, SWISH, TANH, TANH_SHRINK)
+from ._numpy import (H_BETA1, H_BETA2, H_EPS, H_LR, H_MOMENTUM, H_NESTEROV, H_RHO, H_STEP,
+                     H_WEIGHT_DECAY, LOSS_HALF_MSE, LOSS_MSE, LOSS_SIGMOID_BCE,
+                     LOSS_SOFTMAX_XENT, N_HYPER, OPT_ADAGRAD, OPT_ADAM, OPT_RMSPROP, OPT_SGD)
+
+NAME = "numba"
+
+
+def _launch_threads():
+    """Start Numba's thread pool now, with OpenMP's idle threads sleeping rather than spinning.
+
+    Numba's default threading layer on Linux is OpenMP (libgomp), which reads
+    ``OMP_WAIT_POLICY`` once, when it loads. With its default policy, idle threads spin after
+    each parallel loop and starve the BLAS threads of the next product on a 2-core machine
+    (measured: a 256 x 1024 relu epilogue after sgemm, 8 ms spinning against 0.8 ms passive).
+    Unless the user chose a policy, ``passive`` is set only while the pool starts (the Cython
+    backend does the same when it loads libgomp first). Returns the threading layer's name.
+    """
+    user_policy = os.environ.get("OMP_WAIT_POLICY")
+    if user_policy is None:
+        os.environ["OMP_WAIT_POLICY"] = "passive"
+    try:
+        numba.get_num_threads()  # launches the pool (and loads libgomp for the omp layer)
+    finally:
+        if user_policy is None:
+            del os.environ["OMP_WAIT_POLICY"]
+    return numba.threading_layer()
+
+
+#: The Numba threading layer in use ("omp", "tbb" or "workqueue").
+THREADING_LAYER = _launch_threads()
+
+__all__ = [
+    "NAME", "act_forward", "act_derivative", "dense_forward", "dense_backward", "softmax",
+    "log_softmax", "logsumexp", "softmax_xent", "softmax_xent_probs", "sigmoid_bce", "mse",
+    "sgd_update", "adam_update", "rmsprop_update", "adagrad_update", "train_epoch",
+    "PARALLEL_MIN", "N_HYPER",
+]
+
+#: Element count from which a row-wise or elementwise kernel runs its ``parallel=True`` twin.
+#: Below it, waking threads costs more than the loop (measured on the 2-core machine: a
+#: 256 x 1024 relu epilogue gains from two threads, a 64 x 128 one loses).
+PARALLEL_MIN = 1 << 16
+
+_JIT = dict(cache=True, nogil=True, error_model="numpy")
+
+_SQRT_2 = math.sqrt(2.0)
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
+_GELU_TANH_3C = 3.0 * GELU_TANH_C
+
+
+# =========================================================================== tier 1: scalars
+def _typed(x, value):
+    """``value`` as a scalar of ``x``'s float type (Python: plain float)."""
+    return float(value)
+
+
+@overload(_typed, inline="always")
+def _typed_overload(x, value):
+    # Numba types a float literal as float64, and float32 * float64 is float64. Routing
+    # constants through this keeps float32 arithmetic in float32, as NumPy's weak Python
+    # scalars do (NEP 50), so that the kernels round where the oracle rounds.
+    if isinstance(x, types.Float):
+        cast = np.float32 if x.bitwidth == 32 else np.float64
+        return lambda x, value: cast(value)
+    return None
+
+
+@njit(inline="always", **_JIT)
+def _sigmoid(x):
+    """1 / (1 + exp(-x)), exp only of -|x| (no overflow)."""
+    one = _typed(x, 1.0)
+    e = math.exp(-abs(x))
+    if x >= 0:
+        return one / (one + e)
+    return e / (one + e)
+
+
+@njit(inline="always", **_JIT)
+def _softplus(x):
+    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))."""
+    return max(x, _typed(x, 0.0)) + math.log1p(math.exp(-abs(x)))
+
+
+@njit(**_JIT)
+def _act(x, code, p0, p1):
+    """f(x) for activation ``code`` (any but SOFTMAX); ``p0``, ``p1`` of ``x``'s type.
+
+    The formulas (and their evaluation order) are those of the NumPy reference in
+    :mod:`fusenn.activations`.
+    """
+    zero = _typed(x, 0.0)
+    one = _typed(x, 1.0)
+    half = _typed(x, 0.5)
+    if code == LINEAR:
+        return x
+    if code == RELU:
+        return max(x, zero)
+    if code == SIGMOID:
+        return _sigmoid(x)
+    if code == TANH:
+        return math.tanh(x)
+    if code == LEAKY_RELU:
+        return x if x > zero else p0 * x
+    if code == STEP:
+        return one if x >= zero else zero
+    if code == HEAVISIDE:
+        return one if x > zero else (half if x == zero else zero)
+    if code == SIGN:
+        return one if x > zero else (-one if x < zero else zero)
+    if code == PIECEWISE_LINEAR:
+        return min(max(x + half, zero), one)
+    if code == ELU:
+        return x if x > zero else p0 * math.expm1(min(x, zero))
+    if code == SELU:
+        v = x if x > zero else _typed(x, SELU_ALPHA) * math.expm1(min(x, zero))
+        return _typed(x, SELU_SCALE) * v
+    if code == GELU:
+        return half * x * (one + math.erf(x / _typed(x, _SQRT_2)))
+    if code == GELU_TANH:
+        t = math.tanh(_typed(x, GELU_TANH_K) * (x + _typed(x, GELU_TANH_C) * (x * x * x)))
+        return half * x * (one + t)
+    if code == SWISH:
+        return x * _sigmoid(p0 * x)
+    if code == MISH:
+        return x * math.tanh(_softplus(x))
+    if code == SOFTPLUS:
+        return _softplus(p0 * x) / p0
+    if code == SOFTSIGN:
+        return x / (one + abs(x))
+    if code == LOG_SIGMOID:
+        return -_softplus(-x)
+    if code == SINC:
+        return one if x == zero else math.sin(x) / x
+    if code == HARD_SWISH:
+        return x * min(max(x + _typed(x, 3.0), zero), _typed(x, 6.0)) / _typed(x, 6.0)
+    if code == HARD_SIGMOID:
+        return min(max(x / _typed(x, 6.0) + half, zero), one)
+    if code == HARD_TANH:
+        return min(max(x, p0), p1)
+    if code == TANH_SHRINK:
+        return x - math.tanh(x)
+    if code == SOFT_SHRINK:
+        if x > p0:
+            return x - p0
+        if x < -p0:
+            return x + p0
+        return zero
+    if code == HARD_SHRINK:
+        return x if abs(x) > p0 else zero
+    return x * _typed(x, math.nan)  # unknown code: never silently wrong
+
+
+@njit(**_JIT)
+def _act_prime(x, code, p0, p1):
+    """f'(x) for activation ``code`` (any but SOFTMAX), PyTorch's values at kinks."""
+    zero = _typed(x, 0.0)
+    one = _typed(x, 1.0)
+    half = _typed(x, 0.5)
+    if code == LINEAR:
+        return one
+    if code == RELU:
+        return one if x > zero else zero
+    if code == SIGMOID:
+        return _sigmoid(x) * _sigmoid(-x)
+    if code == TANH:
+        t = math.tanh(x)
+        return one - t * t
+    if code == LEAKY_RELU:
+        return one if x > zero else p0
+    if code == STEP or code == HEAVISIDE or code == SIGN:
+        return zero
+    if code == PIECEWISE_LINEAR:
+        return one if -half < x < half else zero
+    if code == ELU:
+        return one if x > zero else p0 * math.exp(min(x, zero))
+    if code == SELU:
+        v = one if x > zero else _typed(x, SELU_ALPHA) * math.exp(min(x, zero))
+        return _typed(x, SELU_SCALE) * v
+    if code == GELU:
+        return (half * (one + math.erf(x / _typed(x, _SQRT_2)))
+                + x * math.exp(_typed(x, -0.5) * x * x) / _typed(x, _SQRT_2PI))
+    if code == GELU_TANH:
+        t = math.tanh(_typed(x, GELU_TANH_K) * (x + _typed(x, GELU_TANH_C) * (x * x * x)))
+        return (half * (one + t) + half * x * (one - t * t) * _typed(x, GELU_TANH_K)
+                * (one + _typed(x, _GELU_TANH_3C) * x * x))
+    if code == SWISH:
+        bx = p0 * x
+        return _sigmoid(bx) * (one + bx * _sigmoid(-bx))
+    if code == MISH:
+        t = math.tanh(_softplus(x))
+        return t + x * _sigmoid(x) * (one - t * t)
+    if code == SOFTPLUS:
+        return _sigmoid(p0 * x)
+    if code == SOFTSIGN:
+        u = one + abs(x)
+        return one / (u * u)
+    if code == LOG_SIGMOID:
+        return _sigmoid(-x)
+    if code == SINC:
+        if abs(x) < _typed(x, SINC_SERIES_BELOW):
+            return -x / _typed(x, 3.0) + x * x * x / _typed(x, 30.0)
+        return (math.cos(x) - math.sin(x) / x) / x
+    if code == HARD_SWISH:
+        if x < _typed(x, -3.0):
+            return zero
+        if x > _typed(x, 3.0):
+            return one
+        return (_typed(x, 2.0) * x + _typed(x, 3.0)) / _typed(x, 6.0)
+    if code == HARD_SIGMOID:
+        return _typed(x, 1.0 / 6.0) if _typed(x, -3.0) < x < _typed(x, 3.0) else zero
+    if code == HARD_TANH:
+        return one if p0 < x < p1 else zero
+    if code == TANH_SHRINK:
+        t = math.tanh(x)
+        return t * t
+    if code == SOFT_SHRINK or code == HARD_SHRINK:
+        return one if abs(x) > p0 else zero
+    return x * _typed(x, math.nan)
+
+
+@njit(inline="always", **_JIT)
+def _softmax_row_into(src, dst, i):
+    """dst[i] = softmax(src[i]) (``dst`` may be ``src``); float64 accumulation."""
+    k = src.shape[1]
+    m = src[i, 0]
+    for j in range(1, k):
+        if src[i, j] > m:
+            m = src[i, j]
+    s = 0.0
+    for j in range(k):
+        e = math.exp(src[i, j] - m)
+        dst[i, j] = e
+        s += e
+    st = _typed(m, s)
+    for j in range(k):
+        dst[i, j] = dst[i, j] / st
+
+
+@njit(inline="always", **_JIT)
+def _row_logsumexp(z, i):
+    """logsumexp(z[i]) = m + log(sum(exp(z[i] - m))), in ``z``'s type."""
+    k = z.shape[1]
+    m = z[i, 0]
+    for j in range(1, k):
+        if z[i, j] > m:
+            m = z[i, j]
+    s = 0.0
+    for j in range(k):
+        s += math.exp(z[i, j] - m)
+    return m + _typed(m, math.log(s))
+
+
+@njit(inline="always", **_JIT)
+def _row_exp_lse(z, e, i):
+    """``e[i] = exp(z[i] - max)``; returns ``(logsumexp(z[i]), sum(e[i]))`` in ``z``'s type.
+
+    The fused losses take the softmax (``e / sum``) and the log-sum-exp from this one pass of
+    ``exp``, which is what makes them cheaper than NumPy's separate passes.
+    """
+    k = z.shape[1]
+    m = z[i, 0]
+    for j in range(1, k):
+        if z[i, j] > m:
+            m = z[i, j]
+    s = 0.0
+    for j in range(k):
+        v = math.exp(z[i, j] - m)
+        e[i, j] = v
+        s += v
+    return m + _typed(m, math.log(s)), _typed(m, s)
+
+
+# =========================================================================== tier 2: kernels
+def _twins(body):
+    """``(serial, parallel)`` dispatchers compiled from the one Python function ``body``.
+
+    The parallel twin is a copy of the function under another qualified name, so that the two
+    compiled versions get separate entries in Numba's on-disk cache.
+    """
+    copy = _pytypes.FunctionType(body.__code__, body.__globals__, body.__name__ + "_parallel",
+                                 body.__defaults__, body.__closure__)
+    copy.__qualname__ = body.__qualname__ + "_parallel"
+    copy.__doc__ = body.__doc__
+    return njit(**_JIT)(body), njit(parallel=True, **_JIT)(copy)
+
+
+def _bias_act(src, b, has_bias, code, p0, p1, z, a):
+    """Per row: ``z = src + b`` and ``a = f(z)`` with a bias; ``a = f(src)`` without.
+
+    dense_forward passes ``src`` = ``z`` (the product, biased in place); act_forward passes
+    its read-only input as ``src`` and ``out`` as ``z`` and ``a``. ``a`` may be ``z``.
+    """
+    n, k = src.shape
+    for i in prange(n):
+        if has_bias:
+            if code == SOFTMAX:
+                for j in range(k):
+                    z[i, j] = src[i, j] + b[j]
+                _softmax_row_into(z, a, i)
+            else:
+                for j in range(k):
+                    v = src[i, j] + b[j]
+                    z[i, j] = v
+                    a[i, j] = _act(v, code, p0, p1)
+        elif code == SOFTMAX:
+            _softmax_row_into(src, a, i)
+        else:
+            for j in range(k):
+                a[i, j] = _act(src[i, j], code, p0, p1)
+
+
+def _act_grad(z, a, dy, has_dy, code, p0, p1, out):
+    """``out = dy * f'(z)`` (softmax: ``a * (dy - sum(dy * a))``), or ``f'(z)`` without ``dy``
+    (softmax: the Jacobian's diagonal ``a (1 - a)``). ``out`` may be ``dy``."""
+    n, k = z.shape
+    for i in prange(n):
+        if code == SOFTMAX:
+            if has_dy:
+                s = 0.0
+                for j in range(k):
+                    s += dy[i, j] * a[i, j]
+                st = _typed(a[i, 0], s)
+                for j in range(k):
+                    out[i, j] = (dy[i, j] - st) * a[i, j]
+            else:
+                for j in range(k):
+                    out[i, j] = a[i, j] * (_typed(a[i, j], 1.0) - a[i, j])
+        elif has_dy:
+            if code == LINEAR:
+                for j in range(k):
+                    out[i, j] = dy[i, j]
+            else:
+                for j in range(k):
+                    out[i, j] = dy[i, j] * _act_prime(z[i, j], code, p0, p1)
+        else:
+            for j in range(k):
+                out[i, j] = _act_prime(z[i, j], code, p0, p1)
+
+
+def _column_sums(dz, db, acc):
+    """``db = dz.sum(0)``, accumulated in the float64 workspace ``acc`` (length >= k)."""
+    n, k = dz.shape
+    acc[:k] = 0.0
+    for i in range(n):
+        for j in range(k):
+            acc[j] += dz[i, j]
+    for j in range(k):
+        db[j] = acc[j]
+
+
+def _softmax_rows(z, out):
+    for i in prange(z.shape[0]):
+        _softmax_row_into(z, out, i)
+
+
+def _logsumexp_rows(z, out):
+    for i in prange(z.shape[0]):
+        out[i] = _row_logsumexp(z, i)
+
+
+def _log_softmax_rows(z, out):
+    for i in prange(z.shape[0]):
+        lse = _row_logsumexp(z, i)
+        for j in range(z.shape[1]):
+            out[i, j] = z[i, j] - lse
+
+
+def _softmax_xent(logits, labels, grad, has_grad):
+    """Mean of ``logsumexp(z_i) - z_i[y_i]``; ``grad = (softmax(z) - onehot(y)) / n``.
+
+    Without ``has_grad``, ``grad`` is still the row workspace for ``exp(z - max)``.
+    """
+    n = logits.shape[0]
+    total = 0.0
+    for i in prange(n):
+        lse, s = _row_exp_lse(logits, grad, i)
+        y = labels[i]
+        total += float(lse) - float(logits[i, y])
+        if has_grad:
+            nt = _typed(lse, n)
+            one = _typed(lse, 1.0)
+            for j in range(logits.shape[1]):
+                g = grad[i, j] / s
+                if j == y:
+                    g -= one
+                grad[i, j] = g / nt
+    return total / n
+
+
+def _softmax_xent_probs(logits, targets, grad, has_grad):
+    """Cross-entropy against target rows: ``mean_i sum_k t_ik (lse_i - z_ik)`` and its grad."""
+    n, k = logits.shape
+    total = 0.0
+    for i in prange(n):
+        lse, s = _row_exp_lse(logits, grad, i)
+        tsum = 0.0
+        tz = 0.0
+        for j in range(k):
+            tsum += targets[i, j]
+            tz += targets[i, j] * logits[i, j]
+        total += float(lse) * tsum - tz
+        if has_grad:
+            ts = _typed(lse, tsum)
+            nt = _typed(lse, n)
+            for j in range(k):
+                grad[i, j] = ((grad[i, j] / s) * ts - targets[i, j]) / nt
+    return total / n
+
+
+def _sigmoid_bce(logits, targets, grad, has_grad):
+    """Mean of ``softplus(z) - t z`` over all elements; grad ``(sigmoid(z) - t) / (n k)``."""
+    n, k = logits.shape
+    count = n * k
+    total = 0.0
+    for i in prange(n):
+        for j in range(k):
+            z = logits[i, j]
+            t = targets[i, j]
+            total += float(max(z, _typed(z, 0.0)) - t * z + math.log1p(math.exp(-abs(z))))
+            if has_grad:
+                grad[i, j] = (_sigmoid(z) - t) / _typed(z, count)
+    return total / count
+
+
+def _mse(pred, targets, grad, has_grad, half):
+    """Mean squared error (``half``: ``1/(2n) sum (y - t)^2``) and its gradient."""
+    n, k = pred.shape
+    count = n * k
+    scale = 1.0 / n if half else 2.0 / count
+    total = 0.0
+    for i in prange(n):
+        for j in range(k):
+            d = pred[i, j] - targets[i, j]
+            total += float(d) * float(d)
+            if has_grad:
+                grad[i, j] = d * _typed(d, scale)
+    return total / (2 * n) if half else total / count
+
+
+_bias_act_serial, _bias_act_parallel = _twins(_bias_act)
+_act_grad_serial, _act_grad_parallel = _twins(_act_grad)
+_column_sums = njit(**_JIT)(_column_sums)
+_softmax_serial, _softmax_parallel = _twins(_softmax_rows)
+_logsumexp_serial, _logsumexp_parallel = _twins(_logsumexp_rows)
+_log_softmax_serial, _log_softmax_parallel = _twins(_log_softmax_rows)
+_xent_serial, _xent_parallel = _twins(_softmax_xent)
+_xent_probs_serial, _xent_probs_parallel = _twins(_softmax_xent_probs)
+_bce_serial, _bce_parallel = _twins(_sigmoid_bce)
+_mse_serial, _mse_parallel = _twins(_mse)
+
+
+# --------------------------------------------------------------------------- optimisers
+# One elementwise body per optimiser; ``p`` is updated in place, ``g`` is read only.
+def _sgd(p, g, vel, has_vel, lr, momentum, nesterov, weight_decay):
+    for i in prange(p.shape[0]):
+        gi = g[i]
+        if weight_decay != 0:
+            gi = gi + _typed(gi, weight_decay) * p[i]
+        if has_vel and momentum != 0:
+            v = vel[i] * _typed(gi, momentum) + gi
+            vel[i] = v
+            step = gi + _typed(gi, momentum) * v if nesterov else v
+        else:
+            step = gi
+        p[i] -= _typed(gi, lr) * step
+
+
+def _adam(p, g, m, v, lr, beta1, beta2, eps, weight_decay, t):
+    bc1 = 1.0 - beta1 ** t
+    bc2 = 1.0 - beta2 ** t
+    for i in prange(p.shape[0]):
+        gi = g[i]
+        if weight_decay != 0:
+            gi = gi + _typed(gi, weight_decay) * p[i]
+        mi = m[i] * _typed(gi, beta1) + _typed(gi, 1.0 - beta1) * gi
+        vi = v[i] * _typed(gi, beta2) + _typed(gi, 1.0 - beta2) * (gi * gi)
+        m[i] = mi
+        v[i] = vi
+        p[i] -= (_typed(gi, lr) * (mi / _typed(gi, bc1))
+                 / (math.sqrt(vi / _typed(gi, bc2)) + _typed(gi, eps)))
+
+
+def _rmsprop(p, g, sq, lr, rho, eps, weight_decay):
+    for i in prange(p.shape[0]):
+        gi = g[i]
+        if weight_decay != 0:
+            gi = gi + _typed(gi, weight_decay) * p[i]
+        si = sq[i] * _typed(gi, rho) + _typed(gi, 1.0 - rho) * (gi * gi)
+        sq[i] = si
+        p[i] -= _typed(gi, lr) * gi / (math.sqrt(si) + _typed(gi, eps))
+
+
+def _adagrad(p, g, acc, lr, eps, weight_decay):
+    for i in prange(p.shape[0]):
+        gi = g[i]
+        if weight_decay != 0:
+            gi = gi + _typed(gi, weight_decay) * p[i]
+        ai = acc[i] + gi * gi
+        acc[i] = ai
+        p[i] -= _typed(gi, lr) * gi / (math.sqrt(ai) + _typed(gi, eps))
+
+
+_sgd_serial, _sgd_parallel = _twins(_sgd)
+_adam_serial, _adam_parallel = _twins(_adam)
+_rmsprop_serial, _rmsprop_parallel = _twins(_rmsprop)
+_adagrad_serial, _adagrad_parallel = _twins(_adagrad)
+
+
+# --------------------------------------------------------------------------- whole epoch
+@njit(**_JIT)
+def _forward_epilogue(z, b, code, p0, p1, a):
+    if z.size >= PARALLEL_MIN:
+        _bias_act_parallel(z, b, True, code, p0, p1, z, a)
+    else:
+        _bias_act_serial(z, b, True, code, p0, p1, z, a)
+
+
+@njit(**_JIT)
+def _backward_prologue(z, a, dy, code, p0, p1):
+    if z.size >= PARALLEL_MIN:
+        _act_grad_parallel(z, a, dy, True, code, p0, p1, dy)
+    else:
+        _act_grad_serial(z, a, dy, True, code, p0, p1, dy)
+
+
+@njit(**_JIT)
+def _loss(loss_code, out, yl, yt, grad):
+    """The batch's loss and its gradient into ``grad``; ``yl``/``yt`` are its labels/targets."""
+    if loss_code == LOSS_SOFTMAX_XENT:
+        return _xent_serial(out, yl, grad, True)
+    if loss_code == LOSS_SIGMOID_BCE:
+        return _bce_serial(out, yt, grad, True)
+    return _mse_serial(out, yt, grad, True, loss_code == LOSS_HALF_MSE)
+
+
+@njit(**_JIT)
+def _optimizer_step(opt_code, flat, grad, hyper, state, t):
+    lr, wd, eps = hyper[H_LR], hyper[H_WEIGHT_DECAY], hyper[H_EPS]
+    par = flat.shape[0] >= PARALLEL_MIN
+    if opt_code == OPT_SGD:
+        mom = hyper[H_MOMENTUM]
+        nest = hyper[H_NESTEROV] != 0
+        if par:
+            _sgd_parallel(flat, grad, state[0], True, lr, mom, nest, wd)
+        else:
+            _sgd_serial(flat, grad, state[0], True, lr, mom, nest, wd)
+    elif opt_code == OPT_ADAM:
+        b1, b2 = hyper[H_BETA1], hyper[H_BETA2]
+        if par:
+            _adam_parallel(flat, grad, state[0], state[1], lr, b1, b2, eps, wd, t)
+        else:
+            _adam_serial(flat, grad, state[0], state[1], lr, b1, b2, eps, wd, t)
+    elif opt_code == OPT_RMSPROP:
+        if par:
+            _rmsprop_parallel(flat, grad, state[0], lr, hyper[H_RHO], eps, wd)
+        else:
+            _rmsprop_serial(flat, grad, state[0], lr, hyper[H_RHO], eps, wd)
+    else:
+        if par:
+            _adagrad_parallel(flat, grad, state[0], lr, eps, wd)
+        else:
+            _adagrad_serial(flat, grad, state[0], lr, eps, wd)
+
+
+@njit(**_JIT)
+def _train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, batch_size,
+                 loss_code, opt_code, hyper, state, losses):
+    n = perm.shape[0]
+    L = codes.shape[0]
+    dt = X.dtype
+    # activation parameters in the data's type (kinks compare as the oracle compares)
+    pr = np.empty((L, 2), dtype=dt)
+    for l in range(L):
+        pr[l, 0] = params[l, 0]
+        pr[l, 1] = params[l, 1]
+    # offsets of each layer's W and b in flat, and of each width in the workspaces
+    w_off = np.empty(L, dtype=np.int64)
+    b_off = np.empty(L, dtype=np.int64)
+    act_off = np.empty(L + 2, dtype=np.int64)
+    off = 0
+    act_off[0] = 0
+    for l in range(L):
+        w_off[l] = off
+        off += widths[l] * widths[l + 1]
+        b_off[l] = off
+        off += widths[l + 1]
+    for l in range(L + 1):
+        act_off[l + 1] = act_off[l] + batch_size * widths[l]
+    # workspaces, once per epoch: a[l] (a[0] the batch input), z[l] (pre-activations, stored
+    # at a's offset of layer l + 1) and dz[l]
+    a_buf = np.empty(act_off[L + 1], dtype=dt)
+    z_buf = np.empty(act_off[L + 1], dtype=dt)
+    d_buf = np.empty(act_off[L + 1], dtype=dt)
+    n_last = widths[L]
+    xent = loss_code == LOSS_SOFTMAX_XENT
+    yl_buf = np.empty(batch_size if xent else 0, dtype=np.int64)
+    yt_buf = np.empty(0 if xent else batch_size * n_last, dtype=dt)
+    acc = np.empty(widths[1:].max(), dtype=np.float64)
+    step = np.int64(hyper[H_STEP])
+    n_batches = (n + batch_size - 1) // batch_size
+    for kb in range(n_batches):
+        start = kb * batch_size
+        m = min(batch_size, n - start)
+        idx = perm[start:start + m]
+        a0 = a_buf[0:m * widths[0]].reshape(m, widths[0])
+        for i in range(m):
+            a0[i, :] = X[idx[i], :]
+        for l in range(L):
+            n_in, n_out = widths[l], widths[l + 1]
+            W = flat[w_off[l]:w_off[l] + n_in * n_out].reshape(n_in, n_out)
+            b = flat[b_off[l]:b_off[l] + n_out]
+            x = a_buf[act_off[l]:act_off[l] + m * n_in].reshape(m, n_in)
+            z = z_buf[act_off[l + 1]:act_off[l + 1] + m * n_out].reshape(m, n_out)
+            a = a_buf[act_off[l + 1]:act_off[l + 1] + m * n_out].reshape(m, n_out)
+            np.dot(x, W, z)
+            _forward_epilogue(z, b, codes[l], pr[l, 0], pr[l, 1], a)
+        out = a_buf[act_off[L]:act_off[L] + m * n_last].reshape(m, n_last)
+        dout = d_buf[act_off[L]:act_off[L] + m * n_last].reshape(m, n_last)
+        yl = yl_buf[:m] if xent else yl_buf
+        yt = yt_buf[:m * n_last].reshape(m, n_last) if not xent else out
+        for i in range(m):
+            if xent:
+                yl[i] = labels[idx[i]]
+            else:
+                yt[i, :] = targets[idx[i], :]
+        loss = _loss(loss_code, out, yl, yt, dout)
+        losses[kb] = loss
+        if not math.isfinite(loss):
+            return kb
+        for l in range(L - 1, -1, -1):
+            n_in, n_out = widths[l], widths[l + 1]
+            W = flat[w_off[l]:w_off[l] + n_in * n_out].reshape(n_in, n_out)
+            gW = grad[w_off[l]:w_off[l] + n_in * n_out].reshape(n_in, n_out)
+            gb = grad[b_off[l]:b_off[l] + n_out]
+            x = a_buf[act_off[l]:act_off[l] + m * n_in].reshape(m, n_in)
+            z = z_buf[act_off[l + 1]:act_off[l + 1] + m * n_out].reshape(m, n_out)
+            a = a_buf[act_off[l + 1]:act_off[l + 1] + m * n_out].reshape(m, n_out)
+            dz = d_buf[act_off[l + 1]:act_off[l + 1] + m * n_out].reshape(m, n_out)
+            _backward_prologue(z, a, dz, codes[l], pr[l, 0], pr[l, 1])
+            np.dot(x.T, dz, gW)
+            _column_sums(dz, gb, acc)
+            if l > 0:
+                dx = d_buf[act_off[l]:act_off[l] + m * n_in].reshape(m, n_in)
+                np.dot(dz, W.T, dx)
+        step += 1
+        _optimizer_step(opt_code, flat, grad, hyper, state, step)
+    return n_batches
+
+
+# =========================================================================== tier 3: contract
+_EMPTY = {np.dtype(np.float32): np.zeros(1, np.float32),
+          np.dtype(np.float64): np.zeros(1, np.float64)}
+
+
+def _threads(size):
+    """Threads for a kernel of ``size`` elements: 1 below PARALLEL_MIN, else fusenn's count."""
+    if size < PARALLEL_MIN:
+        return 1
+    return min(get_num_threads(), numba.config.NUMBA_NUM_THREADS)
+
+
+def _call(serial, parallel, size, *args):
+    """Run the serial twin, or the parallel one on fusenn's thread count, restoring Numba's."""
+    n = _threads(size)
+    if n == 1:
+        return serial(*args)
+    old = numba.get_num_threads()
+    if old == n:
+        return parallel(*args)
+    numba.set_num_threads(n)
+    try:
+        return parallel(*args)
+    finally:
+        numba.set_num_threads(old)
+
+
+def _params(arr, p0, p1):
+    """Activation parameters as scalars of ``arr``'s type (kinks compare as NumPy's do)."""
+    t = arr.dtype.type
+    return t(p0), t(p1)
+
+
+def act_forward(z, code, p0, p1, out):
+    """``out = f(z)`` (softmax per row); ``out`` may be ``z``."""
+    p0, p1 = _params(z, p0, p1)
+    _call(_bias_act_serial, _bias_act_parallel, z.size, z, _EMPTY[z.dtype], False, int(code),
+          p0, p1, out, out)
+
+
+def act_derivative(z, a, code, p0, p1, out):
+    """``out = f'(z)``; softmax: the Jacobian's diagonal ``a (1 - a)``."""
+    p0, p1 = _params(z, p0, p1)
+    _call(_act_grad_serial, _act_grad_parallel, z.size, z, a, z, False, int(code), p0, p1, out)
+
+
+def dense_forward(x, W, b, code, p0, p1, z, a):
+    """``z = x @ W + b``, ``a = f(z)``: one BLAS product, then one fused pass per row."""
+    p0, p1 = _params(z, p0, p1)
+    _dot(x, W, z)
+    has_bias = b is not None
+    _call(_bias_act_serial, _bias_act_parallel, z.size, z, b if has_bias else _EMPTY[z.dtype],
+          has_bias, int(code), p0, p1, z, a)
+
+
+def dense_backward(x, W, z, a, dy, code, p0, p1, dz, dW, db, dx):
+    """``dz = dy * f'(z)`` in one pass, then ``dW = x.T @ dz``, ``db``, ``dx = dz @ W.T``."""
+    p0, p1 = _params(z, p0, p1)
+    _call(_act_grad_serial, _act_grad_parallel, z.size, z, a, dy, True, int(code), p0, p1, dz)
+    _dot_tn(x, dz, dW)
+    if db is not None:
+        _column_sums(dz, db, np.empty(db.shape[0]))
+    if dx is not None:
+        _dot_nt(dz, W, dx)
+
+
+@njit(**_JIT)
+def _dot(x, W, out):
+    np.dot(x, W, out)
+
+
+@njit(**_JIT)
+def _dot_tn(x, dz, out):
+    np.dot(x.T, dz, out)
+
+
+@njit(**_JIT)
+def _dot_nt(dz, W, out):
+    np.dot(dz, W.T, out)
+
+
+def softmax(z, out):
+    _call(_softmax_serial, _softmax_parallel, z.size, z, out)
+
+
+def log_softmax(z, out):
+    _call(_log_softmax_serial, _log_softmax_parallel, z.size, z, out)
+
+
+def logsumexp(z, out):
+    _call(_logsumexp_serial, _logsumexp_parallel, z.size, z, out)
+
+
+def _grad_arg(grad, like):
+    return (grad, True) if grad is not None else (np.empty_like(like), False)
+
+
+def softmax_xent(logits, labels, grad):
+    g, has = _grad_arg(grad, logits)
+    return float(_call(_xent_serial, _xent_parallel, logits.size, logits, labels, g, has))
+
+
+def softmax_xent_probs(logits, targets, grad):
+    g, has = _grad_arg(grad, logits)
+    return float(_call(_xent_probs_serial, _xent_probs_parallel, logits.size, logits, targets,
+                       g, has))
+
+
+def sigmoid_bce(logits, targets, grad):
+    g, has = _grad_arg(grad, logits)
+    return float(_call(_bce_serial, _bce_parallel, logits.size, logits, targets, g, has))
+
+
+def mse(pred, targets, grad, half):
+    g, has = _grad_arg(grad, pred)
+    return float(_call(_mse_serial, _mse_parallel, pred.size, pred, targets, g, has,
+                       bool(half)))
+
+
+def sgd_update(p, g, vel, lr, momentum, nesterov, weight_decay):
+    has_vel = vel is not None
+    _call(_sgd_serial, _sgd_parallel, p.size, p, g, vel if has_vel else p, has_vel, float(lr),
+          float(momentum), bool(nesterov), float(weight_decay))
+
+
+def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, t):
+    _call(_adam_serial, _adam_parallel, p.size, p, g, m, v, float(lr), float(beta1),
+          float(beta2), float(eps), float(weight_decay), int(t))
+
+
+def rmsprop_update(p, g, sq, lr, rho, eps, weight_decay):
+    _call(_rmsprop_serial, _rmsprop_parallel, p.size, p, g, sq, float(lr), float(rho),
+          float(eps), float(weight_decay))
+
+
+def adagrad_update(p, g, acc, lr, eps, weight_decay):
+    _call(_adagrad_serial, _adagrad_parallel, p.size, p, g, acc, float(lr), float(eps),
+          float(weight_decay))
+
+
+def train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, batch_size,
+                loss_code, opt_code, hyper, state, losses):
+    """One epoch in one compiled call; see :func:`fusenn.backends._numpy.train_epoch`.
+
+    Returns the number of batches completed (the index of the first non-finite batch if the
+    loss diverged, with the weights left at their last finite values). Kernels inside run
+    their parallel twins where a layer's size reaches :data:`PARALLEL_MIN`, on
+    :func:`fusenn.get_num_threads` Numba threads; BLAS threads are the caller's
+    (:func:`fusenn._threads.thread_limits`).
+    """
+    if loss_code not in (LOSS_SOFTMAX_XENT, LOSS_SIGMOID_BCE, LOSS_MSE, LOSS_HALF_MSE):
+        raise ValueError(f"unknown loss code {loss_code}")
+    if opt_code not in (OPT_SGD, OPT_ADAM, OPT_RMSPROP, OPT_ADAGRAD):
+        raise ValueError(f"unknown optimiser code {opt_code}")
+    n_threads = min(get_num_threads(), numba.config.NUMBA_NUM_THREADS)
+    old = numba.get_num_threads()
+    if old != n_threads:
+        numba.set_num_threads(n_threads)
+    try:
+        return int(_train_epoch(flat, grad, np.asarray(widths, dtype=np.int64),
+                                np.asarray(codes, dtype=np.int64),
+                                np.asarray(params, dtype=np.float64), X, labels, targets, perm,
+                                int(batch_size), int(loss_code), int(opt_code),
+                                np.asarray(hyper, dtype=np.float64), state, losses))
+    finally:
+        if old != n_threads:
+            numba.set_num_threads(old)

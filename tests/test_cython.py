@@ -1,0 +1,410 @@
+"""Checks specific to the Cython backend (csrc/_cykernels.pyx via fusenn.backends._cython).
+
+The kernel-by-kernel parity with the NumPy oracle lives in test_parity.py; here: the extension
+and how it was built, whole-epoch training against the oracle for every loss and optimiser,
+that an epoch does not allocate per mini-batch, divergence, the threaded paths, and that bad
+input raises instead of crashing.
+
+The tests skip when the extension is not built, unless ``FUSENN_REQUIRE_BACKENDS`` names
+``cython`` (as .ci/run does): then they fail, so that a silent fallback cannot land.
+"""
+from __future__ import annotations
+
+import os
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import fusenn
+from fusenn import activations as A
+from fusenn import backends
+from fusenn.backends import _numpy as ref
+
+REQUIRED = {s.strip().lower() for s in os.environ.get("FUSENN_REQUIRE_BACKENDS", "").split(",")
+            if s.strip()}
+
+
+@pytest.fixture(scope="module")
+def cy():
+    """The cython backend module, or skip (fail when it is required)."""
+    if "cython" not in backends.available_backends():
+        reason = backends.unavailable_reasons().get("cython", "unknown")
+        if "cython" in REQUIRED:
+            pytest.fail(f"the cython backend is required but not available: {reason}")
+        pytest.skip(f"cython backend not available: {reason}")
+    return backends.get("cython")
+
+
+@pytest.fixture
+def parallel(cy):
+    """Make every loop take its OpenMP path (2 threads), restoring the settings after."""
+    old = cy.set_parallel_threshold(0)
+    fusenn.set_num_threads(2)
+    try:
+        yield
+    finally:
+        cy.set_parallel_threshold(old)
+        fusenn.set_num_threads(None)
+
+
+# --------------------------------------------------------------------------- the extension
+def test_extension_imports_and_reports_openmp(cy):
+    from fusenn import _cykernels
+
+    assert cy.NAME == "cython"
+    assert isinstance(cy.OPENMP, bool)
+    assert cy.OPENMP is _cykernels.OPENMP
+    if cy.OPENMP:  # the OpenMP runtime really is linked in
+        from threadpoolctl import threadpool_info
+
+        assert any(p["user_api"] == "openmp" for p in threadpool_info())
+
+
+def test_contract_names_match_numpy(cy):
+    for name in ("act_forward", "act_derivative", "dense_forward", "dense_backward",
+                 "softmax", "log_softmax", "logsumexp", "softmax_xent", "softmax_xent_probs",
+                 "sigmoid_bce", "mse", "sgd_update", "adam_update", "rmsprop_update",
+                 "adagrad_update", "train_epoch", "optimizer_step", "loss_forward_backward",
+                 "layer_views"):
+        assert callable(getattr(cy, name)), name
+    for name in ("LOSS_SOFTMAX_XENT", "LOSS_SIGMOID_BCE", "LOSS_MSE", "LOSS_HALF_MSE",
+                 "OPT_SGD", "OPT_ADAM", "OPT_RMSPROP", "OPT_ADAGRAD", "N_HYPER", "H_STEP"):
+        assert getattr(cy, name) == getattr(ref, name)
+
+
+def test_activation_codes_match_registry():
+    from fusenn import _cykernels
+
+    assert _cykernels.ACTIVATION_CODES == {name: getattr(A, name)
+                                           for name in _cykernels.ACTIVATION_CODES}
+    assert set(_cykernels.ACTIVATION_CODES.values()) == set(A.BY_CODE)
+
+
+def test_omp_wait_policy_set_only_while_loading(cy):
+    """libgomp is loaded passive, and the environment is left as the user had it."""
+    import subprocess
+    import sys
+
+    code = ("import os; from fusenn.backends import _cython as c; "
+            "print(os.environ.get('OMP_WAIT_POLICY'), c.OMP_WAIT_POLICY)")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["None", "passive"]
+    env["OMP_WAIT_POLICY"] = "active"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["active", "active"]
+
+
+# --------------------------------------------------------------------------- whole epochs
+OPTIMIZERS = {
+    "sgd": (ref.OPT_SGD, {"lr": 0.1}),
+    "sgd-momentum-wd": (ref.OPT_SGD, {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-3}),
+    "nesterov": (ref.OPT_SGD, {"lr": 0.05, "momentum": 0.8, "nesterov": 1.0,
+                               "weight_decay": 5e-4}),
+    "adam": (ref.OPT_ADAM, {"lr": 1e-2, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}),
+    "adam-wd": (ref.OPT_ADAM, {"lr": 1e-2, "beta1": 0.8, "beta2": 0.99, "eps": 1e-7,
+                               "weight_decay": 1e-2}),
+    "rmsprop": (ref.OPT_RMSPROP, {"lr": 1e-2, "rho": 0.9, "eps": 1e-8, "weight_decay": 1e-3}),
+    "adagrad": (ref.OPT_ADAGRAD, {"lr": 5e-2, "eps": 1e-10, "weight_decay": 1e-3}),
+}
+_HYPER = {"lr": ref.H_LR, "momentum": ref.H_MOMENTUM, "nesterov": ref.H_NESTEROV,
+          "weight_decay": ref.H_WEIGHT_DECAY, "beta1": ref.H_BETA1, "beta2": ref.H_BETA2,
+          "eps": ref.H_EPS, "rho": ref.H_RHO}
+LOSSES = {"xent": ref.LOSS_SOFTMAX_XENT, "bce": ref.LOSS_SIGMOID_BCE, "mse": ref.LOSS_MSE,
+          "half_mse": ref.LOSS_HALF_MSE}
+
+
+def _hyper(settings, step=0):
+    h = np.zeros(ref.N_HYPER)
+    for key, value in settings.items():
+        h[_HYPER[key]] = value
+    h[ref.H_STEP] = step
+    return h
+
+
+def _problem(dtype, loss_code, widths=(7, 11, 6, 3), codes=(A.TANH, A.RELU, A.LINEAR), n=29,
+             seed=3):
+    """A small stack of Dense layers and data; 29 samples leave a partial last batch."""
+    rng = np.random.default_rng(seed)
+    widths = np.asarray(widths, dtype=np.int64)
+    codes = np.asarray(codes, dtype=np.int64)
+    params = np.zeros((len(codes), 2))
+    sizes = [int(widths[i] * widths[i + 1] + widths[i + 1]) for i in range(len(codes))]
+    P = sum(sizes)
+    flat = (rng.standard_normal(P) * 0.4).astype(dtype)
+    X = rng.standard_normal((n, int(widths[0]))).astype(dtype)
+    k = int(widths[-1])
+    if loss_code == ref.LOSS_SOFTMAX_XENT:
+        labels = rng.integers(0, k, size=n).astype(np.int64)
+        targets = np.empty((0, k), dtype=dtype)
+    else:
+        labels = np.empty(0, dtype=np.int64)
+        if loss_code == ref.LOSS_SIGMOID_BCE:
+            targets = (rng.random((n, k)) < 0.5).astype(dtype)
+        else:
+            targets = rng.standard_normal((n, k)).astype(dtype)
+    perm = rng.permutation(n).astype(np.int64)
+    state = np.zeros((2, P), dtype=dtype)
+    return dict(flat=flat, widths=widths, codes=codes, params=params, X=X, labels=labels,
+                targets=targets, perm=perm, state=state)
+
+
+def _epochs(mod, prob, batch_size, loss_code, opt_code, hyper, epochs=2):
+    """``epochs`` epochs with ``mod``; returns (flat, state, losses, completed per epoch)."""
+    flat, state = prob["flat"].copy(), prob["state"].copy()
+    grad = np.zeros_like(flat)
+    hyper = hyper.copy()
+    n_batches = -(-prob["X"].shape[0] // batch_size)
+    losses, done = [], []
+    for _ in range(epochs):
+        out = np.full(n_batches, np.nan)
+        k = mod.train_epoch(flat, grad, prob["widths"], prob["codes"], prob["params"],
+                            prob["X"], prob["labels"], prob["targets"], prob["perm"],
+                            batch_size, loss_code, opt_code, hyper, state, out)
+        done.append(int(k))
+        losses.append(out)
+        hyper[ref.H_STEP] += k
+    return flat, state, np.concatenate(losses), done
+
+
+def _assert_same(got, want, tol):
+    assert got[3] == want[3]
+    for g, w, what in zip(got[:3], want[:3], ("weights", "state", "losses")):
+        np.testing.assert_allclose(g, w, rtol=tol, atol=tol, err_msg=what)
+
+
+@pytest.mark.parametrize("opt", list(OPTIMIZERS))
+@pytest.mark.parametrize("loss", list(LOSSES))
+def test_train_epoch_matches_numpy_float64(cy, loss, opt):
+    loss_code = LOSSES[loss]
+    opt_code, settings = OPTIMIZERS[opt]
+    prob = _problem(np.float64, loss_code)
+    hyper = _hyper(settings)
+    got = _epochs(cy, prob, 5, loss_code, opt_code, hyper)
+    want = _epochs(ref, prob, 5, loss_code, opt_code, hyper)
+    assert got[3] == [6, 6]
+    _assert_same(got, want, 1e-10)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 7, 28, 29, 30, 100])
+def test_train_epoch_odd_batches(cy, batch_size):
+    """Batch 1, odd sizes, a last batch of 1 (28), exactly n, and more than n."""
+    prob = _problem(np.float64, ref.LOSS_SOFTMAX_XENT, codes=(A.SIGMOID, A.GELU, A.LINEAR))
+    hyper = _hyper(OPTIMIZERS["nesterov"][1])
+    got = _epochs(cy, prob, batch_size, ref.LOSS_SOFTMAX_XENT, ref.OPT_SGD, hyper)
+    want = _epochs(ref, prob, batch_size, ref.LOSS_SOFTMAX_XENT, ref.OPT_SGD, hyper)
+    _assert_same(got, want, 1e-10)
+
+
+@pytest.mark.parametrize("loss", list(LOSSES))
+def test_train_epoch_float32(cy, loss):
+    loss_code = LOSSES[loss]
+    prob = _problem(np.float32, loss_code)
+    hyper = _hyper(OPTIMIZERS["adam"][1])
+    got = _epochs(cy, prob, 8, loss_code, ref.OPT_ADAM, hyper)
+    want = _epochs(ref, prob, 8, loss_code, ref.OPT_ADAM, hyper)
+    _assert_same(got, want, 1e-4)
+
+
+def test_train_epoch_every_activation(cy):
+    """Each hidden activation code (softmax too) through forward and backward of an epoch."""
+    params = {A.LEAKY_RELU: (0.1, 0), A.ELU: (0.7, 0), A.SWISH: (1.3, 0), A.SOFTPLUS: (2.0, 0),
+              A.HARD_TANH: (-0.5, 0.8), A.SOFT_SHRINK: (0.3, 0), A.HARD_SHRINK: (0.2, 0)}
+    for code in sorted(A.BY_CODE):
+        prob = _problem(np.float64, ref.LOSS_MSE, codes=(code, A.TANH, A.LINEAR))
+        prob["params"][0] = params.get(code, (0.0, 0.0))
+        hyper = _hyper(OPTIMIZERS["sgd-momentum-wd"][1])
+        got = _epochs(cy, prob, 4, ref.LOSS_MSE, ref.OPT_SGD, hyper, epochs=1)
+        want = _epochs(ref, prob, 4, ref.LOSS_MSE, ref.OPT_SGD, hyper, epochs=1)
+        _assert_same(got, want, 1e-10)
+
+
+def test_train_epoch_read_only_inputs(cy):
+    prob = _problem(np.float64, ref.LOSS_SIGMOID_BCE)
+    for key in ("widths", "codes", "params", "X", "labels", "targets", "perm"):
+        prob[key].setflags(write=False)
+    hyper = _hyper(OPTIMIZERS["rmsprop"][1])
+    hyper.setflags(write=False)
+    got = _epochs(cy, prob, 6, ref.LOSS_SIGMOID_BCE, ref.OPT_RMSPROP, hyper)
+    want = _epochs(ref, prob, 6, ref.LOSS_SIGMOID_BCE, ref.OPT_RMSPROP, hyper)
+    _assert_same(got, want, 1e-10)
+
+
+def test_train_epoch_parallel_paths(cy, parallel):
+    """With every loop on OpenMP threads the epoch still matches the oracle."""
+    prob = _problem(np.float64, ref.LOSS_SOFTMAX_XENT, widths=(13, 40, 33, 5),
+                    codes=(A.MISH, A.SOFTMAX, A.LINEAR), n=71)
+    hyper = _hyper(OPTIMIZERS["adam-wd"][1])
+    got = _epochs(cy, prob, 16, ref.LOSS_SOFTMAX_XENT, ref.OPT_ADAM, hyper)
+    want = _epochs(ref, prob, 16, ref.LOSS_SOFTMAX_XENT, ref.OPT_ADAM, hyper)
+    _assert_same(got, want, 1e-10)
+
+
+def test_kernels_parallel_paths(cy, parallel):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((37, 19))
+    W = rng.standard_normal((19, 23))
+    b = rng.standard_normal(23)
+    for code in (A.RELU, A.TANH, A.SOFTMAX, A.GELU_TANH):
+        outs = []
+        for mod in (cy, ref):
+            z, a = np.empty((37, 23)), np.empty((37, 23))
+            mod.dense_forward(x, W, b, code, 0.0, 0.0, z, a)
+            dy = np.cos(a)
+            dz, dW, db, dx = (np.empty((37, 23)), np.empty((19, 23)), np.empty(23),
+                              np.empty((37, 19)))
+            mod.dense_backward(x, W, z, a, dy, code, 0.0, 0.0, dz, dW, db, dx)
+            outs.append((z, a, dz, dW, db, dx))
+        for g, w in zip(*outs):
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+    p, g = rng.standard_normal(1000), rng.standard_normal(1000)
+    p2, m, v, m2, v2 = p.copy(), np.zeros(1000), np.zeros(1000), np.zeros(1000), np.zeros(1000)
+    cy.adam_update(p, g, m, v, 1e-2, 0.9, 0.999, 1e-8, 1e-3, 3)
+    ref.adam_update(p2, g, m2, v2, 1e-2, 0.9, 0.999, 1e-8, 1e-3, 3)
+    np.testing.assert_allclose(p, p2, rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- allocation
+def _traced_peak(cy, n, batch_size=4):
+    prob = _problem(np.float64, ref.LOSS_SOFTMAX_XENT, n=n)
+    flat, state = prob["flat"], prob["state"]
+    grad = np.zeros_like(flat)
+    hyper = _hyper(OPTIMIZERS["adam"][1])
+    losses = np.zeros(-(-n // batch_size))
+    args = (flat, grad, prob["widths"], prob["codes"], prob["params"], prob["X"],
+            prob["labels"], prob["targets"], prob["perm"], batch_size, ref.LOSS_SOFTMAX_XENT,
+            ref.OPT_ADAM, hyper, state, losses)
+    cy.train_epoch(*args)  # warm up (first-call caches)
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        done = cy.train_epoch(*args)
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert done == len(losses)
+    return peak - base, current - base
+
+
+def test_train_epoch_does_not_allocate_per_batch(cy):
+    """An epoch of 5,000 batches traces no more memory than one of 5 batches."""
+    small_peak, small_left = _traced_peak(cy, 20)
+    long_peak, long_left = _traced_peak(cy, 20_000)
+    assert long_peak <= small_peak + 1024, (small_peak, long_peak)
+    assert long_left <= 1024 and small_left <= 1024
+
+
+# --------------------------------------------------------------------------- divergence
+def test_divergence_stops_before_the_update(cy):
+    prob = _problem(np.float64, ref.LOSS_MSE)
+    bad = prob["perm"][2 * 5 + 3]  # a sample of batch 2
+    prob["targets"][bad] = 1e300  # (y - t)^2 overflows
+    hyper = _hyper(OPTIMIZERS["sgd-momentum-wd"][1])
+    got = _epochs(cy, prob, 5, ref.LOSS_MSE, ref.OPT_SGD, hyper, epochs=1)
+    want = _epochs(ref, prob, 5, ref.LOSS_MSE, ref.OPT_SGD, hyper, epochs=1)
+    assert got[3] == [2] and want[3] == [2]
+    assert np.all(np.isfinite(got[0])) and not np.isfinite(got[2][2])
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(got[2][:2], want[2][:2], rtol=1e-10)
+    # the weights are exactly those after the first two batches
+    first = dict(prob, X=prob["X"][prob["perm"][:10]], targets=prob["targets"][prob["perm"][:10]],
+                 perm=np.arange(10, dtype=np.int64))
+    two = _epochs(cy, first, 5, ref.LOSS_MSE, ref.OPT_SGD, hyper, epochs=1)
+    assert two[3] == [2]
+    np.testing.assert_array_equal(got[0], two[0])
+
+
+def test_divergence_from_nan_logits(cy):
+    prob = _problem(np.float64, ref.LOSS_SOFTMAX_XENT, codes=(A.LINEAR, A.LINEAR, A.LINEAR))
+    prob["X"][prob["perm"][0]] = np.inf  # inf * 0-sum weights -> nan in the first batch
+    hyper = _hyper(OPTIMIZERS["sgd"][1])
+    start = prob["flat"].copy()
+    got = _epochs(cy, prob, 5, ref.LOSS_SOFTMAX_XENT, ref.OPT_SGD, hyper, epochs=1)
+    assert got[3] == [0]
+    np.testing.assert_array_equal(got[0], start)
+
+
+# --------------------------------------------------------------------------- bad input
+def test_bad_input_raises(cy):
+    f = np.float64
+    x, W, z = np.ones((3, 4)), np.ones((4, 5)), np.empty((3, 5))
+    with pytest.raises(ValueError):
+        cy.dense_forward(x, np.ones((5, 5)), None, A.RELU, 0.0, 0.0, z, np.empty((3, 5)))
+    with pytest.raises(ValueError):
+        cy.dense_forward(x, W, np.ones(4), A.RELU, 0.0, 0.0, z, np.empty((3, 5)))
+    with pytest.raises(ValueError):
+        cy.dense_forward(x, W, None, A.RELU, 0.0, 0.0, z, np.empty((3, 6)))
+    with pytest.raises(ValueError):
+        cy.dense_forward(x, W.astype(np.float32), None, A.RELU, 0.0, 0.0, z, z)
+    with pytest.raises(ValueError):
+        cy.dense_forward(x, np.asfortranarray(np.ones((4, 5))[:, :4]), None, 7, 0, 0, z, z)
+    with pytest.raises(ValueError):
+        cy.act_forward(x, 99, 0.0, 0.0, np.empty_like(x))
+    with pytest.raises(TypeError):
+        cy.act_forward(x.astype(np.int64), A.RELU, 0.0, 0.0, np.empty_like(x))
+    ro = np.empty_like(x)
+    ro.setflags(write=False)
+    with pytest.raises(ValueError):
+        cy.act_forward(x, A.RELU, 0.0, 0.0, ro)
+    with pytest.raises(IndexError):
+        cy.softmax_xent(np.ones((2, 3)), np.array([0, 3]), None)
+    with pytest.raises(IndexError):
+        cy.softmax_xent(np.ones((2, 3)), np.array([-1, 0]), None)
+    with pytest.raises(ValueError):
+        cy.softmax_xent(np.ones((2, 3)), np.array([0, 1, 2]), None)
+    with pytest.raises(ValueError):
+        cy.sgd_update(np.ones(3), np.ones(4), None, 0.1, 0.0, False, 0.0)
+    with pytest.raises(ValueError):
+        cy.sgd_update(np.ones(3), np.ones(3), None, 0.1, 0.9, False, 0.0)
+    with pytest.raises(ValueError):
+        cy.logsumexp(np.ones((2, 3), dtype=f), np.empty(3))
+    with pytest.raises(ValueError):
+        cy.mse(np.ones((2, 3)), np.ones((3, 2)), None, False)
+
+
+def test_train_epoch_bad_input_raises(cy):
+    prob = _problem(np.float64, ref.LOSS_SOFTMAX_XENT)
+    hyper = _hyper(OPTIMIZERS["adam"][1])
+
+    def run(**changes):
+        p = dict(prob, **changes)
+        flat = p.pop("flat_override", prob["flat"].copy())
+        cy.train_epoch(flat, np.zeros_like(flat), p["widths"], p["codes"], p["params"], p["X"],
+                       p["labels"], p["targets"], p["perm"], p.get("bs", 5),
+                       p.get("loss", ref.LOSS_SOFTMAX_XENT), p.get("opt", ref.OPT_ADAM),
+                       hyper, p["state"], np.zeros(6))
+
+    run()
+    bad_perm = prob["perm"].copy()
+    bad_perm[4] = 29
+    with pytest.raises(IndexError):
+        run(perm=bad_perm)
+    bad_labels = prob["labels"].copy()
+    bad_labels[7] = 3
+    with pytest.raises(IndexError):
+        run(labels=bad_labels)
+    with pytest.raises(ValueError):
+        run(perm=prob["perm"][:-1])
+    with pytest.raises(ValueError):
+        run(flat_override=prob["flat"][:-1].copy())
+    with pytest.raises(ValueError):
+        run(X=prob["X"][:, :-1].copy())
+    with pytest.raises(ValueError):
+        run(codes=np.array([A.TANH, 99, A.LINEAR]))
+    with pytest.raises(ValueError):
+        run(bs=0)
+    with pytest.raises(ValueError):
+        run(loss=7)
+    with pytest.raises(ValueError):
+        run(opt=9)
+    with pytest.raises(ValueError):
+        run(state=prob["state"][:1].copy())
+    with pytest.raises(ValueError):
+        run(loss=ref.LOSS_MSE, targets=np.zeros((29, 2)))
+    with pytest.raises(ValueError):
+        run(params=np.zeros((2, 2)))

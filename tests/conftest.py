@@ -40,22 +40,6 @@ def compiled_backend(request):
         yield request.param
 
 
-def numeric_grad(f, x, eps=1e-6):
-    """Central finite differences of scalar f wrt array x (modified in place, restored)."""
-    g = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + eps
-        fp = f()
-        x[i] = old - eps
-        fm = f()
-        x[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
-
-
 @pytest.fixture(scope="session")
 def digits():
     return fn.datasets.load_digits()

@@ -5,7 +5,7 @@ import pytest
 
 import fusenn as fn
 from fusenn import functional as F
-from conftest import numeric_grad
+from gradcheck import numeric_grad
 
 pytestmark = pytest.mark.usefixtures("numpy_backend")
 

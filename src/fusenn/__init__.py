@@ -15,7 +15,8 @@ from . import activations, functional
 _LAZY = {
     "layers": ".layers", "optim": ".optim", "losses": ".losses", "callbacks": ".callbacks",
     "metrics": ".metrics", "initializers": ".initializers", "datasets": ".datasets",
-    "sklearn": ".sklearn", "keras": ".keras", "diagnostics": ".diagnostics",
+    "sklearn": ".sklearn", "keras": ".keras", "diagnostics": ".diagnostics", "io": ".io",
+    "bench": ".bench",
 }
 _LAZY_ATTRS = {
     "Sequential": (".model", "Sequential"), "Trainer": (".trainer", "Trainer"),

@@ -54,15 +54,29 @@ def get_num_threads():
     return env if env is not None else cpu_count()
 
 
+_controller = None
+_controller_key = None
+
+
+def _thread_pools():
+    """threadpoolctl's view of the loaded BLAS/OpenMP libraries, rescanned only when modules
+    were imported since the last look (a scan reads /proc/self/maps: about a millisecond)."""
+    global _controller, _controller_key
+    key = len(sys.modules)
+    if _controller is None or key != _controller_key:
+        from threadpoolctl import ThreadpoolController
+
+        _controller, _controller_key = ThreadpoolController(), key
+    return _controller
+
+
 @contextlib.contextmanager
 def thread_limits(n=None):
     """Limit BLAS, OpenMP and (if loaded) Numba to ``n`` threads inside the block."""
     n = get_num_threads() if n is None else int(n)
-    from threadpoolctl import threadpool_limits
-
     numba = sys.modules.get("numba")
     old_numba = None
-    with threadpool_limits(limits=n):
+    with _thread_pools().limit(limits=n):
         if numba is not None:
             old_numba = numba.get_num_threads()
             numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))

@@ -134,6 +134,13 @@ class Trainer:
         X, y = self._prepare(X, y)
         return self._scores(X, y)
 
+    def save_checkpoint(self, path):
+        """Save the model, optimiser state and random state, so that a Trainer read back with
+        :func:`fusenn.io.load_checkpoint` resumes ``fit`` exactly."""
+        from .io import save_checkpoint
+
+        save_checkpoint(self, path)
+
     # -- fast path --------------------------------------------------------------------------
     def _fast_backend(self, y):
         """The backend module whose train_epoch can run this fit, or None."""

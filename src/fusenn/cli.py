@@ -1,0 +1,687 @@
+"""The ``fusenn`` command: train an MLP, predict with a saved one, show the installation.
+
+::
+
+    fusenn info                          # version, backends (and why one is missing), threads
+    fusenn train                         # an MLP on the embedded 8x8 digits, held-out fifth
+    fusenn train --mnist DIR             # MNIST IDX files (train-* if present, else t10k)
+    fusenn train --data FILE.csv|.npz    # your features and integer labels
+    fusenn train --save model.npz        # ... and keep the trained model
+    fusenn predict model.npz DATA        # one prediction per line
+
+It is also ``python -m fusenn``. Every failure a user can cause (a missing file, a bad option,
+malformed data, a model file fusenn refuses) ends with one line on stderr,
+``fusenn: error: ...``, and a non-zero exit status (2 for a bad command line, 1 otherwise),
+never a traceback.
+
+Data files for ``--data`` and ``predict``: a CSV of numbers, one sample per row, the label in
+the last column (an optional header line is skipped; ``#`` starts a comment; ``.gz`` is read
+compressed), or an NPZ archive with arrays ``X`` (n, features) and ``y`` (n,). Labels are
+class indices 0, 1, 2, ... For ``predict`` the label column (or ``y``) is optional: when it is
+there the accuracy is printed too.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+PROG = "fusenn"
+OPTIMIZERS = ("sgd", "adam", "rmsprop", "adagrad")
+#: Default learning rate per optimiser (``--lr`` overrides).
+DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "rmsprop": 1e-3, "adagrad": 0.05}
+DEFAULT_SGD_MOMENTUM = 0.9
+#: MNIST directories holding only the t10k test set: first images train, the last test.
+MNIST_T10K_TEST = 2000
+
+
+class UsageError(Exception):
+    """A bad command line (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line raises UsageError (one line) instead of printing the
+    usage block and exiting."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+# --------------------------------------------------------------------------------------------
+# Argument types
+# --------------------------------------------------------------------------------------------
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _nonnegative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def _open_fraction(text):
+    value = _fraction(text)
+    if value == 0.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
+    return value
+
+
+def _test_size(text):
+    """A fraction in (0, 1) or a number of samples."""
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        pass
+    try:
+        return _open_fraction(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a fraction in (0, 1) or a number of samples, got {text!r}") from None
+
+
+def _hidden(text):
+    """``"128,64"`` -> (128, 64); ``""`` or ``"none"`` -> () (no hidden layer)."""
+    text = text.strip()
+    if text.lower() in ("", "none", "0"):
+        return ()
+    sizes = []
+    for part in text.split(","):
+        try:
+            sizes.append(_positive_int(part.strip()))
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated positive layer sizes such as 128,64, got "
+                f"{text!r}") from None
+    return tuple(sizes)
+
+
+# --------------------------------------------------------------------------------------------
+# The command line
+# --------------------------------------------------------------------------------------------
+
+def build_parser():
+    from ._version import __version__
+
+    parser = _Parser(prog=PROG, description="fusenn: fast, readable multi-layer perceptrons "
+                                            "on the CPU.")
+    parser.add_argument("--version", action="version", version=f"fusenn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    sub.add_parser("info", help="show the version, backends, threads, BLAS and OpenMP",
+                   description="Show what this installation of fusenn runs on: version, "
+                               "available backends (and why any is missing), threads, BLAS "
+                               "and OpenMP thread pools.")
+
+    t = sub.add_parser(
+        "train", help="train an MLP (on the embedded 8x8 digits by default)",
+        description="Train a multi-layer perceptron (softmax cross-entropy) and report its "
+                    "test accuracy, precision/recall/F1 per class, the confusion matrix and the "
+                    "time per epoch. Without --mnist or --data it trains on the 8x8 digits "
+                    "shipped with fusenn, holding out a stratified fifth for testing.")
+    src = t.add_mutually_exclusive_group()
+    src.add_argument("--mnist", metavar="DIR",
+                     help="a directory of MNIST IDX files: its train-* files when present "
+                          "(tested on its t10k-* files if any), else the t10k test set, whose "
+                          f"last {MNIST_T10K_TEST} images are held out for testing")
+    src.add_argument("--data", metavar="FILE",
+                     help="a CSV (label in the last column) or NPZ (arrays X and y) file")
+    t.add_argument("--test-size", type=_test_size, default=None, metavar="F",
+                   help="held-out test fraction in (0, 1), or a number of samples "
+                        "(default 0.2; for an MNIST directory with only t10k files, "
+                        f"{MNIST_T10K_TEST})")
+    t.add_argument("--hidden", type=_hidden, default=(128, 64), metavar="SIZES",
+                   help="hidden layer sizes, comma-separated (default 128,64; 'none' for "
+                        "none)")
+    t.add_argument("--activation", default="relu",
+                   help="hidden activation, any name from fusenn.activations.names() "
+                        "(default relu)")
+    t.add_argument("--optimizer", default="adam", type=str.lower, choices=OPTIMIZERS,
+                   help="optimiser (default adam)")
+    t.add_argument("--lr", type=_positive_float, default=None,
+                   help="learning rate (default: " + ", ".join(
+                       f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
+    t.add_argument("--momentum", type=_fraction, default=None,
+                   help=f"SGD momentum in [0, 1) (default {DEFAULT_SGD_MOMENTUM})")
+    t.add_argument("--epochs", type=_positive_int, default=20, help="epochs (default 20)")
+    t.add_argument("--batch-size", type=_positive_int, default=32,
+                   help="mini-batch size (default 32)")
+    t.add_argument("--backend", default=None, type=str.lower,
+                   choices=("auto", "numpy", "cython", "numba"),
+                   help="kernel backend (default: FUSENN_BACKEND, else auto: the fastest "
+                        "available)")
+    t.add_argument("--threads", type=_positive_int, default=None,
+                   help="threads for BLAS, OpenMP and Numba (default: FUSENN_NUM_THREADS or "
+                        "fusenn's choice)")
+    t.add_argument("--seed", type=_nonnegative_int, default=0,
+                   help="random seed for the split, the initial weights and the shuffling "
+                        "(default 0)")
+    t.add_argument("--early-stopping", type=_positive_int, default=None, metavar="PATIENCE",
+                   help="hold out --validation-split of the training data and stop when its "
+                        "loss has not improved for PATIENCE epochs (best weights kept)")
+    t.add_argument("--validation-split", type=_open_fraction, default=0.1, metavar="F",
+                   help="validation fraction of the training data for --early-stopping "
+                        "(default 0.1)")
+    t.add_argument("--dtype", default="float32", choices=("float32", "float64"),
+                   help="floating-point type (default float32)")
+    t.add_argument("--save", metavar="PATH", help="save the trained model to PATH (.npz)")
+    t.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress or tables: print only the test accuracy")
+
+    p = sub.add_parser(
+        "predict", help="predict with a saved model",
+        description="Predict with a model saved by 'fusenn train --save' (or model.save). "
+                    "DATA is a CSV (one sample per row, optionally followed by its label) or "
+                    "an NPZ with array X (and optionally y). Predictions go to stdout, one per "
+                    "line, or to --output; when DATA holds labels the accuracy is printed on "
+                    "stderr.")
+    p.add_argument("model", metavar="MODEL", help="a saved model (.npz)")
+    p.add_argument("data", metavar="DATA", help="a CSV or NPZ file of samples")
+    p.add_argument("--output", "-o", metavar="FILE", help="write the predictions to FILE")
+    p.add_argument("--proba", action="store_true",
+                   help="print class probabilities (comma-separated) instead of labels")
+    p.add_argument("--backend", default=None, type=str.lower,
+                   choices=("auto", "numpy", "cython", "numba"),
+                   help="kernel backend (default: FUSENN_BACKEND, else auto)")
+
+    b = sub.add_parser(
+        "bench", help="time one training epoch on every path and peer",
+        description="Time one epoch of SGD with softmax cross-entropy on the configurations "
+                    "of DESIGN.md for every available fusenn backend and every installed peer "
+                    "(PyTorch eager, scikit-learn, a plain NumPy MLP), and print samples per "
+                    "second with the ratios to fusenn's NumPy reference and to PyTorch.")
+    b.add_argument("--configs", default="xor,nielsen,medium,large",
+                   help="comma-separated configurations (default all four: xor, nielsen, "
+                        "medium, large)")
+    b.add_argument("--paths", default=None,
+                   help="comma-separated paths to time (default all: fusenn-numpy, "
+                        "fusenn-cython, fusenn-numba, plain-numpy, torch, sklearn)")
+    b.add_argument("--repeat", type=_positive_int, default=3,
+                   help="epochs timed per path; the best is reported (default 3)")
+    b.add_argument("--threads", type=_positive_int, default=None,
+                   help="threads for every path (default: FUSENN_NUM_THREADS or all cores)")
+    return parser
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+
+def _is_zip(path):
+    with open(path, "rb") as f:
+        return f.read(2) == b"PK"
+
+
+def _first_data_line(path):
+    """``(index, text)`` of the first line that is neither blank nor a comment, or None."""
+    import gzip
+
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+        for i, line in enumerate(f):
+            stripped = line.split("#", 1)[0].strip()
+            if stripped:
+                return i, stripped
+    return None
+
+
+def read_table(path):
+    """``(X, y_or_None, labelled)`` from a CSV or NPZ file.
+
+    A CSV gives all its columns as ``X`` (float64) and ``y=None``: the caller decides whether
+    the last column is a label. An NPZ gives ``X`` and ``y`` (or None if it has no ``y``).
+    """
+    import numpy as np
+
+    from .errors import FormatError
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a directory, not a data file")
+    if _is_zip(path):
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                names = list(npz.files)
+                if "X" not in names:
+                    raise FormatError(f"{path}: an NPZ data file needs an array 'X' (and "
+                                      f"'y' for labels); it holds {', '.join(names) or 'none'}")
+                X = npz["X"]
+                y = npz["y"] if "y" in names else None
+        except FormatError:
+            raise
+        except Exception as exc:  # BadZipFile, pickled arrays, corrupt members
+            raise FormatError(f"{path}: unreadable NPZ file ({exc})") from None
+        if X.ndim != 2 or X.dtype.kind not in "biuf":
+            raise FormatError(f"{path}: X must be a 2-D array of numbers, got shape {X.shape} "
+                              f"and dtype {X.dtype}")
+        if y is not None and (y.ndim != 1 or y.shape[0] != X.shape[0]):
+            raise FormatError(f"{path}: y must be a vector of {X.shape[0]} labels, got shape "
+                              f"{y.shape}")
+        return X, y, y is not None
+
+    import warnings
+
+    first = _first_data_line(path)
+    if first is None:
+        raise FormatError(f"{path}: holds no data rows")
+    index, text = first
+    try:
+        [float(v) for v in text.split(",")]
+        skip = 0
+    except ValueError:
+        skip = index + 1  # a header line of column names
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            table = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2, comments="#",
+                               skiprows=skip)
+    except ValueError as exc:
+        raise FormatError(f"{path}: malformed CSV ({exc})") from None
+    except UnicodeDecodeError:
+        raise FormatError(f"{path}: not a text CSV file") from None
+    if table.shape[0] == 0:
+        raise FormatError(f"{path}: holds no data rows")
+    if not np.all(np.isfinite(table)):
+        row = int(np.argmax(~np.all(np.isfinite(table), axis=1)))
+        raise FormatError(f"{path}: data row {row + 1} holds a NaN or infinite value")
+    return table, None, False
+
+
+def _as_labels(values, path, what="labels (the last column)"):
+    import numpy as np
+
+    from .errors import FormatError
+
+    values = np.asarray(values)
+    if values.dtype.kind == "f":
+        if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
+            raise FormatError(f"{path}: {what} must be integer class indices 0, 1, 2, ...")
+    elif values.dtype.kind not in "biu":
+        raise FormatError(f"{path}: {what} must be integer class indices, got dtype "
+                          f"{values.dtype}")
+    labels = values.astype(np.int64)
+    if labels.size and labels.min() < 0:
+        raise FormatError(f"{path}: {what} must be class indices 0, 1, 2, ..., got "
+                          f"{labels.min()}")
+    return labels
+
+
+def _split_features_labels(table, path):
+    from .errors import FormatError
+
+    if table.shape[1] < 2:
+        raise FormatError(f"{path}: needs at least 2 columns (features, then the label), got "
+                          f"{table.shape[1]}")
+    return table[:, :-1], _as_labels(table[:, -1], path)
+
+
+def _stratify_ok(y):
+    """Whether every class present has the 2 samples a stratified split needs."""
+    import numpy as np
+
+    counts = np.bincount(y)
+    return bool(np.all(counts[counts > 0] >= 2))
+
+
+def load_training_data(args, say):
+    """``(name, X_train, X_test, y_train, y_test)`` as the options ask."""
+    import numpy as np
+
+    from . import datasets
+    from .errors import FormatError
+
+    dtype = np.dtype(args.dtype)
+    if args.mnist is not None:
+        files = datasets.find_mnist(args.mnist)
+        X, y = datasets.load_mnist(files.images, labels=files.labels, dtype=dtype)
+        name = f"MNIST {files.kind} ({files.images.parent})"
+        if files.kind == "train" and args.test_size is None:
+            try:
+                test = datasets.find_mnist(args.mnist, kind="t10k")
+            except FileNotFoundError:
+                test = None
+            if test is not None:
+                Xte, yte = datasets.load_mnist(test.images, labels=test.labels, dtype=dtype)
+                return name + ", tested on t10k", X, Xte, y, yte
+        size = args.test_size if args.test_size is not None else (
+            MNIST_T10K_TEST if files.kind == "t10k" else 0.2)
+        Xtr, Xte, ytr, yte = datasets.train_test_split(X, y, test_size=size, shuffle=False)
+        return name + f", last {len(yte)} held out", Xtr, Xte, ytr, yte
+
+    size = 0.2 if args.test_size is None else args.test_size
+    if args.data is not None:
+        table, y, labelled = read_table(args.data)
+        if labelled:
+            X, y = table, _as_labels(y, args.data, "y")
+        else:
+            X, y = _split_features_labels(table, args.data)
+        if len(y) < 2:
+            raise FormatError(f"{args.data}: needs at least 2 samples to train and test")
+        X = X.astype(dtype)
+        name = os.fspath(args.data)
+    else:
+        X, y = datasets.load_digits(dtype=dtype)
+        name = "UCI 8x8 digits (embedded)"
+    stratify = _stratify_ok(y)
+    if not stratify:
+        say("note: a class has a single sample, so the test split is not stratified")
+    Xtr, Xte, ytr, yte = datasets.train_test_split(X, y, test_size=size,
+                                                   random_state=args.seed, stratify=stratify)
+    what = f"{size * 100:g} % of the samples" if isinstance(size, float) else f"{size} samples"
+    how = " (stratified)" if stratify else ""
+    return f"{name}, {what} held out{how}", Xtr, Xte, ytr, yte
+
+
+# --------------------------------------------------------------------------------------------
+# Reporting
+# --------------------------------------------------------------------------------------------
+
+def format_confusion_matrix(cm, labels):
+    """Rows: true class, columns: predicted class, with the labels as headers."""
+    labels = [str(v) for v in labels]
+    width = max(max(len(v) for v in labels), len(str(int(cm.max()))) if cm.size else 1) + 1
+    head = " " * (width + 2) + "".join(v.rjust(width + 1) for v in labels)
+    rows = [f"{lab.rjust(width)} |" + "".join(str(int(c)).rjust(width + 1) for c in row)
+            for lab, row in zip(labels, cm)]
+    return "\n".join([head, " " * (width + 1) + "+" + "-" * ((width + 1) * len(labels))] + rows)
+
+
+def _make_timer():
+    from .callbacks import Callback
+
+    class EpochTimer(Callback):
+        """Wall time of every epoch (including the per-epoch evaluation)."""
+
+        def on_train_begin(self, logs=None):
+            self.times = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.times.append(time.perf_counter() - self._t0)
+
+    return EpochTimer()
+
+
+# --------------------------------------------------------------------------------------------
+# Commands
+# --------------------------------------------------------------------------------------------
+
+def cmd_info(args):
+    from .config import show_config
+
+    show_config()
+    return 0
+
+
+def _build_model(args, n_in, n_classes):
+    import fusenn as fn
+
+    act = fn.activations.get(args.activation)
+    widths = [n_in, *args.hidden]
+    layers = [fn.layers.Dense(a, b, act) for a, b in zip(widths, widths[1:])]
+    layers.append(fn.layers.Dense(widths[-1], n_classes, "softmax"))
+    return fn.Sequential(layers, dtype=args.dtype, random_state=args.seed, task="multiclass")
+
+
+def _make_optimizer(args):
+    from . import optim
+
+    lr = DEFAULT_LR[args.optimizer] if args.lr is None else args.lr
+    if args.optimizer == "sgd":
+        momentum = DEFAULT_SGD_MOMENTUM if args.momentum is None else args.momentum
+        return optim.SGD(lr=lr, momentum=momentum)
+    if args.momentum is not None:
+        raise UsageError(f"--momentum applies to --optimizer sgd only, not {args.optimizer}")
+    return optim.get(args.optimizer, lr=lr)
+
+
+def cmd_train(args):
+    import numpy as np
+
+    import fusenn as fn
+    from . import metrics
+
+    quiet = args.quiet
+
+    def say(*parts):
+        if not quiet:
+            print(*parts, flush=True)
+
+    # Bad settings fail before any data is read or any time is spent training.
+    fn.activations.get(args.activation)
+    optimizer = _make_optimizer(args)
+    if args.save is not None:
+        target = os.path.dirname(os.path.abspath(args.save))
+        if os.path.isdir(args.save) or not os.path.isdir(target):
+            raise FileNotFoundError(f"cannot save to {args.save}: "
+                                    + ("it is a directory" if os.path.isdir(args.save)
+                                       else f"directory {target} does not exist"))
+    if args.threads is not None:
+        fn.set_num_threads(args.threads)
+    choice = args.backend or fn.get_backend()
+    with fn.use_backend(choice):
+        backend = fn.backends.resolve()
+        name, Xtr, Xte, ytr, yte = load_training_data(args, say)
+        n_classes = int(max(ytr.max(), yte.max())) + 1
+        if n_classes < 2:
+            raise fn.errors.FormatError(f"{name}: needs at least 2 classes, all labels are 0")
+        validation = None
+        if args.early_stopping is not None:
+            stratify = _stratify_ok(ytr)
+            Xtr, Xv, ytr, yv = fn.datasets.train_test_split(
+                Xtr, ytr, test_size=args.validation_split, random_state=args.seed,
+                stratify=stratify)
+            validation = (Xv, yv)
+        model = _build_model(args, Xtr.shape[1], n_classes)
+
+        say(f"data: {name}")
+        say(f"      {len(ytr)} training, " + (f"{len(validation[1])} validation, "
+                                              if validation else "")
+            + f"{len(yte)} test samples; {Xtr.shape[1]} features, {n_classes} classes")
+        say(f"model: {'-'.join(str(w) for w in [Xtr.shape[1], *args.hidden, n_classes])} "
+            f"({args.activation} hidden, softmax output), {model.n_params:,} parameters, "
+            f"{args.dtype}")
+        say(f"training: {optimizer!r}, batch size {args.batch_size}, {args.epochs} epoch"
+            f"{'s' * (args.epochs != 1)}, "
+            f"seed {args.seed}, backend {choice}"
+            + (f" -> {backend}" if choice == "auto" else ""))
+
+        timer = _make_timer()
+        callbacks = [timer]
+        stopper = None
+        if args.early_stopping is not None:
+            stopper = fn.callbacks.EarlyStopping(monitor="val_loss",
+                                                 patience=args.early_stopping,
+                                                 restore_best_weights=True)
+            callbacks.append(stopper)
+        verbose = 0 if quiet else (1 if sys.stdout.isatty() else 2)
+        trainer = fn.Trainer(model, loss="cross_entropy", optimizer=optimizer,
+                             batch_size=args.batch_size, shuffle=True, random_state=args.seed,
+                             callbacks=callbacks, verbose=verbose)
+        trainer.fit(Xtr, ytr, epochs=args.epochs, validation_data=validation)
+        pred = model.predict(Xte)
+
+    correct = int(np.sum(pred == yte))
+    acc = correct / len(yte)
+    times = np.array(timer.times)
+    if not quiet:
+        print()
+        if stopper is not None and stopper.stopped_epoch is not None:
+            print(f"early stopping: stopped after epoch {stopper.stopped_epoch + 1}; kept the "
+                  f"weights of epoch {stopper.best_epoch + 1} (val_loss {stopper.best:.4f})")
+        print(f"path: {trainer.last_path}")
+        print(f"time: {times.sum():.2f} s for {len(times)} epochs, {times.mean():.3f} s per "
+              f"epoch")
+    print(f"test accuracy: {acc:.4f} ({correct}/{len(yte)})", flush=True)
+    if not quiet:
+        labels = np.union1d(yte, pred)
+        print()
+        print("per class:")
+        print(metrics.classification_report(yte, pred, labels=labels))
+        print()
+        print("confusion matrix (rows: true class, columns: predicted class):")
+        print(format_confusion_matrix(metrics.confusion_matrix(yte, pred, labels=labels),
+                                      labels.tolist()))
+    if args.save is not None:
+        model.save(args.save)
+        print(f"model saved to {args.save}")
+    return 0
+
+
+def cmd_predict(args):
+    import numpy as np
+
+    import fusenn as fn
+    from .errors import FormatError
+
+    model = fn.load(args.model)
+    table, y, labelled = read_table(args.data)
+    if labelled:
+        X = table
+        if X.shape[1] != model.n_in:
+            raise FormatError(f"{args.data}: X has {X.shape[1]} features, the model expects "
+                              f"{model.n_in}")
+    elif table.shape[1] == model.n_in:
+        X, y = table, None
+    elif table.shape[1] == model.n_in + 1:
+        X, y = table[:, :-1], table[:, -1]
+    else:
+        raise FormatError(f"{args.data}: {table.shape[1]} columns, but the model expects "
+                          f"{model.n_in} features (optionally followed by a label)")
+    classifier = model.is_classifier()
+    if args.proba and not classifier:
+        raise UsageError("--proba needs a classifier; this model is a regressor")
+    with fn.use_backend(args.backend or fn.get_backend()):
+        if args.proba:
+            out = model.predict_proba(X, batch_size=4096)
+        else:
+            out = model.predict(X, batch_size=4096)
+
+    if out.ndim == 1:
+        lines = [str(v) for v in out.tolist()]
+    else:
+        lines = [",".join(f"{v:.9g}" for v in row) for row in out.tolist()]
+    text = "\n".join(lines) + "\n"
+    if args.output is not None:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    if y is not None:
+        if classifier:
+            labels = _as_labels(y, args.data, "labels")
+            pred = out if not args.proba else np.argmax(out, axis=1)
+            if pred.ndim == 1:
+                correct = int(np.sum(pred == labels))
+                print(f"accuracy: {correct / len(labels):.4f} ({correct}/{len(labels)})",
+                      file=sys.stderr)
+        elif out.ndim == 2 and out.shape[1] == 1:
+            mse = float(np.mean((out[:, 0] - np.asarray(y, dtype=np.float64)) ** 2))
+            print(f"mean squared error: {mse:.6g}", file=sys.stderr)
+    if args.output is not None:
+        print(f"{len(lines)} predictions written to {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_bench(args):
+    from . import bench
+    from ._threads import set_num_threads
+
+    if args.threads is not None:
+        set_num_threads(args.threads)
+    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    for c in configs:
+        if c not in bench.CONFIGS:
+            raise UsageError(f"unknown configuration {c!r}; choose from "
+                             f"{', '.join(bench.CONFIGS)}")
+    paths = None if args.paths is None else [p.strip() for p in args.paths.split(",")]
+    print(f"one epoch of SGD (lr {bench.LR}), softmax cross-entropy, float32; best of "
+          f"{args.repeat}; versions: {bench.peer_versions()}", flush=True)
+    bench.run(configs, repeat=args.repeat, include=paths)
+    return 0
+
+
+COMMANDS = {"info": cmd_info, "train": cmd_train, "predict": cmd_predict, "bench": cmd_bench}
+
+
+def _error_text(exc):
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}"
+    text = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, KeyError):  # str(KeyError) is the repr of its key
+        text = f"missing {text}"
+    return " ".join(text.split())  # one line
+
+
+def main(argv=None):
+    """Run the ``fusenn`` command with ``argv`` (default ``sys.argv[1:]``); return the exit
+    status."""
+    from .errors import FusennError
+
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            raise UsageError(f"choose a command: {', '.join(COMMANDS)} (see '{PROG} --help')")
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader went away (``fusenn predict ... | head``): stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except (FusennError, OSError, ValueError, MemoryError) as exc:
+        print(f"{PROG}: error: {_error_text(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: still one line, the traceback only on request
+        if os.environ.get("FUSENN_DEBUG"):
+            raise
+        print(f"{PROG}: internal error: {type(exc).__name__}: {_error_text(exc)} (set "
+              f"FUSENN_DEBUG=1 to see the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

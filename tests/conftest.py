@@ -1,13 +1,10 @@
 """Shared fixtures: the NumPy backend is the oracle; compiled ones are compared against it."""
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import fusenn as fn
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 import fusenn as fn
 
-from conftest import SHARED_DATA
+from support import SHARED_DATA
 
 FAST = ["--epochs", "2", "--hidden", "16"]
 

@@ -12,7 +12,7 @@ from fusenn import datasets
 from fusenn.errors import FormatError, ShapeError
 
 # The tests run from a clone at some directory X with the shared folder at X/../shared.
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from support import SHARED_DATA
 MNIST_IMAGES = SHARED_DATA / "t10k-images-idx3-ubyte.gz"
 MNIST_LABELS = SHARED_DATA / "t10k-labels-idx1-ubyte.gz"
 needs_mnist = pytest.mark.skipif(not (MNIST_IMAGES.is_file() and MNIST_LABELS.is_file()),

@@ -5,7 +5,7 @@ import pytest
 
 import fusenn as fn
 from fusenn import functional as F
-from gradcheck import numeric_grad
+from support import numeric_grad
 
 pytestmark = pytest.mark.usefixtures("numpy_backend")
 

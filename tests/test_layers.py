@@ -4,7 +4,7 @@ import pytest
 
 import fusenn as fn
 from fusenn import layers as L
-from gradcheck import numeric_grad
+from support import numeric_grad
 
 pytestmark = pytest.mark.usefixtures("numpy_backend")
 

@@ -1,5 +1,11 @@
-"""Central finite differences, the check of every analytic gradient in the suite."""
+"""Helpers shared by the tests: where the shared data lives, and central finite differences
+(the check of every analytic gradient in the suite)."""
+from pathlib import Path
+
 import numpy as np
+
+#: ../shared/data beside the repository (MNIST test set, UCI 8x8 digits)
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def numeric_grad(f, x, eps=1e-6):

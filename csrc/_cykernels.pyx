@@ -638,6 +638,25 @@ cdef void _column_sum(const floating* dz, floating* db, Py_ssize_t m,
 
 
 # --------------------------------------------------------------------------- BLAS
+# Products this small (XOR's 4 x 2 x 8) cost less than a BLAS call's own overhead: a plain loop.
+DEF SMALL_GEMM = 512
+
+
+cdef void _gemm_small(bint ta, bint tb, int M, int N, int K, const floating* A, int lda,
+                      const floating* B, int ldb, floating* C, int ldc) noexcept nogil:
+    """Column-major C = op(A) op(B) by the definition, for tiny sizes."""
+    cdef int i, j, p
+    cdef floating acc, av, bv
+    for j in range(N):
+        for i in range(M):
+            acc = 0
+            for p in range(K):
+                av = A[p + i * lda] if ta else A[i + p * lda]
+                bv = B[j + p * ldb] if tb else B[p + j * ldb]
+                acc = acc + av * bv
+            C[i + j * ldc] = acc
+
+
 cdef void _gemm(char ta, char tb, int M, int N, int K, const floating* A, int lda,
                 const floating* B, int ldb, floating* C, int ldc) noexcept nogil:
     """Column-major C (M x N, ldc == M) = op(A) op(B); C is zeroed when K == 0."""
@@ -647,6 +666,9 @@ cdef void _gemm(char ta, char tb, int M, int N, int K, const floating* A, int ld
         return
     if K <= 0:
         memset(C, 0, <size_t>M * <size_t>N * sizeof(floating))
+        return
+    if <Py_ssize_t>M * N * K <= SMALL_GEMM:
+        _gemm_small(ta == c"T", tb == c"T", M, N, K, A, lda, B, ldb, C, ldc)
         return
     if floating is float:
         sgemm(&ta, &tb, &M, &N, &K, &alpha, <float*>A, &lda, <float*>B, &ldb, &beta, C, &ldc)

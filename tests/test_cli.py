@@ -240,3 +240,17 @@ def test_unavailable_backend_is_one_line(tmp_path):
     # an unknown FUSENN_BACKEND is reported as a fusenn error, not a traceback
     proc = run("train", *FAST, env={"FUSENN_BACKEND": "fortran"})
     assert_one_line_error(proc, "fortran")
+
+
+def test_bench_prints_the_table():
+    r = run("bench", "--configs", "xor", "--paths", "fusenn-numpy,plain-numpy", "--repeat", "1",
+            "--rounds", "1")
+    assert r.returncode == 0, r.stderr
+    assert "fusenn-numpy" in r.stdout and "plain-numpy" in r.stdout
+    assert "per-batch:numpy" in r.stdout and "samples/s" in r.stdout
+
+
+def test_bench_rejects_unknown_configuration():
+    r = run("bench", "--configs", "huge")
+    assert r.returncode == 2 and "unknown configuration 'huge'" in r.stderr
+    assert "Traceback" not in r.stderr

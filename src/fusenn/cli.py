@@ -229,7 +229,9 @@ def build_parser():
                    help="comma-separated paths to time (default all: fusenn-numpy, "
                         "fusenn-cython, fusenn-numba, plain-numpy, torch, sklearn)")
     b.add_argument("--repeat", type=_positive_int, default=3,
-                   help="epochs timed per path; the best is reported (default 3)")
+                   help="epochs timed per path and round; the best is reported (default 3)")
+    b.add_argument("--rounds", type=_positive_int, default=2,
+                   help="rounds over all paths, each path in a fresh process (default 2)")
     b.add_argument("--threads", type=_positive_int, default=None,
                    help="threads for every path (default: FUSENN_NUM_THREADS or all cores)")
     return parser
@@ -623,19 +625,18 @@ def cmd_predict(args):
 
 def cmd_bench(args):
     from . import bench
-    from ._threads import set_num_threads
-
-    if args.threads is not None:
-        set_num_threads(args.threads)
+    if args.threads is not None:  # every path runs in a child process, which reads this
+        os.environ["FUSENN_NUM_THREADS"] = str(args.threads)
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     for c in configs:
         if c not in bench.CONFIGS:
             raise UsageError(f"unknown configuration {c!r}; choose from "
                              f"{', '.join(bench.CONFIGS)}")
     paths = None if args.paths is None else [p.strip() for p in args.paths.split(",")]
-    print(f"one epoch of SGD (lr {bench.LR}), softmax cross-entropy, float32; best of "
-          f"{args.repeat}; versions: {bench.peer_versions()}", flush=True)
-    bench.run(configs, repeat=args.repeat, include=paths)
+    print(f"one epoch of SGD (lr {bench.LR}), softmax cross-entropy, float32; each path in "
+          f"its own process, best of {args.repeat} epochs x {args.rounds} rounds; "
+          f"{bench.peer_versions()}", flush=True)
+    bench.run(configs, repeat=args.repeat, include=paths, rounds=args.rounds)
     return 0
 
 

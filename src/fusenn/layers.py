@@ -267,7 +267,22 @@ class Dropout(Layer):
         return {"rate": self.rate}
 
 
-class BatchNorm(Layer):
+class _PerFeature(Layer):
+    """A layer with parameters per input feature, whose width may be left to ``build``."""
+
+    def _init_width(self, n, what):
+        if n is not None:
+            self.build(check_positive(n, what, integer=True))
+
+    def build(self, n_in):
+        self._check_n_in(n_in)
+        if self.n_in is None:
+            self.n_in = self.n_out = n_in
+            self.reset_parameters(None)
+        return n_in
+
+
+class BatchNorm(_PerFeature):
     """Batch normalisation over the batch axis, with learnable scale ``gamma`` and shift ``beta``.
 
     Training: ``xhat = (x - mean_batch) / sqrt(var_batch + eps)``, ``y = gamma xhat + beta``, and
@@ -286,15 +301,7 @@ class BatchNorm(Layer):
         super().__init__(dtype)
         self.momentum = check_in_range(momentum, "BatchNorm momentum", 0.0, 1.0, hi_open=False)
         self.eps = check_positive(eps, "BatchNorm eps")
-        if n_features is not None:
-            self.build(check_positive(n_features, "BatchNorm n_features", integer=True))
-
-    def build(self, n_in):
-        self._check_n_in(n_in)
-        if self.n_in is None:
-            self.n_in = self.n_out = n_in
-            self.reset_parameters(None)
-        return n_in
+        self._init_width(n_features, "BatchNorm n_features")
 
     def reset_parameters(self, rng):
         if self.n_in is None:
@@ -356,7 +363,7 @@ class BatchNorm(Layer):
         return {"n_features": self.n_in, "momentum": self.momentum, "eps": self.eps}
 
 
-class PReLU(Layer):
+class PReLU(_PerFeature):
     """Parametric ReLU with a learnable slope per unit: ``y = x if x > 0 else alpha x``.
 
     Backward: ``dx = dy * (1 if x > 0 else alpha)``, ``dalpha = sum over the batch of
@@ -368,15 +375,7 @@ class PReLU(Layer):
     def __init__(self, n_units=None, init=0.25, dtype=np.float32):
         super().__init__(dtype)
         self.init_value = float(init)
-        if n_units is not None:
-            self.build(check_positive(n_units, "PReLU n_units", integer=True))
-
-    def build(self, n_in):
-        self._check_n_in(n_in)
-        if self.n_in is None:
-            self.n_in = self.n_out = n_in
-            self.reset_parameters(None)
-        return n_in
+        self._init_width(n_units, "PReLU n_units")
 
     def reset_parameters(self, rng):
         if self.n_in is not None:

@@ -72,30 +72,3 @@ rmsprop_update = _ext.rmsprop_update
 adagrad_update = _ext.adagrad_update
 train_epoch = _ext.train_epoch
 set_parallel_threshold = _ext.set_parallel_threshold
-
-
-def optimizer_step(opt_code, flat, grad, hyper, state, t):
-    """Apply optimiser ``opt_code`` with the ``hyper`` vector; ``t`` is the 1-based step."""
-    lr, wd, eps = hyper[H_LR], hyper[H_WEIGHT_DECAY], hyper[H_EPS]
-    if opt_code == OPT_SGD:
-        sgd_update(flat, grad, state[0], lr, hyper[H_MOMENTUM], bool(hyper[H_NESTEROV]), wd)
-    elif opt_code == OPT_ADAM:
-        adam_update(flat, grad, state[0], state[1], lr, hyper[H_BETA1], hyper[H_BETA2], eps,
-                    wd, t)
-    elif opt_code == OPT_RMSPROP:
-        rmsprop_update(flat, grad, state[0], lr, hyper[H_RHO], eps, wd)
-    elif opt_code == OPT_ADAGRAD:
-        adagrad_update(flat, grad, state[0], lr, eps, wd)
-    else:
-        raise ValueError(f"unknown optimiser code {opt_code}")
-
-
-def loss_forward_backward(loss_code, out, labels, targets, grad):
-    """Loss value and its gradient wrt ``out`` for train_epoch's ``loss_code``."""
-    if loss_code == LOSS_SOFTMAX_XENT:
-        return softmax_xent(out, labels, grad)
-    if loss_code == LOSS_SIGMOID_BCE:
-        return sigmoid_bce(out, targets, grad)
-    if loss_code in (LOSS_MSE, LOSS_HALF_MSE):
-        return mse(out, targets, grad, loss_code == LOSS_HALF_MSE)
-    raise ValueError(f"unknown loss code {loss_code}")

@@ -229,7 +229,7 @@ def adagrad_update(p, g, acc, lr, eps, weight_decay):
     p -= lr * g / (np.sqrt(acc) + eps)
 
 
-def optimizer_step(opt_code, flat, grad, hyper, state, t):
+def _optimizer_step(opt_code, flat, grad, hyper, state, t):
     """Apply optimiser ``opt_code`` with the ``hyper`` vector; ``t`` is the 1-based step."""
     lr, wd, eps = hyper[H_LR], hyper[H_WEIGHT_DECAY], hyper[H_EPS]
     if opt_code == OPT_SGD:
@@ -259,7 +259,7 @@ def layer_views(flat, widths):
     return views
 
 
-def loss_forward_backward(loss_code, out, labels, targets, grad):
+def _loss_forward_backward(loss_code, out, labels, targets, grad):
     """Loss value and its gradient wrt ``out`` for train_epoch's ``loss_code``."""
     if loss_code == LOSS_SOFTMAX_XENT:
         return softmax_xent(out, labels, grad)
@@ -307,7 +307,7 @@ def train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, bat
         out = a[L][:m]
         yl = labels[idx] if loss_code == LOSS_SOFTMAX_XENT else labels
         yt = targets if loss_code == LOSS_SOFTMAX_XENT else targets[idx]
-        loss = loss_forward_backward(loss_code, out, yl, yt, dz[L][:m])
+        loss = _loss_forward_backward(loss_code, out, yl, yt, dz[L][:m])
         losses[k] = loss
         if not math.isfinite(loss):
             return k
@@ -318,5 +318,5 @@ def train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, bat
                            params[l, 0], params[l, 1], dz[l + 1][:m], gW, gb,
                            dz[l][:m] if l > 0 else None)
         step += 1
-        optimizer_step(opt_code, flat, grad, hyper, state, step)
+        _optimizer_step(opt_code, flat, grad, hyper, state, step)
     return n_batches

@@ -2,7 +2,10 @@
 
 Rows of a group compare like with like (one configuration). Run with
 ``pytest benchmarks/test_bench_training.py --benchmark-only --benchmark-group-by=group``;
-``fusenn bench`` prints the same comparison as one table with ratios.
+``fusenn bench`` prints the same comparison as one table with ratios, and runs every path in
+a process of its own: here all paths share one process, and once the Cython backend has
+started libgomp with passive waiting, PyTorch (which shares that libgomp) runs slower than it
+would alone, so the PyTorch rows of this suite understate it.
 """
 import pytest
 

@@ -183,8 +183,10 @@ def sklearn_runner(cfg, X, y):
 
 def runners(cfg, X, y, include=None):
     """``{label: (epoch function, note)}`` for every path available here."""
+    # Nothing is probed or loaded here for the peers: loading a compiled backend starts its
+    # OpenMP runtime with passive waiting, which PyTorch (sharing libgomp) would inherit.
     out = {}
-    for name in backends.available_backends():
+    for name in backends.NAMES:
         out[f"fusenn-{name}"] = lambda name=name: fusenn_runner(cfg, name, X, y)
     out["plain-numpy"] = lambda: numpy_mlp_runner(cfg, X, y)
     out["torch"] = lambda: torch_runner(cfg, X, y)

@@ -642,9 +642,10 @@ cdef void _column_sum(const floating* dz, floating* db, Py_ssize_t m,
 DEF SMALL_GEMM = 512
 
 
-cdef void _gemm_small(bint ta, bint tb, int M, int N, int K, const floating* A, int lda,
-                      const floating* B, int ldb, floating* C, int ldc) noexcept nogil:
-    """Column-major C = op(A) op(B) by the definition, for tiny sizes."""
+cdef void _gemm_small(bint ta, bint tb, int M, int N, int K, floating alpha,
+                      const floating* A, int lda, const floating* B, int ldb, floating beta,
+                      floating* C, int ldc) noexcept nogil:
+    """Column-major C = alpha op(A) op(B) + beta C by the definition, for tiny sizes."""
     cdef int i, j, p
     cdef floating acc, av, bv
     for j in range(N):
@@ -654,21 +655,34 @@ cdef void _gemm_small(bint ta, bint tb, int M, int N, int K, const floating* A, 
                 av = A[p + i * lda] if ta else A[i + p * lda]
                 bv = B[j + p * ldb] if tb else B[p + j * ldb]
                 acc = acc + av * bv
-            C[i + j * ldc] = acc
+            if beta == 0:
+                C[i + j * ldc] = alpha * acc
+            else:
+                C[i + j * ldc] = beta * C[i + j * ldc] + alpha * acc
 
 
 cdef void _gemm(char ta, char tb, int M, int N, int K, const floating* A, int lda,
                 const floating* B, int ldb, floating* C, int ldc) noexcept nogil:
     """Column-major C (M x N, ldc == M) = op(A) op(B); C is zeroed when K == 0."""
-    cdef floating alpha = 1
-    cdef floating beta = 0
+    _gemm_ab(ta, tb, M, N, K, 1, A, lda, B, ldb, 0, C, ldc)
+
+
+cdef void _gemm_ab(char ta, char tb, int M, int N, int K, floating alpha, const floating* A,
+                   int lda, const floating* B, int ldb, floating beta, floating* C,
+                   int ldc) noexcept nogil:
+    """Column-major C = alpha op(A) op(B) + beta C (BLAS's gemm; beta == 0 ignores C)."""
+    cdef Py_ssize_t q
     if M <= 0 or N <= 0:
         return
     if K <= 0:
-        memset(C, 0, <size_t>M * <size_t>N * sizeof(floating))
+        if beta == 0:
+            memset(C, 0, <size_t>M * <size_t>N * sizeof(floating))
+        elif beta != 1:
+            for q in range(<Py_ssize_t>M * N):
+                C[q] = beta * C[q]
         return
     if <Py_ssize_t>M * N * K <= SMALL_GEMM:
-        _gemm_small(ta == c"T", tb == c"T", M, N, K, A, lda, B, ldb, C, ldc)
+        _gemm_small(ta == c"T", tb == c"T", M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
         return
     if floating is float:
         sgemm(&ta, &tb, &M, &N, &K, &alpha, <float*>A, &lda, <float*>B, &ldb, &beta, C, &ldc)
@@ -932,6 +946,14 @@ cdef Py_ssize_t _epoch(floating* flat, floating* grad, floating* s0, floating* s
     cdef double loss
     cdef double step = hyper[H_STEP]
     cdef int code
+    # Plain SGD (no momentum, no weight decay) updates W inside the weight-gradient product,
+    # W = W - lr x.T @ dz (gemm with alpha = -lr, beta = 1), after dx has used the old W: the
+    # gradient is never written out and read back.
+    cdef bint plain_sgd = (opt_code == OPT_SGD and hyper[H_MOMENTUM] == 0
+                           and hyper[H_WEIGHT_DECAY] == 0)
+    cdef floating lr = <floating>hyper[H_LR]
+    cdef floating* gb
+    cdef Py_ssize_t j
     for kb in range(n_batches):
         start = kb * bs
         m = bs if n - start > bs else n - start
@@ -962,13 +984,27 @@ cdef Py_ssize_t _epoch(floating* flat, floating* grad, floating* s0, floating* s
             W = flat + woff[l]
             code = <int>codes[l]
             dx = work + dzoff[l] if l > 0 else NULL
-            _dense_bwd(work + aoff[l], W, work + zoff[l], work + aoff[l + 1],
-                       work + dzoff[l + 1], work + dzoff[l + 1], grad + woff[l],
-                       grad + woff[l] + nin * nout, dx, m, nin, nout, code,
-                       <floating>params[2 * l], <floating>params[2 * l + 1],
-                       _pick(nt, m * nout * _act_cost(code)))
+            if plain_sgd:
+                _act_bwd(work + zoff[l], work + aoff[l + 1], work + dzoff[l + 1],
+                         work + dzoff[l + 1], m, nout, code, <floating>params[2 * l],
+                         <floating>params[2 * l + 1], 1)
+                if dx != NULL:
+                    _mm_nt(work + dzoff[l + 1], W, dx, m, nin, nout)
+                _gemm_ab(c"N", c"T", <int>nout, <int>nin, <int>m, -lr, work + dzoff[l + 1],
+                         <int>nout, work + aoff[l], <int>nin, 1, W, <int>nout)
+                gb = grad + woff[l] + nin * nout
+                _column_sum(work + dzoff[l + 1], gb, m, nout)
+                for j in range(nout):
+                    W[nin * nout + j] = W[nin * nout + j] - lr * gb[j]
+            else:
+                _dense_bwd(work + aoff[l], W, work + zoff[l], work + aoff[l + 1],
+                           work + dzoff[l + 1], work + dzoff[l + 1], grad + woff[l],
+                           grad + woff[l] + nin * nout, dx, m, nin, nout, code,
+                           <floating>params[2 * l], <floating>params[2 * l + 1],
+                           _pick(nt, m * nout * _act_cost(code)))
         step += 1
-        _opt_step(opt_code, flat, grad, s0, s1, P, hyper, step, _pick(nt, 4 * P))
+        if not plain_sgd:
+            _opt_step(opt_code, flat, grad, s0, s1, P, hyper, step, _pick(nt, 4 * P))
     return n_batches
 
 

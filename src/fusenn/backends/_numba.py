@@ -266,24 +266,6 @@ def _act_prime(x, code, p0, p1):
 
 
 @njit(inline="always", **_JIT)
-def _softmax_row_into(src, dst, i):
-    """dst[i] = softmax(src[i]) (``dst`` may be ``src``); float64 accumulation."""
-    k = src.shape[1]
-    m = src[i, 0]
-    for j in range(1, k):
-        if src[i, j] > m:
-            m = src[i, j]
-    s = 0.0
-    for j in range(k):
-        e = math.exp(src[i, j] - m)
-        dst[i, j] = e
-        s += e
-    st = _typed(m, s)
-    for j in range(k):
-        dst[i, j] = dst[i, j] / st
-
-
-@njit(inline="always", **_JIT)
 def _row_logsumexp(z, i):
     """logsumexp(z[i]) = m + log(sum(exp(z[i] - m))), in ``z``'s type."""
     k = z.shape[1]
@@ -315,6 +297,14 @@ def _row_exp_lse(z, e, i):
         e[i, j] = v
         s += v
     return m + _typed(m, math.log(s)), _typed(m, s)
+
+
+@njit(inline="always", **_JIT)
+def _softmax_row_into(src, dst, i):
+    """dst[i] = softmax(src[i]) (``dst`` may be ``src``), from :func:`_row_exp_lse`'s pass."""
+    _, s = _row_exp_lse(src, dst, i)
+    for j in range(src.shape[1]):
+        dst[i, j] = dst[i, j] / s
 
 
 # =========================================================================== tier 2: kernels

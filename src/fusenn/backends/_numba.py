@@ -266,15 +266,20 @@ def _act_prime(x, code, p0, p1):
 
 
 @njit(inline="always", **_JIT)
-def _row_logsumexp(z, i):
-    """logsumexp(z[i]) = m + log(sum(exp(z[i] - m))), in ``z``'s type."""
-    k = z.shape[1]
+def _row_max(z, i):
     m = z[i, 0]
-    for j in range(1, k):
+    for j in range(1, z.shape[1]):
         if z[i, j] > m:
             m = z[i, j]
+    return m
+
+
+@njit(inline="always", **_JIT)
+def _row_logsumexp(z, i):
+    """logsumexp(z[i]) = m + log(sum(exp(z[i] - m))), in ``z``'s type."""
+    m = _row_max(z, i)
     s = 0.0
-    for j in range(k):
+    for j in range(z.shape[1]):
         s += math.exp(z[i, j] - m)
     return m + _typed(m, math.log(s))
 
@@ -286,13 +291,9 @@ def _row_exp_lse(z, e, i):
     The fused losses take the softmax (``e / sum``) and the log-sum-exp from this one pass of
     ``exp``, which is what makes them cheaper than NumPy's separate passes.
     """
-    k = z.shape[1]
-    m = z[i, 0]
-    for j in range(1, k):
-        if z[i, j] > m:
-            m = z[i, j]
+    m = _row_max(z, i)
     s = 0.0
-    for j in range(k):
+    for j in range(z.shape[1]):
         v = math.exp(z[i, j] - m)
         e[i, j] = v
         s += v

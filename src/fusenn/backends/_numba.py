@@ -367,6 +367,12 @@ def _act_grad(z, a, dy, has_dy, code, p0, p1, out):
             if code == LINEAR:
                 for j in range(k):
                     out[i, j] = dy[i, j]
+            elif code == TANH:  # f' from the output a = f(z): no second pass through exp
+                for j in range(k):
+                    out[i, j] = dy[i, j] * (_typed(a[i, j], 1.0) - a[i, j] * a[i, j])
+            elif code == SIGMOID:
+                for j in range(k):
+                    out[i, j] = dy[i, j] * (a[i, j] * (_typed(a[i, j], 1.0) - a[i, j]))
             else:
                 for j in range(k):
                     out[i, j] = dy[i, j] * _act_prime(z[i, j], code, p0, p1)

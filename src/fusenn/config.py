@@ -18,6 +18,8 @@ def config():
         "numpy": np.__version__,
         "selected backend": backends.get_backend(),
         "auto resolves to": backends.resolve("auto"),
+        "auto picks per kernel (work: multiply-adds, elements or parameters)":
+            backends.auto_picks(),
         "available backends": backends.available_backends(),
         "unavailable backends": backends.unavailable_reasons(),
         "threads": get_num_threads(),

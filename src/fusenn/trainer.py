@@ -29,6 +29,7 @@ from . import optim as _optim
 from ._threads import thread_limits
 from ._validation import check_in_range, check_positive, check_random_state
 from .activations import LINEAR
+from .backends._auto import epoch_work
 from .callbacks import Callback, History, ProgressBar
 from .errors import DivergenceError
 from .layers import Activation, Dense
@@ -146,15 +147,19 @@ class Trainer:
         """The backend module whose train_epoch can run this fit, or None."""
         if self.fast_path is False:
             return None
-        be = backends.get()
-        if be.NAME == "numpy" or not hasattr(be, "train_epoch"):
-            return None
         if not all(isinstance(l, Dense) for l in self.model.layers):
             return None
         if self.loss.code is None or self.optimizer.code is None:
             return None
         if self.loss.code == _losses.CrossEntropy.code and y.ndim != 1:
             return None  # soft target distributions: per-batch path
+        be = backends.get()
+        if be.NAME == "auto":  # the backend auto picks for this network's epoch
+            widths = [self.model.layers[0].n_in] + [l.n_out for l in self.model.layers]
+            rows = min(self.batch_size or len(y), len(y))
+            be = backends.get(be.pick("train_epoch", epoch_work(widths, rows)))
+        if be.NAME == "numpy" or not hasattr(be, "train_epoch"):
+            return None
         return be
 
     def _epoch_fast(self, be, X, y, perm, bs, layout):
@@ -250,7 +255,7 @@ class Trainer:
 
         be = self._fast_backend(y)
         self.last_path = f"fast:{be.NAME}" if be is not None else \
-            f"per-batch:{backends.resolve()}"
+            f"per-batch:{backends.get().NAME}"
         if be is not None:
             layout = self._dense_layout()
             X = np.ascontiguousarray(X)

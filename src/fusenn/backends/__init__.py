@@ -7,6 +7,10 @@ lazily, the first time they are asked for, and the reason for a failure is kept 
 
 The selection is thread-local: :func:`use_backend` changes it only inside a ``with`` block and
 restores it on exit, also when the block raises.
+
+``"auto"`` (the default) is not one backend: :func:`get` then returns a dispatcher that sends
+each kernel call to the backend measured fastest for its size (:mod:`fusenn.backends._auto`),
+and :func:`resolve` names the backend that auto's preference puts first.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ import threading
 
 from ..errors import BackendUnavailableError
 
-#: name -> module path. Order is the preference order of "auto" (fastest first).
+#: name -> module path, in the order of preference (fastest first overall).
 _MODULES = {
     "cython": "fusenn.backends._cython",
     "numba": "fusenn.backends._numba",
@@ -135,7 +139,8 @@ def use_backend(name):
 
 
 def resolve(name=None):
-    """Return the name of the concrete backend that a call made now would run on."""
+    """The concrete backend a call made now would run on; for ``"auto"``, the first available
+    in the order of preference (each kernel's own pick: :func:`auto_picks`)."""
     key = get_backend() if name is None else _check_name(name)
     if key != "auto":
         if not _probe(key):
@@ -149,9 +154,30 @@ def resolve(name=None):
 
 
 def get(name=None):
-    """Return the backend module for ``name`` (default: the current selection, resolved)."""
-    key = resolve(name)
+    """Return the backend for ``name`` (default: the current selection): a backend module,
+    or for ``"auto"`` the dispatcher that picks one per kernel call and size."""
+    key = get_backend() if name is None else _check_name(name)
+    if key == "auto":
+        return _auto_backend()
+    key = resolve(key)
     mod = _load(key)
     if mod is None:
         raise BackendUnavailableError(f"backend {key!r} is not available: {_errors[key]}")
     return mod
+
+
+_auto_instance = None
+
+
+def _auto_backend():
+    global _auto_instance
+    if _auto_instance is None:
+        from ._auto import AutoBackend
+
+        _auto_instance = AutoBackend(available_backends(), get)
+    return _auto_instance
+
+
+def auto_picks():
+    """``{kernel: what auto runs it on}``, by size where the pick changes with size."""
+    return _auto_backend().describe()

@@ -1,4 +1,5 @@
 """The ``fusenn`` command, run as a subprocess: exit codes, output, bad arguments."""
+import importlib.util
 import os
 import re
 import subprocess
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 import fusenn as fn
+from fusenn import bench
 
 from support import SHARED_DATA
 
@@ -46,6 +48,11 @@ def test_version_and_help():
     assert proc.returncode == 0 and fn.__version__ in proc.stdout
     proc = run("train", "--help")
     assert proc.returncode == 0 and "--early-stopping" in proc.stdout
+    proc = run("bench", "--help")
+    assert proc.returncode == 0 and "--what {train,predict,kernels}" in proc.stdout
+    text = " ".join(proc.stdout.split())  # the help states the benchmark's own settings
+    assert f"the {bench.PREDICT_CONFIG} network over {bench.PREDICT_ROWS:,} rows" in text
+    assert f"(default {bench.PREDICT_ROWS:,})" in text
 
 
 def test_no_command():
@@ -181,6 +188,13 @@ def test_train_on_csv_and_npz(tmp_path):
     (["train", "--mnist", "a", "--data", "b"], "not allowed with"),
     (["predict", "only-one-argument"], "required"),
     (["explode"], "invalid choice"),
+    (["bench", "--what", "everything"], "argument --what: invalid choice: 'everything'"),
+    (["bench", "--what", "kernels", "--rows", "10"], "--rows applies to --what predict only"),
+    (["bench", "--what", "kernels", "--configs", "xor"], "--configs applies to --what train"),
+    (["bench", "--what", "predict", "--paths", "fusenn-numpy,sklearn"],
+     "unknown path 'sklearn' for --what predict"),
+    (["bench", "--paths", ","], "--paths names no path"),
+    (["bench", "--what", "predict", "--rows", "0"], "--rows"),
 ])
 def test_bad_arguments(args, needle):
     assert_one_line_error(run(*args), needle, code=2)
@@ -254,3 +268,46 @@ def test_bench_rejects_unknown_configuration():
     r = run("bench", "--configs", "huge")
     assert r.returncode == 2 and "unknown configuration 'huge'" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def _table(stdout):
+    """The lines of a ``fusenn bench`` table after its dashed rule."""
+    lines = stdout.splitlines()
+    rule = next(i for i, line in enumerate(lines) if set(line) == {"-"})
+    return lines[rule - 1], lines[rule + 1:]
+
+
+def test_bench_predict_prints_the_table():
+    r = run("bench", "--what", "predict", "--rows", "300", "--paths", "fusenn-numpy,torch",
+            "--repeat", "1", "--rounds", "1")
+    assert r.returncode == 0, r.stderr
+    assert "300 rows of float32" in r.stdout
+    head, rows = _table(r.stdout)
+    assert head.split() == ["config", "path", "rows/s", "x", "numpy-ref", "x", "torch", "ran"]
+    assert len(rows) == 2
+    numpy_row, torch_row = (row.split() for row in rows)
+    assert numpy_row[:2] == ["medium", "fusenn-numpy"] and numpy_row[-1] == "predict:numpy"
+    assert float(numpy_row[2].replace(",", "")) > 0 and numpy_row[3] == "1.00"
+    assert torch_row[:2] == ["medium", "torch"]
+    if importlib.util.find_spec("torch") is None:
+        assert rows[1].endswith("not installed (torch)") and numpy_row[4] == "-"
+    else:
+        assert torch_row[4:] == ["1.00", "torch"]
+        ratio = float(numpy_row[2].replace(",", "")) / float(torch_row[2].replace(",", ""))
+        assert float(numpy_row[4]) == pytest.approx(ratio, abs=0.01)
+
+
+def test_bench_kernels_prints_the_table():
+    r = run("bench", "--what", "kernels", "--paths", "numpy-unfused,numpy", "--repeat", "1")
+    assert r.returncode == 0, r.stderr
+    head, rows = _table(r.stdout)
+    assert head.split() == ["kernel", "path", "time/call", "x", "numpy-ref"]
+    pattern = re.compile(r"^(.+?) +(numpy-unfused|numpy) +([0-9.]+ (?:ns|us|ms|s)) +"
+                         r"([0-9.]+)$")
+    parsed = [pattern.match(row) for row in rows]
+    assert all(parsed), rows
+    got = [(m.group(1), m.group(2)) for m in parsed]
+    expected = [(case.group, path) for case in bench.KERNEL_CASES for path in case.paths
+                if path in ("numpy-unfused", "numpy")]
+    assert got == expected
+    assert {m.group(4) for m in parsed if m.group(2) == "numpy"} == {"1.00"}

@@ -8,6 +8,8 @@
     fusenn train --data FILE.csv|.npz    # your features and integer labels
     fusenn train --save model.npz        # ... and keep the trained model
     fusenn predict model.npz DATA        # one prediction per line
+    fusenn bench                         # one training epoch on every path and peer
+    fusenn bench --what predict|kernels  # prediction throughput, or the kernels
 
 It is also ``python -m fusenn``. Every failure a user can cause (a missing file, a bad option,
 malformed data, a model file fusenn refuses) ends with one line on stderr,
@@ -197,21 +199,38 @@ def build_parser():
                    help="kernel backend (default: FUSENN_BACKEND, else auto)")
 
     b = sub.add_parser(
-        "bench", help="time one training epoch on every path and peer",
-        description="Time one epoch of SGD with softmax cross-entropy on the configurations "
-                    "of DESIGN.md for every available fusenn backend and every installed peer "
-                    "(PyTorch eager, scikit-learn, a plain NumPy MLP), and print samples per "
-                    "second with the ratios to fusenn's NumPy reference and to PyTorch.")
-    b.add_argument("--configs", default="xor,nielsen,medium,large",
-                   help="comma-separated configurations (default all four: xor, nielsen, "
-                        "medium, large)")
+        "bench", help="time training, prediction or the kernels on every path and peer",
+        description="Time fusenn's paths against each other and the installed peers, and print "
+                    "one table. --what train (the default): one epoch of SGD with softmax "
+                    "cross-entropy on the configurations of DESIGN.md for every available "
+                    "fusenn backend and every installed peer (PyTorch eager, scikit-learn, a "
+                    "plain NumPy MLP), in samples per second. --what predict: the forward pass "
+                    "of the medium network over 100,000 rows (model.predict; PyTorch under "
+                    "torch.no_grad()), in rows per second. Both run each path in its own "
+                    "process and give the ratios to fusenn's NumPy reference and to PyTorch. "
+                    "--what kernels: the kernel contract (fused dense forward and backward, "
+                    "activations, softmax, logsumexp, softmax cross-entropy, optimiser "
+                    "updates) on every backend and the unfused NumPy dense forward, in one "
+                    "process, in time per call with the ratio to the NumPy reference.")
+    b.add_argument("--what", default="train", type=str.lower,
+                   choices=("train", "predict", "kernels"),
+                   help="what to time (default train)")
+    b.add_argument("--configs", default=None,
+                   help="comma-separated configurations, for train and predict (default: all "
+                        "four, xor, nielsen, medium, large, for train; medium for predict)")
     b.add_argument("--paths", default=None,
                    help="comma-separated paths to time (default all: fusenn-numpy, "
-                        "fusenn-cython, fusenn-numba, plain-numpy, torch, sklearn)")
-    b.add_argument("--repeat", type=_positive_int, default=3,
-                   help="epochs timed per path and round; the best is reported (default 3)")
-    b.add_argument("--rounds", type=_positive_int, default=2,
-                   help="rounds over all paths, each path in a fresh process (default 2)")
+                        "fusenn-cython, fusenn-numba, then plain-numpy, torch, sklearn for "
+                        "train; torch for predict; for kernels numpy-unfused, numpy, cython, "
+                        "numba)")
+    b.add_argument("--repeat", type=_positive_int, default=None,
+                   help="timings per path (and round); the best is reported (default 3 "
+                        "epochs or predictions; 5 loops of calls for kernels)")
+    b.add_argument("--rounds", type=_positive_int, default=None,
+                   help="rounds over all paths, each path in a fresh process, for train and "
+                        "predict (default 2)")
+    b.add_argument("--rows", type=_positive_int, default=None,
+                   help="rows predicted, for predict (default 100,000)")
     b.add_argument("--threads", type=_positive_int, default=None,
                    help="threads for every path (default: FUSENN_NUM_THREADS or all cores)")
     return parser
@@ -603,20 +622,67 @@ def cmd_predict(args):
     return 0
 
 
+#: Options of ``fusenn bench`` that apply to some measurements only.
+BENCH_OPTION_MODES = {"configs": ("train", "predict"), "rounds": ("train", "predict"),
+                      "rows": ("predict",)}
+
+
+def _bench_paths(text, what, bench):
+    """``--paths`` as a list, every name checked against the paths of ``what``."""
+    known = bench.paths(what)
+    paths = [p.strip() for p in text.split(",") if p.strip()]
+    if not paths:
+        raise UsageError(f"--paths names no path; choose from {', '.join(known)}")
+    for p in paths:
+        if p not in known:
+            raise UsageError(f"unknown path {p!r} for --what {what}; choose from "
+                             f"{', '.join(known)}")
+    return paths
+
+
 def cmd_bench(args):
-    from . import bench
-    if args.threads is not None:  # every path runs in a child process, which reads this
+    from . import backends, bench
+
+    what = args.what
+    for option, modes in BENCH_OPTION_MODES.items():
+        if getattr(args, option) is not None and what not in modes:
+            raise UsageError(f"--{option} applies to --what {' and '.join(modes)} only, not "
+                             f"{what}")
+    if args.threads is not None:  # every path reads this (a child process, or this one)
         os.environ["FUSENN_NUM_THREADS"] = str(args.threads)
-    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    paths = None if args.paths is None else _bench_paths(args.paths, what, bench)
+    missing = backends.unavailable_reasons()
+    if missing:
+        print("not available: " + "; ".join(f"{name} ({why})" for name, why in
+                                             missing.items()), flush=True)
+
+    if what == "kernels":
+        repeat = 5 if args.repeat is None else args.repeat
+        print(f"the kernel contract, one call at a time on fusenn's thread count, best of "
+              f"{repeat} timed loops of calls; x numpy-ref: the NumPy backend's time over the "
+              f"path's; {bench.peer_versions()}", flush=True)
+        bench.run_kernels(include=paths, repeat=repeat)
+        return 0
+
+    default = "xor,nielsen,medium,large" if what == "train" else bench.PREDICT_CONFIG
+    configs = [c.strip() for c in (args.configs or default).split(",") if c.strip()]
     for c in configs:
         if c not in bench.CONFIGS:
             raise UsageError(f"unknown configuration {c!r}; choose from "
                              f"{', '.join(bench.CONFIGS)}")
-    paths = None if args.paths is None else [p.strip() for p in args.paths.split(",")]
-    print(f"one epoch of SGD (lr {bench.LR}), softmax cross-entropy, float32; each path in "
-          f"its own process, best of {args.repeat} epochs x {args.rounds} rounds; "
-          f"{bench.peer_versions()}", flush=True)
-    bench.run(configs, repeat=args.repeat, include=paths, rounds=args.rounds)
+    repeat = 3 if args.repeat is None else args.repeat
+    rounds = 2 if args.rounds is None else args.rounds
+    rows = bench.PREDICT_ROWS if args.rows is None else args.rows
+    if what == "train":
+        print(f"one epoch of SGD (lr {bench.LR}), softmax cross-entropy, float32; each path in "
+              f"its own process, best of {repeat} epochs x {rounds} rounds; "
+              f"{bench.peer_versions()}", flush=True)
+    else:
+        print(f"prediction (forward pass only) of {rows:,} rows of float32: fusenn's "
+              f"model.predict, PyTorch's module under torch.no_grad() with the same weights; "
+              f"each path in its own process, best of {repeat} predictions x {rounds} rounds; "
+              f"{bench.peer_versions()}", flush=True)
+    bench.run(configs, repeat=repeat, include=paths, rounds=rounds, what=what, rows=rows)
     return 0
 
 

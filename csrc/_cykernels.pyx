@@ -302,9 +302,7 @@ cdef inline floating _abs(floating x) noexcept nogil:
 cdef inline floating _sigmoid(floating z) noexcept nogil:
     """1 / (1 + exp(-z)) without overflow: exp only ever sees -|z|."""
     cdef floating e = _exp(-_abs(z))
-    if z >= 0:
-        return 1 / (1 + e)
-    return e / (1 + e)
+    return (1 if z >= 0 else e) / (1 + e)  # a select, not a branch: loops vectorise
 
 
 cdef inline floating _softplus(floating z) noexcept nogil:
@@ -505,13 +503,21 @@ cdef void _softmax_row(const floating* z, floating* out, Py_ssize_t n) noexcept 
 
 
 cdef inline floating _logsumexp_row(const floating* z, Py_ssize_t n) noexcept nogil:
-    """max z + log(sum exp(z - max z)); n >= 1."""
-    cdef Py_ssize_t j
+    """max z + log(sum exp(z - max z)); n >= 1. Four partial sums, as in _row_sum: one
+    running sum waits on every add, four keep the exps flowing."""
+    cdef Py_ssize_t j = 0
     cdef floating m = _row_max(z, n)
-    cdef double s = 0
-    for j in range(n):
-        s += _exp(z[j] - m)
-    return m + <floating>log(s)
+    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    while j + 4 <= n:
+        s0 += _exp(z[j] - m)
+        s1 += _exp(z[j + 1] - m)
+        s2 += _exp(z[j + 2] - m)
+        s3 += _exp(z[j + 3] - m)
+        j += 4
+    while j < n:
+        s0 += _exp(z[j] - m)
+        j += 1
+    return m + <floating>log((s0 + s1) + (s2 + s3))
 
 
 cdef void _act_fwd_row(const floating* z, floating* out, Py_ssize_t n, int code, floating p0,
@@ -525,6 +531,12 @@ cdef void _act_fwd_row(const floating* z, floating* out, Py_ssize_t n, int code,
     elif code == RELU:  # the common case, kept branch-free so that it vectorises
         for j in range(n):
             out[j] = z[j] if z[j] > 0 else 0
+    elif code == TANH:  # the switch hoisted out of the loop for the common codes
+        for j in range(n):
+            out[j] = _tanh(z[j])
+    elif code == SIGMOID:
+        for j in range(n):
+            out[j] = _sigmoid(z[j])
     else:
         for j in range(n):
             out[j] = _act_f(z[j], code, p0, p1)

@@ -22,8 +22,9 @@ def _spy(name, calls):
 @pytest.fixture
 def table(monkeypatch):
     """act_forward: numpy up to 100 elements, then cython (numba second); the rest cython."""
-    crossovers = {k: ((math.inf, ("cython", "numpy")),) for k in _auto.CROSSOVERS}
+    crossovers = {k: ((math.inf, ("cython", "numpy")),) for k in _auto.WORK}
     crossovers["act_forward"] = ((100, ("numpy",)), (math.inf, ("cython", "numba", "numpy")))
+    crossovers["act_forward:tanh"] = ((math.inf, ("numba", "numpy")),)
     monkeypatch.setattr(_auto, "CROSSOVERS", crossovers)
     return crossovers
 
@@ -32,8 +33,11 @@ def test_every_contract_kernel_has_a_rule_and_a_work_measure():
     kernels = {name for name in dir(ref) if not name.startswith("_") and callable(
         getattr(ref, name)) and name not in ("layer_views",)}
     kernels -= {"numpy_forward", "numpy_derivative"}
-    assert kernels <= set(_auto.CROSSOVERS)
-    assert set(_auto.CROSSOVERS) == set(_auto.WORK)
+    plain = {k for k in _auto.CROSSOVERS if ":" not in k}
+    assert kernels <= plain and plain == set(_auto.WORK)
+    for key in set(_auto.CROSSOVERS) - plain:  # "kernel:activation" overrides
+        kernel, act = key.split(":")
+        assert kernel in _auto.CODE_ARG and fn.activations.get(act).name == act
     for kernel, rules in _auto.CROSSOVERS.items():
         bounds = [bound for bound, _ in rules]
         assert bounds == sorted(bounds) and bounds[-1] == math.inf, kernel
@@ -48,8 +52,9 @@ def test_dispatch_follows_the_table_by_size(table):
     auto.act_forward(np.zeros((10, 10)), 0, 0.0, 0.0, None)      # 100 elements
     auto.act_forward(np.zeros((10, 11)), 0, 0.0, 0.0, None)      # 110
     auto.dense_forward(np.zeros((4, 2)), np.zeros((2, 8)), None, 0, 0.0, 0.0, None, None)
+    auto.act_forward(np.zeros((10, 10)), fn.activations.TANH, 0.0, 0.0, None)  # override
     assert calls == [("numpy", "act_forward"), ("cython", "act_forward"),
-                     ("cython", "dense_forward")]
+                     ("cython", "dense_forward"), ("numba", "act_forward")]
 
 
 def test_an_unavailable_pick_falls_to_the_next_in_line(table):
@@ -104,5 +109,5 @@ def test_trainer_under_auto_runs_the_picked_epoch_backend():
 def test_show_config_says_what_auto_picks():
     text = fn.show_config(file=open("/dev/null", "w"))
     assert "auto picks per kernel" in text
-    for kernel in _auto.CROSSOVERS:
-        assert f"    {kernel}: " in text
+    for key in _auto.CROSSOVERS:
+        assert f"    {key}: " in text

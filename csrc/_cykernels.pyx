@@ -588,7 +588,7 @@ cdef void _act_bwd_row(const floating* z, const floating* a, const floating* dy,
     """dz = dy * f'(z), or the softmax product a (dy - sum(dy a)); dz may be dy."""
     cdef Py_ssize_t j
     cdef double s = 0
-    cdef floating sf
+    cdef floating sf, v
     if code == SOFTMAX:
         for j in range(n):
             s += dy[j] * a[j]
@@ -598,9 +598,10 @@ cdef void _act_bwd_row(const floating* z, const floating* a, const floating* dy,
     elif code == LINEAR:
         if dz != dy:
             memcpy(dz, dy, n * sizeof(floating))
-    elif code == RELU:
+    elif code == RELU:  # dy loaded unconditionally: a select, so the loop vectorises
         for j in range(n):
-            dz[j] = dy[j] if z[j] > 0 else 0
+            v = dy[j]
+            dz[j] = v if z[j] > 0 else 0
     elif code == TANH:  # f' from the output a = f(z): no second pass through exp
         for j in range(n):
             dz[j] = dy[j] * (1 - a[j] * a[j])

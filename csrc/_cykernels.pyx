@@ -685,6 +685,43 @@ cdef void _column_sum(const floating* dz, floating* db, Py_ssize_t m,
 
 
 # --------------------------------------------------------------------------- BLAS
+# The products go to NumPy's own BLAS when the backend module found its CBLAS gemm (see
+# fusenn.backends._blas): then NumPy's matmul and fusenn's kernels share one BLAS library and
+# one thread pool in the process, instead of waking a second library's pool (SciPy's). Until
+# then, and wherever NumPy's BLAS cannot be found, they go to SciPy's cython_blas.
+ctypedef void (*cblas_sgemm64_t)(int order, int ta, int tb, int64_t M, int64_t N, int64_t K,
+                                 float alpha, const float* A, int64_t lda, const float* B,
+                                 int64_t ldb, float beta, float* C,
+                                 int64_t ldc) noexcept nogil
+ctypedef void (*cblas_dgemm64_t)(int order, int ta, int tb, int64_t M, int64_t N, int64_t K,
+                                 double alpha, const double* A, int64_t lda, const double* B,
+                                 int64_t ldb, double beta, double* C,
+                                 int64_t ldc) noexcept nogil
+cdef enum:
+    CBLAS_COL_MAJOR = 102
+    CBLAS_NO_TRANS = 111
+    CBLAS_TRANS = 112
+cdef cblas_sgemm64_t _cblas_sgemm = NULL
+cdef cblas_dgemm64_t _cblas_dgemm = NULL
+BLAS = "scipy.linalg.cython_blas"
+
+
+def use_cblas(size_t sgemm_address, size_t dgemm_address, str name):
+    """Send every product to the ILP64 CBLAS ``sgemm``/``dgemm`` at these addresses (both,
+    or 0 and 0 to go back to SciPy's cython_blas); ``name`` is what :data:`BLAS` reports.
+
+    The addresses must be those of functions with the CBLAS signature and 64-bit integers
+    (OpenBLAS's ``cblas_sgemm64_``); :mod:`fusenn.backends._blas` finds them and checks a
+    product against a known result before it calls this.
+    """
+    global _cblas_sgemm, _cblas_dgemm, BLAS
+    if (sgemm_address == 0) != (dgemm_address == 0):
+        raise ValueError("give both gemm addresses, or neither")
+    _cblas_sgemm = <cblas_sgemm64_t>sgemm_address
+    _cblas_dgemm = <cblas_dgemm64_t>dgemm_address
+    BLAS = name if sgemm_address else "scipy.linalg.cython_blas"
+
+
 # Products this small (XOR's 4 x 2 x 8) cost less than a BLAS call's own overhead: a plain loop.
 DEF SMALL_GEMM = 512
 
@@ -732,10 +769,21 @@ cdef void _gemm_ab(char ta, char tb, int M, int N, int K, floating alpha, const 
         _gemm_small(ta == c"T", tb == c"T", M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
         return
     if floating is float:
-        sgemm(&ta, &tb, &M, &N, &K, &alpha, <float*>A, &lda, <float*>B, &ldb, &beta, C, &ldc)
+        if _cblas_sgemm != NULL:
+            _cblas_sgemm(CBLAS_COL_MAJOR, CBLAS_TRANS if ta == c"T" else CBLAS_NO_TRANS,
+                         CBLAS_TRANS if tb == c"T" else CBLAS_NO_TRANS, M, N, K, alpha, A, lda,
+                         B, ldb, beta, C, ldc)
+        else:
+            sgemm(&ta, &tb, &M, &N, &K, &alpha, <float*>A, &lda, <float*>B, &ldb, &beta, C,
+                  &ldc)
     else:
-        dgemm(&ta, &tb, &M, &N, &K, &alpha, <double*>A, &lda, <double*>B, &ldb, &beta, C,
-              &ldc)
+        if _cblas_dgemm != NULL:
+            _cblas_dgemm(CBLAS_COL_MAJOR, CBLAS_TRANS if ta == c"T" else CBLAS_NO_TRANS,
+                         CBLAS_TRANS if tb == c"T" else CBLAS_NO_TRANS, M, N, K, alpha, A, lda,
+                         B, ldb, beta, C, ldc)
+        else:
+            dgemm(&ta, &tb, &M, &N, &K, &alpha, <double*>A, &lda, <double*>B, &ldb, &beta, C,
+                  &ldc)
 
 
 cdef inline void _mm_nn(const floating* x, const floating* W, floating* z, Py_ssize_t m,

@@ -113,6 +113,90 @@ def test_float32_transcendentals_accuracy(cy, name, ref_fn, max_ulps):
             got, np.float32([[0.5, 0.5, 1, 0, np.nan, 0.5, 1, 2.0611537e-9]]))
 
 
+# --------------------------------------------------------------------------- BLAS
+@pytest.fixture
+def numpy_blas(cy):
+    """NumPy's CBLAS gemm as found by backends._blas (skip where NumPy has none we can use);
+    the extension is routed back to it after the test."""
+    from fusenn.backends import _blas
+
+    found = _blas.find_numpy_cblas()
+    if found is None:
+        pytest.skip("NumPy's BLAS is not an ILP64 OpenBLAS here")
+    yield found
+    cy._ext.use_cblas(*found)
+
+
+def test_products_go_to_numpy_blas(cy, numpy_blas):
+    """Where NumPy ships OpenBLAS, the kernels use it (one library and pool per process)."""
+    from fusenn.config import config
+
+    assert cy.BLAS.startswith("NumPy's OpenBLAS") and cy.BLAS == cy._ext.BLAS
+    assert config()["cython's BLAS"] == cy.BLAS
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_numpy_blas_and_scipy_blas_agree(cy, numpy_blas, dt):
+    """Every product shape of the kernels (x W, x.T dz, dz W.T; and the in-place SGD update of
+    train_epoch) gives the same result through NumPy's CBLAS and SciPy's cython_blas."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((33, 40)).astype(dt)
+    W = rng.standard_normal((40, 24)).astype(dt)
+    b = rng.standard_normal(24).astype(dt)
+    dy = rng.standard_normal((33, 24)).astype(dt)
+    runs = []
+    for route in ("scipy", "numpy"):
+        if route == "scipy":
+            cy._ext.use_cblas(0, 0, "")
+            assert cy._ext.BLAS == "scipy.linalg.cython_blas"
+        else:
+            cy._ext.use_cblas(*numpy_blas)
+        z, a = np.empty((33, 24), dt), np.empty((33, 24), dt)
+        cy.dense_forward(x, W, b, A.RELU, 0.0, 0.0, z, a)
+        dz, dW, db, dx = (np.empty((33, 24), dt), np.empty_like(W), np.empty_like(b),
+                          np.empty_like(x))
+        cy.dense_backward(x, W, z, a, dy, A.RELU, 0.0, 0.0, dz, dW, db, dx)
+        runs.append((a, dW, db, dx))
+    tol = 1e-5 if dt == np.float32 else 1e-12
+    for got, want in zip(runs[1], runs[0]):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    z_ref = x.astype(np.float64) @ W.astype(np.float64) + b
+    np.testing.assert_allclose(runs[1][0], np.maximum(z_ref, 0), rtol=tol * 10, atol=tol * 10)
+
+
+def test_blas_choice_checked_and_switchable(cy):
+    """FUSENN_BLAS=scipy keeps SciPy's BLAS; a library whose product comes out wrong is not
+    used; use_cblas takes both addresses or neither."""
+    import subprocess
+    import sys
+
+    from fusenn.backends import _blas
+
+    env = {**os.environ, "FUSENN_BLAS": "scipy"}
+    out = subprocess.run([sys.executable, "-c", "from fusenn import backends; "
+                          "print(backends.get('cython').BLAS)"], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.stdout.strip() == "scipy.linalg.cython_blas", out.stderr
+
+    class WrongExt:  # an extension whose products come out as zeros
+        BLAS = "scipy.linalg.cython_blas"
+        calls = []
+
+        def use_cblas(self, s, d, name):
+            self.calls.append((s, d))
+            self.BLAS = name if s else "scipy.linalg.cython_blas"
+
+        def dense_forward(self, x, W, b, code, p0, p1, z, a):
+            z[...] = 0
+
+    ext = WrongExt()
+    assert _blas.checked(ext, (1, 2, "bogus")) == "scipy.linalg.cython_blas"
+    assert ext.calls == [(1, 2), (0, 0)]
+    assert _blas.checked(ext, None) == "scipy.linalg.cython_blas"
+    with pytest.raises(ValueError, match="both"):
+        cy._ext.use_cblas(1, 0, "half")
+
+
 def test_omp_wait_policy_set_only_while_loading(cy):
     """libgomp is loaded passive, and the environment is left as the user had it."""
     import subprocess

@@ -10,6 +10,9 @@ unless the user chose a policy, the variable is set to ``passive`` only while th
 imported and removed again, so that libraries loaded later (their own libgomp copies) see the
 environment as the user left it.
 
+The products go to NumPy's own BLAS where :mod:`fusenn.backends._blas` finds it, and to
+SciPy's ``cython_blas`` otherwise; ``BLAS`` says which.
+
 ``OPENMP`` tells whether the extension was compiled with OpenMP; ``OMP_WAIT_POLICY`` records
 the policy that was in force when it loaded (None when libgomp was already loaded by someone
 else, in which case the setting had no effect).
@@ -19,6 +22,7 @@ from __future__ import annotations
 import os
 import sys
 
+from . import _blas
 from ._numpy import (H_BETA1, H_BETA2, H_EPS, H_LR, H_MOMENTUM, H_NESTEROV, H_RHO,  # noqa: F401
                      H_STEP, H_WEIGHT_DECAY, LOSS_HALF_MSE, LOSS_MSE, LOSS_SIGMOID_BCE,
                      LOSS_SOFTMAX_XENT, N_HYPER, OPT_ADAGRAD, OPT_ADAM, OPT_RMSPROP, OPT_SGD,
@@ -49,6 +53,9 @@ def _load_extension():
 
 
 _ext, OMP_WAIT_POLICY = _load_extension()
+#: The BLAS the kernels' products go to: NumPy's own OpenBLAS when it can be found and checks
+#: out (one library and thread pool for NumPy and fusenn), else SciPy's cython_blas.
+BLAS = _blas.checked(_ext, _blas.find_numpy_cblas())
 
 NAME = "cython"
 #: Whether the extension was built with OpenMP (``FUSENN_NO_OPENMP=1`` or no compiler support

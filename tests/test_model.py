@@ -118,6 +118,22 @@ def test_forward_rejects_bad_input(X, err, msg):
         model.predict(X)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_input_checked_for_nan_and_inf_exactly(dtype):
+    """Big arrays take the fast finite check (one dot product): NaN and infinity anywhere are
+    still found at their index, and huge but finite values (whose squares overflow) pass."""
+    model = fn.Sequential([Dense(3, 2)], dtype=dtype)
+    X = np.ones((5000, 3), dtype=dtype)
+    for bad, word in ((np.nan, "NaN"), (np.inf, "infinity"), (-np.inf, "infinity")):
+        Xb = X.copy()
+        Xb[4321, 2] = bad
+        with pytest.raises(ValueError, match=f"{word}.*index \\(4321, 2\\)"):
+            model.predict(Xb)
+    huge = X.copy()
+    huge[7] = np.finfo(dtype).max / 2
+    assert model.predict(huge).shape == (5000, 2)
+
+
 def test_train_eval_modes():
     model = fn.Sequential([Dense(3, 4), fn.layers.Dropout(0.5), Dense(4, 2)], random_state=0)
     X = np.ones((4, 3))

@@ -1,4 +1,6 @@
-"""Build fusenn's Cython extension (csrc/ -> fusenn._cykernels).
+"""Build fusenn's Cython extension (csrc/ -> fusenn._cykernels, and on x86-64 the same kernels
+compiled for AVX2 and FMA as fusenn._cykernels_avx2, which the backend loads where the CPU has
+them).
 
 Metadata lives in pyproject.toml; this file only declares the compiled part.
 
@@ -18,6 +20,7 @@ OpenMP is probed by compiling and linking a tiny program with the flags; they ar
 when that works, and the extension reports the outcome as ``fusenn._cykernels.OPENMP``.
 """
 import os
+import platform
 import shutil
 import sys
 import tempfile
@@ -97,7 +100,10 @@ class BuildExt(build_ext):
             cflags += omp[0]
             lflags += omp[1]
         for ext in self.extensions:
-            ext.extra_compile_args = list(ext.extra_compile_args or []) + cflags
+            extra = []
+            if ext.name.endswith("_avx2"):
+                extra = ["/arch:AVX2"] if msvc else ["-mavx2", "-mfma", "-fno-wrapv"]
+            ext.extra_compile_args = list(ext.extra_compile_args or []) + cflags + extra
             ext.extra_link_args = list(ext.extra_link_args or []) + lflags
         super().build_extensions()
 
@@ -113,11 +119,15 @@ def _extensions():
         "cdivision": True,  # float division by zero gives inf/nan, as in NumPy
         "embedsignature": True,
     }
-    ext = Extension("fusenn._cykernels", ["csrc/_cykernels.pyx"],
-                    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
+    macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+    exts = [Extension("fusenn._cykernels", ["csrc/_cykernels.pyx"], define_macros=macros)]
+    if platform.machine().lower() in ("x86_64", "amd64") and not DEBUG and not SANITIZE:
+        # The same kernels for CPUs with AVX2 and FMA, loaded instead where the CPU has them.
+        exts.append(Extension("fusenn._cykernels_avx2", ["csrc/_cykernels_avx2.pyx"],
+                              define_macros=macros, depends=["csrc/_cykernels.pyx"]))
     # Separate C output per mode, so that switching modes regenerates the C file.
     mode = "debug" if DEBUG else "release"
-    return cythonize([ext], compiler_directives=directives,
+    return cythonize(exts, compiler_directives=directives,
                      build_dir=os.path.join("build", f"cython-{mode}"), quiet=True)
 
 

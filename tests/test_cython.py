@@ -50,11 +50,9 @@ def parallel(cy):
 
 # --------------------------------------------------------------------------- the extension
 def test_extension_imports_and_reports_openmp(cy):
-    from fusenn import _cykernels
-
     assert cy.NAME == "cython"
     assert isinstance(cy.OPENMP, bool)
-    assert cy.OPENMP is _cykernels.OPENMP
+    assert cy.OPENMP is bool(cy._ext.OPENMP)
     if cy.OPENMP:  # the OpenMP runtime really is linked in
         from threadpoolctl import threadpool_info
 
@@ -72,12 +70,50 @@ def test_contract_names_match_numpy(cy):
         assert getattr(cy, name) == getattr(ref, name)
 
 
-def test_activation_codes_match_registry():
-    from fusenn import _cykernels
+def test_activation_codes_match_registry(cy):
+    codes = cy._ext.ACTIVATION_CODES
+    assert codes == {name: getattr(A, name) for name in codes}
+    assert set(codes.values()) == set(A.BY_CODE)
 
-    assert _cykernels.ACTIVATION_CODES == {name: getattr(A, name)
-                                           for name in _cykernels.ACTIVATION_CODES}
-    assert set(_cykernels.ACTIVATION_CODES.values()) == set(A.BY_CODE)
+
+def test_avx2_variant_runs_where_the_cpu_has_it(cy):
+    """On x86-64 with AVX2 and FMA the kernels compiled for them run (a build that silently
+    lost them fails here); FUSENN_CPU=baseline picks the portable build."""
+    import platform
+    import subprocess
+    import sys
+
+    from fusenn.backends import _cython
+
+    x86 = platform.machine().lower() in ("x86_64", "amd64")
+    forced = os.environ.get("FUSENN_CPU", "").strip().lower() == "baseline"
+    want = "avx2" if x86 and _cython.cpu_has_avx2_fma() and not forced else "baseline"
+    assert cy.VARIANT == want
+    assert cy._ext.__name__ == ("fusenn._cykernels_avx2" if want == "avx2"
+                                else "fusenn._cykernels")
+    env = {**os.environ, "FUSENN_CPU": "baseline"}
+    out = subprocess.run([sys.executable, "-c", "from fusenn import backends; "
+                          "cy = backends.get('cython'); print(cy.VARIANT, cy._ext.__name__)"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["baseline", "fusenn._cykernels"], out.stderr
+
+
+def test_both_builds_train_alike(cy):
+    """The portable and the AVX2 builds are one source: an epoch agrees to rounding (FMA
+    contracts some products), float32 and float64."""
+    import importlib
+
+    try:
+        other = importlib.import_module("fusenn._cykernels_avx2" if cy.VARIANT == "baseline"
+                                        else "fusenn._cykernels")
+    except ImportError:
+        pytest.skip("only one build of the kernels here")
+    for dt, tol in ((np.float64, 1e-10), (np.float32, 1e-4)):
+        prob = _problem(dt, ref.LOSS_SOFTMAX_XENT, codes=(A.TANH, A.SIGMOID, A.LINEAR))
+        hyper = _hyper(OPTIMIZERS["adam"][1])
+        got = _epochs(cy._ext, prob, 8, ref.LOSS_SOFTMAX_XENT, ref.OPT_ADAM, hyper)
+        want = _epochs(other, prob, 8, ref.LOSS_SOFTMAX_XENT, ref.OPT_ADAM, hyper)
+        _assert_same(got, want, tol)
 
 
 def _ulps(got, want):

@@ -26,6 +26,7 @@ def config():
     }
     cy = backends._load("cython") if "cython" in info["available backends"] else None
     info["cython built with OpenMP"] = getattr(cy, "OPENMP", None) if cy else None
+    info["cython build"] = getattr(cy, "VARIANT", None) if cy else None
     info["cython's BLAS"] = getattr(cy, "BLAS", None) if cy else None
     try:
         from threadpoolctl import threadpool_info

@@ -1,6 +1,6 @@
 """The Cython backend: the kernel contract compiled from ``csrc/_cykernels.pyx``.
 
-This thin module loads the extension :mod:`fusenn._cykernels` and re-exports its kernels under
+This thin module loads the extension and re-exports its kernels under
 the contract's names (see :mod:`fusenn.backends._numpy` for the contract itself). It exists
 for one reason the extension cannot handle itself: libgomp reads ``OMP_WAIT_POLICY`` once,
 when it is loaded, and the extension loads it. With the default policy, idle OpenMP threads
@@ -9,6 +9,10 @@ machine (measured: a sgemm + ``prange`` epilogue took 11.1 ms spinning, 3.7 ms p
 unless the user chose a policy, the variable is set to ``passive`` only while the extension is
 imported and removed again, so that libraries loaded later (their own libgomp copies) see the
 environment as the user left it.
+
+The kernels are compiled twice on x86-64: :mod:`fusenn._cykernels` for any CPU and
+:mod:`fusenn._cykernels_avx2`, the same source with AVX2 and FMA, which is loaded where the CPU
+has both (``VARIANT`` says which runs; ``FUSENN_CPU=baseline`` forces the first).
 
 The products go to NumPy's own BLAS where :mod:`fusenn.backends._blas` finds it, and to
 SciPy's ``cython_blas`` otherwise; ``BLAS`` says which.
@@ -19,6 +23,7 @@ else, in which case the setting had no effect).
 """
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
@@ -37,22 +42,48 @@ def _gomp_loaded():
         return False
 
 
+def cpu_has_avx2_fma():
+    """Whether this CPU (and OS) runs AVX2 and FMA code, as NumPy's own dispatch detected."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as feats
+    except ImportError:  # NumPy 1.x
+        try:
+            from numpy.core._multiarray_umath import __cpu_features__ as feats
+        except ImportError:
+            return False
+    return bool(feats.get("AVX2") and feats.get("FMA3"))
+
+
+def _variant_module():
+    """``fusenn._cykernels_avx2`` where the CPU has AVX2 and FMA and it was built (and
+    ``FUSENN_CPU`` is not ``baseline``), else ``fusenn._cykernels``."""
+    if os.environ.get("FUSENN_CPU", "").strip().lower() != "baseline" and cpu_has_avx2_fma():
+        try:
+            return importlib.import_module("fusenn._cykernels_avx2")
+        except ImportError:
+            pass
+    return importlib.import_module("fusenn._cykernels")
+
+
 def _load_extension():
-    if "fusenn._cykernels" in sys.modules:
-        return sys.modules["fusenn._cykernels"], None
+    for name in ("fusenn._cykernels_avx2", "fusenn._cykernels"):
+        if name in sys.modules:
+            return sys.modules[name], None
     user_policy = os.environ.get("OMP_WAIT_POLICY")
     already = _gomp_loaded()
     if user_policy is None:
         os.environ["OMP_WAIT_POLICY"] = "passive"
     try:
-        from .. import _cykernels
+        ext = _variant_module()
     finally:
         if user_policy is None:
             del os.environ["OMP_WAIT_POLICY"]
-    return _cykernels, (None if already else (user_policy or "passive"))
+    return ext, (None if already else (user_policy or "passive"))
 
 
 _ext, OMP_WAIT_POLICY = _load_extension()
+#: Which compilation of the kernels runs: "avx2" (AVX2 and FMA) or "baseline" (x86-64 / any).
+VARIANT = "avx2" if _ext.__name__.endswith("_avx2") else "baseline"
 #: The BLAS the kernels' products go to: NumPy's own OpenBLAS when it can be found and checks
 #: out (one library and thread pool for NumPy and fusenn), else SciPy's cython_blas.
 BLAS = _blas.checked(_ext, _blas.find_numpy_cblas())

@@ -26,26 +26,29 @@ _NUMBA_FIRST = ("numba", "cython", "numpy")
 
 #: kernel -> ((largest work, preference order), ...), measured (see the module docstring).
 #: ``"kernel:activation"`` entries override the kernel's rules for one activation.
-#: The dense kernels stay on Cython at every size: their products are BLAS's, and sending
-#: some to NumPy would wake a second BLAS thread pool that fights the first on 2 cores
-#: (measured: a 256 x 784 x 1024 sgemm runs 2-3x slower while both pools are alive).
-#: NumPy's own SIMD loops for tanh and softplus beat the compiled scalar loops from a few
-#: hundred elements (tanh at 262,144 elements: 11x); below that, NumPy's call overhead loses.
-#: Row-wise softmax and logsumexp: Cython 2-2.7x NumPy at 2,560 elements, NumPy 1.15-1.5x
-#: Cython from 25,600 (at 1,024,000: 2.5x). Adam: Cython and Numba level at 109,386
-#: parameters, Numba's parallel loop 1.75x Cython at 400,000 and 3.2x at 1,863,690 (the first
-#: call in a process imports Numba and loads its cache, or compiles). Measured with
-#: ``fusenn bench --what kernels`` and the same kernels at the sizes in between.
+#: Measured with the AVX2 build of the Cython kernels and NumPy's OpenBLAS behind both
+#: (``fusenn bench --what kernels`` and the same kernels at the sizes in between, float32):
+#: The dense kernels stay on Cython at every size (1.05-1.3x the NumPy backend; the products
+#: are the same BLAS's, the epilogue is fused).
+#: NumPy's own SIMD loops for tanh and softplus beat the compiled loops from about a thousand
+#: elements (tanh: Cython 1.5x NumPy at 256 elements, level at 1,024, NumPy 2.2x at 262,144;
+#: softplus: Cython 1.9x at 128, NumPy 2.3x at 1,024 and 10x at 262,144).
+#: Row-wise softmax: Cython 4.2x NumPy at 2,560 elements and still 1.3x at 1,024,000.
+#: log_softmax: Cython ahead up to 102,400 elements (1.06x), NumPy from 256,000 (1.3x).
+#: logsumexp: Cython 2.6x at 2,560, level at 25,600, NumPy 1.1x at 102,400 and 1.5x at
+#: 1,024,000. Adam: Cython 1.7x Numba at 109,386 parameters, Numba's parallel loop 1.07-1.14x
+#: Cython from 262,144 (the first call in a process imports Numba and loads its cache, or
+#: compiles).
 CROSSOVERS = {
     "dense_forward": ((math.inf, _COMPILED),),
     "dense_backward": ((math.inf, _COMPILED),),
     "act_forward": ((math.inf, _COMPILED),),
-    "act_forward:tanh": ((128, _COMPILED), (math.inf, _NUMPY_FIRST)),
-    "act_forward:softplus": ((128, _COMPILED), (math.inf, _NUMPY_FIRST)),
+    "act_forward:tanh": ((512, _COMPILED), (math.inf, _NUMPY_FIRST)),
+    "act_forward:softplus": ((256, _COMPILED), (math.inf, _NUMPY_FIRST)),
     "act_derivative": ((math.inf, _COMPILED),),
-    "softmax": ((8192, _COMPILED), (math.inf, _NUMPY_FIRST)),
-    "log_softmax": ((8192, _COMPILED), (math.inf, _NUMPY_FIRST)),
-    "logsumexp": ((8192, _COMPILED), (math.inf, _NUMPY_FIRST)),
+    "softmax": ((math.inf, _COMPILED),),
+    "log_softmax": ((131072, _COMPILED), (math.inf, _NUMPY_FIRST)),
+    "logsumexp": ((32768, _COMPILED), (math.inf, _NUMPY_FIRST)),
     "softmax_xent": ((math.inf, _COMPILED),),
     "softmax_xent_probs": ((math.inf, _COMPILED),),
     "sigmoid_bce": ((math.inf, _COMPILED),),

@@ -134,6 +134,23 @@ def test_large_input_checked_for_nan_and_inf_exactly(dtype):
     assert model.predict(huge).shape == (5000, 2)
 
 
+def test_predict_in_chunks_matches_one_pass(monkeypatch):
+    """Many rows are predicted PREDICT_BATCH at a time (or batch_size at a time); the result
+    is the one forward pass over all rows would give."""
+    from fusenn import model as model_mod
+
+    model = fn.Sequential([Dense(5, 7, "tanh"), Dense(7, 3)], random_state=0, task="multiclass")
+    X = np.random.default_rng(1).standard_normal((1000, 5)).astype(np.float32)
+    whole = model.forward(X)
+    monkeypatch.setattr(model_mod, "PREDICT_BATCH", 128)
+    np.testing.assert_allclose(model.predict_proba(X), fn.functional.softmax(whole),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(model.predict(X), np.argmax(whole, axis=1))
+    np.testing.assert_array_equal(model.predict(X, batch_size=7), np.argmax(whole, axis=1))
+    with pytest.raises(ValueError, match="batch_size"):
+        model.predict(X, batch_size=0)
+
+
 def test_train_eval_modes():
     model = fn.Sequential([Dense(3, 4), fn.layers.Dropout(0.5), Dense(4, 2)], random_state=0)
     X = np.ones((4, 3))

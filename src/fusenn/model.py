@@ -17,11 +17,16 @@ import numpy as np
 
 from . import activations as _acts
 from ._threads import thread_limits
-from ._validation import check_2d, check_random_state, float_dtype
+from ._validation import check_2d, check_positive, check_random_state, float_dtype
 from .errors import ShapeError
 from .layers import Activation, Dense, Layer
 
 TASKS = ("multiclass", "binary", "regression")
+#: Rows per forward pass when predicting or evaluating many rows. Chunks keep every layer's
+#: output in cache and reuse memory; one pass over 100,000 rows of a 784-128-64-10 network
+#: allocates about 80 MB of fresh pages each call (the kernel zeroing them took 11% of the
+#: time) and ran 1.3x slower.
+PREDICT_BATCH = 4096
 
 
 class Sequential:
@@ -139,8 +144,12 @@ class Sequential:
 
     def _predict_batches(self, X, batch_size):
         X = self._check_input(X)
+        if batch_size is None:
+            batch_size = PREDICT_BATCH
+        else:
+            batch_size = check_positive(batch_size, "batch_size", integer=True)
         with thread_limits():  # BLAS and OpenMP on fusenn's thread count, as in fit
-            if batch_size is None or X.shape[0] <= batch_size:
+            if X.shape[0] <= batch_size:
                 return self._forward(X, False)
             parts = [self._forward(X[i:i + batch_size], False)
                      for i in range(0, X.shape[0], batch_size)]
@@ -175,7 +184,10 @@ class Sequential:
         return self.output_activation.name in ("softmax", "sigmoid")
 
     def predict(self, X, batch_size=None):
-        """Class labels (int64) for a classifier, output values for a regressor."""
+        """Class labels (int64) for a classifier, output values for a regressor.
+
+        Rows go through the network ``batch_size`` at a time (default :data:`PREDICT_BATCH`);
+        the result does not depend on it."""
         if not self.is_classifier():
             return self._predict_batches(X, batch_size)
         out = self._predict_batches(X, batch_size)

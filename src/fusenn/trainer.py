@@ -33,8 +33,7 @@ from .backends._auto import epoch_work
 from .callbacks import Callback, History, ProgressBar
 from .errors import DivergenceError
 from .layers import Activation, Dense
-
-EVAL_BATCH = 4096
+from .model import PREDICT_BATCH
 
 
 class Trainer:
@@ -118,8 +117,8 @@ class Trainer:
     def _logits(self, X):
         """Model outputs before the fused activation, in evaluation mode."""
         with self._training_mode(reuse=False):
-            parts = [self.model._forward(X[i:i + EVAL_BATCH], False)
-                     for i in range(0, X.shape[0], EVAL_BATCH)]
+            parts = [self.model._forward(X[i:i + PREDICT_BATCH], False)
+                     for i in range(0, X.shape[0], PREDICT_BATCH)]
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def _scores(self, X, y):

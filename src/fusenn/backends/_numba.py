@@ -335,6 +335,11 @@ def _bias_act(src, b, has_bias, code, p0, p1, z, a):
                 for j in range(k):
                     z[i, j] = src[i, j] + b[j]
                 _softmax_row_into(z, a, i)
+            elif code == RELU:  # the common case without the per-element switch: vectorises
+                for j in range(k):
+                    v = src[i, j] + b[j]
+                    z[i, j] = v
+                    a[i, j] = max(v, _typed(v, 0.0))
             else:
                 for j in range(k):
                     v = src[i, j] + b[j]
@@ -342,6 +347,9 @@ def _bias_act(src, b, has_bias, code, p0, p1, z, a):
                     a[i, j] = _act(v, code, p0, p1)
         elif code == SOFTMAX:
             _softmax_row_into(src, a, i)
+        elif code == RELU:
+            for j in range(k):
+                a[i, j] = max(src[i, j], _typed(src[i, j], 0.0))
         else:
             for j in range(k):
                 a[i, j] = _act(src[i, j], code, p0, p1)
@@ -367,6 +375,10 @@ def _act_grad(z, a, dy, has_dy, code, p0, p1, out):
             if code == LINEAR:
                 for j in range(k):
                     out[i, j] = dy[i, j]
+            elif code == RELU:  # a select on a value loaded unconditionally: vectorises
+                for j in range(k):
+                    g = dy[i, j]
+                    out[i, j] = g if z[i, j] > 0 else _typed(g, 0.0)
             elif code == TANH:  # f' from the output a = f(z): no second pass through exp
                 for j in range(k):
                     out[i, j] = dy[i, j] * (_typed(a[i, j], 1.0) - a[i, j] * a[i, j])

@@ -768,22 +768,18 @@ cdef void _gemm_ab(char ta, char tb, int M, int N, int K, floating alpha, const 
     if <Py_ssize_t>M * N * K <= SMALL_GEMM:
         _gemm_small(ta == c"T", tb == c"T", M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
         return
+    cdef int cta = CBLAS_TRANS if ta == c"T" else CBLAS_NO_TRANS
+    cdef int ctb = CBLAS_TRANS if tb == c"T" else CBLAS_NO_TRANS
     if floating is float:
         if _cblas_sgemm != NULL:
-            _cblas_sgemm(CBLAS_COL_MAJOR, CBLAS_TRANS if ta == c"T" else CBLAS_NO_TRANS,
-                         CBLAS_TRANS if tb == c"T" else CBLAS_NO_TRANS, M, N, K, alpha, A, lda,
-                         B, ldb, beta, C, ldc)
+            _cblas_sgemm(CBLAS_COL_MAJOR, cta, ctb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
         else:
             sgemm(&ta, &tb, &M, &N, &K, &alpha, <float*>A, &lda, <float*>B, &ldb, &beta, C,
                   &ldc)
+    elif _cblas_dgemm != NULL:
+        _cblas_dgemm(CBLAS_COL_MAJOR, cta, ctb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
     else:
-        if _cblas_dgemm != NULL:
-            _cblas_dgemm(CBLAS_COL_MAJOR, CBLAS_TRANS if ta == c"T" else CBLAS_NO_TRANS,
-                         CBLAS_TRANS if tb == c"T" else CBLAS_NO_TRANS, M, N, K, alpha, A, lda,
-                         B, ldb, beta, C, ldc)
-        else:
-            dgemm(&ta, &tb, &M, &N, &K, &alpha, <double*>A, &lda, <double*>B, &ldb, &beta, C,
-                  &ldc)
+        dgemm(&ta, &tb, &M, &N, &K, &alpha, <double*>A, &lda, <double*>B, &ldb, &beta, C, &ldc)
 
 
 cdef inline void _mm_nn(const floating* x, const floating* W, floating* z, Py_ssize_t m,

@@ -215,6 +215,11 @@ def test_blas_choice_checked_and_switchable(cy):
                           "print(backends.get('cython').BLAS)"], env=env, capture_output=True,
                          text=True, timeout=120)
     assert out.stdout.strip() == "scipy.linalg.cython_blas", out.stderr
+    for var in ("FUSENN_BLAS", "FUSENN_CPU"):  # a typo is reported, not ignored
+        env = {**os.environ, var: "fastest"}
+        out = subprocess.run([sys.executable, "-c", "import fusenn; fusenn.set_backend('cython')"],
+                             env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode != 0 and f"{var} must be" in out.stderr, out.stderr
 
     class WrongExt:  # an extension whose products come out as zeros
         BLAS = "scipy.linalg.cython_blas"

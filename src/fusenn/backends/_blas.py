@@ -11,7 +11,8 @@ Accelerate or a system BLAS) yields None, and the kernels keep SciPy's ``cython_
 
 Before the addresses are used, :func:`checked` runs one small product through them against a
 known answer, so that a library with another calling convention is never trusted.
-``FUSENN_BLAS=scipy`` keeps SciPy's ``cython_blas`` regardless.
+``FUSENN_BLAS=scipy`` keeps SciPy's ``cython_blas`` regardless (``numpy``, the default, means
+NumPy's where it can be used; any other value is an error).
 """
 from __future__ import annotations
 
@@ -41,7 +42,10 @@ def _numpy_blas_paths():
 
 def find_numpy_cblas():
     """``(sgemm_address, dgemm_address, description)`` of NumPy's ILP64 CBLAS gemm, or None."""
-    if os.environ.get("FUSENN_BLAS", "").strip().lower() == "scipy":
+    choice = os.environ.get("FUSENN_BLAS", "").strip().lower()
+    if choice not in ("", "auto", "numpy", "scipy"):
+        raise ValueError(f"FUSENN_BLAS must be 'numpy' or 'scipy', got {choice!r}")
+    if choice == "scipy":
         return None
     for path in _numpy_blas_paths():
         try:

@@ -57,7 +57,10 @@ def cpu_has_avx2_fma():
 def _variant_module():
     """``fusenn._cykernels_avx2`` where the CPU has AVX2 and FMA and it was built (and
     ``FUSENN_CPU`` is not ``baseline``), else ``fusenn._cykernels``."""
-    if os.environ.get("FUSENN_CPU", "").strip().lower() != "baseline" and cpu_has_avx2_fma():
+    choice = os.environ.get("FUSENN_CPU", "").strip().lower()
+    if choice not in ("", "auto", "baseline"):
+        raise ValueError(f"FUSENN_CPU must be 'auto' or 'baseline', got {choice!r}")
+    if choice != "baseline" and cpu_has_avx2_fma():
         try:
             return importlib.import_module("fusenn._cykernels_avx2")
         except ImportError:

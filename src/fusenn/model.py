@@ -25,7 +25,7 @@ TASKS = ("multiclass", "binary", "regression")
 #: Rows per forward pass when predicting or evaluating many rows. Chunks keep every layer's
 #: output in cache and reuse memory; one pass over 100,000 rows of a 784-128-64-10 network
 #: allocates about 80 MB of fresh pages each call (the kernel zeroing them took 11% of the
-#: time) and ran 1.3x slower.
+#: time) and ran 1.2x slower.
 PREDICT_BATCH = 4096
 
 

@@ -8,10 +8,11 @@ code is in three tiers, after scikit-learn's Cython losses:
 1. scalar ``cdef inline ... noexcept nogil`` functions: one forward and one derivative per
    activation, picked by the activation's integer code (:mod:`fusenn.activations`) in a
    ``switch``, and the stable primitives (sigmoid, softplus) written once;
-2. pointer-level kernels (``noexcept nogil``) over rows: the dense layer (BLAS GEMM from
-   ``scipy.linalg.cython_blas`` plus a fused bias + activation epilogue, parallel over rows with
-   ``prange`` only when the size pays), the softmax family, the fused losses, the optimiser
-   updates and the whole training epoch, which chains them with no Python per batch;
+2. pointer-level kernels (``noexcept nogil``) over rows: the dense layer (BLAS GEMM, from
+   NumPy's OpenBLAS or ``scipy.linalg.cython_blas``, plus a fused bias + activation epilogue,
+   parallel over rows with ``prange`` only when the size pays), the softmax family, the fused
+   losses, the optimiser updates and the whole training epoch, which chains them with no
+   Python per batch;
 3. ``def`` functions that dispatch on the dtype once (float32 or float64; both come from one
    fused-type source), check every shape so that no kernel can read or write out of bounds,
    and release the GIL around the work.

@@ -1,5 +1,6 @@
-"""Helpers shared by the tests: where the shared data lives, and central finite differences
-(the check of every analytic gradient in the suite)."""
+"""Helpers shared by the tests: where the shared data lives, central finite differences
+(the check of every analytic gradient in the suite), and a few epochs of a backend's
+train_epoch."""
 from pathlib import Path
 
 import numpy as np
@@ -22,3 +23,25 @@ def numeric_grad(f, x, eps=1e-6):
         x[i] = old
         g[i] = (fp - fm) / (2 * eps)
     return g
+
+
+def run_epochs(mod, prob, batch_size, loss_code, opt_code, hyper, epochs=2):
+    """``epochs`` calls of ``mod.train_epoch`` on the problem dict ``prob`` (flat, state,
+    widths, codes, params, X, labels, targets, perm), on copies of its parameters and state;
+    returns (flat, state, losses of every batch, batches completed per epoch)."""
+    from fusenn.backends._numpy import H_STEP
+
+    flat, state = prob["flat"].copy(), prob["state"].copy()
+    grad = np.zeros_like(flat)
+    hyper = hyper.copy()
+    n_batches = -(-prob["X"].shape[0] // batch_size)
+    losses, done = [], []
+    for _ in range(epochs):
+        out = np.full(n_batches, np.nan)
+        k = mod.train_epoch(flat, grad, prob["widths"], prob["codes"], prob["params"],
+                            prob["X"], prob["labels"], prob["targets"], prob["perm"],
+                            batch_size, loss_code, opt_code, hyper, state, out)
+        done.append(int(k))
+        losses.append(out)
+        hyper[H_STEP] += k
+    return flat, state, np.concatenate(losses), done

@@ -21,6 +21,8 @@ from fusenn import activations as A
 from fusenn import backends
 from fusenn.backends import _numpy as ref
 
+from support import run_epochs
+
 REQUIRED = {s.strip().lower() for s in os.environ.get("FUSENN_REQUIRE_BACKENDS", "").split(",")
             if s.strip()}
 
@@ -113,8 +115,8 @@ def test_both_builds_train_alike(cy):
     for dt, tol in ((np.float64, 1e-10), (np.float32, 1e-4)):
         prob = _problem(dt, ref.LOSS_SOFTMAX_XENT, codes=(A.TANH, A.SIGMOID, A.LINEAR))
         hyper = _hyper(OPTIMIZERS["adam"][1])
-        got = _epochs(cy._ext, prob, 8, ref.LOSS_SOFTMAX_XENT, ref.OPT_ADAM, hyper)
-        want = _epochs(other, prob, 8, ref.LOSS_SOFTMAX_XENT, ref.OPT_ADAM, hyper)
+        got = run_epochs(cy._ext, prob, 8, ref.LOSS_SOFTMAX_XENT, ref.OPT_ADAM, hyper)
+        want = run_epochs(other, prob, 8, ref.LOSS_SOFTMAX_XENT, ref.OPT_ADAM, hyper)
         _assert_same(got, want, tol)
 
 
@@ -311,24 +313,6 @@ def _problem(dtype, loss_code, widths=(7, 11, 6, 3), codes=(A.TANH, A.RELU, A.LI
                 targets=targets, perm=perm, state=state)
 
 
-def _epochs(mod, prob, batch_size, loss_code, opt_code, hyper, epochs=2):
-    """``epochs`` epochs with ``mod``; returns (flat, state, losses, completed per epoch)."""
-    flat, state = prob["flat"].copy(), prob["state"].copy()
-    grad = np.zeros_like(flat)
-    hyper = hyper.copy()
-    n_batches = -(-prob["X"].shape[0] // batch_size)
-    losses, done = [], []
-    for _ in range(epochs):
-        out = np.full(n_batches, np.nan)
-        k = mod.train_epoch(flat, grad, prob["widths"], prob["codes"], prob["params"],
-                            prob["X"], prob["labels"], prob["targets"], prob["perm"],
-                            batch_size, loss_code, opt_code, hyper, state, out)
-        done.append(int(k))
-        losses.append(out)
-        hyper[ref.H_STEP] += k
-    return flat, state, np.concatenate(losses), done
-
-
 def _assert_same(got, want, tol):
     assert got[3] == want[3]
     for g, w, what in zip(got[:3], want[:3], ("weights", "state", "losses")):
@@ -342,8 +326,8 @@ def test_train_epoch_matches_numpy_float64(cy, loss, opt):
     opt_code, settings = OPTIMIZERS[opt]
     prob = _problem(np.float64, loss_code)
     hyper = _hyper(settings)
-    got = _epochs(cy, prob, 5, loss_code, opt_code, hyper)
-    want = _epochs(ref, prob, 5, loss_code, opt_code, hyper)
+    got = run_epochs(cy, prob, 5, loss_code, opt_code, hyper)
+    want = run_epochs(ref, prob, 5, loss_code, opt_code, hyper)
     assert got[3] == [6, 6]
     _assert_same(got, want, 1e-10)
 
@@ -353,8 +337,8 @@ def test_train_epoch_odd_batches(cy, batch_size):
     """Batch 1, odd sizes, a last batch of 1 (28), exactly n, and more than n."""
     prob = _problem(np.float64, ref.LOSS_SOFTMAX_XENT, codes=(A.SIGMOID, A.GELU, A.LINEAR))
     hyper = _hyper(OPTIMIZERS["nesterov"][1])
-    got = _epochs(cy, prob, batch_size, ref.LOSS_SOFTMAX_XENT, ref.OPT_SGD, hyper)
-    want = _epochs(ref, prob, batch_size, ref.LOSS_SOFTMAX_XENT, ref.OPT_SGD, hyper)
+    got = run_epochs(cy, prob, batch_size, ref.LOSS_SOFTMAX_XENT, ref.OPT_SGD, hyper)
+    want = run_epochs(ref, prob, batch_size, ref.LOSS_SOFTMAX_XENT, ref.OPT_SGD, hyper)
     _assert_same(got, want, 1e-10)
 
 
@@ -363,8 +347,8 @@ def test_train_epoch_float32(cy, loss):
     loss_code = LOSSES[loss]
     prob = _problem(np.float32, loss_code)
     hyper = _hyper(OPTIMIZERS["adam"][1])
-    got = _epochs(cy, prob, 8, loss_code, ref.OPT_ADAM, hyper)
-    want = _epochs(ref, prob, 8, loss_code, ref.OPT_ADAM, hyper)
+    got = run_epochs(cy, prob, 8, loss_code, ref.OPT_ADAM, hyper)
+    want = run_epochs(ref, prob, 8, loss_code, ref.OPT_ADAM, hyper)
     _assert_same(got, want, 1e-4)
 
 
@@ -376,8 +360,8 @@ def test_train_epoch_every_activation(cy):
         prob = _problem(np.float64, ref.LOSS_MSE, codes=(code, A.TANH, A.LINEAR))
         prob["params"][0] = params.get(code, (0.0, 0.0))
         hyper = _hyper(OPTIMIZERS["sgd-momentum-wd"][1])
-        got = _epochs(cy, prob, 4, ref.LOSS_MSE, ref.OPT_SGD, hyper, epochs=1)
-        want = _epochs(ref, prob, 4, ref.LOSS_MSE, ref.OPT_SGD, hyper, epochs=1)
+        got = run_epochs(cy, prob, 4, ref.LOSS_MSE, ref.OPT_SGD, hyper, epochs=1)
+        want = run_epochs(ref, prob, 4, ref.LOSS_MSE, ref.OPT_SGD, hyper, epochs=1)
         _assert_same(got, want, 1e-10)
 
 
@@ -387,8 +371,8 @@ def test_train_epoch_read_only_inputs(cy):
         prob[key].setflags(write=False)
     hyper = _hyper(OPTIMIZERS["rmsprop"][1])
     hyper.setflags(write=False)
-    got = _epochs(cy, prob, 6, ref.LOSS_SIGMOID_BCE, ref.OPT_RMSPROP, hyper)
-    want = _epochs(ref, prob, 6, ref.LOSS_SIGMOID_BCE, ref.OPT_RMSPROP, hyper)
+    got = run_epochs(cy, prob, 6, ref.LOSS_SIGMOID_BCE, ref.OPT_RMSPROP, hyper)
+    want = run_epochs(ref, prob, 6, ref.LOSS_SIGMOID_BCE, ref.OPT_RMSPROP, hyper)
     _assert_same(got, want, 1e-10)
 
 
@@ -397,8 +381,8 @@ def test_train_epoch_parallel_paths(cy, parallel):
     prob = _problem(np.float64, ref.LOSS_SOFTMAX_XENT, widths=(13, 40, 33, 5),
                     codes=(A.MISH, A.SOFTMAX, A.LINEAR), n=71)
     hyper = _hyper(OPTIMIZERS["adam-wd"][1])
-    got = _epochs(cy, prob, 16, ref.LOSS_SOFTMAX_XENT, ref.OPT_ADAM, hyper)
-    want = _epochs(ref, prob, 16, ref.LOSS_SOFTMAX_XENT, ref.OPT_ADAM, hyper)
+    got = run_epochs(cy, prob, 16, ref.LOSS_SOFTMAX_XENT, ref.OPT_ADAM, hyper)
+    want = run_epochs(ref, prob, 16, ref.LOSS_SOFTMAX_XENT, ref.OPT_ADAM, hyper)
     _assert_same(got, want, 1e-10)
 
 
@@ -463,8 +447,8 @@ def test_divergence_stops_before_the_update(cy):
     bad = prob["perm"][2 * 5 + 3]  # a sample of batch 2
     prob["targets"][bad] = 1e300  # (y - t)^2 overflows
     hyper = _hyper(OPTIMIZERS["sgd-momentum-wd"][1])
-    got = _epochs(cy, prob, 5, ref.LOSS_MSE, ref.OPT_SGD, hyper, epochs=1)
-    want = _epochs(ref, prob, 5, ref.LOSS_MSE, ref.OPT_SGD, hyper, epochs=1)
+    got = run_epochs(cy, prob, 5, ref.LOSS_MSE, ref.OPT_SGD, hyper, epochs=1)
+    want = run_epochs(ref, prob, 5, ref.LOSS_MSE, ref.OPT_SGD, hyper, epochs=1)
     assert got[3] == [2] and want[3] == [2]
     assert np.all(np.isfinite(got[0])) and not np.isfinite(got[2][2])
     np.testing.assert_allclose(got[0], want[0], rtol=1e-10, atol=1e-10)
@@ -473,7 +457,7 @@ def test_divergence_stops_before_the_update(cy):
     # the weights are exactly those after the first two batches
     first = dict(prob, X=prob["X"][prob["perm"][:10]], targets=prob["targets"][prob["perm"][:10]],
                  perm=np.arange(10, dtype=np.int64))
-    two = _epochs(cy, first, 5, ref.LOSS_MSE, ref.OPT_SGD, hyper, epochs=1)
+    two = run_epochs(cy, first, 5, ref.LOSS_MSE, ref.OPT_SGD, hyper, epochs=1)
     assert two[3] == [2]
     np.testing.assert_array_equal(got[0], two[0])
 
@@ -483,7 +467,7 @@ def test_divergence_from_nan_logits(cy):
     prob["X"][prob["perm"][0]] = np.inf  # inf * 0-sum weights -> nan in the first batch
     hyper = _hyper(OPTIMIZERS["sgd"][1])
     start = prob["flat"].copy()
-    got = _epochs(cy, prob, 5, ref.LOSS_SOFTMAX_XENT, ref.OPT_SGD, hyper, epochs=1)
+    got = run_epochs(cy, prob, 5, ref.LOSS_SOFTMAX_XENT, ref.OPT_SGD, hyper, epochs=1)
     assert got[3] == [0]
     np.testing.assert_array_equal(got[0], start)
 

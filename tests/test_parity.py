@@ -28,6 +28,8 @@ from fusenn import backends
 from fusenn.backends import _numpy as ref
 from fusenn.errors import BackendUnavailableError
 
+from support import run_epochs
+
 COMPILED = ("cython", "numba")
 REQUIRED = {s.strip().lower() for s in os.environ.get("FUSENN_REQUIRE_BACKENDS", "").split(",")
             if s.strip()}
@@ -374,26 +376,6 @@ def _epoch_problem(dtype, loss_code, widths=(6, 9, 5, 3), codes=None, n=23, seed
                 targets=targets, perm=perm, state=state)
 
 
-def _run_epoch(mod, prob, batch_size, loss_code, opt_code, hyper, epochs=2):
-    """Train ``epochs`` epochs with ``mod``; return (flat, state, losses, completed)."""
-    flat = prob["flat"].copy()
-    state = prob["state"].copy()
-    grad = np.zeros_like(flat)
-    n = prob["X"].shape[0]
-    n_batches = -(-n // batch_size)
-    hyper = hyper.copy()
-    all_losses, done = [], []
-    for _ in range(epochs):
-        losses = np.full(n_batches, np.nan)
-        k = mod.train_epoch(flat, grad, prob["widths"], prob["codes"], prob["params"],
-                            prob["X"], prob["labels"], prob["targets"], prob["perm"],
-                            batch_size, loss_code, opt_code, hyper, state, losses)
-        done.append(int(k))
-        all_losses.append(losses)
-        hyper[ref.H_STEP] += k
-    return flat, state, np.concatenate(all_losses), done
-
-
 def _compare_epochs(got, want, dtype, what):
     (fg, sg, lg, kg), (fw, sw, lw, kw) = got, want
     assert kg == kw, f"{what}: batches completed {kg} != {kw}"
@@ -410,8 +392,8 @@ def test_train_epoch_parity(backend, dtype, loss, opt):
     opt_code, settings = OPTIMIZERS[opt]
     prob = _epoch_problem(dtype, loss_code)
     hyper = _hyper(settings)
-    got = _run_epoch(backend, prob, 5, loss_code, opt_code, hyper)
-    want = _run_epoch(ref, prob, 5, loss_code, opt_code, hyper)
+    got = run_epochs(backend, prob, 5, loss_code, opt_code, hyper)
+    want = run_epochs(ref, prob, 5, loss_code, opt_code, hyper)
     assert got[3] == [5, 5]
     _compare_epochs(got, want, dtype, f"{loss}/{opt}")
 
@@ -423,8 +405,8 @@ def test_train_epoch_batch_sizes(backend, dtype, batch_size):
                           codes=[A.SIGMOID, A.SOFTPLUS, A.LINEAR])
     prob["params"][1, 0] = 1.5
     hyper = _hyper(OPTIMIZERS["sgd-momentum"][1])
-    got = _run_epoch(backend, prob, batch_size, ref.LOSS_SOFTMAX_XENT, ref.OPT_SGD, hyper)
-    want = _run_epoch(ref, prob, batch_size, ref.LOSS_SOFTMAX_XENT, ref.OPT_SGD, hyper)
+    got = run_epochs(backend, prob, batch_size, ref.LOSS_SOFTMAX_XENT, ref.OPT_SGD, hyper)
+    want = run_epochs(ref, prob, batch_size, ref.LOSS_SOFTMAX_XENT, ref.OPT_SGD, hyper)
     _compare_epochs(got, want, dtype, f"batch {batch_size}")
 
 
@@ -433,8 +415,8 @@ def test_train_epoch_softmax_output_and_large_layers(backend, dtype):
     prob = _epoch_problem(dtype, ref.LOSS_MSE, widths=(20, 300, 4), codes=[A.RELU, A.SOFTMAX],
                           n=530)
     hyper = _hyper(OPTIMIZERS["adam"][1])
-    got = _run_epoch(backend, prob, 256, ref.LOSS_MSE, ref.OPT_ADAM, hyper, epochs=1)
-    want = _run_epoch(ref, prob, 256, ref.LOSS_MSE, ref.OPT_ADAM, hyper, epochs=1)
+    got = run_epochs(backend, prob, 256, ref.LOSS_MSE, ref.OPT_ADAM, hyper, epochs=1)
+    want = run_epochs(ref, prob, 256, ref.LOSS_MSE, ref.OPT_ADAM, hyper, epochs=1)
     _compare_epochs(got, want, dtype, "softmax output, large")
 
 
@@ -451,9 +433,9 @@ def test_train_epoch_divergence(backend, loss):
     else:
         prob["X"][bad] = 1e300  # the logits overflow
     hyper = _hyper(OPTIMIZERS["sgd-momentum"][1])
-    got = _run_epoch(backend, prob, 5, loss_code, ref.OPT_SGD, hyper, epochs=1)
+    got = run_epochs(backend, prob, 5, loss_code, ref.OPT_SGD, hyper, epochs=1)
     with np.errstate(over="ignore", invalid="ignore"):
-        want = _run_epoch(ref, prob, 5, loss_code, ref.OPT_SGD, hyper, epochs=1)
+        want = run_epochs(ref, prob, 5, loss_code, ref.OPT_SGD, hyper, epochs=1)
     k = want[3][0]
     assert 2 <= k < 5 and got[3] == [k]
     if loss == "mse":
@@ -516,6 +498,6 @@ def test_compiled_backends_agree(dtype):
         opt_code, settings = OPTIMIZERS[opt]
         prob = _epoch_problem(dtype, loss_code)
         hyper = _hyper(settings)
-        _compare_epochs(_run_epoch(cy, prob, 5, loss_code, opt_code, hyper),
-                        _run_epoch(nb, prob, 5, loss_code, opt_code, hyper), dtype,
+        _compare_epochs(run_epochs(cy, prob, 5, loss_code, opt_code, hyper),
+                        run_epochs(nb, prob, 5, loss_code, opt_code, hyper), dtype,
                         f"cython vs numba {loss}/{opt}")

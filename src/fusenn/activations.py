@@ -391,6 +391,17 @@ class Activation:
     def get_config(self):
         return {"name": self.name, **self.params}
 
+    def __reduce__(self):
+        # By name and parameters: the definition (with its NumPy functions) is looked up
+        # afresh on unpickling, as the backend is.
+        return _from_config, (self.get_config(),)
+
+
+def _from_config(config):
+    """The Activation that :meth:`Activation.get_config` describes."""
+    config = dict(config)
+    return get(config.pop("name"), **config)
+
 
 def names():
     """Every registered activation name (canonical names, sorted), aliases not included."""

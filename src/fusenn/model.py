@@ -95,6 +95,12 @@ class Sequential:
                 setattr(layer, "d" + name, self.flat_grads[off:off + p.size].reshape(p.shape))
                 off += p.size
 
+    def __setstate__(self, state):
+        # Pickle stores each layer's W and b as arrays of their own; pack them into one flat
+        # vector again, so that the layers see views of it as before.
+        self.__dict__.update(state)
+        self._pack()
+
     @property
     def n_params(self):
         """Number of trainable parameters."""

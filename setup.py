@@ -18,6 +18,10 @@ Environment switches, read at build time:
 
 OpenMP is probed by compiling and linking a tiny program with the flags; they are added only
 when that works, and the extension reports the outcome as ``fusenn._cykernels.OPENMP``.
+
+Before compiling, the activation code of both compiled backends is generated from the
+activation table (``csrc/_generated.pxi`` and ``src/fusenn/backends/_numba_activations.py``,
+by ``src/fusenn/backends/_codegen.py``); a file is rewritten only when its text changed.
 """
 import os
 import platform
@@ -112,9 +116,24 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _generate():
+    """Regenerate the compiled backends' activation code from the table, where it changed."""
+    import importlib.util
+
+    path = os.path.join(HERE, "src", "fusenn", "backends", "_codegen.py")
+    spec = importlib.util.spec_from_file_location("_fusenn_codegen", path)
+    codegen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(codegen)
+    codegen.write(HERE)
+
+
 def _extensions():
     from Cython.Build import cythonize
 
+    _generate()
     directives = {
         "language_level": 3,
         "boundscheck": DEBUG,
@@ -124,11 +143,14 @@ def _extensions():
         "embedsignature": True,
     }
     macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
-    exts = [Extension("fusenn._cykernels", ["csrc/_cykernels.pyx"], define_macros=macros)]
+    sources = ["csrc/_generated.pxi", "csrc/_kernels.pxi", "csrc/_boundary.pxi",
+               "csrc/fusenn_math.h"]
+    common = dict(define_macros=macros, include_dirs=["csrc"], depends=sources)
+    exts = [Extension("fusenn._cykernels", ["csrc/_cykernels.pyx"], **common)]
     if platform.machine().lower() in ("x86_64", "amd64") and not DEBUG and not SANITIZE:
         # The same kernels for CPUs with AVX2 and FMA, loaded instead where the CPU has them.
         exts.append(Extension("fusenn._cykernels_avx2", ["csrc/_cykernels_avx2.pyx"],
-                              define_macros=macros, depends=["csrc/_cykernels.pyx"]))
+                              **dict(common, depends=sources + ["csrc/_cykernels.pyx"])))
     # Separate C output per mode, so that switching modes regenerates the C file.
     mode = "debug" if DEBUG else "release"
     return cythonize(exts, compiler_directives=directives,

@@ -24,6 +24,8 @@ import math
 
 import numpy as np
 
+from . import _activation_table as _table
+
 
 class Initializer:
     """Base class: subclasses implement :meth:`sample`."""
@@ -153,10 +155,7 @@ def get(init, **params):
 
 
 def default_for(activation_name):
-    """The usual initialiser for a layer followed by ``activation_name``."""
-    if activation_name in ("relu", "leaky_relu", "prelu", "rrelu", "elu", "gelu", "swish",
-                           "silu", "mish", "hard_swish"):
-        return get("he_uniform")
-    if activation_name == "selu":
-        return get("lecun_normal")
-    return get("glorot_uniform")
+    """The usual initialiser for a layer followed by ``activation_name`` (the activation
+    table's ``init``: He for the ReLU family, LeCun for SELU, Glorot otherwise)."""
+    d = _table.REGISTRY.get(activation_name)
+    return get(d.init if d is not None else "glorot_uniform")

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import backends
 from ._validation import check_labels, check_targets
-from .backends import _numpy as _contract
+from .backends import _contract
 from .errors import ShapeError
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import backends
 from ._validation import check_in_range, check_positive
-from .backends import _numpy as _contract
+from .backends import _contract
 from .callbacks import Callback
 
 

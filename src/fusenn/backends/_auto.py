@@ -1,6 +1,6 @@
 """The ``auto`` backend: every kernel call goes to the path measured fastest for its size.
 
-The three backends implement one contract (see :mod:`fusenn.backends._numpy`), but they are not
+The three backends implement one contract (see :mod:`fusenn.backends._contract`), but they are not
 fastest at the same things: a compiled kernel's call costs a fraction of a microsecond where a
 NumPy expression costs several, while at large sizes the work is BLAS's or memory's and the
 paths draw level. :data:`CROSSOVERS` records, per kernel, which backend won at which size in
@@ -17,6 +17,9 @@ choice: where it is not installed the next in line takes over.
 from __future__ import annotations
 
 import math
+
+from .. import _activation_table as _table
+from . import _contract
 
 NAME = "auto"
 
@@ -43,8 +46,6 @@ CROSSOVERS = {
     "dense_forward": ((math.inf, _COMPILED),),
     "dense_backward": ((math.inf, _COMPILED),),
     "act_forward": ((math.inf, _COMPILED),),
-    "act_forward:tanh": ((512, _COMPILED), (math.inf, _NUMPY_FIRST)),
-    "act_forward:softplus": ((256, _COMPILED), (math.inf, _NUMPY_FIRST)),
     "act_derivative": ((math.inf, _COMPILED),),
     "softmax": ((math.inf, _COMPILED),),
     "log_softmax": ((131072, _COMPILED), (math.inf, _NUMPY_FIRST)),
@@ -59,6 +60,9 @@ CROSSOVERS = {
     "adagrad_update": ((math.inf, _COMPILED),),
     "train_epoch": ((math.inf, _COMPILED),),
 }
+# Activations whose NumPy ufuncs win from some size on (the table's ``numpy_from``).
+CROSSOVERS.update({f"act_forward:{d.name}": ((d.numpy_from, _COMPILED), (math.inf, _NUMPY_FIRST))
+                   for d in _table.BY_CODE.values() if d.numpy_from < math.inf})
 
 #: kernel -> position of the activation code among its arguments (for the overrides).
 CODE_ARG = {"act_forward": 1, "act_derivative": 2, "dense_forward": 3, "dense_backward": 5}
@@ -101,13 +105,12 @@ class AutoBackend:
         self.available = tuple(available)
         self._load = load
         self._modules = {}
+        self.fallback = self.module("numpy")  # the reference: always there, runs what no rule takes
         for kernel in WORK:
             setattr(self, kernel, self._dispatcher(kernel))
-        # the contract's constants (loss and optimiser codes, hyper indexes) are numpy's
-        ref = self.module("numpy")
-        for attr in dir(ref):
-            if attr.isupper() and attr != "NAME":
-                setattr(self, attr, getattr(ref, attr))
+        # the contract's constants (loss and optimiser codes, hyper indexes)
+        for attr, value in _contract.CONSTANTS.items():
+            setattr(self, attr, value)
 
     def module(self, name):
         """Backend ``name``'s module, loaded on first use."""
@@ -133,19 +136,17 @@ class AutoBackend:
         return next((name for bound, name in self.rules(kernel) if work <= bound), "numpy")
 
     def _dispatcher(self, kernel):
-        from ..activations import BY_CODE
-
         default = self.rules(kernel)
         by_code = {}  # activation code -> its own rules, where the table has some
         if kernel in CODE_ARG:
             for key in CROSSOVERS:
                 if key.startswith(kernel + ":"):
                     act = key.split(":")[1]
-                    code = next(c for c, d in BY_CODE.items() if d.name == act)
+                    code = next(c for c, d in _table.BY_CODE.items() if d.name == act)
                     by_code[code] = self.rules(key)
         at = CODE_ARG.get(kernel)
         measure = WORK[kernel]
-        module = self.module
+        module, fallback = self.module, self.fallback
 
         def call(*args):
             work = measure(*args)
@@ -153,7 +154,7 @@ class AutoBackend:
             for bound, name in rules:
                 if work <= bound:
                     return getattr(module(name), kernel)(*args)
-            return getattr(module("numpy"), kernel)(*args)
+            return getattr(fallback, kernel)(*args)
 
         call.__name__ = kernel
         call.__doc__ = f"``{kernel}`` on the backend measured fastest for its size."

@@ -1,7 +1,7 @@
 """The Cython backend: the kernel contract compiled from ``csrc/_cykernels.pyx``.
 
 This thin module loads the extension and re-exports its kernels under
-the contract's names (see :mod:`fusenn.backends._numpy` for the contract itself). It exists
+the contract's names (see :mod:`fusenn.backends._contract` for the contract itself). It exists
 for one reason the extension cannot handle itself: libgomp reads ``OMP_WAIT_POLICY`` once,
 when it is loaded, and the extension loads it. With the default policy, idle OpenMP threads
 spin after each parallel region and starve the BLAS threads of the next GEMM on a 2-core
@@ -28,10 +28,11 @@ import os
 import sys
 
 from . import _blas
-from ._numpy import (H_BETA1, H_BETA2, H_EPS, H_LR, H_MOMENTUM, H_NESTEROV, H_RHO,  # noqa: F401
-                     H_STEP, H_WEIGHT_DECAY, LOSS_HALF_MSE, LOSS_MSE, LOSS_SIGMOID_BCE,
-                     LOSS_SOFTMAX_XENT, N_HYPER, OPT_ADAGRAD, OPT_ADAM, OPT_RMSPROP, OPT_SGD,
-                     layer_views)
+from ._contract import (H_BETA1, H_BETA2, H_EPS, H_LR, H_MOMENTUM,  # noqa: F401
+                        H_NESTEROV, H_RHO, H_STEP, H_WEIGHT_DECAY, LOSS_HALF_MSE, LOSS_MSE,
+                        LOSS_SIGMOID_BCE, LOSS_SOFTMAX_XENT, N_HYPER, OPT_ADAGRAD, OPT_ADAM,
+                        OPT_RMSPROP, OPT_SGD)
+from ._numpy import layer_views  # noqa: F401
 
 
 def _gomp_loaded():

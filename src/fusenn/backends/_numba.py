@@ -1,14 +1,16 @@
 """The Numba backend: fusenn's kernel contract compiled by Numba, cached on disk.
 
-Every function of the contract documented in :mod:`fusenn.backends._numpy` (the oracle) is here
+Every function of the contract (:mod:`fusenn.backends._contract`; the oracle is
+:mod:`fusenn.backends._numpy`) is here
 with the same arguments and the same in-place semantics. The module has three tiers, like
 scikit-learn's Cython losses:
 
-1. scalar functions, each written once: :func:`_act` (every activation's forward, picked by its
-   registry ``code``), :func:`_act_prime` (every derivative), :func:`_sigmoid` and
-   :func:`_softplus` (the stable pieces). They compute in the array's own float type: constants
-   go through :func:`_typed`, and the Python layer casts the activation parameters to that
-   type, so float32 stays float32 exactly where NumPy's float32 arithmetic does;
+1. scalar functions, generated from the activation table into
+   :mod:`fusenn.backends._numba_activations`: ``_act`` (every activation's forward, picked by
+   its ``code``), ``_act_prime`` (every derivative), ``_act_back`` (``dy * f'``, from the output
+   where that is cheaper), and the stable pieces (``_sigmoid``, ``_softplus``). They compute in
+   the array's own float type: constants go through ``_typed``, and the Python layer casts the
+   activation parameters to that type, so float32 stays float32 where NumPy's does;
 2. array kernels at module level (``@njit(cache=True)``): each row-wise loop is written once
    with ``prange`` and compiled twice (:func:`_twins`), serially and with ``parallel=True``;
    the parallel one runs only when a kernel's size pays for threads (:data:`PARALLEL_MIN`).
@@ -36,18 +38,16 @@ import types as _pytypes
 
 import numba
 import numpy as np
-from numba import njit, prange, types
-from numba.extending import overload
+from numba import njit, prange
 
+from .._activation_table import LINEAR, RELU, SOFTMAX
 from .._threads import get_num_threads
-from ..activations import (ELU, GELU, GELU_TANH, GELU_TANH_C, GELU_TANH_K, HARD_SHRINK,
-                           HARD_SIGMOID, HARD_SWISH, HARD_TANH, HEAVISIDE, LEAKY_RELU, LINEAR,
-                           LOG_SIGMOID, MISH, PIECEWISE_LINEAR, RELU, SELU, SELU_ALPHA,
-                           SELU_SCALE, SIGMOID, SIGN, SINC, SINC_SERIES_BELOW, SOFT_SHRINK,
-                           SOFTMAX, SOFTPLUS, SOFTSIGN, STEP, SWISH, TANH, TANH_SHRINK)
-from ._numpy import (H_BETA1, H_BETA2, H_EPS, H_LR, H_MOMENTUM, H_NESTEROV, H_RHO, H_STEP,
-                     H_WEIGHT_DECAY, LOSS_HALF_MSE, LOSS_MSE, LOSS_SIGMOID_BCE,
-                     LOSS_SOFTMAX_XENT, N_HYPER, OPT_ADAGRAD, OPT_ADAM, OPT_RMSPROP, OPT_SGD)
+from ._contract import (H_BETA1, H_BETA2, H_EPS, H_LR, H_MOMENTUM, H_NESTEROV, H_RHO,  # noqa
+                        H_STEP, H_WEIGHT_DECAY, LOSS_HALF_MSE, LOSS_MSE, LOSS_SIGMOID_BCE,
+                        LOSS_SOFTMAX_XENT, N_HYPER, OPT_ADAGRAD, OPT_ADAM, OPT_RMSPROP,
+                        OPT_SGD, plan_epoch)
+from ._numba_activations import (_JIT, _act, _act_back, _act_prime, _b_relu, _f_relu,
+                                 _sigmoid, _typed)
 
 NAME = "numba"
 
@@ -88,183 +88,7 @@ __all__ = [
 #: 256 x 1024 relu epilogue gains from two threads, a 64 x 128 one loses).
 PARALLEL_MIN = 1 << 16
 
-_JIT = dict(cache=True, nogil=True, error_model="numpy")
-
-_SQRT_2 = math.sqrt(2.0)
-_SQRT_2PI = math.sqrt(2.0 * math.pi)
-_GELU_TANH_3C = 3.0 * GELU_TANH_C
-
-
-# =========================================================================== tier 1: scalars
-def _typed(x, value):
-    """``value`` as a scalar of ``x``'s float type (Python: plain float)."""
-    return float(value)
-
-
-@overload(_typed, inline="always")
-def _typed_overload(x, value):
-    # Numba types a float literal as float64, and float32 * float64 is float64. Routing
-    # constants through this keeps float32 arithmetic in float32, as NumPy's weak Python
-    # scalars do (NEP 50), so that the kernels round where the oracle rounds.
-    if isinstance(x, types.Float):
-        cast = np.float32 if x.bitwidth == 32 else np.float64
-        return lambda x, value: cast(value)
-    return None
-
-
-@njit(inline="always", **_JIT)
-def _sigmoid(x):
-    """1 / (1 + exp(-x)), exp only of -|x| (no overflow)."""
-    one = _typed(x, 1.0)
-    e = math.exp(-abs(x))
-    if x >= 0:
-        return one / (one + e)
-    return e / (one + e)
-
-
-@njit(inline="always", **_JIT)
-def _softplus(x):
-    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))."""
-    return max(x, _typed(x, 0.0)) + math.log1p(math.exp(-abs(x)))
-
-
-@njit(**_JIT)
-def _act(x, code, p0, p1):
-    """f(x) for activation ``code`` (any but SOFTMAX); ``p0``, ``p1`` of ``x``'s type.
-
-    The formulas (and their evaluation order) are those of the NumPy reference in
-    :mod:`fusenn.activations`.
-    """
-    zero = _typed(x, 0.0)
-    one = _typed(x, 1.0)
-    half = _typed(x, 0.5)
-    if code == LINEAR:
-        return x
-    if code == RELU:
-        return max(x, zero)
-    if code == SIGMOID:
-        return _sigmoid(x)
-    if code == TANH:
-        return math.tanh(x)
-    if code == LEAKY_RELU:
-        return x if x > zero else p0 * x
-    if code == STEP:
-        return one if x >= zero else zero
-    if code == HEAVISIDE:
-        return one if x > zero else (half if x == zero else zero)
-    if code == SIGN:
-        return one if x > zero else (-one if x < zero else zero)
-    if code == PIECEWISE_LINEAR:
-        return min(max(x + half, zero), one)
-    if code == ELU:
-        return x if x > zero else p0 * math.expm1(min(x, zero))
-    if code == SELU:
-        v = x if x > zero else _typed(x, SELU_ALPHA) * math.expm1(min(x, zero))
-        return _typed(x, SELU_SCALE) * v
-    if code == GELU:
-        return half * x * (one + math.erf(x / _typed(x, _SQRT_2)))
-    if code == GELU_TANH:
-        t = math.tanh(_typed(x, GELU_TANH_K) * (x + _typed(x, GELU_TANH_C) * (x * x * x)))
-        return half * x * (one + t)
-    if code == SWISH:
-        return x * _sigmoid(p0 * x)
-    if code == MISH:
-        return x * math.tanh(_softplus(x))
-    if code == SOFTPLUS:
-        return _softplus(p0 * x) / p0
-    if code == SOFTSIGN:
-        return x / (one + abs(x))
-    if code == LOG_SIGMOID:
-        return -_softplus(-x)
-    if code == SINC:
-        return one if x == zero else math.sin(x) / x
-    if code == HARD_SWISH:
-        return x * min(max(x + _typed(x, 3.0), zero), _typed(x, 6.0)) / _typed(x, 6.0)
-    if code == HARD_SIGMOID:
-        return min(max(x / _typed(x, 6.0) + half, zero), one)
-    if code == HARD_TANH:
-        return min(max(x, p0), p1)
-    if code == TANH_SHRINK:
-        return x - math.tanh(x)
-    if code == SOFT_SHRINK:
-        if x > p0:
-            return x - p0
-        if x < -p0:
-            return x + p0
-        return zero
-    if code == HARD_SHRINK:
-        return x if abs(x) > p0 else zero
-    return x * _typed(x, math.nan)  # unknown code: never silently wrong
-
-
-@njit(**_JIT)
-def _act_prime(x, code, p0, p1):
-    """f'(x) for activation ``code`` (any but SOFTMAX), PyTorch's values at kinks."""
-    zero = _typed(x, 0.0)
-    one = _typed(x, 1.0)
-    half = _typed(x, 0.5)
-    if code == LINEAR:
-        return one
-    if code == RELU:
-        return one if x > zero else zero
-    if code == SIGMOID:
-        return _sigmoid(x) * _sigmoid(-x)
-    if code == TANH:
-        t = math.tanh(x)
-        return one - t * t
-    if code == LEAKY_RELU:
-        return one if x > zero else p0
-    if code == STEP or code == HEAVISIDE or code == SIGN:
-        return zero
-    if code == PIECEWISE_LINEAR:
-        return one if -half < x < half else zero
-    if code == ELU:
-        return one if x > zero else p0 * math.exp(min(x, zero))
-    if code == SELU:
-        v = one if x > zero else _typed(x, SELU_ALPHA) * math.exp(min(x, zero))
-        return _typed(x, SELU_SCALE) * v
-    if code == GELU:
-        return (half * (one + math.erf(x / _typed(x, _SQRT_2)))
-                + x * math.exp(_typed(x, -0.5) * x * x) / _typed(x, _SQRT_2PI))
-    if code == GELU_TANH:
-        t = math.tanh(_typed(x, GELU_TANH_K) * (x + _typed(x, GELU_TANH_C) * (x * x * x)))
-        return (half * (one + t) + half * x * (one - t * t) * _typed(x, GELU_TANH_K)
-                * (one + _typed(x, _GELU_TANH_3C) * x * x))
-    if code == SWISH:
-        bx = p0 * x
-        return _sigmoid(bx) * (one + bx * _sigmoid(-bx))
-    if code == MISH:
-        t = math.tanh(_softplus(x))
-        return t + x * _sigmoid(x) * (one - t * t)
-    if code == SOFTPLUS:
-        return _sigmoid(p0 * x)
-    if code == SOFTSIGN:
-        u = one + abs(x)
-        return one / (u * u)
-    if code == LOG_SIGMOID:
-        return _sigmoid(-x)
-    if code == SINC:
-        if abs(x) < _typed(x, SINC_SERIES_BELOW):
-            return -x / _typed(x, 3.0) + x * x * x / _typed(x, 30.0)
-        return (math.cos(x) - math.sin(x) / x) / x
-    if code == HARD_SWISH:
-        if x < _typed(x, -3.0):
-            return zero
-        if x > _typed(x, 3.0):
-            return one
-        return (_typed(x, 2.0) * x + _typed(x, 3.0)) / _typed(x, 6.0)
-    if code == HARD_SIGMOID:
-        return _typed(x, 1.0 / 6.0) if _typed(x, -3.0) < x < _typed(x, 3.0) else zero
-    if code == HARD_TANH:
-        return one if p0 < x < p1 else zero
-    if code == TANH_SHRINK:
-        t = math.tanh(x)
-        return t * t
-    if code == SOFT_SHRINK or code == HARD_SHRINK:
-        return one if abs(x) > p0 else zero
-    return x * _typed(x, math.nan)
-
-
+# =========================================================================== tier 1: rows
 @njit(inline="always", **_JIT)
 def _row_max(z, i):
     m = z[i, 0]
@@ -339,7 +163,7 @@ def _bias_act(src, b, has_bias, code, p0, p1, z, a):
                 for j in range(k):
                     v = src[i, j] + b[j]
                     z[i, j] = v
-                    a[i, j] = max(v, _typed(v, 0.0))
+                    a[i, j] = _f_relu(v, p0, p1)
             else:
                 for j in range(k):
                     v = src[i, j] + b[j]
@@ -349,7 +173,7 @@ def _bias_act(src, b, has_bias, code, p0, p1, z, a):
             _softmax_row_into(src, a, i)
         elif code == RELU:
             for j in range(k):
-                a[i, j] = max(src[i, j], _typed(src[i, j], 0.0))
+                a[i, j] = _f_relu(src[i, j], p0, p1)
         else:
             for j in range(k):
                 a[i, j] = _act(src[i, j], code, p0, p1)
@@ -375,19 +199,12 @@ def _act_grad(z, a, dy, has_dy, code, p0, p1, out):
             if code == LINEAR:
                 for j in range(k):
                     out[i, j] = dy[i, j]
-            elif code == RELU:  # a select on a value loaded unconditionally: vectorises
+            elif code == RELU:  # the common case without the per-element switch: vectorises
                 for j in range(k):
-                    g = dy[i, j]
-                    out[i, j] = g if z[i, j] > 0 else _typed(g, 0.0)
-            elif code == TANH:  # f' from the output a = f(z): no second pass through exp
-                for j in range(k):
-                    out[i, j] = dy[i, j] * (_typed(a[i, j], 1.0) - a[i, j] * a[i, j])
-            elif code == SIGMOID:
-                for j in range(k):
-                    out[i, j] = dy[i, j] * (a[i, j] * (_typed(a[i, j], 1.0) - a[i, j]))
+                    out[i, j] = _b_relu(dy[i, j], z[i, j], a[i, j], p0, p1)
             else:
                 for j in range(k):
-                    out[i, j] = dy[i, j] * _act_prime(z[i, j], code, p0, p1)
+                    out[i, j] = _act_back(dy[i, j], z[i, j], a[i, j], code, p0, p1)
         else:
             for j in range(k):
                 out[i, j] = _act_prime(z[i, j], code, p0, p1)
@@ -604,7 +421,9 @@ def _optimizer_step(opt_code, flat, grad, hyper, state, t):
 
 @njit(**_JIT)
 def _train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, batch_size,
-                 loss_code, opt_code, hyper, state, losses):
+                 loss_code, opt_code, hyper, state, losses, woff, aoff, zoff, dzoff, work):
+    """The epoch, its workspace ``work`` laid out by :func:`fusenn.backends._contract.plan_epoch`
+    (a[0] the batch, then per layer z, a (z itself for a linear layer) and dz)."""
     n = perm.shape[0]
     L = codes.shape[0]
     dt = X.dtype
@@ -613,24 +432,6 @@ def _train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, ba
     for l in range(L):
         pr[l, 0] = params[l, 0]
         pr[l, 1] = params[l, 1]
-    # offsets of each layer's W and b in flat, and of each width in the workspaces
-    w_off = np.empty(L, dtype=np.int64)
-    b_off = np.empty(L, dtype=np.int64)
-    act_off = np.empty(L + 2, dtype=np.int64)
-    off = 0
-    act_off[0] = 0
-    for l in range(L):
-        w_off[l] = off
-        off += widths[l] * widths[l + 1]
-        b_off[l] = off
-        off += widths[l + 1]
-    for l in range(L + 1):
-        act_off[l + 1] = act_off[l] + batch_size * widths[l]
-    # workspaces, once per epoch: a[l] (a[0] the batch input), z[l] (pre-activations, stored
-    # at a's offset of layer l + 1) and dz[l]
-    a_buf = np.empty(act_off[L + 1], dtype=dt)
-    z_buf = np.empty(act_off[L + 1], dtype=dt)
-    d_buf = np.empty(act_off[L + 1], dtype=dt)
     n_last = widths[L]
     xent = loss_code == LOSS_SOFTMAX_XENT
     yl_buf = np.empty(batch_size if xent else 0, dtype=np.int64)
@@ -642,20 +443,20 @@ def _train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, ba
         start = kb * batch_size
         m = min(batch_size, n - start)
         idx = perm[start:start + m]
-        a0 = a_buf[0:m * widths[0]].reshape(m, widths[0])
+        a0 = work[0:m * widths[0]].reshape(m, widths[0])
         for i in range(m):
             a0[i, :] = X[idx[i], :]
         for l in range(L):
             n_in, n_out = widths[l], widths[l + 1]
-            W = flat[w_off[l]:w_off[l] + n_in * n_out].reshape(n_in, n_out)
-            b = flat[b_off[l]:b_off[l] + n_out]
-            x = a_buf[act_off[l]:act_off[l] + m * n_in].reshape(m, n_in)
-            z = z_buf[act_off[l + 1]:act_off[l + 1] + m * n_out].reshape(m, n_out)
-            a = a_buf[act_off[l + 1]:act_off[l + 1] + m * n_out].reshape(m, n_out)
+            W = flat[woff[l]:woff[l] + n_in * n_out].reshape(n_in, n_out)
+            b = flat[woff[l] + n_in * n_out:woff[l] + n_in * n_out + n_out]
+            x = work[aoff[l]:aoff[l] + m * n_in].reshape(m, n_in)
+            z = work[zoff[l]:zoff[l] + m * n_out].reshape(m, n_out)
+            a = work[aoff[l + 1]:aoff[l + 1] + m * n_out].reshape(m, n_out)
             np.dot(x, W, z)
             _forward_epilogue(z, b, codes[l], pr[l, 0], pr[l, 1], a)
-        out = a_buf[act_off[L]:act_off[L] + m * n_last].reshape(m, n_last)
-        dout = d_buf[act_off[L]:act_off[L] + m * n_last].reshape(m, n_last)
+        out = work[aoff[L]:aoff[L] + m * n_last].reshape(m, n_last)
+        dout = work[dzoff[L]:dzoff[L] + m * n_last].reshape(m, n_last)
         yl = yl_buf[:m] if xent else yl_buf
         yt = yt_buf[:m * n_last].reshape(m, n_last) if not xent else out
         for i in range(m):
@@ -669,18 +470,18 @@ def _train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, ba
             return kb
         for l in range(L - 1, -1, -1):
             n_in, n_out = widths[l], widths[l + 1]
-            W = flat[w_off[l]:w_off[l] + n_in * n_out].reshape(n_in, n_out)
-            gW = grad[w_off[l]:w_off[l] + n_in * n_out].reshape(n_in, n_out)
-            gb = grad[b_off[l]:b_off[l] + n_out]
-            x = a_buf[act_off[l]:act_off[l] + m * n_in].reshape(m, n_in)
-            z = z_buf[act_off[l + 1]:act_off[l + 1] + m * n_out].reshape(m, n_out)
-            a = a_buf[act_off[l + 1]:act_off[l + 1] + m * n_out].reshape(m, n_out)
-            dz = d_buf[act_off[l + 1]:act_off[l + 1] + m * n_out].reshape(m, n_out)
+            W = flat[woff[l]:woff[l] + n_in * n_out].reshape(n_in, n_out)
+            gW = grad[woff[l]:woff[l] + n_in * n_out].reshape(n_in, n_out)
+            gb = grad[woff[l] + n_in * n_out:woff[l] + n_in * n_out + n_out]
+            x = work[aoff[l]:aoff[l] + m * n_in].reshape(m, n_in)
+            z = work[zoff[l]:zoff[l] + m * n_out].reshape(m, n_out)
+            a = work[aoff[l + 1]:aoff[l + 1] + m * n_out].reshape(m, n_out)
+            dz = work[dzoff[l + 1]:dzoff[l + 1] + m * n_out].reshape(m, n_out)
             _backward_prologue(z, a, dz, codes[l], pr[l, 0], pr[l, 1])
             np.dot(x.T, dz, gW)
             _column_sums(dz, gb, acc)
             if l > 0:
-                dx = d_buf[act_off[l]:act_off[l] + m * n_in].reshape(m, n_in)
+                dx = work[dzoff[l]:dzoff[l] + m * n_in].reshape(m, n_in)
                 np.dot(dz, W.T, dx)
         step += 1
         _optimizer_step(opt_code, flat, grad, hyper, state, step)
@@ -832,25 +633,20 @@ def train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, bat
     """One epoch in one compiled call; see :func:`fusenn.backends._numpy.train_epoch`.
 
     Returns the number of batches completed (the index of the first non-finite batch if the
-    loss diverged, with the weights left at their last finite values). Kernels inside run
-    their parallel twins where a layer's size reaches :data:`PARALLEL_MIN`, on
-    :func:`fusenn.get_num_threads` Numba threads; BLAS threads are the caller's
+    loss diverged, with the weights left at their last finite values). Every elementwise
+    pass inside runs serially; BLAS threads are the caller's
     (:func:`fusenn._threads.thread_limits`).
     """
     if loss_code not in (LOSS_SOFTMAX_XENT, LOSS_SIGMOID_BCE, LOSS_MSE, LOSS_HALF_MSE):
         raise ValueError(f"unknown loss code {loss_code}")
     if opt_code not in (OPT_SGD, OPT_ADAM, OPT_RMSPROP, OPT_ADAGRAD):
         raise ValueError(f"unknown optimiser code {opt_code}")
-    n_threads = min(get_num_threads(), numba.config.NUMBA_NUM_THREADS)
-    old = numba.get_num_threads()
-    if old != n_threads:
-        numba.set_num_threads(n_threads)
-    try:
-        return int(_train_epoch(flat, grad, np.asarray(widths, dtype=np.int64),
-                                np.asarray(codes, dtype=np.int64),
-                                np.asarray(params, dtype=np.float64), X, labels, targets, perm,
-                                int(batch_size), int(loss_code), int(opt_code),
-                                np.asarray(hyper, dtype=np.float64), state, losses))
-    finally:
-        if old != n_threads:
-            numba.set_num_threads(old)
+    widths = np.asarray(widths, dtype=np.int64)
+    codes = np.asarray(codes, dtype=np.int64)
+    plan = plan_epoch(widths, codes, max(1, min(int(batch_size), X.shape[0])), LINEAR)
+    offsets = [np.asarray(o, dtype=np.int64) for o in (plan.woff, plan.aoff, plan.zoff,
+                                                        plan.dzoff)]
+    return int(_train_epoch(flat, grad, widths, codes, np.asarray(params, dtype=np.float64), X,
+                            labels, targets, perm, int(batch_size), int(loss_code),
+                            int(opt_code), np.asarray(hyper, dtype=np.float64), state, losses,
+                            *offsets, np.empty(plan.size, dtype=X.dtype)))

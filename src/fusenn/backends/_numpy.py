@@ -4,54 +4,6 @@ This module is the oracle. Every compiled backend (``fusenn._cykernels`` from cs
 :mod:`fusenn.backends._numba`) implements the same functions with the same arguments, and the
 test-suite checks them against these, for float32 and float64.
 
-The contract
-============
-Arguments are already validated by the Python layer: arrays are 2-D and C-contiguous unless
-said otherwise, all of one float dtype ``D`` (float32 or float64), finite, with fitting shapes.
-Outputs are preallocated by the caller and written in place; kernels allocate nothing that
-outlives the call. Activations are passed as ``(code, p0, p1)`` from
-:meth:`fusenn.activations.ActivationDef.kernel_args`.
-
-``act_forward(z, code, p0, p1, out)``
-    ``out = f(z)``; ``out`` may be ``z``.
-``act_derivative(z, a, code, p0, p1, out)``
-    ``out = f'(z)`` elementwise given ``a = f(z)`` (softmax: its Jacobian's diagonal ``a(1-a)``).
-``dense_forward(x, W, b, code, p0, p1, z, a)``
-    ``z = x @ W + b`` then ``a = f(z)``. ``b`` may be None (no bias). ``a`` may be ``z`` only
-    for LINEAR. Softmax (code 26) is applied per row.
-``dense_backward(x, W, z, a, dy, code, p0, p1, dz, dW, db, dx)``
-    ``dz = dy * f'(z)`` (softmax: ``a * (dy - sum(dy * a, row))``), then ``dW = x.T @ dz``,
-    ``db = dz.sum(0)``, ``dx = dz @ W.T``. ``dz`` may be ``dy``; ``db`` and ``dx`` may be None.
-    ``a`` is ``f(z)``, so a backend may take ``f'`` from it where that is cheaper (sigmoid:
-    ``a (1 - a)``; tanh: ``1 - a^2``); the results agree to rounding.
-``softmax(z, out)``, ``log_softmax(z, out)``, ``logsumexp(z, out)``
-    along the last axis, max-subtracted; ``logsumexp``'s ``out`` is 1-D of length ``z.shape[0]``.
-``softmax_xent(logits, labels, grad) -> float``
-    mean over rows of ``logsumexp(z) - z[label]``; ``labels`` int64 1-D. ``grad`` (or None)
-    receives the gradient of that mean: ``(softmax(z) - onehot(labels)) / n``.
-``softmax_xent_probs(logits, targets, grad) -> float``
-    the same with target distributions (one-hot or soft rows):
-    loss ``mean_i sum_k t_ik (logsumexp(z_i) - z_ik)``, grad ``(softmax(z) sum_k t - t) / n``.
-``sigmoid_bce(logits, targets, grad) -> float``
-    mean over all elements of ``softplus(z) - t z``; grad ``(sigmoid(z) - t) / (n k)``.
-``mse(pred, targets, grad, half) -> float``
-    ``half=False``: mean over all elements of ``(y - t)^2``, grad ``2 (y - t) / (n k)``.
-    ``half=True``: the notes' ``1/(2n) sum_i sum_k (t - y)^2``, grad ``(y - t) / n``.
-    Loss values are accumulated in float64 and returned as Python floats.
-``sgd_update(p, g, vel, lr, momentum, nesterov, weight_decay)``
-    1-D arrays. ``g' = g + wd p``; with momentum ``vel = momentum vel + g'`` and the step is
-    ``g' + momentum vel`` (Nesterov) or ``vel``; without, the step is ``g'`` (``vel`` may be
-    None). ``p -= lr step``. ``g`` is not modified.
-``adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, t)``
-    ``t`` is the 1-based step. ``g' = g + wd p``; ``m = b1 m + (1-b1) g'``;
-    ``v = b2 v + (1-b2) g'^2``; ``p -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)``.
-``rmsprop_update(p, g, sq, lr, rho, eps, weight_decay)``
-    ``sq = rho sq + (1-rho) g'^2``; ``p -= lr g' / (sqrt(sq) + eps)``.
-``adagrad_update(p, g, acc, lr, eps, weight_decay)``
-    ``acc += g'^2``; ``p -= lr g' / (sqrt(acc) + eps)``.
-``train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, batch_size,
-loss_code, opt_code, hyper, state, losses) -> int``
-    One epoch of mini-batch training of a stack of Dense layers, see :func:`train_epoch`.
 """
 from __future__ import annotations
 
@@ -59,16 +11,13 @@ import math
 
 import numpy as np
 
-from ..activations import LINEAR, SOFTMAX, numpy_derivative, numpy_forward
+from .._activation_table import BY_CODE, LINEAR, SOFTMAX
+from ._contract import (H_BETA1, H_BETA2, H_EPS, H_LR, H_MOMENTUM, H_NESTEROV,  # noqa: F401
+                        H_RHO, H_STEP, H_WEIGHT_DECAY, LOSS_HALF_MSE, LOSS_MSE,
+                        LOSS_SIGMOID_BCE, LOSS_SOFTMAX_XENT, N_HYPER, OPT_ADAGRAD, OPT_ADAM,
+                        OPT_RMSPROP, OPT_SGD)
 
 NAME = "numpy"
-
-# Loss and optimiser codes of train_epoch (shared by every backend).
-LOSS_SOFTMAX_XENT, LOSS_SIGMOID_BCE, LOSS_MSE, LOSS_HALF_MSE = 0, 1, 2, 3
-OPT_SGD, OPT_ADAM, OPT_RMSPROP, OPT_ADAGRAD = 0, 1, 2, 3
-# Indexes into train_epoch's ``hyper`` vector.
-H_LR, H_MOMENTUM, H_NESTEROV, H_WEIGHT_DECAY, H_BETA1, H_BETA2, H_EPS, H_RHO, H_STEP = range(9)
-N_HYPER = 9
 
 
 # --------------------------------------------------------------------------- activations
@@ -76,14 +25,14 @@ def act_forward(z, code, p0, p1, out):
     if code == SOFTMAX:
         softmax(z, out)
     else:
-        out[...] = numpy_forward(code, z, p0, p1)
+        out[...] = BY_CODE[code].forward(z, p0, p1)
 
 
 def act_derivative(z, a, code, p0, p1, out):
     if code == SOFTMAX:
         np.multiply(a, 1 - a, out=out)
     else:
-        out[...] = numpy_derivative(code, z, p0, p1)
+        out[...] = BY_CODE[code].derivative(z, p0, p1)
 
 
 def _act_backward(z, a, dy, code, p0, p1, dz):
@@ -96,7 +45,7 @@ def _act_backward(z, a, dy, code, p0, p1, dz):
         if dz is not dy:
             dz[...] = dy
     else:
-        np.multiply(dy, numpy_derivative(code, z, p0, p1), out=dz)
+        np.multiply(dy, BY_CODE[code].derivative(z, p0, p1), out=dz)
 
 
 # --------------------------------------------------------------------------- dense layer

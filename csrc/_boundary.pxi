@@ -1,0 +1,605 @@
+# The Python boundary of fusenn's Cython backend (included by _cykernels.pyx): the contract's
+# ``def`` functions. Each dispatches on the dtype once (float32 or float64, from one fused-type
+# source), checks every shape so that no kernel can read or write out of bounds, and releases
+# the GIL around the work.
+
+# =========================================================================== Python boundary
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+_I64 = np.dtype(np.int64)
+cdef Py_ssize_t _INT_MAX = 2147483647
+
+
+cdef int _kind(x, str name) except -1:
+    """0 for float32, 1 for float64; TypeError naming ``name`` otherwise."""
+    dt = getattr(x, "dtype", None)
+    if dt is _F32 or dt == _F32:
+        return 0
+    if dt is _F64 or dt == _F64:
+        return 1
+    raise TypeError(f"{name} must be a float32 or float64 array, got "
+                    f"{type(x).__name__ if dt is None else dt}")
+
+
+cdef int _check_code(long code) except -1:
+    if not _known_code(code):
+        raise ValueError(f"unknown activation code {code}")
+    return 0
+
+
+cdef int _same2(str what, Py_ssize_t r, Py_ssize_t c, Py_ssize_t r2, Py_ssize_t c2) except -1:
+    if r != r2 or c != c2:
+        raise ValueError(f"{what} has shape ({r}, {c}), expected ({r2}, {c2})")
+    return 0
+
+
+cdef int _blas_dims(Py_ssize_t a, Py_ssize_t b, Py_ssize_t c) except -1:
+    if a > _INT_MAX or b > _INT_MAX or c > _INT_MAX:
+        raise ValueError("array dimension too large for BLAS (over 2**31 - 1)")
+    return 0
+
+
+def _as_i64(x, str name):
+    """``x`` as a C-contiguous 1-D int64 array (no copy when it already is one)."""
+    arr = np.ascontiguousarray(x, dtype=np.int64)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    return arr
+
+
+# --------------------------------------------------------------------------- activations
+cdef _act_forward_t(const floating[:, ::1] z, int code, floating p0, floating p1,
+                    floating[:, ::1] out):
+    cdef Py_ssize_t m = z.shape[0], n = z.shape[1]
+    cdef int nt
+    _same2("out", out.shape[0], out.shape[1], m, n)
+    if m == 0 or n == 0:
+        return
+    nt = _threads_for(m * n * _act_cost(code))
+    with nogil:
+        _act_fwd(&z[0, 0], &out[0, 0], m, n, code, p0, p1, nt)
+
+
+def act_forward(z, int code, double p0, double p1, out):
+    """``out = f(z)`` elementwise (softmax: per row); ``out`` may be ``z``. 2-D, C order."""
+    _check_code(code)
+    if _kind(z, "z") == 0:
+        _act_forward_t[float](z, code, <float>p0, <float>p1, out)
+    else:
+        _act_forward_t[double](z, code, p0, p1, out)
+
+
+cdef _act_derivative_t(const floating[:, ::1] z, const floating[:, ::1] a, int code,
+                       floating p0, floating p1, floating[:, ::1] out):
+    cdef Py_ssize_t m = z.shape[0], n = z.shape[1]
+    cdef int nt
+    _same2("a", a.shape[0], a.shape[1], m, n)
+    _same2("out", out.shape[0], out.shape[1], m, n)
+    if m == 0 or n == 0:
+        return
+    nt = _threads_for(m * n * _act_cost(code))
+    with nogil:
+        _act_der(&z[0, 0], &a[0, 0], &out[0, 0], m, n, code, p0, p1, nt)
+
+
+def act_derivative(z, a, int code, double p0, double p1, out):
+    """``out = f'(z)`` given ``a = f(z)`` (softmax: the Jacobian's diagonal ``a (1 - a)``)."""
+    _check_code(code)
+    if _kind(z, "z") == 0:
+        _act_derivative_t[float](z, a, code, <float>p0, <float>p1, out)
+    else:
+        _act_derivative_t[double](z, a, code, p0, p1, out)
+
+
+# --------------------------------------------------------------------------- dense layer
+cdef _dense_forward_t(const floating[:, ::1] x, const floating[:, ::1] W,
+                      const floating[::1] b, int code, floating p0, floating p1,
+                      floating[:, ::1] z, floating[:, ::1] a):
+    cdef Py_ssize_t m = x.shape[0], k = x.shape[1], n = W.shape[1]
+    cdef const floating* bp = NULL
+    cdef int nt
+    if W.shape[0] != k:
+        raise ValueError(f"x of shape ({m}, {k}) cannot multiply W of shape "
+                         f"({W.shape[0]}, {n})")
+    _same2("z", z.shape[0], z.shape[1], m, n)
+    _same2("a", a.shape[0], a.shape[1], m, n)
+    if b is not None:
+        if b.shape[0] != n:
+            raise ValueError(f"b has length {b.shape[0]}, expected {n}")
+        if n > 0:
+            bp = &b[0]
+    _blas_dims(m, k, n)
+    if m == 0 or n == 0:
+        return
+    nt = _threads_for(m * n * _act_cost(code))
+    with nogil:
+        _dense_fwd(&x[0, 0] if k > 0 else NULL, &W[0, 0] if k > 0 else NULL, bp, &z[0, 0],
+                   &a[0, 0], m, k, n, code, p0, p1, nt)
+
+
+def dense_forward(x, W, b, int code, double p0, double p1, z, a):
+    """``z = x @ W + b`` then ``a = f(z)``, fused; ``b`` may be None; ``a`` may be ``z``."""
+    _check_code(code)
+    if _kind(x, "x") == 0:
+        _dense_forward_t[float](x, W, b, code, <float>p0, <float>p1, z, a)
+    else:
+        _dense_forward_t[double](x, W, b, code, p0, p1, z, a)
+
+
+cdef _dense_backward_t(const floating[:, ::1] x, const floating[:, ::1] W,
+                       const floating[:, ::1] z, const floating[:, ::1] a,
+                       const floating[:, ::1] dy, int code, floating p0, floating p1,
+                       floating[:, ::1] dz, floating[:, ::1] dW, floating[::1] db,
+                       floating[:, ::1] dx):
+    cdef Py_ssize_t m = x.shape[0], k = x.shape[1], n = W.shape[1]
+    cdef floating* dbp = NULL
+    cdef floating* dxp = NULL
+    cdef int nt
+    if W.shape[0] != k:
+        raise ValueError(f"x of shape ({m}, {k}) does not fit W of shape ({W.shape[0]}, {n})")
+    _same2("z", z.shape[0], z.shape[1], m, n)
+    _same2("a", a.shape[0], a.shape[1], m, n)
+    _same2("dy", dy.shape[0], dy.shape[1], m, n)
+    _same2("dz", dz.shape[0], dz.shape[1], m, n)
+    _same2("dW", dW.shape[0], dW.shape[1], k, n)
+    if db is not None:
+        if db.shape[0] != n:
+            raise ValueError(f"db has length {db.shape[0]}, expected {n}")
+    if dx is not None:
+        _same2("dx", dx.shape[0], dx.shape[1], m, k)
+    _blas_dims(m, k, n)
+    if n == 0:  # no outputs: dW, db are empty, dx = dz @ W.T is zero
+        if dx is not None and m > 0 and k > 0:
+            dx[:, :] = 0
+        return
+    if m == 0:  # no rows: the gradients of the weights are sums over nothing
+        if k > 0:
+            dW[:, :] = 0
+        if db is not None:
+            db[:] = 0
+        return
+    if db is not None:
+        dbp = &db[0]
+    if dx is not None and k > 0:
+        dxp = &dx[0, 0]
+    nt = _threads_for(m * n * _act_cost(code))
+    with nogil:
+        _dense_bwd(&x[0, 0] if k > 0 else NULL, &W[0, 0] if k > 0 else NULL, &z[0, 0],
+                   &a[0, 0], &dy[0, 0], &dz[0, 0], &dW[0, 0] if k > 0 else NULL, dbp, dxp,
+                   m, k, n, code, p0, p1, nt)
+
+
+def dense_backward(x, W, z, a, dy, int code, double p0, double p1, dz, dW, db, dx):
+    """``dz = dy * f'(z)``; ``dW = x.T @ dz``; ``db = dz.sum(0)``; ``dx = dz @ W.T``.
+
+    ``dz`` may be ``dy``; ``db`` and ``dx`` may be None.
+    """
+    _check_code(code)
+    if _kind(x, "x") == 0:
+        _dense_backward_t[float](x, W, z, a, dy, code, <float>p0, <float>p1, dz, dW, db, dx)
+    else:
+        _dense_backward_t[double](x, W, z, a, dy, code, p0, p1, dz, dW, db, dx)
+
+
+# --------------------------------------------------------------------------- softmax family
+cdef int _nonempty_rows(Py_ssize_t n, str name) except -1:
+    if n == 0:
+        raise ValueError(f"{name} has rows of length 0: the maximum of an empty row is "
+                         "undefined")
+    return 0
+
+
+cdef _softmax_t(const floating[:, ::1] z, floating[:, ::1] out, bint log_form):
+    cdef Py_ssize_t m = z.shape[0], n = z.shape[1], i, j
+    cdef floating lse
+    cdef const floating* zr
+    cdef floating* orow
+    _same2("out", out.shape[0], out.shape[1], m, n)
+    if m == 0:
+        return
+    _nonempty_rows(n, "z")
+    with nogil:
+        for i in range(m):
+            zr = &z[0, 0] + i * n
+            orow = &out[0, 0] + i * n
+            if log_form:
+                lse = _logsumexp_row(zr, n)
+                for j in range(n):
+                    orow[j] = zr[j] - lse
+            else:
+                _softmax_row(zr, orow, n)
+
+
+def softmax(z, out):
+    """``out = exp(z - max) / sum`` along the last axis; ``out`` may be ``z``."""
+    if _kind(z, "z") == 0:
+        _softmax_t[float](z, out, False)
+    else:
+        _softmax_t[double](z, out, False)
+
+
+def log_softmax(z, out):
+    """``out = z - logsumexp(z)`` along the last axis; ``out`` may be ``z``."""
+    if _kind(z, "z") == 0:
+        _softmax_t[float](z, out, True)
+    else:
+        _softmax_t[double](z, out, True)
+
+
+cdef _logsumexp_t(const floating[:, ::1] z, floating[::1] out):
+    cdef Py_ssize_t m = z.shape[0], n = z.shape[1], i
+    if out.shape[0] != m:
+        raise ValueError(f"out has length {out.shape[0]}, expected {m}")
+    if m == 0:
+        return
+    _nonempty_rows(n, "z")
+    with nogil:
+        for i in range(m):
+            out[i] = _logsumexp_row(&z[0, 0] + i * n, n)
+
+
+def logsumexp(z, out):
+    """``out[i] = max z[i] + log(sum exp(z[i] - max z[i]))``; ``out`` 1-D of length n."""
+    if _kind(z, "z") == 0:
+        _logsumexp_t[float](z, out)
+    else:
+        _logsumexp_t[double](z, out)
+
+
+# --------------------------------------------------------------------------- fused losses
+cdef int _check_labels(const int64_t[::1] labels, Py_ssize_t m, Py_ssize_t k) except -1:
+    cdef Py_ssize_t i
+    cdef int64_t bad = -1
+    if labels.shape[0] != m:
+        raise ValueError(f"labels has length {labels.shape[0]}, expected {m}")
+    with nogil:
+        for i in range(m):
+            if labels[i] < 0 or labels[i] >= k:
+                bad = i
+                break
+    if bad >= 0:
+        raise IndexError(f"label {labels[bad]} at index {bad} is out of range for {k} classes")
+    return 0
+
+
+cdef double _softmax_xent_t(const floating[:, ::1] z, const int64_t[::1] labels,
+                            floating[:, ::1] grad) except? -1:
+    cdef Py_ssize_t m = z.shape[0], k = z.shape[1]
+    cdef floating* g = NULL
+    cdef double loss
+    if m == 0:
+        raise ValueError("logits has no rows: the mean loss is undefined")
+    _nonempty_rows(k, "logits")
+    _check_labels(labels, m, k)
+    if grad is not None:
+        _same2("grad", grad.shape[0], grad.shape[1], m, k)
+        g = &grad[0, 0]
+    with nogil:
+        loss = _xent(&z[0, 0], &labels[0], NULL, g, m, k)
+    return loss
+
+
+def softmax_xent(logits, labels, grad):
+    """Mean softmax cross-entropy of int64 ``labels``; ``grad`` (or None) gets its gradient."""
+    lab = _as_i64(labels, "labels")
+    if _kind(logits, "logits") == 0:
+        return _softmax_xent_t[float](logits, lab, grad)
+    return _softmax_xent_t[double](logits, lab, grad)
+
+
+cdef double _softmax_xent_probs_t(const floating[:, ::1] z, const floating[:, ::1] t,
+                                  floating[:, ::1] grad) except? -1:
+    cdef Py_ssize_t m = z.shape[0], k = z.shape[1], i, j
+    cdef floating* g = NULL
+    cdef const floating* zr
+    cdef const floating* tr
+    cdef floating* gr
+    cdef floating lse, fm, sf, tsf
+    cdef double total = 0, tsum, dot, s
+    if m == 0:
+        raise ValueError("logits has no rows: the mean loss is undefined")
+    _nonempty_rows(k, "logits")
+    _same2("targets", t.shape[0], t.shape[1], m, k)
+    if grad is not None:
+        _same2("grad", grad.shape[0], grad.shape[1], m, k)
+        g = &grad[0, 0]
+    fm = <floating>m
+    with nogil:
+        for i in range(m):
+            zr = &z[0, 0] + i * k
+            tr = &t[0, 0] + i * k
+            lse = _logsumexp_row(zr, k)
+            tsum = 0
+            dot = 0
+            for j in range(k):
+                tsum += tr[j]
+                dot += tr[j] * zr[j]
+            total += <double>lse * tsum - dot
+            if g != NULL:
+                gr = g + i * k
+                _softmax_row(zr, gr, k)
+                tsf = <floating>tsum
+                for j in range(k):
+                    gr[j] = (gr[j] * tsf - tr[j]) / fm
+    return total / m
+
+
+def softmax_xent_probs(logits, targets, grad):
+    """Softmax cross-entropy against target distributions (rows of ``targets``)."""
+    if _kind(logits, "logits") == 0:
+        return _softmax_xent_probs_t[float](logits, targets, grad)
+    return _softmax_xent_probs_t[double](logits, targets, grad)
+
+
+cdef double _sigmoid_bce_t(const floating[:, ::1] z, const floating[:, ::1] t,
+                           floating[:, ::1] grad) except? -1:
+    cdef Py_ssize_t m = z.shape[0], k = z.shape[1]
+    cdef floating* g = NULL
+    cdef double loss
+    _same2("targets", t.shape[0], t.shape[1], m, k)
+    if m == 0 or k == 0:
+        raise ValueError("logits is empty: the mean loss is undefined")
+    if grad is not None:
+        _same2("grad", grad.shape[0], grad.shape[1], m, k)
+        g = &grad[0, 0]
+    with nogil:
+        loss = _bce(&z[0, 0], &t[0, 0], NULL, g, m, k)
+    return loss
+
+
+def sigmoid_bce(logits, targets, grad):
+    """Mean binary cross-entropy from logits: ``softplus(z) - t z``; gradient into ``grad``."""
+    if _kind(logits, "logits") == 0:
+        return _sigmoid_bce_t[float](logits, targets, grad)
+    return _sigmoid_bce_t[double](logits, targets, grad)
+
+
+cdef double _mse_t(const floating[:, ::1] y, const floating[:, ::1] t, floating[:, ::1] grad,
+                   bint half) except? -1:
+    cdef Py_ssize_t m = y.shape[0], k = y.shape[1]
+    cdef floating* g = NULL
+    cdef double loss
+    _same2("targets", t.shape[0], t.shape[1], m, k)
+    if m == 0 or k == 0:
+        raise ValueError("pred is empty: the mean loss is undefined")
+    if grad is not None:
+        _same2("grad", grad.shape[0], grad.shape[1], m, k)
+        g = &grad[0, 0]
+    with nogil:
+        loss = _mse(&y[0, 0], &t[0, 0], NULL, g, m, k, half)
+    return loss
+
+
+def mse(pred, targets, grad, half):
+    """Mean squared error (``half``: the notes' 1/(2n) sum); gradient into ``grad``."""
+    if _kind(pred, "pred") == 0:
+        return _mse_t[float](pred, targets, grad, bool(half))
+    return _mse_t[double](pred, targets, grad, bool(half))
+
+
+# --------------------------------------------------------------------------- optimisers
+cdef int _same1(str name, Py_ssize_t got, Py_ssize_t want) except -1:
+    if got != want:
+        raise ValueError(f"{name} has length {got}, expected {want}")
+    return 0
+
+
+cdef _sgd_t(floating[::1] p, const floating[::1] g, floating[::1] vel, double lr,
+            double momentum, bint nesterov, double wd):
+    cdef Py_ssize_t P = p.shape[0]
+    cdef floating* vp = NULL
+    cdef int nt
+    _same1("g", g.shape[0], P)
+    if momentum != 0:
+        if vel is None:
+            raise ValueError("SGD with momentum needs a velocity buffer, got None")
+        _same1("vel", vel.shape[0], P)
+        if P > 0:
+            vp = &vel[0]
+    if P == 0:
+        return
+    nt = _threads_for(4 * P)
+    with nogil:
+        _sgd(&p[0], &g[0], vp, P, <floating>lr, <floating>momentum, nesterov, <floating>wd, nt)
+
+
+def sgd_update(p, g, vel, lr, momentum, nesterov, weight_decay):
+    """In place: ``p -= lr * step`` with momentum/Nesterov and weight decay (1-D arrays)."""
+    if _kind(p, "p") == 0:
+        _sgd_t[float](p, g, vel, lr, momentum, bool(nesterov), weight_decay)
+    else:
+        _sgd_t[double](p, g, vel, lr, momentum, bool(nesterov), weight_decay)
+
+
+cdef _adam_t(floating[::1] p, const floating[::1] g, floating[::1] m, floating[::1] v,
+             double lr, double beta1, double beta2, double eps, double wd, double t):
+    cdef Py_ssize_t P = p.shape[0]
+    cdef int nt
+    _same1("g", g.shape[0], P)
+    _same1("m", m.shape[0], P)
+    _same1("v", v.shape[0], P)
+    if P == 0:
+        return
+    nt = _threads_for(4 * P)
+    with nogil:
+        _adam(&p[0], &g[0], &m[0], &v[0], P, <floating>lr, beta1, beta2, <floating>eps,
+              <floating>wd, t, nt)
+
+
+def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, t):
+    """In place Adam step ``t`` (1-based) with bias correction and weight decay."""
+    if _kind(p, "p") == 0:
+        _adam_t[float](p, g, m, v, lr, beta1, beta2, eps, weight_decay, t)
+    else:
+        _adam_t[double](p, g, m, v, lr, beta1, beta2, eps, weight_decay, t)
+
+
+cdef _rmsprop_t(floating[::1] p, const floating[::1] g, floating[::1] sq, double lr,
+                double rho, double eps, double wd):
+    cdef Py_ssize_t P = p.shape[0]
+    cdef int nt
+    _same1("g", g.shape[0], P)
+    _same1("sq", sq.shape[0], P)
+    if P == 0:
+        return
+    nt = _threads_for(4 * P)
+    with nogil:
+        _rmsprop(&p[0], &g[0], &sq[0], P, <floating>lr, rho, <floating>eps, <floating>wd, nt)
+
+
+def rmsprop_update(p, g, sq, lr, rho, eps, weight_decay):
+    """In place RMSprop: ``sq = rho sq + (1-rho) g^2``; ``p -= lr g / (sqrt(sq) + eps)``."""
+    if _kind(p, "p") == 0:
+        _rmsprop_t[float](p, g, sq, lr, rho, eps, weight_decay)
+    else:
+        _rmsprop_t[double](p, g, sq, lr, rho, eps, weight_decay)
+
+
+cdef _adagrad_t(floating[::1] p, const floating[::1] g, floating[::1] acc, double lr,
+                double eps, double wd):
+    cdef Py_ssize_t P = p.shape[0]
+    cdef int nt
+    _same1("g", g.shape[0], P)
+    _same1("acc", acc.shape[0], P)
+    if P == 0:
+        return
+    nt = _threads_for(4 * P)
+    with nogil:
+        _adagrad(&p[0], &g[0], &acc[0], P, <floating>lr, <floating>eps, <floating>wd, nt)
+
+
+def adagrad_update(p, g, acc, lr, eps, weight_decay):
+    """In place Adagrad: ``acc += g^2``; ``p -= lr g / (sqrt(acc) + eps)``."""
+    if _kind(p, "p") == 0:
+        _adagrad_t[float](p, g, acc, lr, eps, weight_decay)
+    else:
+        _adagrad_t[double](p, g, acc, lr, eps, weight_decay)
+
+
+# --------------------------------------------------------------------------- whole epoch
+cdef Py_ssize_t _train_epoch_t(floating[::1] flat, floating[::1] grad,
+                               const int64_t[::1] widths, const int64_t[::1] codes,
+                               const double[:, ::1] params, const floating[:, ::1] X,
+                               labels_obj, targets_obj, const int64_t[::1] perm,
+                               Py_ssize_t bs, int loss_code, int opt_code,
+                               const double[::1] hyper, floating[:, ::1] state,
+                               double[::1] losses) except -1:
+    cdef Py_ssize_t L = widths.shape[0] - 1, n = X.shape[0], P = 0, l, i, rows
+    cdef Py_ssize_t n_batches, need_state, k_out, result
+    cdef const int64_t[::1] labels
+    cdef const floating[:, ::1] targets
+    cdef const int64_t* lp = NULL
+    cdef const floating* tp = NULL
+    cdef floating* s0 = NULL
+    cdef floating* s1 = NULL
+    cdef floating[::1] work
+    cdef int64_t[::1] woff, aoff, zoff, dzoff
+    if L < 1:
+        raise ValueError(f"widths must hold at least 2 sizes, got {widths.shape[0]}")
+    for l in range(L + 1):
+        if widths[l] < 1 or widths[l] > _INT_MAX:
+            raise ValueError(f"widths[{l}] = {widths[l]} is not a valid layer size")
+    if codes.shape[0] != L:
+        raise ValueError(f"codes has length {codes.shape[0]}, expected {L}")
+    for l in range(L):
+        _check_code(codes[l])
+    _same2("params", params.shape[0], params.shape[1], L, 2)
+    if bs < 1:
+        raise ValueError(f"batch_size must be >= 1, got {bs}")
+    if loss_code < 0 or loss_code > LOSS_HALF_MSE:
+        raise ValueError(f"unknown loss code {loss_code}")
+    if opt_code < 0 or opt_code > OPT_ADAGRAD:
+        raise ValueError(f"unknown optimiser code {opt_code}")
+    if hyper.shape[0] < N_HYPER:
+        raise ValueError(f"hyper has length {hyper.shape[0]}, expected {N_HYPER}")
+    rows = bs if bs < n else n
+    _blas_dims(rows, 1, 1)
+    plan = plan_epoch(widths, codes, rows, LINEAR)
+    P = plan.n_params
+    woff = np.asarray(plan.woff, dtype=np.int64)
+    _same1("flat", flat.shape[0], P)
+    _same1("grad", grad.shape[0], P)
+    if X.shape[1] != widths[0]:
+        raise ValueError(f"X has {X.shape[1]} features, the first layer takes {widths[0]}")
+    _same1("perm", perm.shape[0], n)
+    for i in range(n):
+        if perm[i] < 0 or perm[i] >= n:
+            raise IndexError(f"perm[{i}] = {perm[i]} is out of range for {n} samples")
+    k_out = widths[L]
+    if loss_code == LOSS_SOFTMAX_XENT:
+        labels = labels_obj
+        _same1("labels", labels.shape[0], n)
+        for i in range(n):
+            if labels[i] < 0 or labels[i] >= k_out:
+                raise IndexError(f"label {labels[i]} at index {i} is out of range for "
+                                 f"{k_out} classes")
+        if n > 0:
+            lp = &labels[0]
+    else:
+        targets = targets_obj
+        _same2("targets", targets.shape[0], targets.shape[1], n, k_out)
+        if n > 0:
+            tp = &targets[0, 0]
+    need_state = 0
+    if opt_code == OPT_ADAM:
+        need_state = 2
+    elif opt_code != OPT_SGD or hyper[H_MOMENTUM] != 0:
+        need_state = 1
+    if need_state > 0:
+        if state is None or state.shape[0] < need_state or state.shape[1] != P:
+            raise ValueError(f"state must have shape ({need_state}, {P}) or more rows, got "
+                             f"{None if state is None else (state.shape[0], state.shape[1])}")
+        s0 = &state[0, 0]
+        if need_state == 2:
+            s1 = &state[1, 0]
+    n_batches = (n + bs - 1) // bs
+    if losses.shape[0] < n_batches:
+        raise ValueError(f"losses has length {losses.shape[0]}, expected at least {n_batches}")
+    if n == 0:
+        return 0
+    aoff = np.asarray(plan.aoff, dtype=np.int64)
+    zoff = np.asarray(plan.zoff, dtype=np.int64)
+    dzoff = np.asarray(plan.dzoff, dtype=np.int64)
+    work = np.empty(plan.size, dtype=_F32 if floating is float else _F64)
+    with nogil:
+        result = _epoch(&flat[0], &grad[0], s0, s1, P, &widths[0], &codes[0], &params[0, 0],
+                        L, &woff[0], &X[0, 0], n, lp, tp, &perm[0], bs, loss_code, opt_code,
+                        &hyper[0], &losses[0], &work[0], &aoff[0], &zoff[0], &dzoff[0])
+    return result
+
+
+def train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, batch_size,
+                loss_code, opt_code, hyper, state, losses):
+    """One epoch of mini-batch training of a stack of Dense layers, GIL released throughout.
+
+    Arguments as :func:`fusenn.backends._numpy.train_epoch`. Returns the number of batches
+    completed: all of them, or the index of the first batch whose loss was not finite (the
+    weights are then those before that batch's update).
+    """
+    cdef int kind = _kind(X, "X")
+    w = _as_i64(widths, "widths")
+    c = _as_i64(codes, "codes")
+    pr = np.ascontiguousarray(params, dtype=np.float64)
+    hy = np.ascontiguousarray(hyper, dtype=np.float64)
+    pm = _as_i64(perm, "perm")
+    if int(loss_code) == LOSS_SOFTMAX_XENT:
+        labels = _as_i64(labels, "labels")
+    out = losses
+    if not (isinstance(losses, np.ndarray) and losses.dtype == _F64 and losses.ndim == 1
+            and losses.flags.c_contiguous):
+        out = np.zeros(np.shape(losses)[0] if np.ndim(losses) else 0, dtype=np.float64)
+    st = state
+    if st is not None and np.ndim(st) == 2 and np.shape(st)[0] == 0:
+        st = None  # an empty state (plain SGD) needs no buffer
+    if kind == 0:
+        done = _train_epoch_t[float](flat, grad, w, c, pr, X, labels, targets, pm,
+                                     int(batch_size), int(loss_code), int(opt_code), hy, st,
+                                     out)
+    else:
+        done = _train_epoch_t[double](flat, grad, w, c, pr, X, labels, targets, pm,
+                                      int(batch_size), int(loss_code), int(opt_code), hy, st,
+                                      out)
+    if out is not losses:
+        n = min(len(out), np.shape(losses)[0])
+        losses[:n] = out[:n]
+    return done

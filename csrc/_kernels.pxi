@@ -1,0 +1,604 @@
+# The nogil kernels of fusenn's Cython backend (included by _cykernels.pyx): pointer-level
+# loops over rows, the BLAS products, the dense layer, the fused losses, the optimiser updates
+# and the whole training epoch. Every activation's loop comes from _generated.pxi.
+
+# --------------------------------------------------------------------------- threads
+# Below this much work (elements x relative cost) a loop runs on one thread: waking an OpenMP
+# team costs microseconds, and an idle team competes with BLAS on a 2-core machine.
+cdef Py_ssize_t _par_min_work = 1 << 20
+
+
+def set_parallel_threshold(Py_ssize_t work):
+    """Set the work (elements x cost) from which loops use OpenMP threads; return the old one.
+
+    For tests and tuning: ``0`` makes every loop parallel (when ``fusenn.get_num_threads() >
+    1``), a huge value makes every loop serial.
+    """
+    global _par_min_work
+    if work < 0:
+        raise ValueError(f"threshold must be >= 0, got {work}")
+    old = _par_min_work
+    _par_min_work = work
+    return old
+
+
+cdef int _threads_for(Py_ssize_t work) except -1:
+    """The thread count for a loop of ``work``: 1 when small or without OpenMP."""
+    if not FUSENN_HAVE_OPENMP or work < _par_min_work:
+        return 1
+    return max(1, <int>_get_num_threads())
+
+
+# --------------------------------------------------------------------------- rows
+cdef inline floating _row_max(const floating* z, Py_ssize_t n) noexcept nogil:
+    """max of z[0:n], n >= 1, with four independent running maxima (NaN is skipped here; it
+    still reaches every result through exp(z - max))."""
+    cdef floating m0 = z[0], m1 = z[0], m2 = z[0], m3 = z[0]
+    cdef Py_ssize_t j = 0
+    while j + 4 <= n:
+        m0 = z[j] if z[j] > m0 else m0
+        m1 = z[j + 1] if z[j + 1] > m1 else m1
+        m2 = z[j + 2] if z[j + 2] > m2 else m2
+        m3 = z[j + 3] if z[j + 3] > m3 else m3
+        j += 4
+    while j < n:
+        m0 = z[j] if z[j] > m0 else m0
+        j += 1
+    m0 = m1 if m1 > m0 else m0
+    m2 = m3 if m3 > m2 else m2
+    return m2 if m2 > m0 else m0
+
+
+cdef inline double _row_sum(const floating* v, Py_ssize_t n) noexcept nogil:
+    """sum of v[0:n] in double, four independent partial sums."""
+    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    cdef Py_ssize_t j = 0
+    while j + 4 <= n:
+        s0 += v[j]
+        s1 += v[j + 1]
+        s2 += v[j + 2]
+        s3 += v[j + 3]
+        j += 4
+    while j < n:
+        s0 += v[j]
+        j += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef void _softmax_row(const floating* z, floating* out, Py_ssize_t n) noexcept nogil:
+    """out = exp(z - max z) / sum; ``out`` may be ``z``; n >= 1."""
+    cdef Py_ssize_t j
+    cdef floating m = _row_max(z, n)
+    cdef double s = 0
+    cdef floating sf
+    for j in range(n):  # vectorises
+        out[j] = _exp(z[j] - m)
+    s = _row_sum(out, n)
+    sf = <floating>s
+    for j in range(n):
+        out[j] = out[j] / sf
+
+
+cdef inline floating _logsumexp_row(const floating* z, Py_ssize_t n) noexcept nogil:
+    """max z + log(sum exp(z - max z)); n >= 1. Four partial sums, as in _row_sum: one
+    running sum waits on every add, four keep the exps flowing."""
+    cdef Py_ssize_t j = 0
+    cdef floating m = _row_max(z, n)
+    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    while j + 4 <= n:
+        s0 += _exp(z[j] - m)
+        s1 += _exp(z[j + 1] - m)
+        s2 += _exp(z[j + 2] - m)
+        s3 += _exp(z[j + 3] - m)
+        j += 4
+    while j < n:
+        s0 += _exp(z[j] - m)
+        j += 1
+    return m + <floating>log((s0 + s1) + (s2 + s3))
+
+cdef void _act_fwd_row(const floating* z, floating* out, Py_ssize_t n, int code, floating p0,
+                       floating p1) noexcept nogil:
+    """out = f(z) (softmax: the row's softmax); ``out`` may be ``z``."""
+    if code == SOFTMAX:
+        _softmax_row(z, out, n)
+    elif code == LINEAR:
+        if out != z:
+            memcpy(out, z, n * sizeof(floating))
+    else:
+        _act_fwd_loop(z, out, n, code, p0, p1)
+
+
+cdef void _bias_act_row(floating* z, const floating* b, floating* a, Py_ssize_t n, int code,
+                        floating p0, floating p1) noexcept nogil:
+    """z += b (b may be NULL), then a = f(z) unless a is z (then only the bias)."""
+    cdef Py_ssize_t j
+    if b != NULL and (a == z or code == SOFTMAX or code == LINEAR):
+        for j in range(n):
+            z[j] = z[j] + b[j]
+        b = NULL
+    if a == z:
+        return
+    if b == NULL:
+        _act_fwd_row(z, a, n, code, p0, p1)
+    else:
+        _bias_act_loop(z, b, a, n, code, p0, p1)
+
+
+cdef void _act_bwd_row(const floating* z, const floating* a, const floating* dy, floating* dz,
+                       Py_ssize_t n, int code, floating p0, floating p1) noexcept nogil:
+    """dz = dy * f'(z), or the softmax product a (dy - sum(dy a)); dz may be dy."""
+    cdef Py_ssize_t j
+    cdef double s = 0
+    cdef floating sf
+    if code == SOFTMAX:
+        for j in range(n):
+            s += dy[j] * a[j]
+        sf = <floating>s
+        for j in range(n):
+            dz[j] = (dy[j] - sf) * a[j]
+    elif code == LINEAR:
+        if dz != dy:
+            memcpy(dz, dy, n * sizeof(floating))
+    else:
+        _act_bwd_loop(z, a, dy, dz, n, code, p0, p1)
+
+
+cdef void _act_der_row(const floating* z, const floating* a, floating* out, Py_ssize_t n,
+                       int code, floating p0, floating p1) noexcept nogil:
+    """out = f'(z) (softmax: a (1 - a))."""
+    cdef Py_ssize_t j
+    if code == SOFTMAX:
+        for j in range(n):
+            out[j] = a[j] * (1 - a[j])
+    else:
+        _act_der_loop(z, out, n, code, p0, p1)
+
+
+# --------------------------------------------------------------------------- row loops
+# Each runs its row function over m rows of width n, on nt threads (nt == 1: serially).
+cdef void _bias_act(floating* z, const floating* b, floating* a, Py_ssize_t m, Py_ssize_t n,
+                    int code, floating p0, floating p1, int nt) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in prange(m, num_threads=nt, schedule="static", use_threads_if=nt > 1 and m > 1):
+        _bias_act_row(z + i * n, b, a + i * n, n, code, p0, p1)
+
+
+cdef void _act_fwd(const floating* z, floating* out, Py_ssize_t m, Py_ssize_t n, int code,
+                   floating p0, floating p1, int nt) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in prange(m, num_threads=nt, schedule="static", use_threads_if=nt > 1 and m > 1):
+        _act_fwd_row(z + i * n, out + i * n, n, code, p0, p1)
+
+
+cdef void _act_bwd(const floating* z, const floating* a, const floating* dy, floating* dz,
+                   Py_ssize_t m, Py_ssize_t n, int code, floating p0, floating p1,
+                   int nt) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in prange(m, num_threads=nt, schedule="static", use_threads_if=nt > 1 and m > 1):
+        _act_bwd_row(z + i * n, a + i * n, dy + i * n, dz + i * n, n, code, p0, p1)
+
+
+cdef void _act_der(const floating* z, const floating* a, floating* out, Py_ssize_t m,
+                   Py_ssize_t n, int code, floating p0, floating p1, int nt) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in prange(m, num_threads=nt, schedule="static", use_threads_if=nt > 1 and m > 1):
+        _act_der_row(z + i * n, a + i * n, out + i * n, n, code, p0, p1)
+
+
+cdef void _column_sum(const floating* dz, floating* db, Py_ssize_t m,
+                      Py_ssize_t n) noexcept nogil:
+    """db = dz.sum(0), rows added in order (as NumPy reduces a C array over axis 0)."""
+    cdef Py_ssize_t i, j
+    cdef const floating* row
+    memset(db, 0, n * sizeof(floating))
+    for i in range(m):
+        row = dz + i * n
+        for j in range(n):
+            db[j] = db[j] + row[j]
+
+# --------------------------------------------------------------------------- BLAS
+# The products go to NumPy's own BLAS when the backend module found its CBLAS gemm (see
+# fusenn.backends._blas): then NumPy's matmul and fusenn's kernels share one BLAS library and
+# one thread pool in the process, instead of waking a second library's pool (SciPy's). Until
+# then, and wherever NumPy's BLAS cannot be found, they go to SciPy's cython_blas.
+ctypedef void (*cblas_sgemm64_t)(int order, int ta, int tb, int64_t M, int64_t N, int64_t K,
+                                 float alpha, const float* A, int64_t lda, const float* B,
+                                 int64_t ldb, float beta, float* C,
+                                 int64_t ldc) noexcept nogil
+ctypedef void (*cblas_dgemm64_t)(int order, int ta, int tb, int64_t M, int64_t N, int64_t K,
+                                 double alpha, const double* A, int64_t lda, const double* B,
+                                 int64_t ldb, double beta, double* C,
+                                 int64_t ldc) noexcept nogil
+cdef enum:
+    CBLAS_COL_MAJOR = 102
+    CBLAS_NO_TRANS = 111
+    CBLAS_TRANS = 112
+cdef cblas_sgemm64_t _cblas_sgemm = NULL
+cdef cblas_dgemm64_t _cblas_dgemm = NULL
+BLAS = "scipy.linalg.cython_blas"
+
+
+def use_cblas(size_t sgemm_address, size_t dgemm_address, str name):
+    """Send every product to the ILP64 CBLAS ``sgemm``/``dgemm`` at these addresses (both,
+    or 0 and 0 to go back to SciPy's cython_blas); ``name`` is what :data:`BLAS` reports.
+
+    The addresses must be those of functions with the CBLAS signature and 64-bit integers
+    (OpenBLAS's ``cblas_sgemm64_``); :mod:`fusenn.backends._blas` finds them and checks a
+    product against a known result before it calls this.
+    """
+    global _cblas_sgemm, _cblas_dgemm, BLAS
+    if (sgemm_address == 0) != (dgemm_address == 0):
+        raise ValueError("give both gemm addresses, or neither")
+    _cblas_sgemm = <cblas_sgemm64_t>sgemm_address
+    _cblas_dgemm = <cblas_dgemm64_t>dgemm_address
+    BLAS = name if sgemm_address else "scipy.linalg.cython_blas"
+
+
+# Products this small (XOR's 4 x 2 x 8) cost less than a BLAS call's own overhead: a plain loop.
+DEF SMALL_GEMM = 512
+
+
+cdef void _gemm_small(bint ta, bint tb, int M, int N, int K, floating alpha,
+                      const floating* A, int lda, const floating* B, int ldb, floating beta,
+                      floating* C, int ldc) noexcept nogil:
+    """Column-major C = alpha op(A) op(B) + beta C by the definition, for tiny sizes."""
+    cdef int i, j, p
+    cdef floating acc, av, bv
+    for j in range(N):
+        for i in range(M):
+            acc = 0
+            for p in range(K):
+                av = A[p + i * lda] if ta else A[i + p * lda]
+                bv = B[j + p * ldb] if tb else B[p + j * ldb]
+                acc = acc + av * bv
+            if beta == 0:
+                C[i + j * ldc] = alpha * acc
+            else:
+                C[i + j * ldc] = beta * C[i + j * ldc] + alpha * acc
+
+
+cdef void _gemm(char ta, char tb, int M, int N, int K, const floating* A, int lda,
+                const floating* B, int ldb, floating* C, int ldc) noexcept nogil:
+    """Column-major C (M x N, ldc == M) = op(A) op(B); C is zeroed when K == 0."""
+    _gemm_ab(ta, tb, M, N, K, 1, A, lda, B, ldb, 0, C, ldc)
+
+
+cdef void _gemm_ab(char ta, char tb, int M, int N, int K, floating alpha, const floating* A,
+                   int lda, const floating* B, int ldb, floating beta, floating* C,
+                   int ldc) noexcept nogil:
+    """Column-major C = alpha op(A) op(B) + beta C (BLAS's gemm; beta == 0 ignores C)."""
+    cdef Py_ssize_t q
+    if M <= 0 or N <= 0:
+        return
+    if K <= 0:
+        if beta == 0:
+            memset(C, 0, <size_t>M * <size_t>N * sizeof(floating))
+        elif beta != 1:
+            for q in range(<Py_ssize_t>M * N):
+                C[q] = beta * C[q]
+        return
+    if <Py_ssize_t>M * N * K <= SMALL_GEMM:
+        _gemm_small(ta == c"T", tb == c"T", M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+        return
+    cdef int cta = CBLAS_TRANS if ta == c"T" else CBLAS_NO_TRANS
+    cdef int ctb = CBLAS_TRANS if tb == c"T" else CBLAS_NO_TRANS
+    if floating is float:
+        if _cblas_sgemm != NULL:
+            _cblas_sgemm(CBLAS_COL_MAJOR, cta, ctb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+        else:
+            sgemm(&ta, &tb, &M, &N, &K, &alpha, <float*>A, &lda, <float*>B, &ldb, &beta, C,
+                  &ldc)
+    elif _cblas_dgemm != NULL:
+        _cblas_dgemm(CBLAS_COL_MAJOR, cta, ctb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+    else:
+        dgemm(&ta, &tb, &M, &N, &K, &alpha, <double*>A, &lda, <double*>B, &ldb, &beta, C, &ldc)
+
+
+cdef inline void _mm_nn(const floating* x, const floating* W, floating* z, Py_ssize_t m,
+                        Py_ssize_t k, Py_ssize_t n) noexcept nogil:
+    """z (m, n) = x (m, k) @ W (k, n), row-major: z^T = W^T x^T in column-major."""
+    _gemm(c"N", c"N", <int>n, <int>m, <int>k, W, <int>n, x, <int>k, z, <int>n)
+
+
+cdef inline void _mm_tn(const floating* x, const floating* dz, floating* dW, Py_ssize_t m,
+                        Py_ssize_t k, Py_ssize_t n) noexcept nogil:
+    """dW (k, n) = x (m, k).T @ dz (m, n): dW^T = dz^T x in column-major."""
+    _gemm(c"N", c"T", <int>n, <int>k, <int>m, dz, <int>n, x, <int>k, dW, <int>n)
+
+
+cdef inline void _mm_nt(const floating* dz, const floating* W, floating* dx, Py_ssize_t m,
+                        Py_ssize_t k, Py_ssize_t n) noexcept nogil:
+    """dx (m, k) = dz (m, n) @ W (k, n).T: dx^T = W dz^T in column-major."""
+    _gemm(c"T", c"N", <int>k, <int>m, <int>n, W, <int>n, dz, <int>n, dx, <int>k)
+
+
+# --------------------------------------------------------------------------- dense layer
+cdef void _dense_fwd(const floating* x, const floating* W, const floating* b, floating* z,
+                     floating* a, Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, int code,
+                     floating p0, floating p1, int nt) noexcept nogil:
+    """z = x @ W + b, a = f(z) in one epilogue pass over z (a == z: bias only)."""
+    _mm_nn(x, W, z, m, k, n)
+    if b != NULL or a != z:
+        _bias_act(z, b, a, m, n, code, p0, p1, nt)
+
+
+cdef void _dense_bwd(const floating* x, const floating* W, const floating* z,
+                     const floating* a, const floating* dy, floating* dz, floating* dW,
+                     floating* db, floating* dx, Py_ssize_t m, Py_ssize_t k, Py_ssize_t n,
+                     int code, floating p0, floating p1, int nt) noexcept nogil:
+    """dz = dy * f'(z); dW = x.T @ dz; db = dz.sum(0) (db may be NULL); dx = dz @ W.T (or
+    NULL)."""
+    _act_bwd(z, a, dy, dz, m, n, code, p0, p1, nt)
+    _mm_tn(x, dz, dW, m, k, n)
+    if db != NULL:
+        _column_sum(dz, db, m, n)
+    if dx != NULL:
+        _mm_nt(dz, W, dx, m, k, n)
+
+
+# --------------------------------------------------------------------------- losses
+cdef double _xent_row(const floating* z, Py_ssize_t lab, floating* g, Py_ssize_t k,
+                      floating div) noexcept nogil:
+    """One row of softmax cross-entropy: returns lse - z[lab]; g = (softmax - onehot) / n."""
+    cdef Py_ssize_t j
+    cdef floating m = _row_max(z, k)
+    cdef floating lse, sf, p_lab
+    cdef double s = 0
+    if g != NULL:
+        for j in range(k):  # vectorises
+            g[j] = _exp(z[j] - m)
+        s = _row_sum(g, k)
+        sf = <floating>s
+        p_lab = g[lab] / sf
+        for j in range(k):  # vectorises
+            g[j] = g[j] / sf / div
+        g[lab] = (p_lab - 1) / div
+    else:
+        for j in range(k):
+            s += _exp(z[j] - m)
+    lse = m + <floating>log(s)
+    return <double>lse - <double>z[lab]
+
+
+cdef double _xent(const floating* z, const int64_t* labels, const int64_t* idx, floating* g,
+                  Py_ssize_t m, Py_ssize_t k) noexcept nogil:
+    """Mean softmax cross-entropy of m rows; labels[idx[i]] (idx may be NULL: labels[i])."""
+    cdef Py_ssize_t i
+    cdef double total = 0
+    cdef floating div = <floating>m
+    for i in range(m):
+        total += _xent_row(z + i * k, labels[idx[i]] if idx != NULL else labels[i],
+                           g + i * k if g != NULL else NULL, k, div)
+    return total / m
+
+
+cdef double _bce(const floating* z, const floating* t, const int64_t* idx, floating* g,
+                 Py_ssize_t m, Py_ssize_t k) noexcept nogil:
+    """Mean over elements of softplus(z) - t z; g = (sigmoid(z) - t) / (m k)."""
+    cdef Py_ssize_t i, j
+    cdef double total = 0
+    cdef floating zz, tt, e, r, s
+    cdef floating count = <floating>(m * k)
+    cdef const floating* trow
+    for i in range(m):
+        trow = t + (idx[i] if idx != NULL else i) * k
+        for j in range(k):
+            zz = z[i * k + j]
+            tt = trow[j]
+            e = _exp(-_abs(zz))
+            r = zz if zz > 0 else 0
+            total += r - tt * zz + _log1p(e)
+            if g != NULL:
+                s = 1 / (1 + e) if zz >= 0 else e / (1 + e)
+                g[i * k + j] = (s - tt) / count
+    return total / (m * k)
+
+
+cdef double _mse(const floating* y, const floating* t, const int64_t* idx, floating* g,
+                 Py_ssize_t m, Py_ssize_t k, bint half) noexcept nogil:
+    """Mean squared error (half: 1/(2m) sum), gradient into g (may be NULL)."""
+    cdef Py_ssize_t i, j
+    cdef double total = 0
+    cdef floating diff, scale
+    cdef const floating* trow
+    if half:
+        scale = <floating>(1.0 / m)
+    else:
+        scale = <floating>(2.0 / (m * k))
+    for i in range(m):
+        trow = t + (idx[i] if idx != NULL else i) * k
+        for j in range(k):
+            diff = y[i * k + j] - trow[j]
+            total += <double>diff * <double>diff
+            if g != NULL:
+                g[i * k + j] = diff * scale
+    if half:
+        return total / (2 * m)
+    return total / (m * k)
+
+
+# --------------------------------------------------------------------------- optimisers
+cdef inline void _sgd_one(floating* p, const floating* g, floating* vel, Py_ssize_t i,
+                          floating lr, floating mom, bint nesterov, floating wd) noexcept nogil:
+    cdef floating gi = g[i]
+    cdef floating v
+    if wd != 0:
+        gi = gi + wd * p[i]
+    if mom != 0:
+        v = vel[i] * mom + gi
+        vel[i] = v
+        gi = gi + mom * v if nesterov else v
+    p[i] = p[i] - lr * gi
+
+
+cdef void _sgd(floating* p, const floating* g, floating* vel, Py_ssize_t P, floating lr,
+               floating mom, bint nesterov, floating wd, int nt) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in prange(P, num_threads=nt, schedule="static", use_threads_if=nt > 1):
+        _sgd_one(p, g, vel, i, lr, mom, nesterov, wd)
+
+
+cdef inline void _adam_one(floating* p, const floating* g, floating* m1, floating* m2,
+                           Py_ssize_t i, floating lr, floating b1, floating b2, floating c1,
+                           floating c2, floating bc1, floating bc2, floating eps,
+                           floating wd) noexcept nogil:
+    cdef floating gi = g[i]
+    cdef floating mi, vi
+    if wd != 0:
+        gi = gi + wd * p[i]
+    mi = m1[i] * b1 + c1 * gi
+    vi = m2[i] * b2 + c2 * (gi * gi)
+    m1[i] = mi
+    m2[i] = vi
+    p[i] = p[i] - lr * (mi / bc1) / (_sqrt(vi / bc2) + eps)
+
+
+cdef void _adam(floating* p, const floating* g, floating* m1, floating* m2, Py_ssize_t P,
+                floating lr, double b1, double b2, floating eps, floating wd, double t,
+                int nt) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating fb1 = <floating>b1
+    cdef floating fb2 = <floating>b2
+    cdef floating c1 = <floating>(1.0 - b1)
+    cdef floating c2 = <floating>(1.0 - b2)
+    cdef floating bc1 = <floating>(1.0 - pow(b1, t))
+    cdef floating bc2 = <floating>(1.0 - pow(b2, t))
+    for i in prange(P, num_threads=nt, schedule="static", use_threads_if=nt > 1):
+        _adam_one(p, g, m1, m2, i, lr, fb1, fb2, c1, c2, bc1, bc2, eps, wd)
+
+
+cdef inline void _scaled_one(floating* p, const floating* g, floating* acc, Py_ssize_t i,
+                             floating lr, floating keep, floating add, floating eps,
+                             floating wd) noexcept nogil:
+    """acc = keep acc + add g'^2; p -= lr g' / (sqrt(acc) + eps) (RMSprop and Adagrad)."""
+    cdef floating gi = g[i]
+    cdef floating ai
+    if wd != 0:
+        gi = gi + wd * p[i]
+    ai = acc[i] * keep + add * (gi * gi)
+    acc[i] = ai
+    p[i] = p[i] - lr * gi / (_sqrt(ai) + eps)
+
+
+cdef void _scaled(floating* p, const floating* g, floating* acc, Py_ssize_t P, floating lr,
+                  floating keep, floating add, floating eps, floating wd,
+                  int nt) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in prange(P, num_threads=nt, schedule="static", use_threads_if=nt > 1):
+        _scaled_one(p, g, acc, i, lr, keep, add, eps, wd)
+
+
+cdef inline void _rmsprop(floating* p, const floating* g, floating* sq, Py_ssize_t P,
+                          floating lr, double rho, floating eps, floating wd,
+                          int nt) noexcept nogil:
+    """sq = rho sq + (1 - rho) g'^2; p -= lr g' / (sqrt(sq) + eps)."""
+    _scaled(p, g, sq, P, lr, <floating>rho, <floating>(1.0 - rho), eps, wd, nt)
+
+
+cdef inline void _adagrad(floating* p, const floating* g, floating* acc, Py_ssize_t P,
+                          floating lr, floating eps, floating wd, int nt) noexcept nogil:
+    """acc += g'^2 (1 acc + 1 g'^2: exact); p -= lr g' / (sqrt(acc) + eps)."""
+    _scaled(p, g, acc, P, lr, 1, 1, eps, wd, nt)
+
+
+cdef void _opt_step(int opt, floating* p, const floating* g, floating* s0, floating* s1,
+                    Py_ssize_t P, const double* hyper, double t, int nt) noexcept nogil:
+    """optimizer_step of the contract with the ``hyper`` vector; t is the 1-based step."""
+    cdef floating lr = <floating>hyper[H_LR]
+    cdef floating wd = <floating>hyper[H_WEIGHT_DECAY]
+    cdef floating eps = <floating>hyper[H_EPS]
+    if opt == OPT_SGD:
+        _sgd(p, g, s0, P, lr, <floating>hyper[H_MOMENTUM], hyper[H_NESTEROV] != 0, wd, nt)
+    elif opt == OPT_ADAM:
+        _adam(p, g, s0, s1, P, lr, hyper[H_BETA1], hyper[H_BETA2], eps, wd, t, nt)
+    elif opt == OPT_RMSPROP:
+        _rmsprop(p, g, s0, P, lr, hyper[H_RHO], eps, wd, nt)
+    else:
+        _adagrad(p, g, s0, P, lr, eps, wd, nt)
+
+
+# --------------------------------------------------------------------------- whole epoch
+cdef Py_ssize_t _epoch(floating* flat, floating* grad, floating* s0, floating* s1,
+                       Py_ssize_t P, const int64_t* widths, const int64_t* codes,
+                       const double* params, Py_ssize_t L, const int64_t* woff,
+                       const floating* X, Py_ssize_t n, const int64_t* labels,
+                       const floating* targets, const int64_t* perm, Py_ssize_t bs,
+                       int loss_code, int opt_code, const double* hyper, double* losses,
+                       floating* work, const int64_t* aoff, const int64_t* zoff,
+                       const int64_t* dzoff) noexcept nogil:
+    """The body of train_epoch on raw buffers (all shapes checked by the caller), the
+    workspace laid out by fusenn.backends._contract.plan_epoch.
+
+    Every elementwise pass runs on one thread and BLAS has the threads: on 2 cores an OpenMP
+    team per mini-batch fights the BLAS threads still spinning after each product (measured,
+    large 784-1024-1024-10 at batch 512: 11.4k samples/s with parallel optimiser updates,
+    15.9k serial; the Numba backend made the same choice)."""
+    cdef Py_ssize_t n_batches = (n + bs - 1) // bs
+    cdef Py_ssize_t kb, i, l, m, start, nin, nout, d = widths[0], k_out = widths[L]
+    cdef const int64_t* idx
+    cdef floating* a0 = work + aoff[0]
+    cdef floating* W
+    cdef floating* dx
+    cdef floating p0, p1
+    cdef double loss
+    cdef double step = hyper[H_STEP]
+    cdef int code
+    # Plain SGD (no momentum, no weight decay) updates W inside the weight-gradient product,
+    # W = W - lr x.T @ dz (gemm with alpha = -lr, beta = 1), after dx has used the old W: the
+    # gradient is never written out and read back.
+    cdef bint plain_sgd = (opt_code == OPT_SGD and hyper[H_MOMENTUM] == 0
+                           and hyper[H_WEIGHT_DECAY] == 0)
+    cdef floating lr = <floating>hyper[H_LR]
+    cdef floating* gb
+    cdef Py_ssize_t j
+    for kb in range(n_batches):
+        start = kb * bs
+        m = bs if n - start > bs else n - start
+        idx = perm + start
+        for i in range(m):  # gather the batch's rows
+            memcpy(a0 + i * d, X + idx[i] * d, d * sizeof(floating))
+        for l in range(L):
+            nin = widths[l]
+            nout = widths[l + 1]
+            W = flat + woff[l]
+            code = <int>codes[l]
+            _dense_fwd(work + aoff[l], W, W + nin * nout, work + zoff[l], work + aoff[l + 1],
+                       m, nin, nout, code, <floating>params[2 * l], <floating>params[2 * l + 1],
+                       1)
+        if loss_code == LOSS_SOFTMAX_XENT:
+            loss = _xent(work + aoff[L], labels, idx, work + dzoff[L], m, k_out)
+        elif loss_code == LOSS_SIGMOID_BCE:
+            loss = _bce(work + aoff[L], targets, idx, work + dzoff[L], m, k_out)
+        else:
+            loss = _mse(work + aoff[L], targets, idx, work + dzoff[L], m, k_out,
+                        loss_code == LOSS_HALF_MSE)
+        losses[kb] = loss
+        if not isfinite(loss):
+            return kb
+        for l in range(L - 1, -1, -1):
+            nin = widths[l]
+            nout = widths[l + 1]
+            W = flat + woff[l]
+            code = <int>codes[l]
+            dx = work + dzoff[l] if l > 0 else NULL
+            if plain_sgd:
+                _act_bwd(work + zoff[l], work + aoff[l + 1], work + dzoff[l + 1],
+                         work + dzoff[l + 1], m, nout, code, <floating>params[2 * l],
+                         <floating>params[2 * l + 1], 1)
+                if dx != NULL:
+                    _mm_nt(work + dzoff[l + 1], W, dx, m, nin, nout)
+                _gemm_ab(c"N", c"T", <int>nout, <int>nin, <int>m, -lr, work + dzoff[l + 1],
+                         <int>nout, work + aoff[l], <int>nin, 1, W, <int>nout)
+                gb = grad + woff[l] + nin * nout
+                _column_sum(work + dzoff[l + 1], gb, m, nout)
+                for j in range(nout):
+                    W[nin * nout + j] = W[nin * nout + j] - lr * gb[j]
+            else:
+                _dense_bwd(work + aoff[l], W, work + zoff[l], work + aoff[l + 1],
+                           work + dzoff[l + 1], work + dzoff[l + 1], grad + woff[l],
+                           grad + woff[l] + nin * nout, dx, m, nin, nout, code,
+                           <floating>params[2 * l], <floating>params[2 * l + 1], 1)
+        step += 1
+        if not plain_sgd:
+            _opt_step(opt_code, flat, grad, s0, s1, P, hyper, step, 1)
+    return n_batches

@@ -1,0 +1,137 @@
+"""The kernel contract: what every backend implements, with the codes and layouts it shares.
+
+Three backends implement the same kernels with the same arguments: :mod:`._numpy` (the
+reference and oracle), the Cython extension compiled from ``csrc/``, and :mod:`._numba`. This
+module is what they agree on, and everything else imports the agreement from here: the kernel
+names (:data:`KERNELS`), the loss and optimiser codes of ``train_epoch``, the indexes of its
+``hyper`` vector, each optimiser's state size, and the layout of the whole-epoch workspace
+(:func:`plan_epoch`), planned once here for both compiled epochs. Activation codes come from
+:mod:`fusenn._activation_table`.
+
+It imports nothing but the standard library, so that ``setup.py`` can read it at build time
+(the Cython constants are generated from it).
+
+Arguments are already validated by the Python layer: arrays are 2-D and C-contiguous unless
+said otherwise, all of one float dtype ``D`` (float32 or float64), finite, with fitting shapes.
+Outputs are preallocated by the caller and written in place; kernels allocate nothing that
+outlives the call. Activations are passed as ``(code, p0, p1)`` from
+:meth:`fusenn._activation_table.ActivationDef.kernel_args`.
+
+``act_forward(z, code, p0, p1, out)``
+    ``out = f(z)``; ``out`` may be ``z``.
+``act_derivative(z, a, code, p0, p1, out)``
+    ``out = f'(z)`` elementwise given ``a = f(z)`` (softmax: its Jacobian's diagonal ``a(1-a)``).
+``dense_forward(x, W, b, code, p0, p1, z, a)``
+    ``z = x @ W + b`` then ``a = f(z)``. ``b`` may be None (no bias). ``a`` may be ``z`` only
+    for LINEAR. Softmax (code 26) is applied per row.
+``dense_backward(x, W, z, a, dy, code, p0, p1, dz, dW, db, dx)``
+    ``dz = dy * f'(z)`` (softmax: ``a * (dy - sum(dy * a, row))``), then ``dW = x.T @ dz``,
+    ``db = dz.sum(0)``, ``dx = dz @ W.T``. ``dz`` may be ``dy``; ``db`` and ``dx`` may be None.
+    ``a`` is ``f(z)``, so a backend may take ``f'`` from it where that is cheaper (sigmoid:
+    ``a (1 - a)``; tanh: ``1 - a^2``); the results agree to rounding.
+``softmax(z, out)``, ``log_softmax(z, out)``, ``logsumexp(z, out)``
+    along the last axis, max-subtracted; ``logsumexp``'s ``out`` is 1-D of length ``z.shape[0]``.
+``softmax_xent(logits, labels, grad) -> float``
+    mean over rows of ``logsumexp(z) - z[label]``; ``labels`` int64 1-D. ``grad`` (or None)
+    receives the gradient of that mean: ``(softmax(z) - onehot(labels)) / n``.
+``softmax_xent_probs(logits, targets, grad) -> float``
+    the same with target distributions (one-hot or soft rows):
+    loss ``mean_i sum_k t_ik (logsumexp(z_i) - z_ik)``, grad ``(softmax(z) sum_k t - t) / n``.
+``sigmoid_bce(logits, targets, grad) -> float``
+    mean over all elements of ``softplus(z) - t z``; grad ``(sigmoid(z) - t) / (n k)``.
+``mse(pred, targets, grad, half) -> float``
+    ``half=False``: mean over all elements of ``(y - t)^2``, grad ``2 (y - t) / (n k)``.
+    ``half=True``: the notes' ``1/(2n) sum_i sum_k (t - y)^2``, grad ``(y - t) / n``.
+    Loss values are accumulated in float64 and returned as Python floats.
+``sgd_update(p, g, vel, lr, momentum, nesterov, weight_decay)``
+    1-D arrays. ``g' = g + wd p``; with momentum ``vel = momentum vel + g'`` and the step is
+    ``g' + momentum vel`` (Nesterov) or ``vel``; without, the step is ``g'`` (``vel`` may be
+    None). ``p -= lr step``. ``g`` is not modified.
+``adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, t)``
+    ``t`` is the 1-based step. ``g' = g + wd p``; ``m = b1 m + (1-b1) g'``;
+    ``v = b2 v + (1-b2) g'^2``; ``p -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)``.
+``rmsprop_update(p, g, sq, lr, rho, eps, weight_decay)``
+    ``sq = rho sq + (1-rho) g'^2``; ``p -= lr g' / (sqrt(sq) + eps)``.
+``adagrad_update(p, g, acc, lr, eps, weight_decay)``
+    ``acc += g'^2``; ``p -= lr g' / (sqrt(acc) + eps)``.
+``train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, batch_size,
+loss_code, opt_code, hyper, state, losses) -> int``
+    One epoch of mini-batch training of a stack of Dense layers, see :func:`train_epoch`.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+#: Every kernel of the contract, in the order documented above.
+KERNELS = ("act_forward", "act_derivative", "dense_forward", "dense_backward", "softmax",
+           "log_softmax", "logsumexp", "softmax_xent", "softmax_xent_probs", "sigmoid_bce",
+           "mse", "sgd_update", "adam_update", "rmsprop_update", "adagrad_update",
+           "train_epoch")
+
+#: train_epoch's loss codes, by name (never renumber; append).
+LOSSES = ("softmax_xent", "sigmoid_bce", "mse", "half_mse")
+#: train_epoch's optimiser codes, by name, with the number of state vectors each keeps
+#: (SGD keeps its velocity only with momentum).
+OPTIMIZERS = {"sgd": 1, "adam": 2, "rmsprop": 1, "adagrad": 1}
+#: The entries of train_epoch's ``hyper`` vector, by position.
+HYPER = ("lr", "momentum", "nesterov", "weight_decay", "beta1", "beta2", "eps", "rho", "step")
+
+LOSS_SOFTMAX_XENT, LOSS_SIGMOID_BCE, LOSS_MSE, LOSS_HALF_MSE = range(len(LOSSES))
+OPT_SGD, OPT_ADAM, OPT_RMSPROP, OPT_ADAGRAD = range(len(OPTIMIZERS))
+H_LR, H_MOMENTUM, H_NESTEROV, H_WEIGHT_DECAY, H_BETA1, H_BETA2, H_EPS, H_RHO, H_STEP = range(
+    len(HYPER))
+N_HYPER = len(HYPER)
+
+#: The integer constants of the contract, by name (generated into the Cython module too).
+CONSTANTS = {name: value for name, value in globals().items()
+             if name.startswith(("LOSS_", "OPT_", "H_")) or name == "N_HYPER"}
+
+
+def state_rows(opt_code, momentum=0.0):
+    """How many state vectors optimiser ``opt_code`` keeps (plain SGD: none)."""
+    if opt_code == OPT_SGD and momentum == 0:
+        return 0
+    return list(OPTIMIZERS.values())[opt_code]
+
+
+class EpochPlan(NamedTuple):
+    """Where each buffer of a whole-epoch run lives in one workspace of ``size`` elements.
+
+    ``woff[l]``: layer l's ``W`` in the flat parameter vector (its ``b`` follows, and the
+    gradient vector has the same layout). In the workspace: ``aoff[0]`` the batch's rows,
+    ``zoff[l]`` layer l's pre-activation, ``aoff[l + 1]`` its output (the same as ``zoff[l]``
+    for a linear layer, which keeps no separate output) and ``dzoff[l + 1]`` the gradient wrt
+    its pre-activation. Each holds ``rows`` rows of the layer's width.
+    """
+
+    woff: list
+    aoff: list
+    zoff: list
+    dzoff: list
+    n_params: int
+    size: int
+
+
+def plan_epoch(widths, codes, rows, linear_code=0):
+    """The :class:`EpochPlan` of layers of ``widths`` with activation ``codes``, batches of at
+    most ``rows`` rows."""
+    widths = [int(w) for w in widths]
+    L = len(widths) - 1
+    woff, p = [], 0
+    for l in range(L):
+        woff.append(p)
+        p += widths[l] * widths[l + 1] + widths[l + 1]
+    aoff, zoff, dzoff = [0], [], [0]  # dzoff[0] is never used: the first layer has no dx
+    off = rows * widths[0]
+    for l in range(L):
+        size = rows * widths[l + 1]
+        zoff.append(off)
+        off += size
+        if int(codes[l]) == linear_code:
+            aoff.append(zoff[l])
+        else:
+            aoff.append(off)
+            off += size
+        dzoff.append(off)
+        off += size
+    return EpochPlan(woff, aoff, zoff, dzoff, p, off)

@@ -161,12 +161,12 @@ cdef inline floating _abs(floating x) noexcept nogil:
 cdef inline floating _sigmoid(floating z) noexcept nogil:
     """sigmoid(z)"""
     cdef floating e = _exp((-_abs(z)))
-    return ((<floating>1.0 if (z >= <floating>0.0) else e) / (<floating>1.0 + e))
+    return ((1 if (z >= 0) else e) / (1 + e))
 
 
 cdef inline floating _softplus(floating z) noexcept nogil:
     """softplus(z)"""
-    return ((z if (z > <floating>0.0) else <floating>0.0) + _log1p(_exp((-_abs(z)))))
+    return ((z if (z > 0) else 0) + _log1p(_exp((-_abs(z)))))
 
 
 cdef inline floating _clip(floating z, floating lo, floating hi) noexcept nogil:
@@ -181,7 +181,7 @@ cdef inline floating _f_linear(floating z, floating p0, floating p1) noexcept no
 
 cdef inline floating _d_linear(floating z, floating p0, floating p1) noexcept nogil:
     """linear: f'(z) = 1"""
-    return <floating>1.0
+    return 1
 
 
 cdef inline floating _b_linear(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:
@@ -191,62 +191,62 @@ cdef inline floating _b_linear(floating dy, floating z, floating a, floating p0,
 
 cdef inline floating _f_step(floating z, floating p0, floating p1) noexcept nogil:
     """step: f(z) = 1 if z >= 0 else 0"""
-    return (<floating>1.0 if (z >= <floating>0.0) else <floating>0.0)
+    return (1 if (z >= 0) else 0)
 
 
 cdef inline floating _d_step(floating z, floating p0, floating p1) noexcept nogil:
     """step: f'(z) = 0"""
-    return <floating>0.0
+    return 0
 
 
 cdef inline floating _b_step(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:
     """step: dy * f'(z), given a = f(z)"""
-    return (dy * <floating>0.0)
+    return (dy * _d_step(z, p0, p1))
 
 
 cdef inline floating _f_heaviside(floating z, floating p0, floating p1) noexcept nogil:
     """heaviside: f(z) = 0 if z < 0, 0.5 if z = 0, 1 if z > 0"""
-    return (<floating>1.0 if (z > <floating>0.0) else (<floating>0.5 if (z == <floating>0.0) else <floating>0.0))
+    return (1 if (z > 0) else (<floating>0.5 if (z == 0) else 0))
 
 
 cdef inline floating _d_heaviside(floating z, floating p0, floating p1) noexcept nogil:
     """heaviside: f'(z) = 0"""
-    return <floating>0.0
+    return 0
 
 
 cdef inline floating _b_heaviside(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:
     """heaviside: dy * f'(z), given a = f(z)"""
-    return (dy * <floating>0.0)
+    return (dy * _d_heaviside(z, p0, p1))
 
 
 cdef inline floating _f_sign(floating z, floating p0, floating p1) noexcept nogil:
     """sign: f(z) = -1 if z < 0, 0 if z = 0, 1 if z > 0"""
-    return (<floating>1.0 if (z > <floating>0.0) else (<floating>-1.0 if (z < <floating>0.0) else <floating>0.0))
+    return (1 if (z > 0) else ((-1) if (z < 0) else 0))
 
 
 cdef inline floating _d_sign(floating z, floating p0, floating p1) noexcept nogil:
     """sign: f'(z) = 0"""
-    return <floating>0.0
+    return 0
 
 
 cdef inline floating _b_sign(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:
     """sign: dy * f'(z), given a = f(z)"""
-    return (dy * <floating>0.0)
+    return (dy * _d_sign(z, p0, p1))
 
 
 cdef inline floating _f_piecewise_linear(floating z, floating p0, floating p1) noexcept nogil:
     """piecewise_linear: f(z) = 0 if z <= -1/2, z + 1/2 if -1/2 < z < 1/2, 1 if z >= 1/2"""
-    return _clip((z + <floating>0.5), <floating>0.0, <floating>1.0)
+    return _clip((z + <floating>0.5), 0, 1)
 
 
 cdef inline floating _d_piecewise_linear(floating z, floating p0, floating p1) noexcept nogil:
     """piecewise_linear: f'(z) = 1 if -1/2 < z < 1/2 else 0"""
-    return (<floating>1.0 if ((z > <floating>-0.5) and (z < <floating>0.5)) else <floating>0.0)
+    return (1 if ((z > <floating>-0.5) and (z < <floating>0.5)) else 0)
 
 
 cdef inline floating _b_piecewise_linear(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:
     """piecewise_linear: dy * f'(z), given a = f(z)"""
-    return (dy * (<floating>1.0 if ((z > <floating>-0.5) and (z < <floating>0.5)) else <floating>0.0))
+    return (dy * _d_piecewise_linear(z, p0, p1))
 
 
 cdef inline floating _f_sigmoid(floating z, floating p0, floating p1) noexcept nogil:
@@ -257,12 +257,14 @@ cdef inline floating _f_sigmoid(floating z, floating p0, floating p1) noexcept n
 cdef inline floating _d_sigmoid(floating z, floating p0, floating p1) noexcept nogil:
     """sigmoid: f'(z) = f(z) (1 - f(z))"""
     cdef floating e = _exp((-_abs(z)))
-    return (((<floating>1.0 if (z >= <floating>0.0) else e) / (<floating>1.0 + e)) * ((<floating>1.0 if (z <= <floating>0.0) else e) / (<floating>1.0 + e)))
+    cdef floating s = ((1 if (z >= 0) else e) / (1 + e))
+    cdef floating t = ((1 if (z <= 0) else e) / (1 + e))
+    return (s * t)
 
 
 cdef inline floating _b_sigmoid(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:
     """sigmoid: dy * f'(z), given a = f(z)"""
-    return (dy * (a * (<floating>1.0 - a)))
+    return (dy * (a * (1 - a)))
 
 
 cdef inline floating _f_tanh(floating z, floating p0, floating p1) noexcept nogil:
@@ -273,105 +275,104 @@ cdef inline floating _f_tanh(floating z, floating p0, floating p1) noexcept nogi
 cdef inline floating _d_tanh(floating z, floating p0, floating p1) noexcept nogil:
     """tanh: f'(z) = 1 - f(z)^2"""
     cdef floating t = _tanh(z)
-    return (<floating>1.0 - (t * t))
+    return (1 - (t * t))
 
 
 cdef inline floating _b_tanh(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:
     """tanh: dy * f'(z), given a = f(z)"""
-    return (dy * (<floating>1.0 - (a * a)))
+    return (dy * (1 - (a * a)))
 
 
 cdef inline floating _f_relu(floating z, floating p0, floating p1) noexcept nogil:
     """relu: f(z) = max(0, z)"""
-    return (z if (z > <floating>0.0) else <floating>0.0)
+    return (z if (z > 0) else 0)
 
 
 cdef inline floating _d_relu(floating z, floating p0, floating p1) noexcept nogil:
     """relu: f'(z) = 1 if z > 0 else 0"""
-    return (<floating>1.0 if (z > <floating>0.0) else <floating>0.0)
+    return (1 if (z > 0) else 0)
 
 
 cdef inline floating _b_relu(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:
     """relu: dy * f'(z), given a = f(z)"""
-    return (dy if (z > <floating>0.0) else <floating>0.0)
+    return (dy if (z > 0) else 0)
 
 
 cdef inline floating _f_leaky_relu(floating z, floating p0, floating p1) noexcept nogil:
     """leaky_relu: f(z) = z if z > 0 else alpha z"""
-    return (z if (z > <floating>0.0) else (p0 * z))
+    return (z if (z > 0) else (p0 * z))
 
 
 cdef inline floating _d_leaky_relu(floating z, floating p0, floating p1) noexcept nogil:
     """leaky_relu: f'(z) = 1 if z > 0 else alpha"""
-    return (<floating>1.0 if (z > <floating>0.0) else p0)
+    return (1 if (z > 0) else p0)
 
 
 cdef inline floating _b_leaky_relu(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:
     """leaky_relu: dy * f'(z), given a = f(z)"""
-    return (dy * (<floating>1.0 if (z > <floating>0.0) else p0))
+    return (dy * _d_leaky_relu(z, p0, p1))
 
 
 cdef inline floating _f_elu(floating z, floating p0, floating p1) noexcept nogil:
     """elu: f(z) = z if z > 0 else alpha (exp(z) - 1)"""
-    return (z if (z > <floating>0.0) else (p0 * _expm1(z)))
+    return (z if (z > 0) else (p0 * _expm1(z)))
 
 
 cdef inline floating _d_elu(floating z, floating p0, floating p1) noexcept nogil:
     """elu: f'(z) = 1 if z > 0 else alpha exp(z)"""
-    return (<floating>1.0 if (z > <floating>0.0) else (p0 * _exp(z)))
+    return (1 if (z > 0) else (p0 * _exp(z)))
 
 
 cdef inline floating _b_elu(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:
     """elu: dy * f'(z), given a = f(z)"""
-    return (dy * (<floating>1.0 if (z > <floating>0.0) else (p0 * _exp(z))))
+    return (dy * _d_elu(z, p0, p1))
 
 
 cdef inline floating _f_selu(floating z, floating p0, floating p1) noexcept nogil:
     """selu: f(z) = scale (z if z > 0 else alpha (exp(z) - 1)), alpha = 1.6733, scale = 1.0507"""
-    return (<floating>1.0507009873554805 * (z if (z > <floating>0.0) else (<floating>1.6732632423543772 * _expm1(z))))
+    return (<floating>1.0507009873554805 * (z if (z > 0) else (<floating>1.6732632423543772 * _expm1(z))))
 
 
 cdef inline floating _d_selu(floating z, floating p0, floating p1) noexcept nogil:
     """selu: f'(z) = scale (1 if z > 0 else alpha exp(z))"""
-    return (<floating>1.0507009873554805 * (<floating>1.0 if (z > <floating>0.0) else (<floating>1.6732632423543772 * _exp(z))))
+    return (<floating>1.0507009873554805 * (1 if (z > 0) else (<floating>1.6732632423543772 * _exp(z))))
 
 
 cdef inline floating _b_selu(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:
     """selu: dy * f'(z), given a = f(z)"""
-    return (dy * (<floating>1.0507009873554805 * (<floating>1.0 if (z > <floating>0.0) else (<floating>1.6732632423543772 * _exp(z)))))
+    return (dy * _d_selu(z, p0, p1))
 
 
 cdef inline floating _f_gelu(floating z, floating p0, floating p1) noexcept nogil:
     """gelu: f(z) = z Phi(z) (exact, approximate='none'); z/2 (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))) (approximate='tanh')"""
-    return ((<floating>0.5 * z) * (<floating>1.0 + _erf((z * <floating>0.7071067811865475))))
+    return ((<floating>0.5 * z) * (1 + _erf((z * <floating>0.7071067811865475))))
 
 
 cdef inline floating _d_gelu(floating z, floating p0, floating p1) noexcept nogil:
     """gelu: f'(z) = Phi(z) + z phi(z)"""
-    return ((<floating>0.5 * (<floating>1.0 + _erf((z * <floating>0.7071067811865475)))) + ((z * _exp(((<floating>-0.5 * z) * z))) * <floating>0.3989422804014327))
+    return ((<floating>0.5 * (1 + _erf((z * <floating>0.7071067811865475)))) + ((z * _exp(((<floating>-0.5 * z) * z))) * <floating>0.3989422804014327))
 
 
 cdef inline floating _b_gelu(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:
     """gelu: dy * f'(z), given a = f(z)"""
-    return (dy * ((<floating>0.5 * (<floating>1.0 + _erf((z * <floating>0.7071067811865475)))) + ((z * _exp(((<floating>-0.5 * z) * z))) * <floating>0.3989422804014327)))
+    return (dy * _d_gelu(z, p0, p1))
 
 
 cdef inline floating _f_gelu_tanh(floating z, floating p0, floating p1) noexcept nogil:
     """gelu_tanh: z/2 (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))"""
     cdef floating t = _tanh((<floating>0.7978845608028654 * (z + (<floating>0.044715 * ((z * z) * z)))))
-    return ((<floating>0.5 * z) * (<floating>1.0 + t))
+    return ((<floating>0.5 * z) * (1 + t))
 
 
 cdef inline floating _d_gelu_tanh(floating z, floating p0, floating p1) noexcept nogil:
     """gelu_tanh: 1/2 (1 + t) + z/2 (1 - t^2) sqrt(2/pi) (1 + 3 0.044715 z^2)"""
     cdef floating t = _tanh((<floating>0.7978845608028654 * (z + (<floating>0.044715 * ((z * z) * z)))))
-    return ((<floating>0.5 * (<floating>1.0 + t)) + ((((<floating>0.5 * z) * (<floating>1.0 - (t * t))) * <floating>0.7978845608028654) * (<floating>1.0 + ((<floating>0.134145 * z) * z))))
+    return ((<floating>0.5 * (1 + t)) + ((((<floating>0.5 * z) * (1 - (t * t))) * <floating>0.7978845608028654) * (1 + ((<floating>0.134145 * z) * z))))
 
 
 cdef inline floating _b_gelu_tanh(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:
     """gelu_tanh: dy * f'(z), given a = f(z)"""
-    cdef floating t = _tanh((<floating>0.7978845608028654 * (z + (<floating>0.044715 * ((z * z) * z)))))
-    return (dy * ((<floating>0.5 * (<floating>1.0 + t)) + ((((<floating>0.5 * z) * (<floating>1.0 - (t * t))) * <floating>0.7978845608028654) * (<floating>1.0 + ((<floating>0.134145 * z) * z)))))
+    return (dy * _d_gelu_tanh(z, p0, p1))
 
 
 cdef inline floating _f_swish(floating z, floating p0, floating p1) noexcept nogil:
@@ -382,13 +383,12 @@ cdef inline floating _f_swish(floating z, floating p0, floating p1) noexcept nog
 cdef inline floating _d_swish(floating z, floating p0, floating p1) noexcept nogil:
     """swish: f'(z) = s + beta z s (1 - s), s = sigmoid(beta z)"""
     cdef floating bz = (p0 * z)
-    return (_sigmoid(bz) * (<floating>1.0 + (bz * _sigmoid((-bz)))))
+    return (_sigmoid(bz) * (1 + (bz * _sigmoid((-bz)))))
 
 
 cdef inline floating _b_swish(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:
     """swish: dy * f'(z), given a = f(z)"""
-    cdef floating bz = (p0 * z)
-    return (dy * (_sigmoid(bz) * (<floating>1.0 + (bz * _sigmoid((-bz))))))
+    return (dy * _d_swish(z, p0, p1))
 
 
 cdef inline floating _f_mish(floating z, floating p0, floating p1) noexcept nogil:
@@ -399,13 +399,12 @@ cdef inline floating _f_mish(floating z, floating p0, floating p1) noexcept nogi
 cdef inline floating _d_mish(floating z, floating p0, floating p1) noexcept nogil:
     """mish: f'(z) = t + z sigmoid(z) (1 - t^2), t = tanh(softplus(z))"""
     cdef floating t = _tanh(_softplus(z))
-    return (t + ((z * _sigmoid(z)) * (<floating>1.0 - (t * t))))
+    return (t + ((z * _sigmoid(z)) * (1 - (t * t))))
 
 
 cdef inline floating _b_mish(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:
     """mish: dy * f'(z), given a = f(z)"""
-    cdef floating t = _tanh(_softplus(z))
-    return (dy * (t + ((z * _sigmoid(z)) * (<floating>1.0 - (t * t)))))
+    return (dy * _d_mish(z, p0, p1))
 
 
 cdef inline floating _f_softplus(floating z, floating p0, floating p1) noexcept nogil:
@@ -420,24 +419,23 @@ cdef inline floating _d_softplus(floating z, floating p0, floating p1) noexcept 
 
 cdef inline floating _b_softplus(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:
     """softplus: dy * f'(z), given a = f(z)"""
-    return (dy * _sigmoid((p0 * z)))
+    return (dy * _d_softplus(z, p0, p1))
 
 
 cdef inline floating _f_softsign(floating z, floating p0, floating p1) noexcept nogil:
     """softsign: f(z) = z / (1 + |z|)"""
-    return (z / (<floating>1.0 + _abs(z)))
+    return (z / (1 + _abs(z)))
 
 
 cdef inline floating _d_softsign(floating z, floating p0, floating p1) noexcept nogil:
     """softsign: f'(z) = 1 / (1 + |z|)^2"""
-    cdef floating q = (<floating>1.0 + _abs(z))
-    return (<floating>1.0 / (q * q))
+    cdef floating q = (1 + _abs(z))
+    return (1 / (q * q))
 
 
 cdef inline floating _b_softsign(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:
     """softsign: dy * f'(z), given a = f(z)"""
-    cdef floating q = (<floating>1.0 + _abs(z))
-    return (dy * (<floating>1.0 / (q * q)))
+    return (dy * _d_softsign(z, p0, p1))
 
 
 cdef inline floating _f_log_sigmoid(floating z, floating p0, floating p1) noexcept nogil:
@@ -452,52 +450,52 @@ cdef inline floating _d_log_sigmoid(floating z, floating p0, floating p1) noexce
 
 cdef inline floating _b_log_sigmoid(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:
     """log_sigmoid: dy * f'(z), given a = f(z)"""
-    return (dy * _sigmoid((-z)))
+    return (dy * _d_log_sigmoid(z, p0, p1))
 
 
 cdef inline floating _f_sinc(floating z, floating p0, floating p1) noexcept nogil:
     """sinc: f(z) = sin(z) / z, f(0) = 1"""
-    return (<floating>1.0 if (z == <floating>0.0) else (_sin(z) / z))
+    return (1 if (z == 0) else (_sin(z) / z))
 
 
 cdef inline floating _d_sinc(floating z, floating p0, floating p1) noexcept nogil:
     """sinc: f'(z) = (cos z - sin(z)/z) / z, f'(0) = 0"""
-    return ((((-z) / <floating>3.0) + (((z * z) * z) / <floating>30.0)) if (_abs(z) < <floating>0.01) else ((_cos(z) - (_sin(z) / z)) / z))
+    return ((((-z) / 3) + (((z * z) * z) / 30)) if (_abs(z) < <floating>0.01) else ((_cos(z) - (_sin(z) / z)) / z))
 
 
 cdef inline floating _b_sinc(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:
     """sinc: dy * f'(z), given a = f(z)"""
-    return (dy * ((((-z) / <floating>3.0) + (((z * z) * z) / <floating>30.0)) if (_abs(z) < <floating>0.01) else ((_cos(z) - (_sin(z) / z)) / z)))
+    return (dy * _d_sinc(z, p0, p1))
 
 
 cdef inline floating _f_hard_swish(floating z, floating p0, floating p1) noexcept nogil:
     """hard_swish: f(z) = 0 if z <= -3, z if z >= 3, z (z + 3) / 6 otherwise"""
-    return ((z * _clip((z + <floating>3.0), <floating>0.0, <floating>6.0)) / <floating>6.0)
+    return ((z * _clip((z + 3), 0, 6)) / 6)
 
 
 cdef inline floating _d_hard_swish(floating z, floating p0, floating p1) noexcept nogil:
     """hard_swish: f'(z) = 0 if z < -3, 1 if z > 3, (2z + 3) / 6 otherwise"""
-    return (<floating>0.0 if (z < <floating>-3.0) else (<floating>1.0 if (z > <floating>3.0) else (((<floating>2.0 * z) + <floating>3.0) / <floating>6.0)))
+    return (0 if (z < (-3)) else (1 if (z > 3) else (((2 * z) + 3) / 6)))
 
 
 cdef inline floating _b_hard_swish(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:
     """hard_swish: dy * f'(z), given a = f(z)"""
-    return (dy * (<floating>0.0 if (z < <floating>-3.0) else (<floating>1.0 if (z > <floating>3.0) else (((<floating>2.0 * z) + <floating>3.0) / <floating>6.0))))
+    return (dy * _d_hard_swish(z, p0, p1))
 
 
 cdef inline floating _f_hard_sigmoid(floating z, floating p0, floating p1) noexcept nogil:
     """hard_sigmoid: f(z) = 0 if z <= -3, 1 if z > 3, z/6 + 1/2 otherwise"""
-    return _clip(((z / <floating>6.0) + <floating>0.5), <floating>0.0, <floating>1.0)
+    return _clip(((z / 6) + <floating>0.5), 0, 1)
 
 
 cdef inline floating _d_hard_sigmoid(floating z, floating p0, floating p1) noexcept nogil:
     """hard_sigmoid: f'(z) = 1/6 if -3 < z < 3 else 0"""
-    return (<floating>0.16666666666666666 if ((z > <floating>-3.0) and (z < <floating>3.0)) else <floating>0.0)
+    return (<floating>0.16666666666666666 if ((z > (-3)) and (z < 3)) else 0)
 
 
 cdef inline floating _b_hard_sigmoid(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:
     """hard_sigmoid: dy * f'(z), given a = f(z)"""
-    return (dy * (<floating>0.16666666666666666 if ((z > <floating>-3.0) and (z < <floating>3.0)) else <floating>0.0))
+    return (dy * _d_hard_sigmoid(z, p0, p1))
 
 
 cdef inline floating _f_hard_tanh(floating z, floating p0, floating p1) noexcept nogil:
@@ -507,12 +505,12 @@ cdef inline floating _f_hard_tanh(floating z, floating p0, floating p1) noexcept
 
 cdef inline floating _d_hard_tanh(floating z, floating p0, floating p1) noexcept nogil:
     """hard_tanh: f'(z) = 1 if min_val < z < max_val else 0"""
-    return (<floating>1.0 if ((z > p0) and (z < p1)) else <floating>0.0)
+    return (1 if ((z > p0) and (z < p1)) else 0)
 
 
 cdef inline floating _b_hard_tanh(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:
     """hard_tanh: dy * f'(z), given a = f(z)"""
-    return (dy * (<floating>1.0 if ((z > p0) and (z < p1)) else <floating>0.0))
+    return (dy * _d_hard_tanh(z, p0, p1))
 
 
 cdef inline floating _f_tanh_shrink(floating z, floating p0, floating p1) noexcept nogil:
@@ -528,38 +526,37 @@ cdef inline floating _d_tanh_shrink(floating z, floating p0, floating p1) noexce
 
 cdef inline floating _b_tanh_shrink(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:
     """tanh_shrink: dy * f'(z), given a = f(z)"""
-    cdef floating t = _tanh(z)
-    return (dy * (t * t))
+    return (dy * _d_tanh_shrink(z, p0, p1))
 
 
 cdef inline floating _f_soft_shrink(floating z, floating p0, floating p1) noexcept nogil:
     """soft_shrink: f(z) = z - lambd if z > lambd, z + lambd if z < -lambd, 0 otherwise"""
-    return ((z - p0) if (z > p0) else ((z + p0) if (z < (-p0)) else <floating>0.0))
+    return ((z - p0) if (z > p0) else ((z + p0) if (z < (-p0)) else 0))
 
 
 cdef inline floating _d_soft_shrink(floating z, floating p0, floating p1) noexcept nogil:
     """soft_shrink: f'(z) = 1 if |z| > lambd else 0"""
-    return (<floating>1.0 if (_abs(z) > p0) else <floating>0.0)
+    return (1 if (_abs(z) > p0) else 0)
 
 
 cdef inline floating _b_soft_shrink(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:
     """soft_shrink: dy * f'(z), given a = f(z)"""
-    return (dy * (<floating>1.0 if (_abs(z) > p0) else <floating>0.0))
+    return (dy * _d_soft_shrink(z, p0, p1))
 
 
 cdef inline floating _f_hard_shrink(floating z, floating p0, floating p1) noexcept nogil:
     """hard_shrink: f(z) = z if |z| > lambd else 0"""
-    return (z if (_abs(z) > p0) else <floating>0.0)
+    return (z if (_abs(z) > p0) else 0)
 
 
 cdef inline floating _d_hard_shrink(floating z, floating p0, floating p1) noexcept nogil:
     """hard_shrink: f'(z) = 1 if |z| > lambd else 0"""
-    return (<floating>1.0 if (_abs(z) > p0) else <floating>0.0)
+    return (1 if (_abs(z) > p0) else 0)
 
 
 cdef inline floating _b_hard_shrink(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:
     """hard_shrink: dy * f'(z), given a = f(z)"""
-    return (dy * (<floating>1.0 if (_abs(z) > p0) else <floating>0.0))
+    return (dy * _d_hard_shrink(z, p0, p1))
 
 
 # --- row loops: the activation picked once, then its own loop

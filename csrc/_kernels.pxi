@@ -155,34 +155,52 @@ cdef void _act_der_row(const floating* z, const floating* a, floating* out, Py_s
 
 
 # --------------------------------------------------------------------------- row loops
-# Each runs its row function over m rows of width n, on nt threads (nt == 1: serially).
+# Each runs its row function over m rows of width n, on nt threads (nt == 1: serially, with
+# no OpenMP region: even an `if(0)` region costs a call into libgomp per loop, which made
+# XOR's epoch of 4-row batches 4x slower).
 cdef void _bias_act(floating* z, const floating* b, floating* a, Py_ssize_t m, Py_ssize_t n,
                     int code, floating p0, floating p1, int nt) noexcept nogil:
     cdef Py_ssize_t i
-    for i in prange(m, num_threads=nt, schedule="static", use_threads_if=nt > 1 and m > 1):
-        _bias_act_row(z + i * n, b, a + i * n, n, code, p0, p1)
+    if nt > 1 and m > 1:
+        for i in prange(m, num_threads=nt, schedule="static"):
+            _bias_act_row(z + i * n, b, a + i * n, n, code, p0, p1)
+    else:  # no OpenMP region at all: its call costs a microsecond
+        for i in range(m):
+            _bias_act_row(z + i * n, b, a + i * n, n, code, p0, p1)
 
 
 cdef void _act_fwd(const floating* z, floating* out, Py_ssize_t m, Py_ssize_t n, int code,
                    floating p0, floating p1, int nt) noexcept nogil:
     cdef Py_ssize_t i
-    for i in prange(m, num_threads=nt, schedule="static", use_threads_if=nt > 1 and m > 1):
-        _act_fwd_row(z + i * n, out + i * n, n, code, p0, p1)
+    if nt > 1 and m > 1:
+        for i in prange(m, num_threads=nt, schedule="static"):
+            _act_fwd_row(z + i * n, out + i * n, n, code, p0, p1)
+    else:  # no OpenMP region at all: its call costs a microsecond
+        for i in range(m):
+            _act_fwd_row(z + i * n, out + i * n, n, code, p0, p1)
 
 
 cdef void _act_bwd(const floating* z, const floating* a, const floating* dy, floating* dz,
                    Py_ssize_t m, Py_ssize_t n, int code, floating p0, floating p1,
                    int nt) noexcept nogil:
     cdef Py_ssize_t i
-    for i in prange(m, num_threads=nt, schedule="static", use_threads_if=nt > 1 and m > 1):
-        _act_bwd_row(z + i * n, a + i * n, dy + i * n, dz + i * n, n, code, p0, p1)
+    if nt > 1 and m > 1:
+        for i in prange(m, num_threads=nt, schedule="static"):
+            _act_bwd_row(z + i * n, a + i * n, dy + i * n, dz + i * n, n, code, p0, p1)
+    else:  # no OpenMP region at all: its call costs a microsecond
+        for i in range(m):
+            _act_bwd_row(z + i * n, a + i * n, dy + i * n, dz + i * n, n, code, p0, p1)
 
 
 cdef void _act_der(const floating* z, const floating* a, floating* out, Py_ssize_t m,
                    Py_ssize_t n, int code, floating p0, floating p1, int nt) noexcept nogil:
     cdef Py_ssize_t i
-    for i in prange(m, num_threads=nt, schedule="static", use_threads_if=nt > 1 and m > 1):
-        _act_der_row(z + i * n, a + i * n, out + i * n, n, code, p0, p1)
+    if nt > 1 and m > 1:
+        for i in prange(m, num_threads=nt, schedule="static"):
+            _act_der_row(z + i * n, a + i * n, out + i * n, n, code, p0, p1)
+    else:  # no OpenMP region at all: its call costs a microsecond
+        for i in range(m):
+            _act_der_row(z + i * n, a + i * n, out + i * n, n, code, p0, p1)
 
 
 cdef void _column_sum(const floating* dz, floating* db, Py_ssize_t m,
@@ -434,8 +452,12 @@ cdef inline void _sgd_one(floating* p, const floating* g, floating* vel, Py_ssiz
 cdef void _sgd(floating* p, const floating* g, floating* vel, Py_ssize_t P, floating lr,
                floating mom, bint nesterov, floating wd, int nt) noexcept nogil:
     cdef Py_ssize_t i
-    for i in prange(P, num_threads=nt, schedule="static", use_threads_if=nt > 1):
-        _sgd_one(p, g, vel, i, lr, mom, nesterov, wd)
+    if nt > 1:
+        for i in prange(P, num_threads=nt, schedule="static"):
+            _sgd_one(p, g, vel, i, lr, mom, nesterov, wd)
+    else:
+        for i in range(P):
+            _sgd_one(p, g, vel, i, lr, mom, nesterov, wd)
 
 
 cdef inline void _adam_one(floating* p, const floating* g, floating* m1, floating* m2,
@@ -463,8 +485,12 @@ cdef void _adam(floating* p, const floating* g, floating* m1, floating* m2, Py_s
     cdef floating c2 = <floating>(1.0 - b2)
     cdef floating bc1 = <floating>(1.0 - pow(b1, t))
     cdef floating bc2 = <floating>(1.0 - pow(b2, t))
-    for i in prange(P, num_threads=nt, schedule="static", use_threads_if=nt > 1):
-        _adam_one(p, g, m1, m2, i, lr, fb1, fb2, c1, c2, bc1, bc2, eps, wd)
+    if nt > 1:
+        for i in prange(P, num_threads=nt, schedule="static"):
+            _adam_one(p, g, m1, m2, i, lr, fb1, fb2, c1, c2, bc1, bc2, eps, wd)
+    else:
+        for i in range(P):
+            _adam_one(p, g, m1, m2, i, lr, fb1, fb2, c1, c2, bc1, bc2, eps, wd)
 
 
 cdef inline void _scaled_one(floating* p, const floating* g, floating* acc, Py_ssize_t i,
@@ -484,8 +510,12 @@ cdef void _scaled(floating* p, const floating* g, floating* acc, Py_ssize_t P, f
                   floating keep, floating add, floating eps, floating wd,
                   int nt) noexcept nogil:
     cdef Py_ssize_t i
-    for i in prange(P, num_threads=nt, schedule="static", use_threads_if=nt > 1):
-        _scaled_one(p, g, acc, i, lr, keep, add, eps, wd)
+    if nt > 1:
+        for i in prange(P, num_threads=nt, schedule="static"):
+            _scaled_one(p, g, acc, i, lr, keep, add, eps, wd)
+    else:
+        for i in range(P):
+            _scaled_one(p, g, acc, i, lr, keep, add, eps, wd)
 
 
 cdef inline void _rmsprop(floating* p, const floating* g, floating* sq, Py_ssize_t P,

@@ -231,8 +231,8 @@ def _sigmoid_d(z, a, b):
 _define("sigmoid", 5, "f(z) = 1 / (1 + exp(-z))", "f'(z) = f(z) (1 - f(z))", "(0, 1)",
         _sigmoid_f, _sigmoid_d,
         # the derivative as sigmoid(z) sigmoid(-z), both from one exp(-|z|)
-        kernel=Kernel("sigmoid(z)", "e = exp(-abs(z)); "
-                      "(1 if z >= 0 else e) / (1 + e) * ((1 if z <= 0 else e) / (1 + e))",
+        kernel=Kernel("sigmoid(z)", "e = exp(-abs(z)); s = (1 if z >= 0 else e) / (1 + e); "
+                      "t = (1 if z <= 0 else e) / (1 + e); s * t",
                       backward="dy * (a * (1 - a))", cost=8),
         aliases=("logistic",))
 

@@ -59,15 +59,18 @@ class _Writer:
         self.local = set()
 
     def constant(self, value):
-        text = repr(float(value))
         if self.target == "cython":
-            return f"<floating>{text}"
-        return f"_typed({self.args[0]}, {text})"
+            # An integer stays a C integer: C converts it where it meets a float, which is how
+            # the hand-written kernels rounded (a float literal would round sooner).
+            if isinstance(value, int):
+                return str(value) if value >= 0 else f"({value})"
+            return f"<floating>{float(value)!r}"
+        return f"_typed({self.args[0]}, {float(value)!r})"
 
     def fold(self, node):
         """The value of a constant sub-expression, or None."""
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
-            return float(node.value)
+            return node.value
         if isinstance(node, ast.Name) and node.id in self.constants:
             return float(self.constants[node.id])
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
@@ -75,7 +78,7 @@ class _Writer:
             return None if v is None else -v
         if isinstance(node, ast.BinOp) and type(node.op) in _FOLD:
             a, b = self.fold(node.left), self.fold(node.right)
-            return None if a is None or b is None else _FOLD[type(node.op)](a, b)
+            return None if a is None or b is None else float(_FOLD[type(node.op)](a, b))
         return None
 
     def expr(self, node):
@@ -87,6 +90,8 @@ class _Writer:
                 return node.id
             if node.id in self.params:
                 return self.params[node.id]
+            if node.id in ("p0", "p1"):  # the raw parameters, passed on to d_<name>
+                return node.id
             raise ValueError(f"unknown name {node.id!r}")
         if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
             return f"({self.expr(node.left)} {_OPS[type(node.op)]} {self.expr(node.right)})"
@@ -108,7 +113,7 @@ class _Writer:
             args = ", ".join(self.expr(a) for a in node.args)
             if name in self.functions:
                 return f"{self.functions[name]}({args})"
-            if name in self.helpers:
+            if name in self.helpers or name.startswith("d_"):
                 return f"_{name}({args})"
         raise ValueError(f"not in the kernel language: {ast.dump(node)}")
 
@@ -165,9 +170,8 @@ def _scalar_functions(target, table):
                            f"{ident}: {d.formula}")
         lines += _function(target, f"_d_{ident}", ("z", "p0", "p1"), k.derivative, params,
                            table, f"{ident}: {d.derivative_formula}")
-        backward = k.backward or f"dy * ({k.derivative.split(';')[-1].strip()})"
-        if k.backward is None and ";" in k.derivative:  # keep the bindings before the result
-            backward = "; ".join(k.derivative.split(";")[:-1]) + "; " + backward
+        # by default dy times the derivative, rounded to the float type first
+        backward = k.backward or f"dy * d_{ident}(z, p0, p1)"
         lines += _function(target, f"_b_{ident}", ("dy", "z", "a", "p0", "p1"), backward,
                            params, table, f"{ident}: dy * f'(z), given a = f(z)")
     return lines

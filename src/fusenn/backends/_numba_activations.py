@@ -78,7 +78,7 @@ def _d_step(z, p0, p1):
 @njit(inline="always", **_JIT)
 def _b_step(dy, z, a, p0, p1):
     """step: dy * f'(z), given a = f(z)"""
-    return (dy * _typed(dy, 0.0))
+    return (dy * _d_step(z, p0, p1))
 
 
 @njit(inline="always", **_JIT)
@@ -96,7 +96,7 @@ def _d_heaviside(z, p0, p1):
 @njit(inline="always", **_JIT)
 def _b_heaviside(dy, z, a, p0, p1):
     """heaviside: dy * f'(z), given a = f(z)"""
-    return (dy * _typed(dy, 0.0))
+    return (dy * _d_heaviside(z, p0, p1))
 
 
 @njit(inline="always", **_JIT)
@@ -114,7 +114,7 @@ def _d_sign(z, p0, p1):
 @njit(inline="always", **_JIT)
 def _b_sign(dy, z, a, p0, p1):
     """sign: dy * f'(z), given a = f(z)"""
-    return (dy * _typed(dy, 0.0))
+    return (dy * _d_sign(z, p0, p1))
 
 
 @njit(inline="always", **_JIT)
@@ -132,7 +132,7 @@ def _d_piecewise_linear(z, p0, p1):
 @njit(inline="always", **_JIT)
 def _b_piecewise_linear(dy, z, a, p0, p1):
     """piecewise_linear: dy * f'(z), given a = f(z)"""
-    return (dy * (_typed(dy, 1.0) if ((z > _typed(dy, -0.5)) and (z < _typed(dy, 0.5))) else _typed(dy, 0.0)))
+    return (dy * _d_piecewise_linear(z, p0, p1))
 
 
 @njit(inline="always", **_JIT)
@@ -145,7 +145,9 @@ def _f_sigmoid(z, p0, p1):
 def _d_sigmoid(z, p0, p1):
     """sigmoid: f'(z) = f(z) (1 - f(z))"""
     e = math.exp((-abs(z)))
-    return (((_typed(z, 1.0) if (z >= _typed(z, 0.0)) else e) / (_typed(z, 1.0) + e)) * ((_typed(z, 1.0) if (z <= _typed(z, 0.0)) else e) / (_typed(z, 1.0) + e)))
+    s = ((_typed(z, 1.0) if (z >= _typed(z, 0.0)) else e) / (_typed(z, 1.0) + e))
+    t = ((_typed(z, 1.0) if (z <= _typed(z, 0.0)) else e) / (_typed(z, 1.0) + e))
+    return (s * t)
 
 
 @njit(inline="always", **_JIT)
@@ -206,7 +208,7 @@ def _d_leaky_relu(z, p0, p1):
 @njit(inline="always", **_JIT)
 def _b_leaky_relu(dy, z, a, p0, p1):
     """leaky_relu: dy * f'(z), given a = f(z)"""
-    return (dy * (_typed(dy, 1.0) if (z > _typed(dy, 0.0)) else p0))
+    return (dy * _d_leaky_relu(z, p0, p1))
 
 
 @njit(inline="always", **_JIT)
@@ -224,7 +226,7 @@ def _d_elu(z, p0, p1):
 @njit(inline="always", **_JIT)
 def _b_elu(dy, z, a, p0, p1):
     """elu: dy * f'(z), given a = f(z)"""
-    return (dy * (_typed(dy, 1.0) if (z > _typed(dy, 0.0)) else (p0 * math.exp(z))))
+    return (dy * _d_elu(z, p0, p1))
 
 
 @njit(inline="always", **_JIT)
@@ -242,7 +244,7 @@ def _d_selu(z, p0, p1):
 @njit(inline="always", **_JIT)
 def _b_selu(dy, z, a, p0, p1):
     """selu: dy * f'(z), given a = f(z)"""
-    return (dy * (_typed(dy, 1.0507009873554805) * (_typed(dy, 1.0) if (z > _typed(dy, 0.0)) else (_typed(dy, 1.6732632423543772) * math.exp(z)))))
+    return (dy * _d_selu(z, p0, p1))
 
 
 @njit(inline="always", **_JIT)
@@ -260,7 +262,7 @@ def _d_gelu(z, p0, p1):
 @njit(inline="always", **_JIT)
 def _b_gelu(dy, z, a, p0, p1):
     """gelu: dy * f'(z), given a = f(z)"""
-    return (dy * ((_typed(dy, 0.5) * (_typed(dy, 1.0) + math.erf((z * _typed(dy, 0.7071067811865475))))) + ((z * math.exp(((_typed(dy, -0.5) * z) * z))) * _typed(dy, 0.3989422804014327))))
+    return (dy * _d_gelu(z, p0, p1))
 
 
 @njit(inline="always", **_JIT)
@@ -280,8 +282,7 @@ def _d_gelu_tanh(z, p0, p1):
 @njit(inline="always", **_JIT)
 def _b_gelu_tanh(dy, z, a, p0, p1):
     """gelu_tanh: dy * f'(z), given a = f(z)"""
-    t = math.tanh((_typed(dy, 0.7978845608028654) * (z + (_typed(dy, 0.044715) * ((z * z) * z)))))
-    return (dy * ((_typed(dy, 0.5) * (_typed(dy, 1.0) + t)) + ((((_typed(dy, 0.5) * z) * (_typed(dy, 1.0) - (t * t))) * _typed(dy, 0.7978845608028654)) * (_typed(dy, 1.0) + ((_typed(dy, 0.134145) * z) * z)))))
+    return (dy * _d_gelu_tanh(z, p0, p1))
 
 
 @njit(inline="always", **_JIT)
@@ -300,8 +301,7 @@ def _d_swish(z, p0, p1):
 @njit(inline="always", **_JIT)
 def _b_swish(dy, z, a, p0, p1):
     """swish: dy * f'(z), given a = f(z)"""
-    bz = (p0 * z)
-    return (dy * (_sigmoid(bz) * (_typed(dy, 1.0) + (bz * _sigmoid((-bz))))))
+    return (dy * _d_swish(z, p0, p1))
 
 
 @njit(inline="always", **_JIT)
@@ -320,8 +320,7 @@ def _d_mish(z, p0, p1):
 @njit(inline="always", **_JIT)
 def _b_mish(dy, z, a, p0, p1):
     """mish: dy * f'(z), given a = f(z)"""
-    t = math.tanh(_softplus(z))
-    return (dy * (t + ((z * _sigmoid(z)) * (_typed(dy, 1.0) - (t * t)))))
+    return (dy * _d_mish(z, p0, p1))
 
 
 @njit(inline="always", **_JIT)
@@ -339,7 +338,7 @@ def _d_softplus(z, p0, p1):
 @njit(inline="always", **_JIT)
 def _b_softplus(dy, z, a, p0, p1):
     """softplus: dy * f'(z), given a = f(z)"""
-    return (dy * _sigmoid((p0 * z)))
+    return (dy * _d_softplus(z, p0, p1))
 
 
 @njit(inline="always", **_JIT)
@@ -358,8 +357,7 @@ def _d_softsign(z, p0, p1):
 @njit(inline="always", **_JIT)
 def _b_softsign(dy, z, a, p0, p1):
     """softsign: dy * f'(z), given a = f(z)"""
-    q = (_typed(dy, 1.0) + abs(z))
-    return (dy * (_typed(dy, 1.0) / (q * q)))
+    return (dy * _d_softsign(z, p0, p1))
 
 
 @njit(inline="always", **_JIT)
@@ -377,7 +375,7 @@ def _d_log_sigmoid(z, p0, p1):
 @njit(inline="always", **_JIT)
 def _b_log_sigmoid(dy, z, a, p0, p1):
     """log_sigmoid: dy * f'(z), given a = f(z)"""
-    return (dy * _sigmoid((-z)))
+    return (dy * _d_log_sigmoid(z, p0, p1))
 
 
 @njit(inline="always", **_JIT)
@@ -395,7 +393,7 @@ def _d_sinc(z, p0, p1):
 @njit(inline="always", **_JIT)
 def _b_sinc(dy, z, a, p0, p1):
     """sinc: dy * f'(z), given a = f(z)"""
-    return (dy * ((((-z) / _typed(dy, 3.0)) + (((z * z) * z) / _typed(dy, 30.0))) if (abs(z) < _typed(dy, 0.01)) else ((math.cos(z) - (math.sin(z) / z)) / z)))
+    return (dy * _d_sinc(z, p0, p1))
 
 
 @njit(inline="always", **_JIT)
@@ -413,7 +411,7 @@ def _d_hard_swish(z, p0, p1):
 @njit(inline="always", **_JIT)
 def _b_hard_swish(dy, z, a, p0, p1):
     """hard_swish: dy * f'(z), given a = f(z)"""
-    return (dy * (_typed(dy, 0.0) if (z < _typed(dy, -3.0)) else (_typed(dy, 1.0) if (z > _typed(dy, 3.0)) else (((_typed(dy, 2.0) * z) + _typed(dy, 3.0)) / _typed(dy, 6.0)))))
+    return (dy * _d_hard_swish(z, p0, p1))
 
 
 @njit(inline="always", **_JIT)
@@ -431,7 +429,7 @@ def _d_hard_sigmoid(z, p0, p1):
 @njit(inline="always", **_JIT)
 def _b_hard_sigmoid(dy, z, a, p0, p1):
     """hard_sigmoid: dy * f'(z), given a = f(z)"""
-    return (dy * (_typed(dy, 0.16666666666666666) if ((z > _typed(dy, -3.0)) and (z < _typed(dy, 3.0))) else _typed(dy, 0.0)))
+    return (dy * _d_hard_sigmoid(z, p0, p1))
 
 
 @njit(inline="always", **_JIT)
@@ -449,7 +447,7 @@ def _d_hard_tanh(z, p0, p1):
 @njit(inline="always", **_JIT)
 def _b_hard_tanh(dy, z, a, p0, p1):
     """hard_tanh: dy * f'(z), given a = f(z)"""
-    return (dy * (_typed(dy, 1.0) if ((z > p0) and (z < p1)) else _typed(dy, 0.0)))
+    return (dy * _d_hard_tanh(z, p0, p1))
 
 
 @njit(inline="always", **_JIT)
@@ -468,8 +466,7 @@ def _d_tanh_shrink(z, p0, p1):
 @njit(inline="always", **_JIT)
 def _b_tanh_shrink(dy, z, a, p0, p1):
     """tanh_shrink: dy * f'(z), given a = f(z)"""
-    t = math.tanh(z)
-    return (dy * (t * t))
+    return (dy * _d_tanh_shrink(z, p0, p1))
 
 
 @njit(inline="always", **_JIT)
@@ -487,7 +484,7 @@ def _d_soft_shrink(z, p0, p1):
 @njit(inline="always", **_JIT)
 def _b_soft_shrink(dy, z, a, p0, p1):
     """soft_shrink: dy * f'(z), given a = f(z)"""
-    return (dy * (_typed(dy, 1.0) if (abs(z) > p0) else _typed(dy, 0.0)))
+    return (dy * _d_soft_shrink(z, p0, p1))
 
 
 @njit(inline="always", **_JIT)
@@ -505,7 +502,7 @@ def _d_hard_shrink(z, p0, p1):
 @njit(inline="always", **_JIT)
 def _b_hard_shrink(dy, z, a, p0, p1):
     """hard_shrink: dy * f'(z), given a = f(z)"""
-    return (dy * (_typed(dy, 1.0) if (abs(z) > p0) else _typed(dy, 0.0)))
+    return (dy * _d_hard_shrink(z, p0, p1))
 
 
 @njit(**_JIT)

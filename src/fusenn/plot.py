@@ -484,7 +484,10 @@ def gradient_norms(monitor, ax=None):
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_ylabel("||dL/dW|| per layer")
     ax.set_title("gradient norm per layer", fontsize=10)
-    ax.legend(fontsize=7, loc="best", ncol=2 if n > 6 else 1)
+    if n > 4:  # many layers: the legend beside the axes, where it hides no line
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    else:
+        ax.legend(fontsize=8, loc="best")
     return ax
 
 

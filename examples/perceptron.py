@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 
 import fusenn as fn  # noqa: E402
 import fusenn.plot  # noqa: E402,F401
+from fusenn.perceptron import ConvergenceWarning  # noqa: E402
 
 
 def main(argv=None):
@@ -31,7 +32,7 @@ def main(argv=None):
     y_and = np.array([0, 0, 0, 1])
     and_unit = fn.Perceptron(max_iter=20).fit(X, y_and)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", fn.perceptron.ConvergenceWarning)  # expected here
+        warnings.simplefilter("ignore", ConvergenceWarning)  # expected here
         xor_unit = fn.Perceptron(max_iter=20).fit(X, y_xor)
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 4), layout="constrained")

@@ -407,6 +407,7 @@ def test_everything_but_plot_works_without_matplotlib(tmp_path):
     script = BLOCK_MATPLOTLIB + textwrap.dedent(f"""
         import numpy as np
         import fusenn as fn
+        from fusenn import *  # noqa: F401,F403
         X, y = fn.datasets.xor()
         model = fn.Sequential([fn.layers.Dense(2, 4, "sigmoid"), fn.layers.Dense(4, 2)],
                               random_state=0)

@@ -28,7 +28,8 @@ _LAZY_ATTRS = {
 __all__ = [
     "__version__", "available_backends", "set_backend", "get_backend", "use_backend",
     "show_config", "set_num_threads", "get_num_threads", "activations", "functional",
-    "errors", "Sequential", "Trainer", "History", "Perceptron", "load", *_LAZY,
+    "errors", "Sequential", "Trainer", "History", "Perceptron", "load",
+    *(name for name in _LAZY if name != "plot"),  # plot needs matplotlib: not in import *
     "FusennError", "ShapeError", "BackendUnavailableError", "DivergenceError", "FormatError",
 ]
 

@@ -414,6 +414,9 @@ def history(history, ax=None, keys=None, best_epoch=None):
     return result
 
 
+_plot_history = history  # for report(), whose argument of that name hides the function
+
+
 def _gradient_records(monitor):
     """``(epochs, norms (epochs x layers), names)`` from a GradientMonitor or a History."""
     if hasattr(monitor, "grad_norms") and hasattr(monitor, "epochs"):
@@ -863,7 +866,7 @@ def report(history, y_true, y_pred, labels=None):
                                    layout="constrained",
                                    gridspec_kw={"width_ratios": [1] * n + [1.1]})
     axes = list(np.ravel(axes))
-    globals()["history"](history, ax=axes[:n] if n > 1 else axes[0])
+    _plot_history(history, ax=axes[:n] if n > 1 else axes[0])
     confusion_matrix(y_true, y_pred, labels=labels, ax=axes[n])
     return fig
 

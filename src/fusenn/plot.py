@@ -50,6 +50,8 @@ __all__ = ["activation", "history", "gradient_norms", "saturation", "decision_bo
 #: Colours of the two curves of an activation panel, and of the two kinds of saturation.
 FORWARD_COLOR, DERIVATIVE_COLOR = "C0", "C3"
 KIND_COLORS = {"tails": "C1", "dead": "C7"}
+#: A jump of f or f' at a kink: its one-sided values differ by more than this.
+JUMP_TOLERANCE = 1e-4
 #: Log keys that are diagnostics, drawn by :func:`gradient_norms`, not by :func:`history`.
 _DIAGNOSTIC_KEY = re.compile(r"^(grad_norm|dead)_\d+$")
 
@@ -129,10 +131,12 @@ def _curve_values(act, z):
 
 
 def _jumps(act, lo, hi):
-    """Points in (lo, hi) where f or f' jumps, and for each the side offset used to draw it.
+    """``({"forward": [points], "derivative": [points]}, h)``: where in (lo, hi) f and f'
+    jump, and the offset ``h`` at which their one-sided limits are taken.
 
     The candidates are the catalogue's kink points and 0 (where step, heaviside and sign jump);
-    a candidate counts where the values a hair to its left and right differ.
+    a candidate counts where the values at ``c - h`` and ``c + h`` differ by more than
+    :data:`JUMP_TOLERANCE`.
     """
     from . import activations as _acts
 
@@ -144,7 +148,7 @@ def _jumps(act, lo, hi):
     c = np.array(candidates)
     left, right = _curve_values(act, c - h), _curve_values(act, c + h)
     for key, l, r in zip(("forward", "derivative"), left, right):
-        found[key] = [float(p) for p, a, b in zip(c, l, r) if abs(a - b) > 1e-4]
+        found[key] = [float(p) for p, a, b in zip(c, l, r) if abs(a - b) > JUMP_TOLERANCE]
     return found, h
 
 
@@ -164,19 +168,22 @@ def _draw_curve(ax, act, z, values, index, jumps, h, color, style, label, gid):
         c = np.array(jumps)
         at = _curve_values(act, c)[index]
         sides = [_curve_values(act, c + s)[index] for s in (-h, h)]
-        opened_x = [p + s for s, side in zip((-h, h), sides) for p, v, a in zip(c, side, at)
-                    if abs(v - a) > 1e-4]
-        opened_y = [v for side in sides for v, a in zip(side, at) if abs(v - a) > 1e-4]
+        # an open point for each one-sided limit that differs from the value taken
+        opened = [(p + s, v) for s, side in zip((-h, h), sides) for p, v, a in zip(c, side, at)
+                  if abs(v - a) > JUMP_TOLERANCE]
+        opened_x, opened_y = [p for p, _ in opened], [v for _, v in opened]
         (closed,) = ax.plot(c, at, "o", color=color, ms=5, zorder=3)
         closed.set_gid(gid + "-value")
-        (opened,) = ax.plot(opened_x, opened_y, "o", mfc="white", mec=color, ms=5, zorder=3)
-        opened.set_gid(gid + "-limit")
+        (limits,) = ax.plot(opened_x, opened_y, "o", mfc="white", mec=color, ms=5, zorder=3)
+        limits.set_gid(gid + "-limit")
 
 
 def _draw_activation(ax, act, derivative, lo, hi, n_points):
+    from . import activations as _acts
+
     found, h = _jumps(act, lo, hi)
     cuts = sorted(set(found["forward"]) | set(found["derivative"]))
-    kinks = [float(k) for k in _kink_points(act) if lo < k < hi]
+    kinks = [float(k) for k in _acts.kink_points(act) if lo < k < hi]
     # the grid holds every kink exactly (a corner drawn sharp) and both sides of every jump;
     # each curve leaves out the points where it jumps itself (there it is cut)
     grid = np.unique(np.concatenate([np.linspace(lo, hi, n_points), kinks,
@@ -185,7 +192,9 @@ def _draw_activation(ax, act, derivative, lo, hi, n_points):
     if derivative:
         curves.append(("derivative", 1, DERIVATIVE_COLOR, "--", "f'(z)"))
     for gid, index, color, style, label in curves:
-        z = grid[[not any(abs(v - c) < h / 2 for c in found[gid]) for v in grid]]
+        jumps = np.array(found[gid])
+        z = grid if not jumps.size else \
+            grid[np.all(np.abs(grid[:, None] - jumps[None, :]) >= h / 2, axis=1)]
         values = _curve_values(act, z)[index]
         _draw_curve(ax, act, z, values, index, found[gid], h, color, style, label, gid)
     ax.axhline(0, color="0.75", lw=0.7, zorder=0)
@@ -196,12 +205,6 @@ def _draw_activation(ax, act, derivative, lo, hi, n_points):
     ax.set_title(title + (": softmax([z, 0])[0]" if act.rowwise else ""), fontsize=10)
     ax.set_xlim(lo, hi)
     ax.set_xlabel("z")
-
-
-def _kink_points(act):
-    from . import activations as _acts
-
-    return _acts.kink_points(act)
 
 
 def activation(names, derivative=True, x=(-6, 6), ax=None, n_points=601, **params):

@@ -46,3 +46,56 @@ def test_gradient_monitor_logs_per_epoch():
     model = fn.Sequential([Dense(2, 4, "relu"), Dense(4, 2)], random_state=0)
     h = fn.Trainer(model, callbacks=[fn.diagnostics.GradientMonitor(X, y)]).fit(X, y, epochs=2)
     assert len(h.history["grad_norm_0"]) == 2 and "dead_0" in h.history
+
+
+def test_gradient_monitor_keeps_its_records():
+    X, y = fn.datasets.xor()
+    model = fn.Sequential([Dense(2, 4, "sigmoid"), Dense(4, 4, "relu"), Dense(4, 2)],
+                          random_state=0)
+    monitor = fn.diagnostics.GradientMonitor(X, y)
+    h = fn.Trainer(model, callbacks=[monitor]).fit(X, y, epochs=3)
+    assert monitor.epochs == [0, 1, 2]
+    assert [[h.history[f"grad_norm_{l}"][e] for l in range(3)] for e in range(3)] == \
+        monitor.grad_norms
+    assert [d[1] for d in monitor.dead] == h.history["dead_1"]
+    assert monitor.layer_names == ["0: Dense(2 -> 4) sigmoid", "1: Dense(4 -> 4) relu",
+                                   "2: Dense(4 -> 2) linear"]
+    # the final norms are those of the trained model on the same batch
+    assert monitor.grad_norms[-1] == fn.diagnostics.gradient_norms(model, X, y)
+    fn.Trainer(model, callbacks=[monitor]).fit(X, y, epochs=1)  # a new run starts afresh
+    assert monitor.epochs == [0] and len(monitor.grad_norms) == 1
+
+
+def test_saturation_counts_sigmoid_and_tanh_tails():
+    model = fn.Sequential([Dense(1, 2, "sigmoid"), Dense(2, 2, "tanh"), Dense(2, 1)],
+                          dtype=np.float64)
+    model.set_weights([np.array([[1.0, 0.0]]), np.zeros(2), np.eye(2) * 10, np.zeros(2),
+                       np.ones((2, 1)), np.zeros(1)])
+    X = np.array([[-5.0], [-1.0], [1.0], [5.0]])
+    sat = fn.diagnostics.saturation(model, X)
+    # sigmoid unit 0: 0.007, 0.27, 0.73, 0.993 -> two of four in the tails; unit 1 is 0.5
+    assert sat[0] == ("sigmoid", "tails", 0.25)
+    # tanh(10 s) of those outputs s (and of 0.5): in the tail where |tanh| >= 0.9
+    a = np.tanh(10 * fn.activations.get("sigmoid").forward(X @ np.array([[1.0, 0.0]])))
+    assert sat[1] == ("tanh", "tails", float(np.mean(np.abs(a) >= 0.9)))
+    assert 2 not in sat  # linear output layer: nothing to saturate
+    # a wider tail counts more
+    assert fn.diagnostics.saturation(model, X, tail=0.3)[0].fraction == 0.5
+
+
+def test_saturation_counts_dead_relus_and_activation_layers():
+    model = fn.Sequential([Dense(3, 6, "relu"), Dense(6, 4), fn.layers.Activation("sigmoid"),
+                           Dense(4, 2)], dtype=np.float64, random_state=0)
+    model.layers[0].b[:3] = -100.0
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    sat = fn.diagnostics.saturation(model, X)
+    assert sat[0] == ("relu", "dead", 0.5)
+    assert sat[2].kind == "tails" and sorted(sat) == [0, 2]
+
+
+def test_saturation_bad_input():
+    model = fn.Sequential([Dense(3, 2, "tanh")])
+    with pytest.raises(ValueError, match="tail must be"):
+        fn.diagnostics.saturation(model, np.zeros((2, 3)), tail=0.5)
+    with pytest.raises(fn.ShapeError, match="3"):
+        fn.diagnostics.saturation(model, np.zeros((2, 4)))

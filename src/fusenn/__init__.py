@@ -16,7 +16,7 @@ _LAZY = {
     "layers": ".layers", "optim": ".optim", "losses": ".losses", "callbacks": ".callbacks",
     "metrics": ".metrics", "initializers": ".initializers", "datasets": ".datasets",
     "sklearn": ".sklearn", "keras": ".keras", "diagnostics": ".diagnostics", "io": ".io",
-    "bench": ".bench",
+    "bench": ".bench", "plot": ".plot",
 }
 _LAZY_ATTRS = {
     "Sequential": (".model", "Sequential"), "Trainer": (".trainer", "Trainer"),
@@ -28,7 +28,8 @@ _LAZY_ATTRS = {
 __all__ = [
     "__version__", "available_backends", "set_backend", "get_backend", "use_backend",
     "show_config", "set_num_threads", "get_num_threads", "activations", "functional",
-    "errors", "Sequential", "Trainer", "History", "Perceptron", "load", *_LAZY,
+    "errors", "Sequential", "Trainer", "History", "Perceptron", "load",
+    *(name for name in _LAZY if name != "plot"),  # plot needs matplotlib: not in import *
     "FusennError", "ShapeError", "BackendUnavailableError", "DivergenceError", "FormatError",
 ]
 

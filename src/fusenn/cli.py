@@ -10,6 +10,8 @@
     fusenn predict model.npz DATA        # one prediction per line
     fusenn bench                         # one training epoch on every path and peer
     fusenn bench --what predict|kernels  # prediction throughput, or the kernels
+    fusenn plot activations [NAMES] -o F # activations and derivatives drawn (the plot extra)
+    fusenn train --plot FILE.png         # ... and draw the run's curves and confusion matrix
 
 It is also ``python -m fusenn``. Every failure a user can cause (a missing file, a bad option,
 malformed data, a model file fusenn refuses) ends with one line on stderr,
@@ -181,6 +183,9 @@ def build_parser():
     t.add_argument("--save", metavar="PATH", help="save the trained model to PATH (.npz)")
     t.add_argument("--quiet", "-q", action="store_true",
                    help="no progress or tables: print only the test accuracy")
+    t.add_argument("--plot", metavar="FILE",
+                   help="draw the loss and accuracy per epoch and the test confusion matrix "
+                        "into FILE (.png, .svg, .pdf; needs pip install 'fusenn[plot]')")
 
     p = sub.add_parser(
         "predict", help="predict with a saved model",
@@ -233,6 +238,19 @@ def build_parser():
                    help="rows predicted, for predict (default 100,000)")
     b.add_argument("--threads", type=_positive_int, default=None,
                    help="threads for every path (default: FUSENN_NUM_THREADS or all cores)")
+    g = sub.add_parser(
+        "plot", help="draw pictures (needs pip install 'fusenn[plot]')",
+        description="Draw what the course notes draw, into an image file.")
+    what = g.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser)
+    ga = what.add_parser(
+        "activations", help="activation functions and their derivatives",
+        description="Draw each activation and its derivative (dashed), one panel each; "
+                    "without NAMES, the whole catalogue.")
+    ga.add_argument("names", nargs="*", metavar="NAME",
+                    help="activation names (default: all of them)")
+    ga.add_argument("--output", "-o", metavar="FILE", required=True,
+                    help="the image to write (.png, .svg, .pdf, ...)")
+
     return parser
 
 
@@ -493,6 +511,10 @@ def cmd_train(args):
             raise FileNotFoundError(f"cannot save to {args.save}: "
                                     + ("it is a directory" if os.path.isdir(args.save)
                                        else f"directory {target} does not exist"))
+    if args.plot is not None:  # a missing matplotlib or a bad file name fails before training
+        from . import plot as _plot
+
+        _plot.check_output_path(args.plot)
     if args.threads is not None:
         fn.set_num_threads(args.threads)
     choice = args.backend or fn.get_backend()
@@ -535,7 +557,7 @@ def cmd_train(args):
         trainer = fn.Trainer(model, loss="cross_entropy", optimizer=optimizer,
                              batch_size=args.batch_size, shuffle=True, random_state=args.seed,
                              callbacks=callbacks, verbose=verbose)
-        trainer.fit(Xtr, ytr, epochs=args.epochs, validation_data=validation)
+        history = trainer.fit(Xtr, ytr, epochs=args.epochs, validation_data=validation)
         pred = model.predict(Xte)
 
     correct = int(np.sum(pred == yte))
@@ -562,6 +584,33 @@ def cmd_train(args):
     if args.save is not None:
         model.save(args.save)
         print(f"model saved to {args.save}")
+    if args.plot is not None:
+        _save_plot(lambda: _plot.report(history, yte, pred), args.plot)
+        print(f"plot saved to {args.plot}")
+    return 0
+
+
+def _save_plot(draw, path):
+    """Draw a figure with ``draw()`` and write it to ``path``; the figure is closed after."""
+    from . import plot
+    import matplotlib.pyplot as plt
+
+    fig = draw()
+    fig = getattr(fig, "figure", fig)
+    try:
+        plot.save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def cmd_plot(args):
+    if args.what is None:
+        raise UsageError(f"choose what to plot: activations (see '{PROG} plot --help')")
+    from . import plot
+
+    plot.check_output_path(args.output)
+    _save_plot(lambda: plot.activation(args.names or "all"), args.output)
+    print(f"plot saved to {args.output}")
     return 0
 
 
@@ -686,7 +735,8 @@ def cmd_bench(args):
     return 0
 
 
-COMMANDS = {"info": cmd_info, "train": cmd_train, "predict": cmd_predict, "bench": cmd_bench}
+COMMANDS = {"info": cmd_info, "train": cmd_train, "predict": cmd_predict, "bench": cmd_bench,
+            "plot": cmd_plot}
 
 
 def _error_text(exc):

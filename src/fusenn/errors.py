@@ -24,3 +24,8 @@ class DivergenceError(FusennError, FloatingPointError):
 
 class FormatError(FusennError, ValueError):
     """A file is not in the format it should be (truncated, wrong magic, wrong arrays)."""
+
+
+class MissingDependencyError(FusennError, ImportError):
+    """An optional library that a feature needs is not installed; the message names the extra
+    that installs it (``pip install 'fusenn[plot]'``)."""

@@ -28,11 +28,13 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _activation_table as _table
 from . import losses as _losses
 from .callbacks import Callback
 from .layers import Dense
 
-_RELU_LIKE = ("relu", "hard_swish", "hard_tanh")
+#: ReLU-like activations (units that can die), from the activation table.
+_RELU_LIKE = tuple(name for name, d in _table.REGISTRY.items() if d.relu_like)
 #: Squashing activations and their output range: a unit is in a flat tail when its output is
 #: within ``tail`` (a fraction of the range) of either end.
 _SQUASHING = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "hard_sigmoid": (0.0, 1.0)}

@@ -141,42 +141,16 @@ class Trainer:
 
         save_checkpoint(self, path)
 
-    # -- fast path --------------------------------------------------------------------------
-    def _fast_backend(self, y):
-        """The backend module whose train_epoch can run this fit, or None."""
-        if self.fast_path is False:
-            return None
-        if not all(isinstance(l, Dense) for l in self.model.layers):
-            return None
-        if self.loss.code is None or self.optimizer.code is None:
+    # -- the two paths -------------------------------------------------------------------
+    def _dense_layout(self, y):
+        """``(widths, codes, params)`` of the model as a stack of Dense layers for a compiled
+        epoch (the output activation left out when it is fused with the loss), or None when
+        the model or the targets need the per-batch path."""
+        layers = self.model.layers
+        if self.fast_path is False or not all(isinstance(l, Dense) for l in layers):
             return None
         if self.loss.code == _losses.CrossEntropy.code and y.ndim != 1:
             return None  # soft target distributions: per-batch path
-        be = backends.get()
-        if be.NAME == "auto":  # the backend auto picks for this network's epoch
-            widths = [self.model.layers[0].n_in] + [l.n_out for l in self.model.layers]
-            rows = min(self.batch_size or len(y), len(y))
-            be = backends.get(be.pick("train_epoch", epoch_work(widths, rows)))
-        if be.NAME == "numpy" or not hasattr(be, "train_epoch"):
-            return None
-        return be
-
-    def _epoch_fast(self, be, X, y, perm, bs, layout):
-        widths, codes, params = layout
-        model, opt = self.model, self.optimizer
-        n_batches = -(-X.shape[0] // bs)
-        losses = np.empty(n_batches)
-        xent = self.loss.code == _losses.CrossEntropy.code
-        labels = y if xent else np.empty(0, dtype=np.int64)
-        targets = np.empty((0, model.n_out), dtype=model.dtype) if xent else y
-        done = be.train_epoch(model.flat_params, model.flat_grads, widths, codes, params, X,
-                              labels, targets, perm, bs, self.loss.code, opt.code, opt.hyper(),
-                              opt.state, losses)
-        opt.t += int(done)
-        return losses, int(done)
-
-    def _dense_layout(self):
-        layers = self.model.layers
         widths = np.array([layers[0].n_in] + [l.n_out for l in layers], dtype=np.int64)
         codes = np.empty(len(layers), dtype=np.int64)
         params = np.zeros((len(layers), 2))
@@ -187,24 +161,16 @@ class Trainer:
             codes[-1], params[-1] = LINEAR, 0.0
         return widths, codes, params
 
-    # -- per-batch path ---------------------------------------------------------------------
-    def _epoch_per_batch(self, be, X, y, perm, bs, bufs):
-        xbuf, ybuf, gbuf = bufs
-        model, opt, loss_fn = self.model, self.optimizer, self.loss
-        n_batches = -(-X.shape[0] // bs)
-        losses = np.empty(n_batches)
-        for k in range(n_batches):
-            idx = perm[k * bs:(k + 1) * bs]
-            m = idx.shape[0]
-            xb = np.take(X, idx, axis=0, out=xbuf[:m])
-            yb = np.take(y, idx, axis=0, out=ybuf[:m])
-            out = model._forward(xb, True)
-            losses[k] = loss_fn.kernel(be, out, yb, gbuf[:m])
-            if not math.isfinite(losses[k]):
-                return losses, k
-            model.backward(gbuf[:m])
-            opt.step(model.flat_params, model.flat_grads)
-        return losses, n_batches
+    def _epoch_path(self, X, y, bs):
+        """The object that runs one epoch: the compiled epoch where a backend offers one for
+        this model, loss and optimiser, else the per-batch path through the layers."""
+        layout = self._dense_layout(y)
+        if layout is not None:
+            be = backends.for_epoch(self.loss.code, self.optimizer.code,
+                                    epoch_work(layout[0], bs))
+            if be is not None:
+                return CompiledEpoch(self, be, X, y, bs, layout)
+        return PerBatchEpoch(self, backends.get(), X, y, bs)
 
     # -- fit --------------------------------------------------------------------------------
     def fit(self, X, y, epochs=10, validation_data=None, validation_split=None, verbose=None):
@@ -252,18 +218,8 @@ class Trainer:
         for cb in callbacks:
             cb.set_trainer(self)
 
-        be = self._fast_backend(y)
-        self.last_path = f"fast:{be.NAME}" if be is not None else \
-            f"per-batch:{backends.get().NAME}"
-        if be is not None:
-            layout = self._dense_layout()
-            X = np.ascontiguousarray(X)
-        else:
-            be = backends.get()
-            bufs = (np.empty((bs, X.shape[1]), dtype=X.dtype),
-                    np.empty((bs,) + y.shape[1:], dtype=y.dtype),
-                    np.empty((bs, model.n_out), dtype=model.dtype))
-        fast = self.last_path.startswith("fast")
+        path = self._epoch_path(X, y, bs)
+        self.last_path = path.describe()
         order = np.arange(n, dtype=np.int64)
 
         with thread_limits():
@@ -277,10 +233,7 @@ class Trainer:
                 with self._training_mode(reuse=True), np.errstate(over="ignore",
                                                                    invalid="ignore"):
                     model.training = True
-                    if fast:
-                        batch_losses, done = self._epoch_fast(be, X, y, perm, bs, layout)
-                    else:
-                        batch_losses, done = self._epoch_per_batch(be, X, y, perm, bs, bufs)
+                    batch_losses, done = path.run(perm)
                 if done < len(batch_losses):
                     raise DivergenceError(
                         f"training diverged: the loss became {batch_losses[done]} at epoch "
@@ -290,7 +243,7 @@ class Trainer:
                 sizes[-1] = n - bs * (len(batch_losses) - 1)
                 logs = {"loss": float(np.dot(batch_losses, sizes) / n)}
                 if "accuracy" in self.metrics:
-                    logs["accuracy"] = self._scores(X, y)["accuracy"]
+                    logs["accuracy"] = self._scores(path.X, y)["accuracy"]
                 if validation_data is not None:
                     logs.update({"val_" + k: v
                                  for k, v in self._scores(*validation_data).items()})
@@ -301,6 +254,72 @@ class Trainer:
             for cb in callbacks:
                 cb.on_train_end()
         return history
+
+
+class CompiledEpoch:
+    """One epoch in one call of a compiled backend's ``train_epoch``: every mini-batch's
+    forward pass, fused loss, backward pass and optimiser step with no Python per batch."""
+
+    kind = "fast"
+
+    def __init__(self, trainer, backend, X, y, bs, layout):
+        self.trainer, self.backend, self.bs = trainer, backend, bs
+        self.X = np.ascontiguousarray(X)
+        self.widths, self.codes, self.params = layout
+        xent = trainer.loss.code == _losses.CrossEntropy.code
+        model = trainer.model
+        self.labels = y if xent else np.empty(0, dtype=np.int64)
+        self.targets = np.empty((0, model.n_out), dtype=model.dtype) if xent else y
+        self.losses = np.empty(-(-self.X.shape[0] // bs))
+
+    def describe(self):
+        return f"{self.kind}:{self.backend.NAME}"
+
+    def run(self, perm):
+        """``(batch losses, batches done)`` for the samples in the order ``perm``."""
+        model, opt = self.trainer.model, self.trainer.optimizer
+        done = self.backend.train_epoch(
+            model.flat_params, model.flat_grads, self.widths, self.codes, self.params, self.X,
+            self.labels, self.targets, perm, self.bs, self.trainer.loss.code, opt.code,
+            opt.hyper(), opt.state, self.losses)
+        opt.t += int(done)
+        return self.losses, int(done)
+
+
+class PerBatchEpoch:
+    """One epoch through the layers' ``forward``/``backward``, a mini-batch at a time; the
+    batch buffers are allocated once per fit."""
+
+    kind = "per-batch"
+
+    def __init__(self, trainer, backend, X, y, bs):
+        self.trainer, self.backend, self.X, self.y, self.bs = trainer, backend, X, y, bs
+        model = trainer.model
+        self.xbuf = np.empty((bs, X.shape[1]), dtype=X.dtype)
+        self.ybuf = np.empty((bs,) + y.shape[1:], dtype=y.dtype)
+        self.gbuf = np.empty((bs, model.n_out), dtype=model.dtype)
+
+    def describe(self):
+        return f"{self.kind}:{self.backend.NAME}"
+
+    def run(self, perm):
+        """``(batch losses, batches done)`` for the samples in the order ``perm``."""
+        model, opt, loss_fn = self.trainer.model, self.trainer.optimizer, self.trainer.loss
+        bs, X, y = self.bs, self.X, self.y
+        n_batches = -(-X.shape[0] // bs)
+        losses = np.empty(n_batches)
+        for k in range(n_batches):
+            idx = perm[k * bs:(k + 1) * bs]
+            m = idx.shape[0]
+            xb = np.take(X, idx, axis=0, out=self.xbuf[:m])
+            yb = np.take(y, idx, axis=0, out=self.ybuf[:m])
+            out = model._forward(xb, True)
+            losses[k] = loss_fn.kernel(self.backend, out, yb, self.gbuf[:m])
+            if not math.isfinite(losses[k]):
+                return losses, k
+            model.backward(self.gbuf[:m])
+            opt.step(model.flat_params, model.flat_grads)
+        return losses, n_batches
 
 
 def _accuracy(out, y, loss, fused, act_name):

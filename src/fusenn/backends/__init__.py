@@ -21,6 +21,7 @@ import os
 import threading
 
 from ..errors import BackendUnavailableError
+from . import _contract
 
 #: name -> module path, in the order of preference (fastest first overall).
 _MODULES = {
@@ -124,6 +125,16 @@ def get_backend():
     if _global_choice is None:
         _global_choice = _default_choice()
     return _global_choice
+
+
+def for_epoch(loss_code, opt_code, work):
+    """The backend that runs a whole training epoch (``train_epoch``) with this loss and
+    optimiser, for mini-batches of ``work`` multiply-adds, or None: then the Trainer takes the
+    per-batch path. Under ``"auto"``, the backend auto's table picks for that work."""
+    be = get()
+    if be.NAME == "auto":
+        be = get(be.pick("train_epoch", work))
+    return be if be.WHOLE_EPOCHS and _contract.epoch_supports(loss_code, opt_code) else None
 
 
 @contextlib.contextmanager

@@ -87,6 +87,11 @@ CONSTANTS = {name: value for name, value in globals().items()
              if name.startswith(("LOSS_", "OPT_", "H_")) or name == "N_HYPER"}
 
 
+def epoch_supports(loss_code, opt_code):
+    """Whether a compiled ``train_epoch`` runs this loss and optimiser (both have codes)."""
+    return loss_code in range(len(LOSSES)) and opt_code in range(len(OPTIMIZERS))
+
+
 def state_rows(opt_code, momentum=0.0):
     """How many state vectors optimiser ``opt_code`` keeps (plain SGD: none)."""
     if opt_code == OPT_SGD and momentum == 0:

@@ -93,6 +93,8 @@ VARIANT = "avx2" if _ext.__name__.endswith("_avx2") else "baseline"
 BLAS = _blas.checked(_ext, _blas.find_numpy_cblas())
 
 NAME = "cython"
+#: The Trainer runs whole epochs in one call of :func:`train_epoch` here.
+WHOLE_EPOCHS = True
 #: Whether the extension was built with OpenMP (``FUSENN_NO_OPENMP=1`` or no compiler support
 #: turn it off; its parallel loops then run serially with the same results).
 OPENMP = bool(_ext.OPENMP)

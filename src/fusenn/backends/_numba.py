@@ -50,6 +50,8 @@ from ._numba_activations import (_JIT, _act, _act_back, _act_prime, _b_relu, _f_
                                  _sigmoid, _typed)
 
 NAME = "numba"
+#: The Trainer runs whole epochs in one call of :func:`train_epoch` here.
+WHOLE_EPOCHS = True
 
 
 def _launch_threads():

@@ -20,6 +20,11 @@ from ._contract import (H_BETA1, H_BETA2, H_EPS, H_LR, H_MOMENTUM, H_NESTEROV,  
 NAME = "numpy"
 
 
+#: Whether the Trainer runs whole epochs here. No: :func:`train_epoch` is the reference the
+#: compiled epochs are tested against; the Trainer's per-batch path is the NumPy path.
+WHOLE_EPOCHS = False
+
+
 # --------------------------------------------------------------------------- activations
 def act_forward(z, code, p0, p1, out):
     if code == SOFTMAX:

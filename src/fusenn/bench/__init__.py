@@ -14,18 +14,13 @@ by ``fusenn bench`` (one table each):
 This package gathers their public names, so ``from fusenn import bench`` then
 ``bench.run(...)`` or ``bench.run_kernels(...)`` reaches either.
 """
-from .kernels import (ACTIVATION_SHAPE, DENSE_ACTIVATION, DENSE_SHAPES, KERNEL_ACTIVATIONS,
-                      KERNEL_CASES, KERNEL_PATHS, KERNELS, OPTIMIZER_KERNELS, PARAM_SIZES,
-                      ROW_KERNELS, ROW_SHAPES, UNFUSED, Kernel, KernelCall, KernelCase,
-                      format_kernel_table, format_seconds, kernel_call, run_kernels, time_call,
-                      unfused_dense)
-from .training import (CONFIGS, DEFAULT_CONFIGS, LR, MEASUREMENTS, PEERS, PREDICT_CONFIG,
-                       PREDICT_ROWS, Config, Measurement, Peer, check_configs, format_table,
-                       fusenn_mlp, fusenn_path, fusenn_predict_runner, fusenn_runner,
-                       make_data, make_predict_data, measure, numpy_mlp_runner, peer_versions,
-                       peers, predict_runners, register_peer, run, runners, sklearn_runner,
-                       time_epochs, torch_mlp, torch_predict_runner, torch_runner)
-from . import training as _training
+from . import kernels, training
+from .kernels import *  # noqa: F401,F403 - the package's public names are its modules'
+from .training import *  # noqa: F401,F403
+from .kernels import KERNEL_PATHS
+from .training import MEASUREMENTS
+
+__all__ = [*kernels.__all__, *training.__all__, "WHAT", "paths"]
 
 #: Every measurement ``fusenn bench --what`` takes.
 WHAT = (*MEASUREMENTS, "kernels")
@@ -58,4 +53,4 @@ def paths(what):
     """
     if what == "kernels":
         return KERNEL_PATHS
-    return _training.paths(what)
+    return training.paths(what)

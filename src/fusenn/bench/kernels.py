@@ -22,6 +22,11 @@ import numpy as np
 from .. import activations, backends
 from .._threads import thread_limits
 
+__all__ = ["DENSE_SHAPES", "DENSE_ACTIVATION", "ROW_SHAPES", "PARAM_SIZES", "KERNEL_ACTIVATIONS",
+           "ACTIVATION_SHAPE", "ROW_KERNELS", "OPTIMIZER_KERNELS", "UNFUSED", "KERNEL_PATHS",
+           "KernelCase", "KernelCall", "Kernel", "KERNELS", "KERNEL_CASES", "unfused_dense",
+           "kernel_call", "time_call", "run_kernels", "format_seconds", "format_kernel_table"]
+
 #: (batch, n_in, n_out) of the dense kernels: small (XOR-like), medium (a hidden layer of the
 #: medium MLP), large (DESIGN.md's fused-forward target).
 DENSE_SHAPES = {"small": (4, 2, 8), "medium": (64, 784, 128), "large": (256, 784, 1024)}

@@ -125,3 +125,84 @@ def test_torch_network_is_the_fusenn_network():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip() == "same", proc.stderr
+
+
+def test_kernel_cases_come_from_the_table_of_kernels():
+    assert [c.kernel for c in bench.KERNEL_CASES if c.size == "small" and c.dtype == "float32"
+            ][:2] == ["dense_forward", "dense_backward"]
+    assert {c.kernel for c in bench.KERNEL_CASES} == set(bench.KERNELS)
+    for name, kernel in bench.KERNELS.items():
+        cases = [c for c in bench.KERNEL_CASES if c.kernel == name]
+        assert len(cases) == len(kernel.shapes) * len(kernel.dtypes) * len(kernel.activations)
+
+
+def test_a_new_kernel_is_one_record(monkeypatch):
+    def build(case, be):
+        z = np.linspace(-1, 1, case.shape[0]).astype(case.dtype)
+        out = np.empty((1, case.shape[0]), case.dtype)
+        return bench.KernelCall(be.softmax, (z[None, :], out))
+
+    kernel = bench.Kernel(build, lambda case: f"tiny softmax {case.size}", {"four": (4,)})
+    monkeypatch.setitem(bench.KERNELS, "tiny_softmax", kernel)
+    case = bench.KernelCase("tiny_softmax", "four", (4,))
+    assert case.group == "tiny softmax four" and bench.UNFUSED not in case.paths
+    call = bench.kernel_call(case, "numpy")
+    call.func(*call.args)
+    assert call.args[1].sum() == pytest.approx(1.0)
+    rows = bench.run_kernels([case], include=["numpy"], repeat=1, min_time=1e-5,
+                             print_fn=None)
+    assert [(r["kernel"], r["path"]) for r in rows] == [("tiny softmax four", "numpy")]
+
+
+@pytest.fixture
+def peer_registry():
+    """The registry of peers, restored after the test."""
+    saved = dict(bench.PEERS)
+    yield bench.PEERS
+    bench.PEERS.clear()
+    bench.PEERS.update(saved)
+
+
+def test_a_new_peer_is_one_registration(peer_registry):
+    def mine(cfg, X, y):
+        calls = []
+
+        def epoch():
+            calls.append(len(X))
+            return f"mine:{len(calls)}"
+
+        epoch()
+        return epoch
+
+    peer = bench.register_peer(bench.Peer("mine", {"train": mine}, "my MLP"))
+    assert peer.installed
+    assert bench.paths("train")[-1] == "mine" and "mine" not in bench.paths("predict")
+    assert [p.name for p in bench.peers("train")][-1] == "mine"
+    cfg = bench.CONFIGS["xor"]
+    X, y = bench.make_data(cfg)
+    assert list(bench.runners(cfg, X, y, include=["mine"])) == ["mine"]
+    rate, ran = bench.measure("xor", "mine", repeat=2)
+    assert rate > 0 and ran == "mine:3"  # the warm-up, then two timed epochs
+    with pytest.raises(ValueError, match="'mine' is taken"):
+        bench.register_peer(bench.Peer("mine", {"train": mine}, "again"))
+    with pytest.raises(ValueError, match="'fusenn-mine' is taken"):
+        bench.register_peer(bench.Peer("fusenn-mine", {"train": mine}, "fusenn's own"))
+    with pytest.raises(ValueError, match="unknown measurement 'infer'"):
+        bench.register_peer(bench.Peer("other", {"infer": mine}, "other"))
+
+
+def test_a_peer_not_installed_is_reported_without_a_process(peer_registry, monkeypatch):
+    def never(*args):
+        raise AssertionError("a missing peer must not be started")
+
+    bench.register_peer(bench.Peer("ghost", {"train": never}, "a ghost",
+                                   module="fusenn_no_such_module_here"))
+    assert not bench.PEERS["ghost"].installed
+    monkeypatch.setattr(bench.training, "_measure_in_child", never)
+    rows = bench.run(["xor"], repeat=1, include=["ghost"], rounds=2, print_fn=None)
+    assert rows == [{"config": "xor", "path": "ghost", "samples_per_s": None,
+                     "ran": "not installed (fusenn_no_such_module_here)", "vs_numpy_ref": None,
+                     "vs_torch": None}]
+    versions = bench.peer_versions()  # no distribution: nothing to record
+    assert "ghost" not in versions and list(versions)[3:] == ["torch", "sklearn", "numba",
+                                                              "scipy"]

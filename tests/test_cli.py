@@ -311,3 +311,18 @@ def test_bench_kernels_prints_the_table():
                 if path in ("numpy-unfused", "numpy")]
     assert got == expected
     assert {m.group(4) for m in parsed if m.group(2) == "numpy"} == {"1.00"}
+
+
+def test_choices_come_from_the_registries():
+    # one line per option: no wrapping (argparse also breaks at hyphens)
+    text = run("train", "--help", env={"COLUMNS": "1000"}).stdout
+    assert "--optimizer {" + ",".join(fn.optim.names()) + "}" in text
+    assert "--backend {" + ",".join(["auto", *fn.backends.NAMES]) + "}" in text
+    text = run("predict", "--help", env={"COLUMNS": "1000"}).stdout
+    assert "--backend {" + ",".join(["auto", *fn.backends.NAMES]) + "}" in text
+    text = run("bench", "--help", env={"COLUMNS": "1000"}).stdout
+    assert "--what {" + ",".join(bench.WHAT) + "}" in text
+    for what in bench.WHAT:
+        assert f"{', '.join(bench.paths(what))} for {what}" in text
+    for peer in bench.peers("train"):
+        assert peer.title in text

@@ -487,3 +487,128 @@ def test_split_errors():
         datasets.train_test_split(X[:1], y[:1])
     with pytest.raises(TypeError, match="random_state"):
         datasets.train_test_split(X, y, random_state=np.random.RandomState(0))
+
+
+# --------------------------------------------------------------------------------------------
+# Tables of one's own: read_table, as_labels, split_features_labels, load_table
+# --------------------------------------------------------------------------------------------
+
+def test_read_table_csv_header_comments_and_gzip(tmp_path):
+    text = "# made by hand\nx1,x2,label\n0.5,1.5,0\n\n2.0,3.0,1  # last\n"
+    plain = tmp_path / "points.csv"
+    plain.write_text(text)
+    packed = tmp_path / "points.csv.gz"
+    packed.write_bytes(gzip.compress(text.encode()))
+    for path in (plain, str(packed)):
+        X, y = datasets.read_table(path)
+        assert X.dtype == np.float64 and y is None
+        assert X.tolist() == [[0.5, 1.5, 0.0], [2.0, 3.0, 1.0]]
+
+
+def test_read_table_npz_keeps_arrays_as_stored(tmp_path):
+    X = np.arange(6, dtype=np.int32).reshape(3, 2)
+    np.savez(tmp_path / "with_y.npz", X=X, y=np.array([2, 0, 1]))
+    got, y = datasets.read_table(tmp_path / "with_y.npz")
+    assert got.dtype == np.int32 and np.array_equal(got, X) and y.tolist() == [2, 0, 1]
+    np.savez(tmp_path / "no_y.npz", X=X)
+    got, y = datasets.read_table(tmp_path / "no_y.npz")
+    assert np.array_equal(got, X) and y is None
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"1,2,0\n3,oops,1\n", "malformed CSV"),
+    (b"1,2,0\n3,nan,1\n", "data row 2 holds a NaN"),
+    (b"# only a comment\n\n", "holds no data rows"),
+    (b"a,b,c\n", "holds no data rows"),
+    (bytes(range(256)) * 4, "bad.csv"),
+])
+def test_read_table_malformed_csv(tmp_path, content, match):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(FormatError, match=match):
+        datasets.read_table(path)
+
+
+def test_read_table_malformed_npz(tmp_path):
+    np.savez(tmp_path / "noX.npz", features=np.zeros((4, 2)))
+    with pytest.raises(FormatError, match="needs an array 'X'.*it holds features"):
+        datasets.read_table(tmp_path / "noX.npz")
+    np.savez(tmp_path / "obj.npz", X=np.array([[object()]], dtype=object))
+    with pytest.raises(FormatError, match="unreadable NPZ"):
+        datasets.read_table(tmp_path / "obj.npz")
+    np.savez(tmp_path / "flat.npz", X=np.zeros(4))
+    with pytest.raises(FormatError, match=r"X must be a 2-D array of numbers, got shape \(4,\)"):
+        datasets.read_table(tmp_path / "flat.npz")
+    np.savez(tmp_path / "short_y.npz", X=np.zeros((4, 2)), y=np.zeros(3))
+    with pytest.raises(FormatError, match="y must be a vector of 4 labels"):
+        datasets.read_table(tmp_path / "short_y.npz")
+
+
+def test_read_table_missing_file_and_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file: .*nope.csv"):
+        datasets.read_table(tmp_path / "nope.csv")
+    with pytest.raises(IsADirectoryError, match="is a directory, not a data file"):
+        datasets.read_table(tmp_path)
+
+
+def test_read_table_through_a_symlink(tmp_path):
+    target = tmp_path / "real.csv"
+    target.write_text("1,2,0\n3,4,1\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    assert datasets.read_table(link)[0].tolist() == [[1, 2, 0], [3, 4, 1]]
+    (tmp_path / "dangling.csv").symlink_to(tmp_path / "gone.csv")
+    with pytest.raises(FileNotFoundError, match="dangling.csv"):
+        datasets.read_table(tmp_path / "dangling.csv")
+
+
+def test_as_labels():
+    got = datasets.as_labels(np.array([0.0, 2.0, 1.0]), "f.csv")
+    assert got.dtype == np.int64 and got.tolist() == [0, 2, 1]
+    assert datasets.as_labels(np.array([3, 1], dtype=np.uint8), "f.csv").dtype == np.int64
+    with pytest.raises(FormatError, match=r"f.csv: labels \(the last column\) must be integer"):
+        datasets.as_labels([0.5, 1.0], "f.csv")
+    with pytest.raises(FormatError, match="f.csv: y must be class indices 0, 1, 2, ..., got -1"):
+        datasets.as_labels([1, -1], "f.csv", "y")
+    with pytest.raises(FormatError, match="must be integer class indices, got dtype <U1"):
+        datasets.as_labels(np.array(["a"]), "f.csv")
+    with pytest.raises(FormatError, match="integer class indices"):
+        datasets.as_labels([np.inf, 1.0], "f.csv")
+
+
+def test_split_features_labels():
+    table = np.array([[0.5, 1.5, 1.0], [2.0, 3.0, 0.0]])
+    data = datasets.split_features_labels(table, "f.csv")
+    assert isinstance(data, datasets.Dataset)
+    assert np.shares_memory(data.X, table) and data.X.tolist() == [[0.5, 1.5], [2.0, 3.0]]
+    assert data.y.tolist() == [1, 0]
+    with pytest.raises(FormatError, match="f.csv: needs at least 2 columns .*got 1"):
+        datasets.split_features_labels(np.zeros((3, 1)), "f.csv")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_load_table_csv_and_npz_agree(tmp_path, dtype):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 3))
+    y = rng.integers(0, 3, size=20)
+    np.savetxt(tmp_path / "d.csv", np.column_stack([X, y]), delimiter=",", fmt="%.17g")
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    np.savez(tmp_path / "last_column.npz", X=np.column_stack([X, y]))
+    for name in ("d.csv", "d.npz", "last_column.npz"):
+        data = datasets.load_table(tmp_path / name, dtype=dtype)
+        assert isinstance(data, datasets.Dataset)
+        assert data.X.dtype == dtype and data.X.flags.writeable
+        np.testing.assert_array_equal(data.X, X.astype(dtype))
+        assert data.y.dtype == np.int64 and np.array_equal(data.y, y)
+
+
+def test_load_table_errors(tmp_path):
+    np.savez(tmp_path / "bad_y.npz", X=np.zeros((2, 2)), y=np.array([0.5, 1.0]))
+    with pytest.raises(FormatError, match="bad_y.npz: y must be integer class indices"):
+        datasets.load_table(tmp_path / "bad_y.npz")
+    (tmp_path / "one.csv").write_text("5\n6\n")
+    with pytest.raises(FormatError, match="at least 2 columns"):
+        datasets.load_table(tmp_path / "one.csv")
+    (tmp_path / "ok.csv").write_text("1,0\n2,1\n")
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+        datasets.load_table(tmp_path / "ok.csv", dtype=np.int64)

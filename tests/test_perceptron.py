@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import fusenn as fn
-from fusenn.perceptron import ConvergenceWarning
+from fusenn.errors import ConvergenceWarning
 
 X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
 
@@ -37,3 +37,12 @@ def test_bad_input():
         fn.Perceptron().fit(X, [0, 1, 2, 0])
     with pytest.raises(RuntimeError, match="not fitted"):
         fn.Perceptron().predict(X)
+
+
+def test_one_convergence_warning_for_the_library():
+    # defined once, in fusenn.errors, as a UserWarning; the perceptron warns with that class
+    assert issubclass(fn.errors.ConvergenceWarning, UserWarning)
+    assert not issubclass(fn.errors.ConvergenceWarning, fn.errors.FusennError)
+    with pytest.warns(fn.errors.ConvergenceWarning) as record:
+        fn.Perceptron(max_iter=3).fit(X, [0, 1, 1, 0])
+    assert [w.category for w in record] == [fn.errors.ConvergenceWarning]

@@ -55,10 +55,82 @@ class History(Callback):
         return f"History(epochs={len(self.epoch)}, last={last})"
 
 
-_MODES = {"loss": "min", "val_loss": "min", "accuracy": "max", "val_accuracy": "max"}
+class MonitorCallback(Callback):
+    """A callback that watches one logged value for improvement: what :class:`EarlyStopping`
+    and any callback acting on a plateau (of the loss, of the accuracy) have in common.
+
+    :meth:`on_train_begin` resets ``best`` (the best value so far) and ``wait`` (epochs since
+    it improved); a subclass's ``on_epoch_end`` reads the value with :meth:`_value` and asks
+    :meth:`_improved`.
+
+    Parameters
+    ----------
+    monitor : str
+        The log key watched, such as ``"val_loss"`` or ``"accuracy"``.
+    patience : int >= 0
+        How many epochs without improvement the subclass tolerates.
+    min_delta : float >= 0
+        A value improves on the best only when better by more than this.
+    mode : {"auto", "min", "max"}
+        ``"min"``: lower is better; ``"max"``: higher is; ``"auto"``: max for an accuracy (a
+        key containing ``"acc"``), min otherwise.
+
+    Raises
+    ------
+    ValueError
+        For a negative or non-integer ``patience``, a negative ``min_delta`` or an unknown
+        ``mode``.
+
+    Examples
+    --------
+    >>> class CountPlateaus(MonitorCallback):
+    ...     def on_epoch_end(self, epoch, logs=None):
+    ...         value = self._value(logs)
+    ...         if self._improved(value):
+    ...             self.best, self.wait = value, 0
+    ...         else:
+    ...             self.wait += 1
+    >>> counter = CountPlateaus("loss", patience=0)
+    >>> counter.on_train_begin()
+    >>> for loss in (1.0, 0.5, 0.5, 0.7):
+    ...     counter.on_epoch_end(0, {"loss": loss})
+    >>> counter.best, counter.wait
+    (0.5, 2)
+    """
+
+    #: Appended to the error for a monitored key that is not logged.
+    _missing_hint = ""
+
+    def __init__(self, monitor, patience, min_delta=0.0, mode="auto"):
+        if not isinstance(patience, int) or patience < 0:
+            raise ValueError(f"patience must be a non-negative integer, got {patience!r}")
+        if not min_delta >= 0:
+            raise ValueError(f"min_delta must be >= 0, got {min_delta!r}")
+        if mode == "auto":
+            mode = "max" if "acc" in monitor else "min"
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        self.monitor, self.patience, self.min_delta, self.mode = (monitor, patience,
+                                                                  float(min_delta), mode)
+
+    def on_train_begin(self, logs=None):
+        self.best = np.inf if self.mode == "min" else -np.inf
+        self.wait = 0
+
+    def _value(self, logs):
+        logs = logs or {}
+        if self.monitor not in logs:
+            raise KeyError(f"{type(self).__name__} monitors {self.monitor!r}, which is not "
+                           f"among the logged values {sorted(logs)}{self._missing_hint}")
+        return logs[self.monitor]
+
+    def _improved(self, value):
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
 
 
-class EarlyStopping(Callback):
+class EarlyStopping(MonitorCallback):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
 
     ``monitor``: ``"loss"``, ``"val_loss"``, ``"accuracy"`` or ``"val_accuracy"`` (or any log
@@ -66,37 +138,21 @@ class EarlyStopping(Callback):
     weights of its best epoch.
     """
 
+    _missing_hint = " (give validation data to log val_*)"
+
     def __init__(self, monitor="val_loss", patience=10, min_delta=0.0,
                  restore_best_weights=True, mode="auto"):
-        if not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"patience must be a non-negative integer, got {patience!r}")
-        if not min_delta >= 0:
-            raise ValueError(f"min_delta must be >= 0, got {min_delta!r}")
-        if mode == "auto":
-            mode = _MODES.get(monitor, "max" if "acc" in monitor else "min")
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
-        self.monitor, self.patience, self.min_delta = monitor, patience, float(min_delta)
-        self.restore_best_weights, self.mode = bool(restore_best_weights), mode
+        super().__init__(monitor, patience, min_delta, mode)
+        self.restore_best_weights = bool(restore_best_weights)
 
     def on_train_begin(self, logs=None):
-        self.best = np.inf if self.mode == "min" else -np.inf
+        super().on_train_begin(logs)
         self.best_epoch = None
-        self.wait = 0
         self.stopped_epoch = None
         self._best_weights = None
 
-    def _improved(self, value):
-        if self.mode == "min":
-            return value < self.best - self.min_delta
-        return value > self.best + self.min_delta
-
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        if self.monitor not in logs:
-            raise KeyError(f"EarlyStopping monitors {self.monitor!r}, which is not among the "
-                           f"logged values {sorted(logs)} (give validation data to log val_*)")
-        value = logs[self.monitor]
+        value = self._value(logs)
         if self._improved(value):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:

@@ -30,10 +30,11 @@ import argparse
 import os
 import sys
 import time
+from typing import Callable, NamedTuple
 
 PROG = "fusenn"
-OPTIMIZERS = ("sgd", "adam", "rmsprop", "adagrad")
-#: Default learning rate per optimiser (``--lr`` overrides).
+#: Default learning rate per optimiser (``--lr`` overrides; an optimiser of fusenn.optim that
+#: is not here starts from its own default).
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "rmsprop": 1e-3, "adagrad": 0.05}
 DEFAULT_SGD_MOMENTUM = 0.9
 #: MNIST directories holding only the t10k test set: first images train, the last test.
@@ -117,20 +118,40 @@ def _hidden(text):
 # --------------------------------------------------------------------------------------------
 
 def build_parser():
+    """The argument parser of the ``fusenn`` command: one subcommand per :data:`COMMANDS`."""
     from ._version import __version__
 
     parser = _Parser(prog=PROG, description="fusenn: fast, readable multi-layer perceptrons "
                                             "on the CPU.")
     parser.add_argument("--version", action="version", version=f"fusenn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, command in COMMANDS.items():
+        command.add_parser(sub, name)
+    return parser
 
-    sub.add_parser("info", help="show the version, backends, threads, BLAS and OpenMP",
-                   description="Show what this installation of fusenn runs on: version, "
-                               "available backends (and why any is missing), threads, BLAS "
-                               "and OpenMP thread pools.")
+
+def _add_backend_option(parser, default):
+    """``--backend``: ``auto`` or a name of fusenn.backends.NAMES; ``default`` says what an
+    absent option means."""
+    from . import backends
+
+    parser.add_argument("--backend", default=None, type=str.lower,
+                        choices=("auto", *backends.NAMES),
+                        help=f"kernel backend (default: {default})")
+
+
+def _info_parser(sub, name):
+    return sub.add_parser(name, help="show the version, backends, threads, BLAS and OpenMP",
+                          description="Show what this installation of fusenn runs on: "
+                                      "version, available backends (and why any is missing), "
+                                      "threads, BLAS and OpenMP thread pools.")
+
+
+def _train_parser(sub, name):
+    from . import optim
 
     t = sub.add_parser(
-        "train", help="train an MLP (on the embedded 8x8 digits by default)",
+        name, help="train an MLP (on the embedded 8x8 digits by default)",
         description="Train a multi-layer perceptron (softmax cross-entropy) and report its "
                     "test accuracy, precision/recall/F1 per class, the confusion matrix and the "
                     "time per epoch. Without --mnist or --data it trains on the 8x8 digits "
@@ -152,7 +173,7 @@ def build_parser():
     t.add_argument("--activation", default="relu",
                    help="hidden activation, any name from fusenn.activations.names() "
                         "(default relu)")
-    t.add_argument("--optimizer", default="adam", type=str.lower, choices=OPTIMIZERS,
+    t.add_argument("--optimizer", default="adam", type=str.lower, choices=optim.names(),
                    help="optimiser (default adam)")
     t.add_argument("--lr", type=_positive_float, default=None,
                    help="learning rate (default: " + ", ".join(
@@ -162,10 +183,7 @@ def build_parser():
     t.add_argument("--epochs", type=_positive_int, default=20, help="epochs (default 20)")
     t.add_argument("--batch-size", type=_positive_int, default=32,
                    help="mini-batch size (default 32)")
-    t.add_argument("--backend", default=None, type=str.lower,
-                   choices=("auto", "numpy", "cython", "numba"),
-                   help="kernel backend (default: FUSENN_BACKEND, else auto: the fastest "
-                        "available)")
+    _add_backend_option(t, "FUSENN_BACKEND, else auto: the fastest available")
     t.add_argument("--threads", type=_positive_int, default=None,
                    help="threads for BLAS, OpenMP and Numba (default: FUSENN_NUM_THREADS or "
                         "fusenn's choice)")
@@ -186,9 +204,12 @@ def build_parser():
     t.add_argument("--plot", metavar="FILE",
                    help="draw the loss and accuracy per epoch and the test confusion matrix "
                         "into FILE (.png, .svg, .pdf; needs pip install 'fusenn[plot]')")
+    return t
 
+
+def _predict_parser(sub, name):
     p = sub.add_parser(
-        "predict", help="predict with a saved model",
+        name, help="predict with a saved model",
         description="Predict with a model saved by 'fusenn train --save' (or model.save). "
                     "DATA is a CSV (one sample per row, optionally followed by its label) or "
                     "an NPZ with array X (and optionally y). Predictions go to stdout, one per "
@@ -199,47 +220,59 @@ def build_parser():
     p.add_argument("--output", "-o", metavar="FILE", help="write the predictions to FILE")
     p.add_argument("--proba", action="store_true",
                    help="print class probabilities (comma-separated) instead of labels")
-    p.add_argument("--backend", default=None, type=str.lower,
-                   choices=("auto", "numpy", "cython", "numba"),
-                   help="kernel backend (default: FUSENN_BACKEND, else auto)")
+    _add_backend_option(p, "FUSENN_BACKEND, else auto")
+    return p
 
+
+def _bench_parser(sub, name):
+    from . import bench
+
+    def listed(names):
+        return ", ".join(names)
+
+    peers = listed(peer.title for peer in bench.peers("train"))
+    paths = "; ".join(
+        f"{listed(bench.paths(what))} for {what}" for what in bench.WHAT)
     b = sub.add_parser(
-        "bench", help="time training, prediction or the kernels on every path and peer",
+        name, help="time training, prediction or the kernels on every path and peer",
         description="Time fusenn's paths against each other and the installed peers, and print "
                     "one table. --what train (the default): one epoch of SGD with softmax "
                     "cross-entropy on the configurations of DESIGN.md for every available "
-                    "fusenn backend and every installed peer (PyTorch eager, scikit-learn, a "
-                    "plain NumPy MLP), in samples per second. --what predict: the forward pass "
-                    "of the medium network over 100,000 rows (model.predict; PyTorch under "
+                    f"fusenn backend and every installed peer ({peers}), in samples per "
+                    f"second. --what predict: the forward pass of the {bench.PREDICT_CONFIG} "
+                    f"network over {bench.PREDICT_ROWS:,} rows (model.predict; PyTorch under "
                     "torch.no_grad()), in rows per second. Both run each path in its own "
                     "process and give the ratios to fusenn's NumPy reference and to PyTorch. "
                     "--what kernels: the kernel contract (fused dense forward and backward, "
                     "activations, softmax, logsumexp, softmax cross-entropy, optimiser "
                     "updates) on every backend and the unfused NumPy dense forward, in one "
                     "process, in time per call with the ratio to the NumPy reference.")
-    b.add_argument("--what", default="train", type=str.lower,
-                   choices=("train", "predict", "kernels"),
+    b.add_argument("--what", default="train", type=str.lower, choices=bench.WHAT,
                    help="what to time (default train)")
     b.add_argument("--configs", default=None,
-                   help="comma-separated configurations, for train and predict (default: all "
-                        "four, xor, nielsen, medium, large, for train; medium for predict)")
+                   help="comma-separated configurations, for " + " and ".join(
+                       bench.DEFAULT_CONFIGS) + " (default: " + "; ".join(
+                       f"{listed(configs)} for {what}"
+                       for what, configs in bench.DEFAULT_CONFIGS.items()) + ")")
     b.add_argument("--paths", default=None,
-                   help="comma-separated paths to time (default all: fusenn-numpy, "
-                        "fusenn-cython, fusenn-numba, then plain-numpy, torch, sklearn for "
-                        "train; torch for predict; for kernels numpy-unfused, numpy, cython, "
-                        "numba)")
+                   help=f"comma-separated paths to time (default all: {paths})")
     b.add_argument("--repeat", type=_positive_int, default=None,
-                   help="timings per path (and round); the best is reported (default 3 "
-                        "epochs or predictions; 5 loops of calls for kernels)")
+                   help="timings per path (and round); the best is reported (default "
+                        f"{bench.training.REPEAT} epochs or predictions; "
+                        f"{bench.kernels.REPEAT} loops of calls for kernels)")
     b.add_argument("--rounds", type=_positive_int, default=None,
                    help="rounds over all paths, each path in a fresh process, for train and "
-                        "predict (default 2)")
+                        f"predict (default {bench.training.ROUNDS})")
     b.add_argument("--rows", type=_positive_int, default=None,
-                   help="rows predicted, for predict (default 100,000)")
+                   help=f"rows predicted, for predict (default {bench.PREDICT_ROWS:,})")
     b.add_argument("--threads", type=_positive_int, default=None,
                    help="threads for every path (default: FUSENN_NUM_THREADS or all cores)")
+    return b
+
+
+def _plot_parser(sub, name):
     g = sub.add_parser(
-        "plot", help="draw pictures (needs pip install 'fusenn[plot]')",
+        name, help="draw pictures (needs pip install 'fusenn[plot]')",
         description="Draw what the course notes draw, into an image file.")
     what = g.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser)
     ga = what.add_parser(
@@ -250,123 +283,12 @@ def build_parser():
                     help="activation names (default: all of them)")
     ga.add_argument("--output", "-o", metavar="FILE", required=True,
                     help="the image to write (.png, .svg, .pdf, ...)")
-
-    return parser
+    return g
 
 
 # --------------------------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------------------------
-
-def _is_zip(path):
-    with open(path, "rb") as f:
-        return f.read(2) == b"PK"
-
-
-def _first_data_line(path):
-    """``(index, text)`` of the first line that is neither blank nor a comment, or None."""
-    import gzip
-
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as f:
-        for i, line in enumerate(f):
-            stripped = line.split("#", 1)[0].strip()
-            if stripped:
-                return i, stripped
-    return None
-
-
-def read_table(path):
-    """``(X, y_or_None, labelled)`` from a CSV or NPZ file.
-
-    A CSV gives all its columns as ``X`` (float64) and ``y=None``: the caller decides whether
-    the last column is a label. An NPZ gives ``X`` and ``y`` (or None if it has no ``y``).
-    """
-    import numpy as np
-
-    from .errors import FormatError
-
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such file: {path}")
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{path} is a directory, not a data file")
-    if _is_zip(path):
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                names = list(npz.files)
-                if "X" not in names:
-                    raise FormatError(f"{path}: an NPZ data file needs an array 'X' (and "
-                                      f"'y' for labels); it holds {', '.join(names) or 'none'}")
-                X = npz["X"]
-                y = npz["y"] if "y" in names else None
-        except FormatError:
-            raise
-        except Exception as exc:  # BadZipFile, pickled arrays, corrupt members
-            raise FormatError(f"{path}: unreadable NPZ file ({exc})") from None
-        if X.ndim != 2 or X.dtype.kind not in "biuf":
-            raise FormatError(f"{path}: X must be a 2-D array of numbers, got shape {X.shape} "
-                              f"and dtype {X.dtype}")
-        if y is not None and (y.ndim != 1 or y.shape[0] != X.shape[0]):
-            raise FormatError(f"{path}: y must be a vector of {X.shape[0]} labels, got shape "
-                              f"{y.shape}")
-        return X, y, y is not None
-
-    import warnings
-
-    first = _first_data_line(path)
-    if first is None:
-        raise FormatError(f"{path}: holds no data rows")
-    index, text = first
-    try:
-        [float(v) for v in text.split(",")]
-        skip = 0
-    except ValueError:
-        skip = index + 1  # a header line of column names
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            table = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2, comments="#",
-                               skiprows=skip)
-    except ValueError as exc:
-        raise FormatError(f"{path}: malformed CSV ({exc})") from None
-    except UnicodeDecodeError:
-        raise FormatError(f"{path}: not a text CSV file") from None
-    if table.shape[0] == 0:
-        raise FormatError(f"{path}: holds no data rows")
-    if not np.all(np.isfinite(table)):
-        row = int(np.argmax(~np.all(np.isfinite(table), axis=1)))
-        raise FormatError(f"{path}: data row {row + 1} holds a NaN or infinite value")
-    return table, None, False
-
-
-def _as_labels(values, path, what="labels (the last column)"):
-    import numpy as np
-
-    from .errors import FormatError
-
-    values = np.asarray(values)
-    if values.dtype.kind == "f":
-        if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
-            raise FormatError(f"{path}: {what} must be integer class indices 0, 1, 2, ...")
-    elif values.dtype.kind not in "biu":
-        raise FormatError(f"{path}: {what} must be integer class indices, got dtype "
-                          f"{values.dtype}")
-    labels = values.astype(np.int64)
-    if labels.size and labels.min() < 0:
-        raise FormatError(f"{path}: {what} must be class indices 0, 1, 2, ..., got "
-                          f"{labels.min()}")
-    return labels
-
-
-def _split_features_labels(table, path):
-    from .errors import FormatError
-
-    if table.shape[1] < 2:
-        raise FormatError(f"{path}: needs at least 2 columns (features, then the label), got "
-                          f"{table.shape[1]}")
-    return table[:, :-1], _as_labels(table[:, -1], path)
-
 
 def _stratify_ok(y):
     """Whether every class present has the 2 samples a stratified split needs."""
@@ -403,14 +325,9 @@ def load_training_data(args, say):
 
     size = 0.2 if args.test_size is None else args.test_size
     if args.data is not None:
-        table, y, labelled = read_table(args.data)
-        if labelled:
-            X, y = table, _as_labels(y, args.data, "y")
-        else:
-            X, y = _split_features_labels(table, args.data)
+        X, y = datasets.load_table(args.data, dtype=dtype)
         if len(y) < 2:
             raise FormatError(f"{args.data}: needs at least 2 samples to train and test")
-        X = X.astype(dtype)
         name = os.fspath(args.data)
     else:
         X, y = datasets.load_digits(dtype=dtype)
@@ -481,13 +398,14 @@ def _build_model(args, n_in, n_classes):
 def _make_optimizer(args):
     from . import optim
 
-    lr = DEFAULT_LR[args.optimizer] if args.lr is None else args.lr
+    lr = DEFAULT_LR.get(args.optimizer) if args.lr is None else args.lr
+    params = {} if lr is None else {"lr": lr}
     if args.optimizer == "sgd":
         momentum = DEFAULT_SGD_MOMENTUM if args.momentum is None else args.momentum
-        return optim.SGD(lr=lr, momentum=momentum)
+        return optim.SGD(momentum=momentum, **params)
     if args.momentum is not None:
         raise UsageError(f"--momentum applies to --optimizer sgd only, not {args.optimizer}")
-    return optim.get(args.optimizer, lr=lr)
+    return optim.get(args.optimizer, **params)
 
 
 def cmd_train(args):
@@ -621,8 +539,8 @@ def cmd_predict(args):
     from .errors import FormatError
 
     model = fn.load(args.model)
-    table, y, labelled = read_table(args.data)
-    if labelled:
+    table, y = fn.datasets.read_table(args.data)
+    if y is not None:
         X = table
         if X.shape[1] != model.n_in:
             raise FormatError(f"{args.data}: X has {X.shape[1]} features, the model expects "
@@ -657,7 +575,7 @@ def cmd_predict(args):
 
     if y is not None:
         if classifier:
-            labels = _as_labels(y, args.data, "labels")
+            labels = fn.datasets.as_labels(y, args.data, "labels")
             pred = out if not args.proba else np.argmax(out, axis=1)
             if pred.ndim == 1:
                 correct = int(np.sum(pred == labels))
@@ -706,21 +624,23 @@ def cmd_bench(args):
                                              missing.items()), flush=True)
 
     if what == "kernels":
-        repeat = 5 if args.repeat is None else args.repeat
+        repeat = bench.kernels.REPEAT if args.repeat is None else args.repeat
         print(f"the kernel contract, one call at a time on fusenn's thread count, best of "
               f"{repeat} timed loops of calls; x numpy-ref: the NumPy backend's time over the "
               f"path's; {bench.peer_versions()}", flush=True)
         bench.run_kernels(include=paths, repeat=repeat)
         return 0
 
-    default = "xor,nielsen,medium,large" if what == "train" else bench.PREDICT_CONFIG
-    configs = [c.strip() for c in (args.configs or default).split(",") if c.strip()]
-    for c in configs:
-        if c not in bench.CONFIGS:
-            raise UsageError(f"unknown configuration {c!r}; choose from "
-                             f"{', '.join(bench.CONFIGS)}")
-    repeat = 3 if args.repeat is None else args.repeat
-    rounds = 2 if args.rounds is None else args.rounds
+    if args.configs is None:
+        configs = list(bench.DEFAULT_CONFIGS[what])
+    else:
+        configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    try:
+        bench.check_configs(configs)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    repeat = bench.training.REPEAT if args.repeat is None else args.repeat
+    rounds = bench.training.ROUNDS if args.rounds is None else args.rounds
     rows = bench.PREDICT_ROWS if args.rows is None else args.rows
     if what == "train":
         print(f"one epoch of SGD (lr {bench.LR}), softmax cross-entropy, float32; each path in "
@@ -735,8 +655,17 @@ def cmd_bench(args):
     return 0
 
 
-COMMANDS = {"info": cmd_info, "train": cmd_train, "predict": cmd_predict, "bench": cmd_bench,
-            "plot": cmd_plot}
+class Command(NamedTuple):
+    """A subcommand: ``add_parser(subparsers, name)`` adds its argument parser, ``run(args)``
+    runs it and returns the exit status."""
+    add_parser: Callable
+    run: Callable
+
+
+#: Every subcommand of ``fusenn``, in the order of its help.
+COMMANDS = {"info": Command(_info_parser, cmd_info), "train": Command(_train_parser, cmd_train),
+            "predict": Command(_predict_parser, cmd_predict),
+            "bench": Command(_bench_parser, cmd_bench), "plot": Command(_plot_parser, cmd_plot)}
 
 
 def _error_text(exc):
@@ -757,7 +686,7 @@ def main(argv=None):
         args = build_parser().parse_args(argv)
         if args.command is None:
             raise UsageError(f"choose a command: {', '.join(COMMANDS)} (see '{PROG} --help')")
-        return COMMANDS[args.command](args)
+        return COMMANDS[args.command].run(args)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

@@ -8,10 +8,14 @@ What is here:
 - :func:`load_mnist` - MNIST (or any dataset in the same IDX format, such as Fashion-MNIST)
   read from files the user has; :func:`find_mnist` says which files a directory holds and
   :func:`read_idx` reads any single IDX file.
+- :func:`load_table` - features and labels from a CSV or NPZ file of one's own, read by
+  :func:`read_table` (with :func:`as_labels` and :func:`split_features_labels`, the steps
+  ``fusenn train --data`` and ``fusenn predict`` take).
 - :func:`train_test_split` - a seeded (optionally stratified) split.
 
 Every loader returns a :class:`Dataset`, a named tuple ``(X, y)``: ``X`` is a 2-D float array
-of shape ``(n_samples, n_features)`` scaled to [0, 1], ``y`` an int64 vector of class labels.
+of shape ``(n_samples, n_features)`` scaled to [0, 1] (a table of one's own is not rescaled),
+``y`` an int64 vector of class labels.
 So ``X, y = fusenn.datasets.load_digits()`` works, and so does ``data.X``.
 
 Files are checked, not trusted: a file that is truncated, has the wrong magic number, the
@@ -38,7 +42,8 @@ from ._validation import check_random_state, float_dtype
 from .errors import FormatError, ShapeError
 
 __all__ = ["Dataset", "MnistFiles", "xor", "load_digits", "load_mnist", "find_mnist",
-           "read_idx", "train_test_split"]
+           "read_idx", "train_test_split", "read_table", "as_labels", "split_features_labels",
+           "load_table"]
 
 
 class Dataset(NamedTuple):
@@ -476,3 +481,243 @@ def train_test_split(X, y, test_size=0.2, random_state=None, stratify=False, shu
         else:
             train, test = _stratified_indices(strata, n_test, rng)
     return X[train], X[test], y[train], y[test]
+
+
+# --------------------------------------------------------------------------------------------
+# Tables of one's own: CSV and NPZ files of features and labels
+# --------------------------------------------------------------------------------------------
+
+def _is_zip(path):
+    with open(path, "rb") as f:
+        return f.read(2) == b"PK"
+
+
+def _first_data_line(path):
+    """``(index, text)`` of the first line that is neither blank nor a comment, or None."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+        for i, line in enumerate(f):
+            stripped = line.split("#", 1)[0].strip()
+            if stripped:
+                return i, stripped
+    return None
+
+
+def _read_npz(path):
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            names = list(npz.files)
+            if "X" not in names:
+                raise FormatError(f"{path}: an NPZ data file needs an array 'X' (and 'y' for "
+                                  f"labels); it holds {', '.join(names) or 'none'}")
+            X = npz["X"]
+            y = npz["y"] if "y" in names else None
+    except FormatError:
+        raise
+    except Exception as exc:  # BadZipFile, pickled arrays, corrupt members
+        raise FormatError(f"{path}: unreadable NPZ file ({exc})") from None
+    if X.ndim != 2 or X.dtype.kind not in "biuf":
+        raise FormatError(f"{path}: X must be a 2-D array of numbers, got shape {X.shape} "
+                          f"and dtype {X.dtype}")
+    if y is not None and (y.ndim != 1 or y.shape[0] != X.shape[0]):
+        raise FormatError(f"{path}: y must be a vector of {X.shape[0]} labels, got shape "
+                          f"{y.shape}")
+    return X, y
+
+
+def _read_csv(path):
+    first = _first_data_line(path)
+    if first is None:
+        raise FormatError(f"{path}: holds no data rows")
+    index, text = first
+    try:
+        [float(v) for v in text.split(",")]
+        skip = 0
+    except ValueError:
+        skip = index + 1  # a header line of column names
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            table = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2, comments="#",
+                               skiprows=skip)
+    except ValueError as exc:
+        raise FormatError(f"{path}: malformed CSV ({exc})") from None
+    except UnicodeDecodeError:
+        raise FormatError(f"{path}: not a text CSV file") from None
+    if table.shape[0] == 0:
+        raise FormatError(f"{path}: holds no data rows")
+    if not np.all(np.isfinite(table)):
+        row = int(np.argmax(~np.all(np.isfinite(table), axis=1)))
+        raise FormatError(f"{path}: data row {row + 1} holds a NaN or infinite value")
+    return table, None
+
+
+def read_table(path):
+    """Read a CSV or NPZ file of samples, without deciding what its columns mean.
+
+    A file whose first bytes are ``PK`` is an NPZ archive: it must hold an array ``X`` of
+    shape (n, features) and may hold ``y``, a vector of n labels. Any other file is a CSV of
+    numbers, one sample per row, comma-separated: a first line that is not numbers is a header
+    and is skipped, ``#`` starts a comment, and a name ending in ``.gz`` is read compressed.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    X : numpy.ndarray, shape (n, columns)
+        For a CSV, every column, float64 (the caller decides whether the last is a label); for
+        an NPZ, its ``X`` as stored.
+    y : numpy.ndarray of shape (n,), or None
+        An NPZ's ``y`` as stored; None for a CSV or an NPZ without ``y``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    IsADirectoryError
+        If ``path`` is a directory.
+    FormatError
+        Naming the file: an NPZ without ``X``, unreadable, or with arrays of the wrong shape or
+        kind; a CSV with no data rows, a malformed or non-text row, or a NaN or infinity.
+
+    See Also
+    --------
+    load_table : features and integer labels from such a file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "points.csv")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("x1,x2,label\\n0.5,1.5,0\\n2.0,3.0,1\\n")
+    >>> X, y = read_table(path)
+    >>> X.tolist(), y
+    ([[0.5, 1.5, 0.0], [2.0, 3.0, 1.0]], None)
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a directory, not a data file")
+    return _read_npz(path) if _is_zip(path) else _read_csv(path)
+
+
+def as_labels(values, source, what="labels (the last column)"):
+    """Class labels 0, 1, 2, ... as int64, from numbers read from a file.
+
+    Parameters
+    ----------
+    values : array-like
+        Integers, or floats that are whole numbers (as a CSV column reads).
+    source : str or os.PathLike
+        The file the values come from, named in errors.
+    what : str
+        What the values are, named in errors (default ``"labels (the last column)"``).
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        The labels, of the shape of ``values``.
+
+    Raises
+    ------
+    FormatError
+        Naming ``source`` and ``what``: a value that is not a whole number, a non-numeric
+        dtype, or a negative label.
+
+    Examples
+    --------
+    >>> as_labels([0.0, 2.0, 1.0], "data.csv").tolist()
+    [0, 2, 1]
+    """
+    values = np.asarray(values)
+    if values.dtype.kind == "f":
+        if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
+            raise FormatError(f"{source}: {what} must be integer class indices 0, 1, 2, ...")
+    elif values.dtype.kind not in "biu":
+        raise FormatError(f"{source}: {what} must be integer class indices, got dtype "
+                          f"{values.dtype}")
+    labels = values.astype(np.int64)
+    if labels.size and labels.min() < 0:
+        raise FormatError(f"{source}: {what} must be class indices 0, 1, 2, ..., got "
+                          f"{labels.min()}")
+    return labels
+
+
+def split_features_labels(table, source) -> Dataset:
+    """Split a table of samples into features (every column but the last) and labels (the last).
+
+    Parameters
+    ----------
+    table : numpy.ndarray, shape (n, columns)
+        Samples, one per row, their class label last (as :func:`read_table` gives a CSV).
+    source : str or os.PathLike
+        The file the table comes from, named in errors.
+
+    Returns
+    -------
+    Dataset
+        ``X``: a view of the first ``columns - 1`` columns; ``y``: the last column as int64
+        labels (:func:`as_labels`).
+
+    Raises
+    ------
+    FormatError
+        Naming ``source``: fewer than 2 columns, or a last column that is not class indices.
+
+    Examples
+    --------
+    >>> X, y = split_features_labels(np.array([[0.5, 1.5, 0.0], [2.0, 3.0, 1.0]]), "data.csv")
+    >>> X.tolist(), y.tolist()
+    ([[0.5, 1.5], [2.0, 3.0]], [0, 1])
+    """
+    if table.shape[1] < 2:
+        raise FormatError(f"{source}: needs at least 2 columns (features, then the label), got "
+                          f"{table.shape[1]}")
+    return Dataset(table[:, :-1], as_labels(table[:, -1], source))
+
+
+def load_table(path, dtype=np.float64) -> Dataset:
+    """Features and integer class labels from a CSV or NPZ file of one's own.
+
+    The file is read by :func:`read_table`. Its labels are an NPZ's ``y`` or, for a CSV (or an
+    NPZ without ``y``), the last column, which must hold class indices 0, 1, 2, ... Unlike the
+    other loaders of this module, the features are not rescaled.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    dtype : float32 or float64
+        The dtype of ``X`` (default float64).
+
+    Returns
+    -------
+    Dataset
+        ``X`` of shape (n, features) in ``dtype`` and ``y`` of shape (n,), int64.
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError, FormatError
+        As :func:`read_table`; FormatError also for labels that are not class indices or a
+        table of fewer than 2 columns.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "points.npz")
+    >>> np.savez(path, X=np.array([[0, 1], [1, 0]]), y=np.array([1, 0]))
+    >>> X, y = load_table(path, dtype=np.float32)
+    >>> X.dtype, y.tolist()
+    (dtype('float32'), [1, 0])
+    """
+    dt = float_dtype(dtype)
+    X, y = read_table(path)
+    if y is None:
+        X, y = split_features_labels(X, path)
+    else:
+        y = as_labels(y, path, "y")
+    return Dataset(X.astype(dt), y)

@@ -2,7 +2,8 @@
 
 Every error a user can trigger with bad input is one of these, and its message names the
 problem (which argument, which shape, which value). They subclass the built-in exception a
-Python user would try first, so ``except ValueError`` keeps working.
+Python user would try first, so ``except ValueError`` keeps working. The one warning,
+:class:`ConvergenceWarning`, is defined here too, once for every model that can stop early.
 """
 
 
@@ -29,3 +30,8 @@ class FormatError(FusennError, ValueError):
 class MissingDependencyError(FusennError, ImportError):
     """An optional library that a feature needs is not installed; the message names the extra
     that installs it (``pip install 'fusenn[plot]'``)."""
+
+
+class ConvergenceWarning(UserWarning):
+    """Training stopped at its iteration limit before it converged (a warning, not an error:
+    the model is usable, but more epochs or another setting may do better)."""

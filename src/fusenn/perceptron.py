@@ -15,11 +15,7 @@ import warnings
 import numpy as np
 
 from ._validation import check_2d, check_labels, check_positive, check_random_state
-from .errors import ShapeError
-
-
-class ConvergenceWarning(UserWarning):
-    """The perceptron stopped at max_iter without classifying every sample correctly."""
+from .errors import ConvergenceWarning, ShapeError
 
 
 class Perceptron:

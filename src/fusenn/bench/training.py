@@ -1,0 +1,563 @@
+"""The training and prediction runner (``fusenn bench``, ``--what train`` and ``predict``).
+
+**Training**: the four configurations of DESIGN.md, one epoch of mini-batch SGD (lr 0.1, no
+momentum) with softmax cross-entropy on synthetic float32 data, measured in samples per
+second:
+
+=======  ==================  ==========  =====
+name     layers              hidden act  batch
+=======  ==================  ==========  =====
+xor      2-8-2               tanh        4
+nielsen  784-30-10           sigmoid     10
+medium   784-128-64-10       relu        64
+large    784-1024-1024-10    relu        512
+=======  ==================  ==========  =====
+
+**Prediction**: the forward pass alone of the *medium* network over :data:`PREDICT_ROWS` rows
+of float32, in rows per second: ``model.predict`` on every fusenn backend against PyTorch under
+``torch.no_grad()``, with the same weights.
+
+A *path* is a label in the table: ``fusenn-<backend>`` for each fusenn backend, then each peer
+of :data:`PEERS`, the registry of the libraries fusenn is compared with. A peer is a name, a
+runner factory per measurement it takes part in, and the module it needs; whether that module
+is installed is looked up once. Adding a peer is writing its factories and registering them
+with :func:`register_peer`.
+
+Each runner is built once (model, data, a warm-up call, so that compilation is not timed) and
+then returns a function that runs once more and returns the path that ran. :func:`run` times
+each path in a process of its own; peers that are not installed are skipped, and said to be.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import platform
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import numpy as np
+
+from .. import backends
+from .._threads import get_num_threads
+
+# (paths is left to the package, whose paths() also knows the kernel timer's)
+__all__ = ["Config", "CONFIGS", "LR", "PREDICT_CONFIG", "PREDICT_ROWS", "DEFAULT_CONFIGS",
+           "check_configs", "make_data", "make_predict_data", "fusenn_mlp", "torch_mlp",
+           "fusenn_runner", "fusenn_predict_runner", "numpy_mlp_runner", "torch_runner",
+           "torch_predict_runner", "sklearn_runner", "Measurement", "MEASUREMENTS", "Peer",
+           "PEERS", "register_peer", "fusenn_path", "peers", "runners", "predict_runners",
+           "peer_versions", "time_epochs", "measure", "run", "format_table"]
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    sizes: tuple
+    activation: str
+    batch_size: int
+    n_samples: int
+
+
+CONFIGS = {
+    "xor": Config("xor", (2, 8, 2), "tanh", 4, 4000),
+    "nielsen": Config("nielsen", (784, 30, 10), "sigmoid", 10, 6000),
+    "medium": Config("medium", (784, 128, 64, 10), "relu", 64, 12800),
+    "large": Config("large", (784, 1024, 1024, 10), "relu", 512, 4096),
+}
+LR = 0.1
+#: The prediction benchmark: the forward pass of this configuration's network over this many
+#: rows of float32 (313 MB of inputs for the 784 features of the medium network).
+PREDICT_CONFIG = "medium"
+PREDICT_ROWS = 100_000
+#: The configurations each measurement runs by default.
+DEFAULT_CONFIGS = {"train": tuple(CONFIGS), "predict": (PREDICT_CONFIG,)}
+#: Timings per path in each round (the best is kept), and rounds over all paths.
+REPEAT = 3
+ROUNDS = 2
+
+
+def check_configs(names):
+    """Raise ValueError naming the first of ``names`` that is not a key of :data:`CONFIGS`."""
+    for name in names:
+        if name not in CONFIGS:
+            raise ValueError(f"unknown configuration {name!r}; choose from "
+                             f"{', '.join(CONFIGS)}")
+
+
+def make_data(cfg, seed=0):
+    """Synthetic float32 inputs and int64 labels for ``cfg`` (XOR: the noisy XOR pattern)."""
+    rng = np.random.default_rng(seed)
+    n, d, k = cfg.n_samples, cfg.sizes[0], cfg.sizes[-1]
+    if cfg.name == "xor":
+        base = rng.integers(0, 2, size=(n, 2))
+        X = (base + rng.normal(0, 0.1, size=(n, 2))).astype(np.float32)
+        y = (base[:, 0] ^ base[:, 1]).astype(np.int64)
+        return X, y
+    X = rng.random((n, d), dtype=np.float32)
+    y = rng.integers(0, k, size=n).astype(np.int64)
+    return X, y
+
+
+def make_predict_data(cfg, rows=PREDICT_ROWS, seed=0):
+    """``rows`` synthetic float32 inputs (rows, n_in) for ``cfg``, drawn like :func:`make_data`'s
+    (for all but xor, the first rows of a larger draw are those of a smaller one)."""
+    return make_data(replace(cfg, n_samples=rows), seed)[0]
+
+
+# --------------------------------------------------------------------------- networks
+def fusenn_mlp(cfg):
+    """The network of ``cfg`` in fusenn: Dense layers, ``cfg.activation`` on the hidden ones,
+    logits out (a multiclass classifier), parameters drawn from seed 0."""
+    import fusenn as fn
+    from ..layers import Dense
+
+    sizes = cfg.sizes
+    layers = [Dense(a, b, cfg.activation if i < len(sizes) - 2 else None)
+              for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))]
+    return fn.Sequential(layers, random_state=0, task="multiclass")
+
+
+def torch_mlp(cfg, weights=None):
+    """The same network in PyTorch: ``torch.nn.Sequential`` of Linear and activation modules.
+
+    ``weights``, in fusenn's ``get_weights`` order ``[W0, b0, W1, b1, ...]`` (W of shape
+    (n_in, n_out)), replace PyTorch's initial parameters when given.
+    """
+    import torch
+
+    act = {"tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid, "relu": torch.nn.ReLU}
+    mods = []
+    sizes = cfg.sizes
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        mods.append(torch.nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            mods.append(act[cfg.activation]())
+    model = torch.nn.Sequential(*mods)
+    if weights is not None:
+        linears = [m for m in mods if isinstance(m, torch.nn.Linear)]
+        with torch.no_grad():
+            for linear, W, b in zip(linears, weights[0::2], weights[1::2]):
+                linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
+                linear.bias.copy_(torch.from_numpy(b))
+    return model
+
+
+# --------------------------------------------------------------------------- fusenn's runners
+def fusenn_runner(cfg, backend, X, y):
+    """One epoch with fusenn on ``backend``; the function returns the path that ran."""
+    import fusenn as fn
+
+    model = fusenn_mlp(cfg)
+    trainer = fn.Trainer(model, optimizer=fn.optim.SGD(lr=LR), batch_size=cfg.batch_size,
+                         random_state=0, metrics=[])
+
+    def epoch():
+        with fn.use_backend(backend):
+            trainer.fit(X, y, epochs=1)
+        return trainer.last_path
+
+    epoch()  # warm-up: Numba compiles (or loads its cache) here
+    return epoch
+
+
+def fusenn_predict_runner(cfg, backend, X):
+    """``model.predict(X)`` (class labels, all rows in one call) with fusenn on ``backend``;
+    the function returns the path that ran, ``"predict:<backend>"``."""
+    import fusenn as fn
+
+    model = fusenn_mlp(cfg)
+
+    def predict():
+        with fn.use_backend(backend):  # predict runs on fusenn's thread count, as fit does
+            model.predict(X)
+            return f"predict:{backends.resolve()}"
+
+    predict()  # warm-up: Numba compiles (or loads its cache) here
+    return predict
+
+
+# --------------------------------------------------------------------------- peers' runners
+def numpy_mlp_runner(cfg, X, y):
+    """A plain, straightforward vectorised NumPy MLP: what one writes by hand."""
+    rng = np.random.default_rng(0)
+    sizes = cfg.sizes
+    Ws = [(rng.normal(0, np.sqrt(2.0 / a), size=(a, b))).astype(np.float32)
+          for a, b in zip(sizes[:-1], sizes[1:])]
+    bs = [np.zeros(b, dtype=np.float32) for b in sizes[1:]]
+    act = {
+        "tanh": (np.tanh, lambda a: 1 - a * a),
+        "sigmoid": (lambda z: 1 / (1 + np.exp(-z)), lambda a: a * (1 - a)),
+        "relu": (lambda z: np.maximum(z, 0), lambda a: (a > 0).astype(np.float32)),
+    }[cfg.activation]
+    n, bsz = X.shape[0], cfg.batch_size
+
+    def epoch():
+        perm = rng.permutation(n)
+        for i in range(0, n, bsz):
+            idx = perm[i:i + bsz]
+            xb, yb = X[idx], y[idx]
+            acts = [xb]
+            for l, (W, b) in enumerate(zip(Ws, bs)):
+                z = acts[-1] @ W + b
+                acts.append(act[0](z) if l < len(Ws) - 1 else z)
+            z = acts[-1]
+            p = np.exp(z - z.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            p[np.arange(len(idx)), yb] -= 1
+            delta = p / len(idx)
+            for l in range(len(Ws) - 1, -1, -1):
+                gW = acts[l].T @ delta
+                gb = delta.sum(axis=0)
+                if l > 0:
+                    delta = (delta @ Ws[l].T) * act[1](acts[l])
+                Ws[l] -= LR * gW
+                bs[l] -= LR * gb
+        return "plain-numpy"
+
+    epoch()
+    return epoch
+
+
+def torch_runner(cfg, X, y):
+    """PyTorch eager on the CPU: same layers, SGD, CrossEntropyLoss, same threads."""
+    import torch
+
+    torch.manual_seed(0)
+    torch.set_num_threads(get_num_threads())
+    model = torch_mlp(cfg)
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    n, bsz = X.shape[0], cfg.batch_size
+
+    def epoch():
+        perm = torch.randperm(n)
+        for i in range(0, n, bsz):
+            idx = perm[i:i + bsz]
+            opt.zero_grad()
+            loss = loss_fn(model(Xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+        return "torch"
+
+    epoch()
+    return epoch
+
+
+def torch_predict_runner(cfg, X):
+    """PyTorch's forward pass under ``torch.no_grad()`` and ``argmax`` to class labels, like
+    ``model.predict``: the same network with the weights of :func:`fusenn_mlp`, on fusenn's
+    thread count."""
+    import torch
+
+    torch.set_num_threads(get_num_threads())
+    module = torch_mlp(cfg, fusenn_mlp(cfg).get_weights()).eval()
+    Xt = torch.from_numpy(X)
+
+    def predict():
+        with torch.no_grad():
+            module(Xt).argmax(dim=1)
+        return "torch"
+
+    predict()
+    return predict
+
+
+def sklearn_runner(cfg, X, y):
+    """scikit-learn's MLPClassifier, solver sgd, same batch, one pass per partial_fit."""
+    from sklearn.neural_network import MLPClassifier
+
+    clf = MLPClassifier(hidden_layer_sizes=cfg.sizes[1:-1],
+                        activation={"sigmoid": "logistic"}.get(cfg.activation, cfg.activation),
+                        solver="sgd", batch_size=cfg.batch_size, learning_rate_init=LR,
+                        momentum=0.0, alpha=0.0, random_state=0)
+    classes = np.arange(cfg.sizes[-1])
+
+    def epoch():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clf.partial_fit(X, y, classes=classes)
+        return "sklearn"
+
+    epoch()
+    return epoch
+
+
+# --------------------------------------------------------------------------- the registries
+@dataclass(frozen=True)
+class Measurement:
+    """What one measurement times: ``fusenn(cfg, backend, *data)`` builds fusenn's runner,
+    ``data(cfg, rows)`` gives ``(data, n)`` (the runners' data arguments and the samples one
+    call handles), ``unit`` heads the table's rate column."""
+    fusenn: Callable
+    data: Callable
+    unit: str
+
+
+#: The measurements of this runner, by the name ``fusenn bench --what`` takes.
+MEASUREMENTS = {
+    "train": Measurement(fusenn_runner, lambda cfg, rows: (make_data(cfg), cfg.n_samples),
+                         "samples/s"),
+    "predict": Measurement(fusenn_predict_runner,
+                           lambda cfg, rows: ((make_predict_data(cfg, rows),), rows), "rows/s"),
+}
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A library fusenn is compared with.
+
+    ``name`` is its path label in the table; ``runners`` maps each measurement it takes part
+    in (a key of :data:`MEASUREMENTS`) to its runner factory, called with the configuration and
+    the measurement's data (``(cfg, X, y)`` to train, ``(cfg, X)`` to predict) and returning
+    the function to time. ``module`` is the top-level module it imports (None: nothing beyond
+    NumPy), ``distribution`` the package whose version the benchmark records, and ``title``
+    names it in words.
+    """
+    name: str
+    runners: dict
+    title: str
+    module: str = None
+    distribution: str = None
+
+    @property
+    def installed(self):
+        """Whether :attr:`module` can be imported here (looked up once, without importing it:
+        importing PyTorch would load its OpenMP runtime into this process)."""
+        return self.module is None or _module_found(self.module)
+
+
+@functools.lru_cache(maxsize=None)
+def _module_found(module):
+    return importlib.util.find_spec(module) is not None
+
+
+#: Every peer, by path label, in the order of the table (after fusenn's backends).
+PEERS: dict = {}
+
+
+def register_peer(peer):
+    """Add ``peer`` (a :class:`Peer`) to :data:`PEERS`.
+
+    Parameters
+    ----------
+    peer : Peer
+        Its ``name`` must be new and must not start with ``fusenn-``; its ``runners`` keys must
+        be measurements of :data:`MEASUREMENTS`.
+
+    Returns
+    -------
+    Peer
+        ``peer`` itself.
+
+    Raises
+    ------
+    ValueError
+        For a name already taken or reserved, or an unknown measurement.
+
+    Examples
+    --------
+    >>> def my_runner(cfg, X, y):
+    ...     def epoch():
+    ...         return "mine"
+    ...     return epoch
+    >>> peer = register_peer(Peer("mine", {"train": my_runner}, "my own MLP"))
+    >>> paths("train")[-1]
+    'mine'
+    >>> del PEERS["mine"]
+    """
+    if peer.name in PEERS or peer.name.startswith("fusenn-"):
+        raise ValueError(f"peer name {peer.name!r} is taken")
+    unknown = set(peer.runners) - set(MEASUREMENTS)
+    if unknown:
+        raise ValueError(f"unknown measurement {sorted(unknown)[0]!r}; choose from "
+                         f"{', '.join(MEASUREMENTS)}")
+    PEERS[peer.name] = peer
+    return peer
+
+
+register_peer(Peer("plain-numpy", {"train": numpy_mlp_runner}, "a plain NumPy MLP"))
+register_peer(Peer("torch", {"train": torch_runner, "predict": torch_predict_runner},
+                   "PyTorch eager", module="torch", distribution="torch"))
+register_peer(Peer("sklearn", {"train": sklearn_runner}, "scikit-learn", module="sklearn",
+                   distribution="scikit-learn"))
+
+
+def fusenn_path(backend):
+    """The path label of fusenn on ``backend``: ``"fusenn-<backend>"``."""
+    return f"fusenn-{backend}"
+
+
+def _measurement(what):
+    if what not in MEASUREMENTS:
+        raise ValueError(f"unknown measurement {what!r}; choose from "
+                         f"{', '.join(MEASUREMENTS)}")
+    return MEASUREMENTS[what]
+
+
+def peers(what):
+    """The peers of measurement ``what``, in the order of the table."""
+    _measurement(what)
+    return [peer for peer in PEERS.values() if what in peer.runners]
+
+
+def paths(what):
+    """Every path label of measurement ``what``, available here or not: ``fusenn-<backend>``
+    for each backend, then the peers."""
+    return tuple(fusenn_path(b) for b in backends.NAMES) + tuple(p.name for p in peers(what))
+
+
+def _builders(what, cfg, data, include):
+    """``{label: builder}`` for every path of ``what`` (only those in ``include``, if given);
+    ``builder()`` builds the runner on ``data`` and returns the function to time."""
+    # Nothing is probed or loaded here for the peers: loading a compiled backend starts its
+    # OpenMP runtime with passive waiting, which PyTorch (sharing libgomp) would inherit.
+    fusenn = _measurement(what).fusenn
+    out = {fusenn_path(name): functools.partial(fusenn, cfg, name, *data)
+           for name in backends.NAMES}
+    out.update({peer.name: functools.partial(peer.runners[what], cfg, *data)
+                for peer in peers(what)})
+    if include is not None:
+        out = {k: v for k, v in out.items() if k in include}
+    return out
+
+
+def runners(cfg, X, y, include=None):
+    """``{label: builder}`` for every training path; ``builder()`` returns the epoch function."""
+    return _builders("train", cfg, (X, y), include)
+
+
+def predict_runners(cfg, X, include=None):
+    """``{label: builder}`` for every prediction path; ``builder()`` returns the function that
+    predicts all rows of ``X``."""
+    return _builders("predict", cfg, (X,), include)
+
+
+# --------------------------------------------------------------------------- timing
+def _distribution_version(name):
+    """The installed version of distribution ``name`` (None if absent), read from its metadata
+    so that nothing is imported: importing PyTorch would load its OpenMP runtime here."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def peer_versions():
+    """Python, NumPy, the thread count and the versions of the peers (None: not installed),
+    then of Numba and SciPy."""
+    info = {"python": platform.python_version(), "numpy": np.__version__,
+            "threads": get_num_threads()}
+    for peer in PEERS.values():
+        if peer.distribution is not None:
+            info[peer.name] = _distribution_version(peer.distribution)
+    for dist in ("numba", "scipy"):
+        info[dist] = _distribution_version(dist)
+    return info
+
+
+def time_epochs(run, n_samples, repeat=REPEAT):
+    """Best samples per second over ``repeat`` calls of ``run`` (each an epoch over, or a
+    prediction of, ``n_samples`` samples), and the path that ran."""
+    best = np.inf
+    ran = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        ran = run()
+        best = min(best, time.perf_counter() - t0)
+    return n_samples / best, ran
+
+
+def measure(config, label, repeat=REPEAT, what="train", rows=PREDICT_ROWS):
+    """Build path ``label`` for ``config`` in this process, warm it up, time it: one epoch of
+    training (``what="train"``) or a prediction of ``rows`` rows (``what="predict"``).
+    Returns the best samples per second and the path that ran."""
+    measurement = _measurement(what)
+    cfg = CONFIGS[config]
+    # No thread limits around the peers: each runs as its users run it, on the same thread
+    # count (fusenn's fit sets its own; PyTorch gets torch.set_num_threads).
+    data, n = measurement.data(cfg, rows)
+    run_once = _builders(what, cfg, data, [label])[label]()
+    return time_epochs(run_once, n, repeat)
+
+
+def _measure_in_child(config, label, repeat, what="train", rows=PREDICT_ROWS):
+    """:func:`measure` in a fresh Python process: no thread pool of another path (PyTorch's
+    OpenMP, a second BLAS) is alive to compete with this one."""
+    code = ("import json\nfrom fusenn.bench import training as b\n"
+            f"try:\n    r = b.measure({config!r}, {label!r}, {repeat}, what={what!r}, "
+            f"rows={rows!r})\n"
+            "except ImportError as e:\n    r = (None, f'not installed ({e.name})')\n"
+            "print('RESULT', json.dumps(r))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            rate, ran = json.loads(line[7:])
+            return rate, ran
+    raise RuntimeError(f"{what} benchmark of {label} on {config} failed: "
+                       f"{proc.stderr.strip()}")
+
+
+def _measure_path(config, label, repeat, what, rows):
+    """``(rate, ran)`` of one path: a peer that is not installed is not started."""
+    peer = PEERS.get(label)
+    if peer is not None and not peer.installed:
+        return None, f"not installed ({peer.module})"
+    return _measure_in_child(config, label, repeat, what, rows)
+
+
+def run(configs=DEFAULT_CONFIGS["train"], repeat=REPEAT, include=None, rounds=ROUNDS,
+        print_fn=print, what="train", rows=PREDICT_ROWS):
+    """Time every available path on ``configs``; print and return the table rows.
+
+    ``what="train"`` times one epoch of training, ``what="predict"`` a prediction of ``rows``
+    rows. Each path runs in its own process (``repeat`` calls, the best kept), and the whole
+    sequence is run ``rounds`` times, interleaved, keeping each path's best: drift in a shared
+    machine's speed then falls on every path alike.
+    """
+    measurement = _measurement(what)
+    check_configs(configs)
+    labels = ([fusenn_path(b) for b in backends.available_backends()]
+              + [peer.name for peer in peers(what)])
+    if include is not None:
+        labels = [l for l in labels if l in include]
+    best = {}
+    for _ in range(rounds):
+        for name in configs:
+            for label in labels:
+                rate, ran = _measure_path(name, label, repeat, what, rows)
+                old = best.get((name, label))
+                if old is None or (rate is not None and (old[0] is None or rate > old[0])):
+                    best[(name, label)] = (rate, ran)
+    rows_out = []
+    for name in configs:
+        ref = best.get((name, fusenn_path("numpy")), (None,))[0]
+        torch_rate = best.get((name, "torch"), (None,))[0]
+        for label in labels:
+            rate, ran = best[(name, label)]
+            rows_out.append({"config": name, "path": label, "ran": ran, "samples_per_s": rate,
+                             "vs_numpy_ref": rate / ref if rate and ref else None,
+                             "vs_torch": rate / torch_rate if rate and torch_rate else None})
+    if print_fn is not None:
+        print_fn(format_table(rows_out, unit=measurement.unit))
+    return rows_out
+
+
+def format_table(rows, unit="samples/s"):
+    """The rows of :func:`run` as a text table; ``unit`` heads the rate column."""
+    head = f"{'config':<8} {'path':<14} {unit:>12} {'x numpy-ref':>12} {'x torch':>9}  ran"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        rate = f"{r['samples_per_s']:,.0f}" if r["samples_per_s"] else "-"
+        ref = f"{r['vs_numpy_ref']:.2f}" if r["vs_numpy_ref"] else "-"
+        tor = f"{r['vs_torch']:.2f}" if r["vs_torch"] else "-"
+        lines.append(f"{r['config']:<8} {r['path']:<14} {rate:>12} {ref:>12} {tor:>9}  "
+                     f"{r['ran']}")
+    return "\n".join(lines)

@@ -149,7 +149,7 @@ def _extensions():
         # functions (the tanh loop then ran 10x slower, unvectorised): force it.
         macros.append(("CYTHON_INLINE", "inline __attribute__((always_inline))"))
     sources = ["csrc/_generated.pxi", "csrc/_kernels.pxi", "csrc/_boundary.pxi",
-               "csrc/fusenn_math.h"]
+               "csrc/_defs.pxi", "csrc/fusenn_math.h"]
     common = dict(define_macros=macros, include_dirs=["csrc"], depends=sources)
     exts = [Extension("fusenn._cykernels", ["csrc/_cykernels.pyx"], **common)]
     if platform.machine().lower() in ("x86_64", "amd64") and not DEBUG and not SANITIZE:

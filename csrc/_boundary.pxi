@@ -48,56 +48,41 @@ def _as_i64(x, str name):
 
 
 # --------------------------------------------------------------------------- activations
-cdef _act_forward_t(const floating[:, ::1] z, int code, floating p0, floating p1,
+cdef _act_forward_t(const floating[:, ::1] z, int code, double p0, double p1,
                     floating[:, ::1] out):
     cdef Py_ssize_t m = z.shape[0], n = z.shape[1]
     cdef int nt
+    _check_code(code)
     _same2("out", out.shape[0], out.shape[1], m, n)
     if m == 0 or n == 0:
         return
     nt = _threads_for(m * n * _act_cost(code))
     with nogil:
-        _act_fwd(&z[0, 0], &out[0, 0], m, n, code, p0, p1, nt)
-
-
-def act_forward(z, int code, double p0, double p1, out):
-    """``out = f(z)`` elementwise (softmax: per row); ``out`` may be ``z``. 2-D, C order."""
-    _check_code(code)
-    if _kind(z, "z") == 0:
-        _act_forward_t[float](z, code, <float>p0, <float>p1, out)
-    else:
-        _act_forward_t[double](z, code, p0, p1, out)
+        _act_fwd(&z[0, 0], &out[0, 0], m, n, code, <floating>p0, <floating>p1, nt)
 
 
 cdef _act_derivative_t(const floating[:, ::1] z, const floating[:, ::1] a, int code,
-                       floating p0, floating p1, floating[:, ::1] out):
+                       double p0, double p1, floating[:, ::1] out):
     cdef Py_ssize_t m = z.shape[0], n = z.shape[1]
     cdef int nt
+    _check_code(code)
     _same2("a", a.shape[0], a.shape[1], m, n)
     _same2("out", out.shape[0], out.shape[1], m, n)
     if m == 0 or n == 0:
         return
     nt = _threads_for(m * n * _act_cost(code))
     with nogil:
-        _act_der(&z[0, 0], &a[0, 0], &out[0, 0], m, n, code, p0, p1, nt)
-
-
-def act_derivative(z, a, int code, double p0, double p1, out):
-    """``out = f'(z)`` given ``a = f(z)`` (softmax: the Jacobian's diagonal ``a (1 - a)``)."""
-    _check_code(code)
-    if _kind(z, "z") == 0:
-        _act_derivative_t[float](z, a, code, <float>p0, <float>p1, out)
-    else:
-        _act_derivative_t[double](z, a, code, p0, p1, out)
+        _act_der(&z[0, 0], &a[0, 0], &out[0, 0], m, n, code, <floating>p0, <floating>p1, nt)
 
 
 # --------------------------------------------------------------------------- dense layer
 cdef _dense_forward_t(const floating[:, ::1] x, const floating[:, ::1] W,
-                      const floating[::1] b, int code, floating p0, floating p1,
+                      const floating[::1] b, int code, double p0, double p1,
                       floating[:, ::1] z, floating[:, ::1] a):
     cdef Py_ssize_t m = x.shape[0], k = x.shape[1], n = W.shape[1]
     cdef const floating* bp = NULL
     cdef int nt
+    _check_code(code)
     if W.shape[0] != k:
         raise ValueError(f"x of shape ({m}, {k}) cannot multiply W of shape "
                          f"({W.shape[0]}, {n})")
@@ -114,27 +99,19 @@ cdef _dense_forward_t(const floating[:, ::1] x, const floating[:, ::1] W,
     nt = _threads_for(m * n * _act_cost(code))
     with nogil:
         _dense_fwd(&x[0, 0] if k > 0 else NULL, &W[0, 0] if k > 0 else NULL, bp, &z[0, 0],
-                   &a[0, 0], m, k, n, code, p0, p1, nt)
-
-
-def dense_forward(x, W, b, int code, double p0, double p1, z, a):
-    """``z = x @ W + b`` then ``a = f(z)``, fused; ``b`` may be None; ``a`` may be ``z``."""
-    _check_code(code)
-    if _kind(x, "x") == 0:
-        _dense_forward_t[float](x, W, b, code, <float>p0, <float>p1, z, a)
-    else:
-        _dense_forward_t[double](x, W, b, code, p0, p1, z, a)
+                   &a[0, 0], m, k, n, code, <floating>p0, <floating>p1, nt)
 
 
 cdef _dense_backward_t(const floating[:, ::1] x, const floating[:, ::1] W,
                        const floating[:, ::1] z, const floating[:, ::1] a,
-                       const floating[:, ::1] dy, int code, floating p0, floating p1,
+                       const floating[:, ::1] dy, int code, double p0, double p1,
                        floating[:, ::1] dz, floating[:, ::1] dW, floating[::1] db,
                        floating[:, ::1] dx):
     cdef Py_ssize_t m = x.shape[0], k = x.shape[1], n = W.shape[1]
     cdef floating* dbp = NULL
     cdef floating* dxp = NULL
     cdef int nt
+    _check_code(code)
     if W.shape[0] != k:
         raise ValueError(f"x of shape ({m}, {k}) does not fit W of shape ({W.shape[0]}, {n})")
     _same2("z", z.shape[0], z.shape[1], m, n)
@@ -166,19 +143,7 @@ cdef _dense_backward_t(const floating[:, ::1] x, const floating[:, ::1] W,
     with nogil:
         _dense_bwd(&x[0, 0] if k > 0 else NULL, &W[0, 0] if k > 0 else NULL, &z[0, 0],
                    &a[0, 0], &dy[0, 0], &dz[0, 0], &dW[0, 0] if k > 0 else NULL, dbp, dxp,
-                   m, k, n, code, p0, p1, nt)
-
-
-def dense_backward(x, W, z, a, dy, int code, double p0, double p1, dz, dW, db, dx):
-    """``dz = dy * f'(z)``; ``dW = x.T @ dz``; ``db = dz.sum(0)``; ``dx = dz @ W.T``.
-
-    ``dz`` may be ``dy``; ``db`` and ``dx`` may be None.
-    """
-    _check_code(code)
-    if _kind(x, "x") == 0:
-        _dense_backward_t[float](x, W, z, a, dy, code, <float>p0, <float>p1, dz, dW, db, dx)
-    else:
-        _dense_backward_t[double](x, W, z, a, dy, code, p0, p1, dz, dW, db, dx)
+                   m, k, n, code, <floating>p0, <floating>p1, nt)
 
 
 # --------------------------------------------------------------------------- softmax family
@@ -210,22 +175,6 @@ cdef _softmax_t(const floating[:, ::1] z, floating[:, ::1] out, bint log_form):
                 _softmax_row(zr, orow, n)
 
 
-def softmax(z, out):
-    """``out = exp(z - max) / sum`` along the last axis; ``out`` may be ``z``."""
-    if _kind(z, "z") == 0:
-        _softmax_t[float](z, out, False)
-    else:
-        _softmax_t[double](z, out, False)
-
-
-def log_softmax(z, out):
-    """``out = z - logsumexp(z)`` along the last axis; ``out`` may be ``z``."""
-    if _kind(z, "z") == 0:
-        _softmax_t[float](z, out, True)
-    else:
-        _softmax_t[double](z, out, True)
-
-
 cdef _logsumexp_t(const floating[:, ::1] z, floating[::1] out):
     cdef Py_ssize_t m = z.shape[0], n = z.shape[1], i
     if out.shape[0] != m:
@@ -236,14 +185,6 @@ cdef _logsumexp_t(const floating[:, ::1] z, floating[::1] out):
     with nogil:
         for i in range(m):
             out[i] = _logsumexp_row(&z[0, 0] + i * n, n)
-
-
-def logsumexp(z, out):
-    """``out[i] = max z[i] + log(sum exp(z[i] - max z[i]))``; ``out`` 1-D of length n."""
-    if _kind(z, "z") == 0:
-        _logsumexp_t[float](z, out)
-    else:
-        _logsumexp_t[double](z, out)
 
 
 # --------------------------------------------------------------------------- fused losses
@@ -262,8 +203,9 @@ cdef int _check_labels(const int64_t[::1] labels, Py_ssize_t m, Py_ssize_t k) ex
     return 0
 
 
-cdef double _softmax_xent_t(const floating[:, ::1] z, const int64_t[::1] labels,
+cdef double _softmax_xent_t(const floating[:, ::1] z, labels_obj,
                             floating[:, ::1] grad) except? -1:
+    cdef const int64_t[::1] labels = _as_i64(labels_obj, "labels")
     cdef Py_ssize_t m = z.shape[0], k = z.shape[1]
     cdef floating* g = NULL
     cdef double loss
@@ -277,14 +219,6 @@ cdef double _softmax_xent_t(const floating[:, ::1] z, const int64_t[::1] labels,
     with nogil:
         loss = _xent(&z[0, 0], &labels[0], NULL, g, m, k)
     return loss
-
-
-def softmax_xent(logits, labels, grad):
-    """Mean softmax cross-entropy of int64 ``labels``; ``grad`` (or None) gets its gradient."""
-    lab = _as_i64(labels, "labels")
-    if _kind(logits, "logits") == 0:
-        return _softmax_xent_t[float](logits, lab, grad)
-    return _softmax_xent_t[double](logits, lab, grad)
 
 
 cdef double _softmax_xent_probs_t(const floating[:, ::1] z, const floating[:, ::1] t,
@@ -324,13 +258,6 @@ cdef double _softmax_xent_probs_t(const floating[:, ::1] z, const floating[:, ::
     return total / m
 
 
-def softmax_xent_probs(logits, targets, grad):
-    """Softmax cross-entropy against target distributions (rows of ``targets``)."""
-    if _kind(logits, "logits") == 0:
-        return _softmax_xent_probs_t[float](logits, targets, grad)
-    return _softmax_xent_probs_t[double](logits, targets, grad)
-
-
 cdef double _sigmoid_bce_t(const floating[:, ::1] z, const floating[:, ::1] t,
                            floating[:, ::1] grad) except? -1:
     cdef Py_ssize_t m = z.shape[0], k = z.shape[1]
@@ -345,13 +272,6 @@ cdef double _sigmoid_bce_t(const floating[:, ::1] z, const floating[:, ::1] t,
     with nogil:
         loss = _bce(&z[0, 0], &t[0, 0], NULL, g, m, k)
     return loss
-
-
-def sigmoid_bce(logits, targets, grad):
-    """Mean binary cross-entropy from logits: ``softplus(z) - t z``; gradient into ``grad``."""
-    if _kind(logits, "logits") == 0:
-        return _sigmoid_bce_t[float](logits, targets, grad)
-    return _sigmoid_bce_t[double](logits, targets, grad)
 
 
 cdef double _mse_t(const floating[:, ::1] y, const floating[:, ::1] t, floating[:, ::1] grad,
@@ -370,13 +290,6 @@ cdef double _mse_t(const floating[:, ::1] y, const floating[:, ::1] t, floating[
     return loss
 
 
-def mse(pred, targets, grad, half):
-    """Mean squared error (``half``: the notes' 1/(2n) sum); gradient into ``grad``."""
-    if _kind(pred, "pred") == 0:
-        return _mse_t[float](pred, targets, grad, bool(half))
-    return _mse_t[double](pred, targets, grad, bool(half))
-
-
 # --------------------------------------------------------------------------- optimisers
 cdef int _same1(str name, Py_ssize_t got, Py_ssize_t want) except -1:
     if got != want:
@@ -384,7 +297,7 @@ cdef int _same1(str name, Py_ssize_t got, Py_ssize_t want) except -1:
     return 0
 
 
-cdef _sgd_t(floating[::1] p, const floating[::1] g, floating[::1] vel, double lr,
+cdef _sgd_update_t(floating[::1] p, const floating[::1] g, floating[::1] vel, double lr,
             double momentum, bint nesterov, double wd):
     cdef Py_ssize_t P = p.shape[0]
     cdef floating* vp = NULL
@@ -403,15 +316,7 @@ cdef _sgd_t(floating[::1] p, const floating[::1] g, floating[::1] vel, double lr
         _sgd(&p[0], &g[0], vp, P, <floating>lr, <floating>momentum, nesterov, <floating>wd, nt)
 
 
-def sgd_update(p, g, vel, lr, momentum, nesterov, weight_decay):
-    """In place: ``p -= lr * step`` with momentum/Nesterov and weight decay (1-D arrays)."""
-    if _kind(p, "p") == 0:
-        _sgd_t[float](p, g, vel, lr, momentum, bool(nesterov), weight_decay)
-    else:
-        _sgd_t[double](p, g, vel, lr, momentum, bool(nesterov), weight_decay)
-
-
-cdef _adam_t(floating[::1] p, const floating[::1] g, floating[::1] m, floating[::1] v,
+cdef _adam_update_t(floating[::1] p, const floating[::1] g, floating[::1] m, floating[::1] v,
              double lr, double beta1, double beta2, double eps, double wd, double t):
     cdef Py_ssize_t P = p.shape[0]
     cdef int nt
@@ -426,15 +331,7 @@ cdef _adam_t(floating[::1] p, const floating[::1] g, floating[::1] m, floating[:
               <floating>wd, t, nt)
 
 
-def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, t):
-    """In place Adam step ``t`` (1-based) with bias correction and weight decay."""
-    if _kind(p, "p") == 0:
-        _adam_t[float](p, g, m, v, lr, beta1, beta2, eps, weight_decay, t)
-    else:
-        _adam_t[double](p, g, m, v, lr, beta1, beta2, eps, weight_decay, t)
-
-
-cdef _rmsprop_t(floating[::1] p, const floating[::1] g, floating[::1] sq, double lr,
+cdef _rmsprop_update_t(floating[::1] p, const floating[::1] g, floating[::1] sq, double lr,
                 double rho, double eps, double wd):
     cdef Py_ssize_t P = p.shape[0]
     cdef int nt
@@ -447,15 +344,7 @@ cdef _rmsprop_t(floating[::1] p, const floating[::1] g, floating[::1] sq, double
         _rmsprop(&p[0], &g[0], &sq[0], P, <floating>lr, rho, <floating>eps, <floating>wd, nt)
 
 
-def rmsprop_update(p, g, sq, lr, rho, eps, weight_decay):
-    """In place RMSprop: ``sq = rho sq + (1-rho) g^2``; ``p -= lr g / (sqrt(sq) + eps)``."""
-    if _kind(p, "p") == 0:
-        _rmsprop_t[float](p, g, sq, lr, rho, eps, weight_decay)
-    else:
-        _rmsprop_t[double](p, g, sq, lr, rho, eps, weight_decay)
-
-
-cdef _adagrad_t(floating[::1] p, const floating[::1] g, floating[::1] acc, double lr,
+cdef _adagrad_update_t(floating[::1] p, const floating[::1] g, floating[::1] acc, double lr,
                 double eps, double wd):
     cdef Py_ssize_t P = p.shape[0]
     cdef int nt
@@ -466,14 +355,6 @@ cdef _adagrad_t(floating[::1] p, const floating[::1] g, floating[::1] acc, doubl
     nt = _threads_for(4 * P)
     with nogil:
         _adagrad(&p[0], &g[0], &acc[0], P, <floating>lr, <floating>eps, <floating>wd, nt)
-
-
-def adagrad_update(p, g, acc, lr, eps, weight_decay):
-    """In place Adagrad: ``acc += g^2``; ``p -= lr g / (sqrt(acc) + eps)``."""
-    if _kind(p, "p") == 0:
-        _adagrad_t[float](p, g, acc, lr, eps, weight_decay)
-    else:
-        _adagrad_t[double](p, g, acc, lr, eps, weight_decay)
 
 
 # --------------------------------------------------------------------------- whole epoch

@@ -50,3 +50,4 @@ OPENMP = bool(FUSENN_HAVE_OPENMP)
 include "_generated.pxi"
 include "_kernels.pxi"
 include "_boundary.pxi"
+include "_defs.pxi"

@@ -190,6 +190,27 @@ _CY_LOOPS = (
 )
 
 
+#: The Cython implementation each contract kernel's ``def`` calls, where it is not
+#: ``_<name>_t[float or double](<the kernel's arguments>)``; train_epoch is written by hand.
+CYTHON_CALLS = {"softmax": "_softmax_t[{t}](z, out, False)",
+                "log_softmax": "_softmax_t[{t}](z, out, True)", "train_epoch": None}
+
+
+def _cython_defs(contract):
+    """Each kernel's ``def``: dispatch on the first array's dtype, float32 or float64."""
+    out = ["# --- the contract's entry points: float32 or float64, decided once"]
+    for name, (args, doc) in contract.KERNELS.items():
+        call = CYTHON_CALLS.get(name, f"_{name}_t[{{t}}]({args})")
+        if call is None:
+            continue
+        first = args.split(",")[0]
+        out += [f"def {name}({args}):", f'    """{doc}"""',
+                f'    if _kind({first}, "{first}") == 0:',
+                f"        return {call.format(t='float')}",
+                f"    return {call.format(t='double')}", "", ""]
+    return out
+
+
 def cython_source(table, contract):
     """The text of ``csrc/_generated.pxi``."""
     codes = {d.name.lstrip("_").upper(): code for code, d in sorted(table.BY_CODE.items())}
@@ -228,6 +249,11 @@ def cython_source(table, contract):
             out.append("            " + body.format(i=ident, ind="            "))
         out += ["", ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def cython_defs_source(contract):
+    """The text of ``csrc/_defs.pxi`` (included after the hand-written ``_t`` functions)."""
+    return "\n".join([HEADER, ""] + _cython_defs(contract)).rstrip() + "\n"
 
 
 # --------------------------------------------------------------------------- Numba
@@ -284,6 +310,7 @@ def outputs(root):
     table = _load(os.path.join(pkg, "_activation_table.py"), "_fusenn_activation_table")
     contract = _load(os.path.join(pkg, "backends", "_contract.py"), "_fusenn_contract")
     return {os.path.join(root, "csrc", "_generated.pxi"): cython_source(table, contract),
+            os.path.join(root, "csrc", "_defs.pxi"): cython_defs_source(contract),
             os.path.join(pkg, "backends", "_numba_activations.py"): numba_source(table, contract)}
 
 

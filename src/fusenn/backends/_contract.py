@@ -62,11 +62,39 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-#: Every kernel of the contract, in the order documented above.
-KERNELS = ("act_forward", "act_derivative", "dense_forward", "dense_backward", "softmax",
-           "log_softmax", "logsumexp", "softmax_xent", "softmax_xent_probs", "sigmoid_bce",
-           "mse", "sgd_update", "adam_update", "rmsprop_update", "adagrad_update",
-           "train_epoch")
+#: Every kernel of the contract, in the order documented above: its arguments and what it
+#: computes (in short). The compiled backends' Python entry points are generated from this.
+KERNELS = {
+    "act_forward": ("z, code, p0, p1, out",
+                    "``out = f(z)`` elementwise (softmax: per row); ``out`` may be ``z``."),
+    "act_derivative": ("z, a, code, p0, p1, out",
+                       "``out = f'(z)`` given ``a = f(z)`` (softmax: ``a (1 - a)``)."),
+    "dense_forward": ("x, W, b, code, p0, p1, z, a",
+                      "``z = x @ W + b`` then ``a = f(z)``, fused; ``b`` may be None."),
+    "dense_backward": ("x, W, z, a, dy, code, p0, p1, dz, dW, db, dx",
+                       "``dz = dy * f'(z)``; ``dW = x.T @ dz``; ``db = dz.sum(0)``; "
+                       "``dx = dz @ W.T``."),
+    "softmax": ("z, out", "``out = exp(z - max) / sum`` along the last axis."),
+    "log_softmax": ("z, out", "``out = z - logsumexp(z)`` along the last axis."),
+    "logsumexp": ("z, out", "``out[i] = max z[i] + log(sum exp(z[i] - max z[i]))``."),
+    "softmax_xent": ("logits, labels, grad",
+                     "Mean softmax cross-entropy of int64 ``labels``; gradient into ``grad``."),
+    "softmax_xent_probs": ("logits, targets, grad",
+                           "Softmax cross-entropy against target distributions."),
+    "sigmoid_bce": ("logits, targets, grad",
+                    "Mean binary cross-entropy from logits, ``softplus(z) - t z``."),
+    "mse": ("pred, targets, grad, half",
+            "Mean squared error (``half``: the notes' 1/(2n) sum); gradient into ``grad``."),
+    "sgd_update": ("p, g, vel, lr, momentum, nesterov, weight_decay",
+                   "In place SGD step with momentum/Nesterov and weight decay."),
+    "adam_update": ("p, g, m, v, lr, beta1, beta2, eps, weight_decay, t",
+                    "In place Adam step ``t`` (1-based) with bias correction."),
+    "rmsprop_update": ("p, g, sq, lr, rho, eps, weight_decay", "In place RMSprop step."),
+    "adagrad_update": ("p, g, acc, lr, eps, weight_decay", "In place Adagrad step."),
+    "train_epoch": ("flat, grad, widths, codes, params, X, labels, targets, perm, batch_size, "
+                    "loss_code, opt_code, hyper, state, losses",
+                    "One epoch of mini-batch training of a stack of Dense layers."),
+}
 
 #: train_epoch's loss codes, by name (never renumber; append).
 LOSSES = ("softmax_xent", "sigmoid_bce", "mse", "half_mse")

@@ -16,9 +16,9 @@ formula and derivative as text, its range and parameters - together with
   die), the relative cost of an element (for the thread decision), and from how many elements
   NumPy's own SIMD loops beat the compiled loops (for ``auto``).
 
-To add an activation: one :func:`_define` call below, with its reference and its kernel (a new
-``code``: append, never renumber), then rebuild (``pip install .``). The test-suite compares the
-new kernels with the reference on every backend.
+To add an activation: a new code at the top (append, never renumber) and one :func:`_define`
+call below, with its reference and its kernel, then rebuild (``pip install .``). The
+test-suite compares the new kernels with the reference on every backend.
 
 This module imports only the standard library and NumPy, because ``setup.py`` loads it by path
 at build time.
@@ -39,17 +39,23 @@ from typing import Callable, Optional
 import numpy as np
 
 # --------------------------------------------------------------------------- scalar language
-#: Constants the kernel expressions may name (generated as typed constants in each backend).
-CONSTANTS = {
-    "SELU_ALPHA": 1.6732632423543772848170429916717,
-    "SELU_SCALE": 1.0507009873554804934193349852946,
-    "GELU_TANH_K": math.sqrt(2.0 / math.pi),
-    "GELU_TANH_C": 0.044715,
-    "INV_SQRT2": 1.0 / math.sqrt(2.0),
-    "INV_SQRT_2PI": 1.0 / math.sqrt(2.0 * math.pi),
-    "SINC_SERIES_BELOW": 1e-2,  # |z| below this: sinc'(z) by its Taylor series
-}
-globals().update(CONSTANTS)
+# Each kernel's code: the number the compiled backends switch on. Never renumber; append.
+LINEAR, STEP, HEAVISIDE, SIGN, PIECEWISE_LINEAR, SIGMOID, TANH, RELU, LEAKY_RELU = range(9)
+ELU, SELU, GELU, GELU_TANH, SWISH, MISH, SOFTPLUS, SOFTSIGN, LOG_SIGMOID = range(10, 19)
+SINC, HARD_SWISH, HARD_SIGMOID, HARD_TANH, TANH_SHRINK, SOFT_SHRINK, HARD_SHRINK = range(19, 26)
+SOFTMAX = 26
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+GELU_TANH_K = math.sqrt(2.0 / math.pi)
+GELU_TANH_C = 0.044715
+INV_SQRT2 = 1.0 / math.sqrt(2.0)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+SINC_SERIES_BELOW = 1e-2  # |z| below this: sinc'(z) by its Taylor series
+#: The constants the kernel expressions may name (typed constants in each backend).
+CONSTANTS = {name: globals()[name] for name in (
+    "SELU_ALPHA", "SELU_SCALE", "GELU_TANH_K", "GELU_TANH_C", "INV_SQRT2", "INV_SQRT_2PI",
+    "SINC_SERIES_BELOW")}
 
 #: Elementary functions the kernel expressions may call: each backend maps them to its own
 #: (Cython: a float and a double C function; Numba: ``math``).
@@ -176,7 +182,7 @@ def _ones(z, a, b):
     return np.ones_like(z)
 
 
-_define("linear", 0, "f(z) = z", "f'(z) = 1", "(-inf, inf)", _linear, _ones,
+_define("linear", LINEAR, "f(z) = z", "f'(z) = 1", "(-inf, inf)", _linear, _ones,
         kernel=Kernel("z", "1", backward="dy"), aliases=("identity", "none"))
 
 
@@ -184,7 +190,7 @@ def _step(z, a, b):
     return np.where(z >= 0, 1.0, 0.0)
 
 
-_define("step", 1, "f(z) = 1 if z >= 0 else 0", "f'(z) = 0", "{0, 1}", _step, _zeros,
+_define("step", STEP, "f(z) = 1 if z >= 0 else 0", "f'(z) = 0", "{0, 1}", _step, _zeros,
         kernel=Kernel("1 if z >= 0 else 0", "0"), aliases=("binary_step",))
 
 
@@ -192,7 +198,7 @@ def _heaviside(z, a, b):
     return np.where(z > 0, 1.0, np.where(z == 0, 0.5, 0.0))
 
 
-_define("heaviside", 2, "f(z) = 0 if z < 0, 0.5 if z = 0, 1 if z > 0", "f'(z) = 0",
+_define("heaviside", HEAVISIDE, "f(z) = 0 if z < 0, 0.5 if z = 0, 1 if z > 0", "f'(z) = 0",
         "{0, 0.5, 1}", _heaviside, _zeros,
         kernel=Kernel("1 if z > 0 else (0.5 if z == 0 else 0)", "0"))
 
@@ -201,7 +207,7 @@ def _sign(z, a, b):
     return np.sign(z)
 
 
-_define("sign", 3, "f(z) = -1 if z < 0, 0 if z = 0, 1 if z > 0", "f'(z) = 0", "{-1, 0, 1}",
+_define("sign", SIGN, "f(z) = -1 if z < 0, 0 if z = 0, 1 if z > 0", "f'(z) = 0", "{-1, 0, 1}",
         _sign, _zeros, kernel=Kernel("1 if z > 0 else (-1 if z < 0 else 0)", "0"),
         aliases=("signum",))
 
@@ -214,7 +220,7 @@ def _piecewise_linear_d(z, a, b):
     return np.where((z > -0.5) & (z < 0.5), 1.0, 0.0)
 
 
-_define("piecewise_linear", 4, "f(z) = 0 if z <= -1/2, z + 1/2 if -1/2 < z < 1/2, 1 if z >= 1/2",
+_define("piecewise_linear", PIECEWISE_LINEAR, "f(z) = 0 if z <= -1/2, z + 1/2 if -1/2 < z < 1/2, 1 if z >= 1/2",
         "f'(z) = 1 if -1/2 < z < 1/2 else 0", "[0, 1]", _piecewise_linear, _piecewise_linear_d,
         kernel=Kernel("clip(z + 0.5, 0, 1)", "1 if z > -0.5 and z < 0.5 else 0"),
         kinks=(-0.5, 0.5))
@@ -228,7 +234,7 @@ def _sigmoid_d(z, a, b):
     return _sigmoid(z) * _sigmoid(-z)
 
 
-_define("sigmoid", 5, "f(z) = 1 / (1 + exp(-z))", "f'(z) = f(z) (1 - f(z))", "(0, 1)",
+_define("sigmoid", SIGMOID, "f(z) = 1 / (1 + exp(-z))", "f'(z) = f(z) (1 - f(z))", "(0, 1)",
         _sigmoid_f, _sigmoid_d,
         # the derivative as sigmoid(z) sigmoid(-z), both from one exp(-|z|)
         kernel=Kernel("sigmoid(z)", "e = exp(-abs(z)); s = (1 if z >= 0 else e) / (1 + e); "
@@ -245,7 +251,7 @@ def _tanh_d(z, a, b):
     return 1.0 - np.tanh(z) ** 2
 
 
-_define("tanh", 6, "f(z) = (exp(z) - exp(-z)) / (exp(z) + exp(-z))", "f'(z) = 1 - f(z)^2",
+_define("tanh", TANH, "f(z) = (exp(z) - exp(-z)) / (exp(z) + exp(-z))", "f'(z) = 1 - f(z)^2",
         "(-1, 1)", _tanh, _tanh_d,
         kernel=Kernel("tanh(z)", "t = tanh(z); 1 - t * t", backward="dy * (1 - a * a)",
                       cost=8),
@@ -260,7 +266,7 @@ def _relu_d(z, a, b):
     return np.where(z > 0, 1.0, 0.0)
 
 
-_define("relu", 7, "f(z) = max(0, z)", "f'(z) = 1 if z > 0 else 0", "[0, inf)", _relu, _relu_d,
+_define("relu", RELU, "f(z) = max(0, z)", "f'(z) = 1 if z > 0 else 0", "[0, inf)", _relu, _relu_d,
         # dy loaded unconditionally: a select, so the loop vectorises
         kernel=Kernel("z if z > 0 else 0", "1 if z > 0 else 0", backward="dy if z > 0 else 0"),
         kinks=(0.0,), init="he_uniform", relu_like=True)
@@ -274,11 +280,11 @@ def _leaky_d(z, alpha, b):
     return np.where(z > 0, 1.0, alpha)
 
 
-_define("leaky_relu", 8, "f(z) = z if z > 0 else alpha z", "f'(z) = 1 if z > 0 else alpha",
+_define("leaky_relu", LEAKY_RELU, "f(z) = z if z > 0 else alpha z", "f'(z) = 1 if z > 0 else alpha",
         "(-inf, inf)", _leaky, _leaky_d,
         kernel=Kernel("z if z > 0 else alpha * z", "1 if z > 0 else alpha"),
         params=(("alpha", 0.01),), kinks=(0.0,), init="he_uniform")
-_define("prelu", 8, "f(z) = z if z > 0 else alpha z (alpha learnt per unit in the PReLU layer)",
+_define("prelu", LEAKY_RELU, "f(z) = z if z > 0 else alpha z (alpha learnt per unit in the PReLU layer)",
         "f'(z) = 1 if z > 0 else alpha", "(-inf, inf)", _leaky, _leaky_d,
         params=(("alpha", 0.25),), kinks=(0.0,), init="he_uniform")
 
@@ -298,10 +304,10 @@ def _rrelu_d(z, lo, up):
 
 
 def _rrelu_resolve(p):
-    return 8, 0.5 * (float(p["lower"]) + float(p["upper"])), 0.0
+    return LEAKY_RELU, 0.5 * (float(p["lower"]) + float(p["upper"])), 0.0
 
 
-_define("rrelu", 8, "f(z) = z if z >= 0 else a z, a ~ U(lower, upper) in training, "
+_define("rrelu", LEAKY_RELU, "f(z) = z if z >= 0 else a z, a ~ U(lower, upper) in training, "
         "a = (lower + upper) / 2 in evaluation", "f'(z) = 1 if z > 0 else a", "(-inf, inf)",
         _rrelu, _rrelu_d, params=(("lower", 1.0 / 8.0), ("upper", 1.0 / 3.0)), kinks=(0.0,),
         check=_rrelu_check, resolve=_rrelu_resolve, init="he_uniform",
@@ -316,7 +322,7 @@ def _elu_d(z, alpha, b):
     return np.where(z > 0, 1.0, alpha * np.exp(np.minimum(z, 0)))
 
 
-_define("elu", 10, "f(z) = z if z > 0 else alpha (exp(z) - 1)",
+_define("elu", ELU, "f(z) = z if z > 0 else alpha (exp(z) - 1)",
         "f'(z) = 1 if z > 0 else alpha exp(z)", "(-alpha, inf)", _elu, _elu_d,
         kernel=Kernel("z if z > 0 else alpha * expm1(z)", "1 if z > 0 else alpha * exp(z)",
                       cost=8),
@@ -331,7 +337,7 @@ def _selu_d(z, a, b):
     return SELU_SCALE * np.where(z > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(z, 0)))
 
 
-_define("selu", 11, "f(z) = scale (z if z > 0 else alpha (exp(z) - 1)), "
+_define("selu", SELU, "f(z) = scale (z if z > 0 else alpha (exp(z) - 1)), "
         "alpha = 1.6733, scale = 1.0507", "f'(z) = scale (1 if z > 0 else alpha exp(z))",
         "(-scale alpha, inf)", _selu, _selu_d,
         kernel=Kernel("SELU_SCALE * (z if z > 0 else SELU_ALPHA * expm1(z))",
@@ -343,7 +349,7 @@ def _gelu_resolve(p):
     mode = p["approximate"]
     if mode not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {mode!r}")
-    return (12 if mode == "none" else 13), 0.0, 0.0
+    return (GELU if mode == "none" else GELU_TANH), 0.0, 0.0
 
 
 def _gelu(z, a, b):
@@ -355,7 +361,7 @@ def _gelu_d(z, a, b):
             + z * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi))
 
 
-_define("gelu", 12, "f(z) = z Phi(z) (exact, approximate='none'); "
+_define("gelu", GELU, "f(z) = z Phi(z) (exact, approximate='none'); "
         "z/2 (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))) (approximate='tanh')",
         "f'(z) = Phi(z) + z phi(z)", "(-0.17, inf)", _gelu, _gelu_d,
         kernel=Kernel("0.5 * z * (1 + erf(z * INV_SQRT2))",
@@ -379,7 +385,7 @@ def _gelu_tanh_d(z, a, b):
 
 
 # Reachable by code (gelu with approximate="tanh"); not a name of its own.
-_define("_gelu_tanh", 13, "z/2 (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))",
+_define("_gelu_tanh", GELU_TANH, "z/2 (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))",
         "1/2 (1 + t) + z/2 (1 - t^2) sqrt(2/pi) (1 + 3 0.044715 z^2)", "(-0.17, inf)",
         _gelu_tanh, _gelu_tanh_d,
         kernel=Kernel("t = tanh(GELU_TANH_K * (z + GELU_TANH_C * (z * z * z))); "
@@ -398,7 +404,7 @@ def _swish_d(z, beta, b):
     return _sigmoid(beta * z) * (1.0 + beta * z * _sigmoid(-beta * z))
 
 
-_define("swish", 14, "f(z) = z sigmoid(beta z)",
+_define("swish", SWISH, "f(z) = z sigmoid(beta z)",
         "f'(z) = s + beta z s (1 - s), s = sigmoid(beta z)", "(-0.28/beta, inf)", _swish, _swish_d,
         kernel=Kernel("z * sigmoid(beta * z)",
                       "bz = beta * z; sigmoid(bz) * (1 + bz * sigmoid(-bz))", cost=8),
@@ -414,10 +420,10 @@ def _silu_d(z, beta, b):
 
 
 def _silu_resolve(p):
-    return 14, 1.0, 0.0
+    return SWISH, 1.0, 0.0
 
 
-_define("silu", 14, "f(z) = z sigmoid(z)", "f'(z) = s (1 + z (1 - s)), s = sigmoid(z)",
+_define("silu", SWISH, "f(z) = z sigmoid(z)", "f'(z) = s (1 + z (1 - s)), s = sigmoid(z)",
         "(-0.28, inf)", _silu, _silu_d, resolve=_silu_resolve, init="he_uniform")
 
 
@@ -430,7 +436,7 @@ def _mish_d(z, a, b):
     return t + z * _sigmoid(z) * (1.0 - t * t)
 
 
-_define("mish", 15, "f(z) = z tanh(softplus(z))",
+_define("mish", MISH, "f(z) = z tanh(softplus(z))",
         "f'(z) = t + z sigmoid(z) (1 - t^2), t = tanh(softplus(z))", "(-0.31, inf)", _mish,
         _mish_d,
         kernel=Kernel("z * tanh(softplus(z))",
@@ -446,7 +452,7 @@ def _softplus_d(z, beta, b):
     return _sigmoid(beta * z)
 
 
-_define("softplus", 16, "f(z) = log(1 + exp(beta z)) / beta", "f'(z) = sigmoid(beta z)",
+_define("softplus", SOFTPLUS, "f(z) = log(1 + exp(beta z)) / beta", "f'(z) = sigmoid(beta z)",
         "(0, inf)", _softplus_f, _softplus_d,
         kernel=Kernel("softplus(beta * z) / beta", "sigmoid(beta * z)", cost=8),
         params=(("beta", 1.0),), check=_positive("softplus"), numpy_from=256)
@@ -460,7 +466,7 @@ def _softsign_d(z, a, b):
     return 1.0 / (1.0 + np.abs(z)) ** 2
 
 
-_define("softsign", 17, "f(z) = z / (1 + |z|)", "f'(z) = 1 / (1 + |z|)^2", "(-1, 1)", _softsign,
+_define("softsign", SOFTSIGN, "f(z) = z / (1 + |z|)", "f'(z) = 1 / (1 + |z|)^2", "(-1, 1)", _softsign,
         _softsign_d, kernel=Kernel("z / (1 + abs(z))", "q = 1 + abs(z); 1 / (q * q)", cost=8))
 
 
@@ -472,7 +478,7 @@ def _log_sigmoid_d(z, a, b):
     return _sigmoid(-z)
 
 
-_define("log_sigmoid", 18, "f(z) = log(sigmoid(z)) = -softplus(-z)",
+_define("log_sigmoid", LOG_SIGMOID, "f(z) = log(sigmoid(z)) = -softplus(-z)",
         "f'(z) = 1 - sigmoid(z) = sigmoid(-z)", "(-inf, 0)", _log_sigmoid, _log_sigmoid_d,
         kernel=Kernel("-softplus(-z)", "sigmoid(-z)", cost=8), aliases=("logsigmoid",))
 
@@ -489,7 +495,7 @@ def _sinc_d(z, a, b):
     return np.where(small, series, big)
 
 
-_define("sinc", 19, "f(z) = sin(z) / z, f(0) = 1", "f'(z) = (cos z - sin(z)/z) / z, f'(0) = 0",
+_define("sinc", SINC, "f(z) = sin(z) / z, f(0) = 1", "f'(z) = (cos z - sin(z)/z) / z, f'(0) = 0",
         "[-0.217, 1]", _sinc, _sinc_d,
         # the Taylor series near 0: no cancellation
         kernel=Kernel("1 if z == 0 else sin(z) / z",
@@ -505,7 +511,7 @@ def _hard_swish_d(z, a, b):
     return np.where(z < -3, 0.0, np.where(z > 3, 1.0, (2.0 * z + 3.0) / 6.0))
 
 
-_define("hard_swish", 20, "f(z) = 0 if z <= -3, z if z >= 3, z (z + 3) / 6 otherwise",
+_define("hard_swish", HARD_SWISH, "f(z) = 0 if z <= -3, z if z >= 3, z (z + 3) / 6 otherwise",
         "f'(z) = 0 if z < -3, 1 if z > 3, (2z + 3) / 6 otherwise", "[-0.375, inf)", _hard_swish,
         _hard_swish_d,
         kernel=Kernel("z * clip(z + 3, 0, 6) / 6",
@@ -521,7 +527,7 @@ def _hard_sigmoid_d(z, a, b):
     return np.where((z > -3) & (z < 3), 1.0 / 6.0, 0.0)
 
 
-_define("hard_sigmoid", 21, "f(z) = 0 if z <= -3, 1 if z > 3, z/6 + 1/2 otherwise",
+_define("hard_sigmoid", HARD_SIGMOID, "f(z) = 0 if z <= -3, 1 if z > 3, z/6 + 1/2 otherwise",
         "f'(z) = 1/6 if -3 < z < 3 else 0", "[0, 1]", _hard_sigmoid, _hard_sigmoid_d,
         kernel=Kernel("clip(z / 6 + 0.5, 0, 1)", "1 / 6 if z > -3 and z < 3 else 0"),
         kinks=(-3.0, 3.0), aliases=("hardsigmoid",))
@@ -541,7 +547,7 @@ def _hard_tanh_d(z, lo, hi):
     return np.where((z > lo) & (z < hi), 1.0, 0.0)
 
 
-_define("hard_tanh", 22, "f(z) = min_val if z < min_val, max_val if z > max_val, z otherwise",
+_define("hard_tanh", HARD_TANH, "f(z) = min_val if z < min_val, max_val if z > max_val, z otherwise",
         "f'(z) = 1 if min_val < z < max_val else 0", "[min_val, max_val]", _hard_tanh,
         _hard_tanh_d,
         kernel=Kernel("clip(z, min_val, max_val)", "1 if z > min_val and z < max_val else 0"),
@@ -557,7 +563,7 @@ def _tanh_shrink_d(z, a, b):
     return np.tanh(z) ** 2
 
 
-_define("tanh_shrink", 23, "f(z) = z - tanh(z)", "f'(z) = tanh(z)^2", "(-inf, inf)",
+_define("tanh_shrink", TANH_SHRINK, "f(z) = z - tanh(z)", "f'(z) = tanh(z)^2", "(-inf, inf)",
         _tanh_shrink, _tanh_shrink_d,
         kernel=Kernel("z - tanh(z)", "t = tanh(z); t * t", cost=8), aliases=("tanhshrink",))
 
@@ -570,7 +576,7 @@ def _shrink_d(z, lam, b):
     return np.where(np.abs(z) > lam, 1.0, 0.0)
 
 
-_define("soft_shrink", 24, "f(z) = z - lambd if z > lambd, z + lambd if z < -lambd, "
+_define("soft_shrink", SOFT_SHRINK, "f(z) = z - lambd if z > lambd, z + lambd if z < -lambd, "
         "0 otherwise", "f'(z) = 1 if |z| > lambd else 0", "(-inf, inf)", _soft_shrink, _shrink_d,
         kernel=Kernel("z - lambd if z > lambd else (z + lambd if z < -lambd else 0)",
                       "1 if abs(z) > lambd else 0"),
@@ -582,7 +588,7 @@ def _hard_shrink(z, lam, b):
     return np.where(np.abs(z) > lam, z, 0.0)
 
 
-_define("hard_shrink", 25, "f(z) = z if |z| > lambd else 0", "f'(z) = 1 if |z| > lambd else 0",
+_define("hard_shrink", HARD_SHRINK, "f(z) = z if |z| > lambd else 0", "f'(z) = 1 if |z| > lambd else 0",
         "(-inf, inf)", _hard_shrink, _shrink_d,
         kernel=Kernel("z if abs(z) > lambd else 0", "1 if abs(z) > lambd else 0"),
         params=(("lambd", 0.5),), kinks=(-0.5, 0.5), check=_nonnegative("hard_shrink"),
@@ -601,11 +607,11 @@ def _softmax_d(z, a, b):
 
 
 # Row-wise: the backends' softmax kernels implement it (not a scalar expression).
-_define("softmax", 26, "f(z)_i = exp(z_i - max z) / sum_j exp(z_j - max z)",
+_define("softmax", SOFTMAX, "f(z)_i = exp(z_i - max z) / sum_j exp(z_j - max z)",
         "df_i/dz_j = f_i (delta_ij - f_j); .derivative gives the diagonal f_i (1 - f_i)",
         "(0, 1), rows sum to 1", _softmax_rows, _softmax_d, rowwise=True)
 
 # --------------------------------------------------------------------------- codes
-#: ``LINEAR``, ``RELU``, ...: each kernel's code under its name in capitals.
+#: ``{"LINEAR": 0, "RELU": 7, ...}``: each kernel's code under its name in capitals.
 CODES = {d.name.lstrip("_").upper(): code for code, d in sorted(BY_CODE.items())}
-globals().update(CODES)
+assert all(globals()[name] == code for name, code in CODES.items())

@@ -20,14 +20,15 @@ import math
 import numpy as np
 
 from . import backends
-from ._activation_table import BY_CODE, CODES, CONSTANTS, ActivationDef  # noqa: F401
+from ._activation_table import (ELU, GELU, GELU_TANH, HARD_SHRINK, HARD_SIGMOID,  # noqa: F401
+                                HARD_SWISH, HARD_TANH, HEAVISIDE, LEAKY_RELU, LINEAR,
+                                LOG_SIGMOID, MISH, PIECEWISE_LINEAR, RELU, SELU, SIGMOID, SIGN,
+                                SINC, SOFT_SHRINK, SOFTMAX, SOFTPLUS, SOFTSIGN, STEP, SWISH,
+                                TANH, TANH_SHRINK, BY_CODE, ActivationDef)
 from ._activation_table import ALIASES as _ALIASES
 from ._activation_table import REGISTRY as _REGISTRY
 from ._validation import as_float_array
 from .errors import ShapeError
-
-globals().update(CODES)  # LINEAR, RELU, ...: the kernel codes
-globals().update(CONSTANTS)  # SELU_ALPHA, GELU_TANH_K, ...
 
 
 # --------------------------------------------------------------------------- public objects

@@ -7,7 +7,6 @@ setting ``trainer.stop_training = True``.
 from __future__ import annotations
 
 import sys
-import time
 
 import numpy as np
 
@@ -180,7 +179,6 @@ class ProgressBar(Callback):
 
     def on_train_begin(self, logs=None):
         self._bar = None
-        self._start = time.perf_counter()
         if self.verbose <= 0:
             return
         try:

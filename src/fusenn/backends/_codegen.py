@@ -240,7 +240,7 @@ def cython_source(table, contract):
     out += ["# --- row loops: the activation picked once, then its own loop"]
     for fname, args, body, doc in _CY_LOOPS:
         out += [f"cdef void {fname}({args}, Py_ssize_t n, int code, floating p0,",
-                f"                  floating p1) noexcept nogil:",
+                "                  floating p1) noexcept nogil:",
                 f'    """{doc}, elementwise, for every code but SOFTMAX."""',
                 "    cdef Py_ssize_t j", "    cdef floating v"]
         for k, (code, ident, d) in enumerate(_kernels(table)):

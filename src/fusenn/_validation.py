@@ -156,3 +156,21 @@ def check_random_state(random_state):
         return np.random.default_rng(random_state)
     raise TypeError(f"random_state must be None, an int or a numpy Generator, got "
                     f"{type(random_state).__name__}")
+
+
+#: The bit generators whose state a Generator can be restored from (``numpy.random.<name>``).
+BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
+
+def generator_from_state(state):
+    """A ``numpy.random.Generator`` whose bit generator has ``state`` (a
+    ``bit_generator.state`` dict); ValueError naming the problem for anything else."""
+    name = state.get("bit_generator") if isinstance(state, dict) else None
+    if name not in BIT_GENERATORS:
+        raise ValueError(f"bit generator {name!r} is not one of {', '.join(BIT_GENERATORS)}")
+    bitgen = getattr(np.random, name)()
+    try:
+        bitgen.state = state
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"invalid {name} state ({exc})") from None
+    return np.random.Generator(bitgen)

@@ -27,13 +27,14 @@ from . import backends
 from . import losses as _losses
 from . import optim as _optim
 from ._threads import thread_limits
-from ._validation import check_in_range, check_positive, check_random_state
+from ._validation import (check_in_range, check_positive, check_random_state,
+                          generator_from_state)
 from .activations import LINEAR
 from .backends._auto import epoch_work
 from .callbacks import Callback, History, ProgressBar
 from .errors import DivergenceError
 from .layers import Activation, Dense
-from .model import PREDICT_BATCH
+from .model import PREDICT_BATCH, Sequential
 
 
 class Trainer:
@@ -47,8 +48,6 @@ class Trainer:
 
     def __init__(self, model, loss="cross_entropy", optimizer=None, batch_size=32, shuffle=True,
                  random_state=None, callbacks=(), metrics="auto", verbose=0, fast_path="auto"):
-        from .model import Sequential
-
         if not isinstance(model, Sequential):
             raise TypeError(f"model must be a fusenn.Sequential, got {type(model).__name__}")
         self.model = model
@@ -134,8 +133,69 @@ class Trainer:
         X, y = self._prepare(X, y)
         return self._scores(X, y)
 
+    # -- state ----------------------------------------------------------------------------
+    def state_dict(self):
+        """Everything but the model that the next ``fit`` depends on, as plain values.
+
+        ``{"settings": {...}, "optimizer": optimizer.state_dict(), "rng": ..., "rng_handed_out":
+        ..., "layer_rngs": {layer index: ...}}``: the constructor's settings, the optimiser
+        (settings, step count, state array) and the bit-generator states of the trainer and of
+        every stochastic layer. :meth:`from_state_dict` on the same model gives a Trainer whose
+        ``fit`` continues bit for bit. The loss and optimiser must be fusenn's own (they are
+        kept by name); :func:`fusenn.io.save_checkpoint` writes this with the model.
+        """
+        if self.loss.name not in _losses.names() or type(self.loss) is not type(
+                _losses.get(self.loss.name)):
+            raise ValueError(f"a custom loss ({type(self.loss).__name__}) has no state by "
+                             f"name; only fusenn's losses can be saved")
+        opt = self.optimizer
+        if opt.name not in _optim.names() or type(opt) is not type(_optim.get(opt.name)):
+            raise ValueError(f"a custom optimiser ({type(opt).__name__}) has no state by "
+                             f"name; only fusenn's optimisers can be saved")
+        random_state = self.random_state
+        if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+            random_state = int(random_state)
+        elif random_state is not None:
+            random_state = "generator"  # a Generator: its state is "rng"
+        return {
+            "settings": {"loss": self.loss.name, "batch_size": self.batch_size,
+                         "shuffle": self.shuffle, "random_state": random_state,
+                         "metrics": list(self.metrics), "verbose": self.verbose,
+                         "fast_path": self.fast_path},
+            "optimizer": opt.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "rng_handed_out": bool(self._rng_handed_out),
+            "layer_rngs": {i: layer.rng.bit_generator.state
+                           for i, layer in enumerate(self.model.layers)
+                           if layer.stochastic and getattr(layer, "rng", None) is not None},
+        }
+
+    @classmethod
+    def from_state_dict(cls, model, state, callbacks=()):
+        """The Trainer that :meth:`state_dict` describes, training ``model``.
+
+        Raises ValueError (or TypeError) for a state that does not fit: an unknown loss or
+        optimiser, a bit-generator state NumPy refuses, a layer index that is not a
+        stochastic layer of ``model``.
+        """
+        settings = dict(state["settings"])
+        rng = generator_from_state(state["rng"])
+        if settings.get("random_state") == "generator":
+            settings["random_state"] = rng
+        trainer = cls(model, optimizer=_optim.from_state(state["optimizer"]),
+                      callbacks=callbacks, **settings)
+        trainer.rng = rng
+        trainer._rng_handed_out = bool(state["rng_handed_out"])
+        for index, layer_state in state["layer_rngs"].items():
+            i = int(index)
+            if not (0 <= i < len(model.layers) and model.layers[i].stochastic):
+                raise ValueError(f"layer_rngs names layer {index!r}, which is not a "
+                                 f"stochastic layer of the model")
+            model.layers[i].rng = generator_from_state(layer_state)
+        return trainer
+
     def save_checkpoint(self, path):
-        """Save the model, optimiser state and random state, so that a Trainer read back with
+        """Save the model and :meth:`state_dict`, so that a Trainer read back with
         :func:`fusenn.io.load_checkpoint` resumes ``fit`` exactly."""
         from .io import save_checkpoint
 

@@ -85,6 +85,7 @@ _CHUNK = 1 << 20  # bytes read (or inflated) at a time
 #: about 1032 n bytes of data, whatever its header claims.
 _DEFLATE_MAX_RATIO = 1032
 _EXTRA_SHOWN = 1 << 16  # trailing bytes counted exactly in a "too long" message
+_PREALLOCATE = 64 << 20  # declared sizes up to this are read into one buffer at once
 
 
 class _Prefixed(io.RawIOBase):
@@ -161,17 +162,31 @@ def _gzip_errors(source):
 
 def _read_upto(source, n):
     """The next ``n`` bytes of ``source`` as a uint8 array (shorter only where the data end),
-    read ``_CHUNK`` at a time into one buffer of ``n`` bytes: never more is inflated."""
-    out = np.empty(n, dtype=np.uint8)
-    view = memoryview(out)
-    got = 0
+    read ``_CHUNK`` at a time: never more is inflated.
+
+    A raw regular file's size has been checked, and a size up to ``_PREALLOCATE`` is
+    harmless: those are read into one buffer of ``n`` bytes. Anything else (a stream, a
+    large gzip file whose header may lie) is gathered chunk by chunk, so that memory follows
+    the data actually there, never the size a header claims.
+    """
+    trusted = n <= _PREALLOCATE or (source.size is not None and not source.gzip)
+    out = np.empty(n if trusted else 0, dtype=np.uint8)
+    view, chunks, got = memoryview(out), [], 0
     with _gzip_errors(source):
         while got < n:
-            k = source.stream.readinto(view[got:got + _CHUNK])
+            want = min(_CHUNK, n - got)
+            if trusted:
+                k = source.stream.readinto(view[got:got + want])
+            else:
+                chunk = source.stream.read(want)
+                chunks.append(chunk)
+                k = len(chunk)
             if not k:
                 break
             got += k
-    return out[:got]
+    if trusted:
+        return out[:got]
+    return np.frombuffer(b"".join(chunks), dtype=np.uint8)
 
 
 def _read_bytes(file, limit, name=None):

@@ -1,8 +1,11 @@
 """Tests for fusenn.datasets: the real MNIST test files, small IDX files written here (valid
 and broken), the embedded 8x8 digits, XOR and train_test_split."""
 import gzip
+import io
 import re
 import struct
+import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,7 @@ import fusenn
 from fusenn import datasets
 from fusenn.errors import FormatError, ShapeError
 
+from bombs import gzip_bomb
 # The tests run from a clone at some directory X with the shared folder at X/../shared.
 from support import SHARED_DATA
 MNIST_IMAGES = SHARED_DATA / "t10k-images-idx3-ubyte.gz"
@@ -493,16 +497,6 @@ def test_split_errors():
 # --------------------------------------------------------------------------------------------
 # Bounded reading: decompression bombs fail fast, with a small memory peak
 # --------------------------------------------------------------------------------------------
-
-import io  # noqa: E402
-import time  # noqa: E402
-import tracemalloc  # noqa: E402
-
-
-def gzip_bomb(prefix, mib):
-    """A gzip file of about ``mib`` KB that inflates to ``prefix`` then ``mib`` MiB of zeros:
-    one member holding the prefix, then ``mib`` identical members of a MiB of zeros each."""
-    return gzip.compress(prefix) + gzip.compress(bytes(1 << 20)) * mib
 
 
 def peak_of(call):

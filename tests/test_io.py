@@ -2,7 +2,16 @@
 Trainer checkpoints that resume training bit for bit."""
 import json
 import os
+import re
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+import tracemalloc
 import zipfile
+import zlib
 
 import numpy as np
 import pytest
@@ -10,7 +19,9 @@ import pytest
 import fusenn as fn
 import fusenn.io as fio
 from fusenn import layers as L
-from fusenn.errors import FormatError
+from fusenn.errors import FormatError, FusennError, SaveError
+
+from bombs import deflate_bomb, npy_header, stored_members, zip_bytes
 
 
 def _trained_batchnorm(dtype):
@@ -561,17 +572,6 @@ def test_checkpoint_with_wrong_optimizer_state(tmp_path, numpy_backend, digits):
 # Where save writes: regular files and new paths only, symbolic links followed
 # --------------------------------------------------------------------------------------------
 
-import re  # noqa: E402
-import socket  # noqa: E402
-import stat  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-import tracemalloc  # noqa: E402
-import zlib  # noqa: E402
-
-from fusenn.errors import FusennError, SaveError  # noqa: E402
 
 TMP_NAME = re.compile(r"\A\.(?P<name>.+)\.fusenn-tmp-(?P<pid>[0-9]+)-[0-9a-f]{8}\Z")
 
@@ -755,55 +755,6 @@ def test_load_refuses_fifo_without_blocking(tmp_path):
 # Reading is bounded: decompression bombs and absurd declared sizes
 # --------------------------------------------------------------------------------------------
 
-def _zip_bytes(members):
-    """A zip archive of ``members``: (name, method, raw data as stored, crc32, size)."""
-    import struct
-
-    out, central = bytearray(), bytearray()
-    for name, method, raw, crc, size in members:
-        offset = len(out)
-        encoded = name.encode()
-        out += struct.pack("<4s2B4HL2L2H", b"PK\x03\x04", 20, 0, 0, method, 0, 0x21, crc,
-                           len(raw), size, len(encoded), 0) + encoded + raw
-        central += struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, 20, 0, 0, method, 0,
-                               0x21, crc, len(raw), size, len(encoded), 0, 0, 0, 0, 0,
-                               offset) + encoded
-    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(members), len(members),
-                      len(central), len(out), 0)
-    return bytes(out + central + end)
-
-
-def _stored_members(path):
-    """The members of a saved model, as _zip_bytes takes them (stored, uncompressed)."""
-    with zipfile.ZipFile(path) as z:
-        return [(i.filename, 0, z.read(i), i.CRC, i.file_size) for i in z.infolist()]
-
-
-def _deflate_bomb(prefix, zero_mib):
-    """(raw deflate data, crc32, size) of ``prefix`` then ``zero_mib`` MiB of zeros, built
-    in milliseconds: one independently compressed MiB of zeros, repeated."""
-    head = zlib.compressobj(9, zlib.DEFLATED, -15)
-    first = head.compress(prefix) + head.flush(zlib.Z_FULL_FLUSH)
-    block = zlib.compressobj(9, zlib.DEFLATED, -15)
-    mib = bytes(1 << 20)
-    chunk = block.compress(mib) + block.flush(zlib.Z_FULL_FLUSH)
-    last = zlib.compressobj(9, zlib.DEFLATED, -15).flush()  # an empty final block
-    crc = zlib.crc32(prefix)
-    for _ in range(zero_mib):
-        crc = zlib.crc32(mib, crc)
-    return first + chunk * zero_mib + last, crc, len(prefix) + (zero_mib << 20)
-
-
-def _npy_header(shape, dtype):
-    import io as _io
-
-    buf = _io.BytesIO()
-    np.lib.format.write_array_header_1_0(
-        buf, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
-              "shape": tuple(shape)})
-    return buf.getvalue()
-
-
 def _peak_of(fn_, *args):
     """(exception raised by fn_(*args), peak traced memory in bytes)."""
     tracemalloc.start()
@@ -820,8 +771,8 @@ GIB_MIB = 1024  # a GiB, in MiB
 
 
 def test_extra_gigabyte_member_is_refused_without_inflating(saved, tmp_path):
-    raw, crc, size = _deflate_bomb(_npy_header((1 << 30,), np.uint8), GIB_MIB)
-    data = _zip_bytes(_stored_members(saved[0]) + [("extra.npy", 8, raw, crc, size)])
+    raw, crc, size = deflate_bomb(npy_header((1 << 30,), np.uint8), GIB_MIB)
+    data = zip_bytes(stored_members(saved[0]) + [("extra.npy", 8, raw, crc, size)])
     path = tmp_path / "bomb.npz"
     path.write_bytes(data)
     assert len(data) < 2 << 20  # about 1 MB on disk
@@ -831,12 +782,12 @@ def test_extra_gigabyte_member_is_refused_without_inflating(saved, tmp_path):
 
 
 def test_gigabyte_member_under_a_valid_name_is_refused_without_inflating(saved, tmp_path):
-    members = _stored_members(saved[0])
-    raw, crc, size = _deflate_bomb(_npy_header((4, 3), np.float32), GIB_MIB)
+    members = stored_members(saved[0])
+    raw, crc, size = deflate_bomb(npy_header((4, 3), np.float32), GIB_MIB)
     members = [m if m[0] != "layers.0.W.npy" else ("layers.0.W.npy", 8, raw, crc, size)
                for m in members]
     path = tmp_path / "bomb.npz"
-    path.write_bytes(_zip_bytes(members))
+    path.write_bytes(zip_bytes(members))
     exc, peak = _peak_of(fn.load, path)
     assert isinstance(exc, FormatError) and "'layers.0.W'" in str(exc), exc
     assert peak < 8 << 20
@@ -846,7 +797,7 @@ def test_absurd_declared_layer_is_refused_before_anything_is_built(saved, tmp_pa
     """A Dense of 10^6 x 10^6 whose .npy header agrees (10^12 elements) but whose member
     holds only the header: no layer is built, nothing of that size is allocated."""
     _, desc, arrays = saved
-    members = _stored_members(saved[0])
+    members = stored_members(saved[0])
     desc = json.loads(json.dumps(desc))
     desc["layers"] = [{"class": "Dense", "config": {"n_in": 10**6, "n_out": 10**6,
                                                     "activation": None},
@@ -854,12 +805,12 @@ def test_absurd_declared_layer_is_refused_before_anything_is_built(saved, tmp_pa
     for key in ("n_in", "n_out", "n_params"):
         desc.pop(key)
     text = json.dumps(desc).encode()
-    header = _npy_header((text.__len__(),), np.uint8)
+    header = npy_header((text.__len__(),), np.uint8)
     description = header + text
-    W = _npy_header((10**6, 10**6), np.float32)
-    b = _npy_header((10**6,), np.float32) + bytes(4 * 10**6)
+    W = npy_header((10**6, 10**6), np.float32)
+    b = npy_header((10**6,), np.float32) + bytes(4 * 10**6)
     path = tmp_path / "huge.npz"
-    path.write_bytes(_zip_bytes([
+    path.write_bytes(zip_bytes([
         ("description.npy", 0, description, zlib.crc32(description), len(description)),
         ("layers.0.W.npy", 0, W, zlib.crc32(W), len(W)),
         ("layers.0.b.npy", 0, b, zlib.crc32(b), len(b))]))

@@ -15,14 +15,26 @@ settings, step count and state (array ``optimizer.state``), the trainer's settin
 exact state of its random generator and of every stochastic layer's, so that training resumed
 from it gives bit-identical weights to training that was never interrupted.
 
-Writing is atomic: the archive goes to a temporary file in the target's directory, is flushed
-to disk, then renamed over the target, so a crash mid-save leaves the old file intact.
+Writing is atomic: the archive goes to a temporary file in the target's directory
+(``.<name>.fusenn-tmp-<pid>-<random>``), is flushed to disk, then renamed over the target, so
+a crash mid-save leaves the old file intact. Only a regular file or a new path is written: a
+symbolic link is followed to its target (the link stays), and a directory, FIFO, socket or
+device node raises :class:`fusenn.errors.SaveError` before anything is written. Each save
+removes the temporary files that killed saves left in its directory (see
+:func:`_remove_stale_temporaries`).
 
-Reading trusts nothing: arrays are read with ``allow_pickle=False`` (no code from the file
-ever runs) and the file is refused with :class:`fusenn.errors.FormatError`, naming the file
-and the problem, when it is truncated or not a zip archive, holds no fusenn description, has
-a format version this fusenn cannot read, malformed JSON, an unknown layer type, missing or
-extra arrays, or arrays of the wrong shape or dtype. A missing file raises FileNotFoundError.
+Reading trusts nothing and is bounded by what the file declares. In order: the zip directory
+(members must be stored or deflated ``.npy`` files whose declared sizes the file can hold);
+the description (at most :data:`MAX_DESCRIPTION_BYTES`), validated completely - every field's
+type and range, unknown fields in a file of this format version, the layers' sizes and how
+they chain, the optimiser and trainer settings, the random generators' states - into the list
+of arrays it implies; then each array's declared size and ``.npy`` header against that list,
+before its data is read (so an extra or oversized member is never inflated); then the values
+(finite; BatchNorm running variances and optimiser second moments non-negative). Only then is
+the model built, from the arrays, without a random initialisation. Arrays are never unpickled
+(no code from the file ever runs). Anything malformed raises
+:class:`fusenn.errors.FormatError` naming the file and the problem; a missing file raises
+FileNotFoundError.
 
 >>> import fusenn as fn, numpy as np, tempfile, os
 >>> net = fn.Sequential([fn.layers.Dense(4, 8, "relu"), fn.layers.Dense(8, 3)], random_state=0)
@@ -305,6 +317,32 @@ def save(model, path):
     temporary file in the same directory is written, flushed to disk and renamed over
     ``path``; if anything fails the temporary file is removed and an existing ``path`` is left
     as it was. Nothing is pickled. Read it back with :func:`load` (``fusenn.load``).
+
+    Parameters
+    ----------
+    model : fusenn.Sequential
+        The model to save.
+    path : str or os.PathLike
+        A regular file (replaced, its permissions kept), a new path, or a symbolic link to
+        either (the link's target is written; the link stays).
+
+    Raises
+    ------
+    SaveError
+        If ``path`` is a directory, a FIFO, a socket or a device node (or a link to one, or a
+        loop of links); nothing is written.
+    FileNotFoundError
+        If the target's directory does not exist.
+    TypeError
+        If ``model`` is not a :class:`fusenn.Sequential`.
+
+    Examples
+    --------
+    >>> import fusenn as fn, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "net.npz")
+    >>> fn.Sequential([fn.layers.Dense(2, 1)]).save(path)
+    >>> fn.load(path).n_params
+    3
     """
     _check_model(model)
     desc, arrays = _describe_model(model)
@@ -366,9 +404,32 @@ def save_checkpoint(trainer, path):
     :func:`load_checkpoint` gives back a Trainer whose next ``fit`` continues exactly where
     this one stopped: ``fit(epochs=2)``, checkpoint, load, ``fit(epochs=2)`` gives the same
     weights, bit for bit, as ``fit(epochs=4)``. Callbacks are not saved (pass them to
-    :func:`load_checkpoint`). The loss and optimiser must be fusenn's own (by name). The
-    destination is handled as by :func:`save` (regular files and new paths only, symbolic
-    links followed, atomic replacement).
+    :func:`load_checkpoint`). The loss and optimiser must be fusenn's own (by name).
+
+    Parameters
+    ----------
+    trainer : fusenn.Trainer
+        The trainer to save (its model, optimiser, settings and random generators).
+    path : str or os.PathLike
+        As for :func:`save`: a regular file, a new path, or a symbolic link to either;
+        written atomically.
+
+    Raises
+    ------
+    SaveError
+        If ``path`` is a directory, a FIFO, a socket or a device node; nothing is written.
+    TypeError
+        If ``trainer`` is not a :class:`fusenn.Trainer`.
+    ValueError
+        If its loss or optimiser is not one of fusenn's own.
+
+    Examples
+    --------
+    >>> import fusenn as fn, fusenn.io as fio, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "ckpt.npz")
+    >>> fio.save_checkpoint(fn.Trainer(fn.Sequential([fn.layers.Dense(2, 2)])), path)
+    >>> fio.load_checkpoint(path).optimizer.t
+    0
     """
     from .trainer import Trainer
 
@@ -1130,7 +1191,7 @@ def _restore_trainer(path, desc, model, arrays, callbacks):
                           metrics=tr.get("metrics", "auto"), verbose=tr.get("verbose", 0),
                           fast_path=tr.get("fast_path", "auto"))
     except (TypeError, ValueError) as exc:
-        if isinstance(exc, FusennError):
+        if isinstance(exc, FormatError):
             raise
         raise FormatError(f"{path}: malformed checkpoint: trainer settings: {exc}") from None
     trainer.rng = rng

@@ -164,12 +164,13 @@ def _read_upto(source, n):
     """The next ``n`` bytes of ``source`` as a uint8 array (shorter only where the data end),
     read ``_CHUNK`` at a time: never more is inflated.
 
-    A raw regular file's size has been checked, and a size up to ``_PREALLOCATE`` is
-    harmless: those are read into one buffer of ``n`` bytes. Anything else (a stream, a
-    large gzip file whose header may lie) is gathered chunk by chunk, so that memory follows
-    the data actually there, never the size a header claims.
+    Where ``n`` is known to be plausible - a raw regular file, whose size has been checked,
+    or a gzip file whose size bounds what it can inflate to, up to ``_PREALLOCATE`` bytes -
+    the data are read into one buffer of ``n`` bytes. Anything else (a stream, a large gzip
+    file whose header may lie) is gathered chunk by chunk, so that memory follows the data
+    actually there, never the size a header claims.
     """
-    trusted = n <= _PREALLOCATE or (source.size is not None and not source.gzip)
+    trusted = source.size is not None and (not source.gzip or n <= _PREALLOCATE)
     out = np.empty(n if trusted else 0, dtype=np.uint8)
     view, chunks, got = memoryview(out), [], 0
     with _gzip_errors(source):

@@ -27,7 +27,7 @@ from fusenn.errors import FormatError
 from bombs import deflate_bomb, gzip_bomb, npy_header, stored_members, zip_bytes
 from support import SHARED_DATA
 
-FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None,
+FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
 #: No reader may allocate more than this on any mutated file (the files are a few kB).
 PEAK_LIMIT = 32 << 20

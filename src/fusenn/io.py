@@ -643,7 +643,7 @@ def _parse_description(path, raw):
     return desc
 
 
-# -- validating the description ----------------------------------------------------------------
+# -- validating the description ---------------------------------------------------------------
 
 def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
@@ -935,7 +935,7 @@ def _plan_checkpoint(check, desc, plan):
                 "'auto' or false", "auto")
     check.field(tr, "rng_handed_out", "the trainer", lambda v: isinstance(v, bool),
                 "true or false", False)
-    _check_rng_state(check, tr.get("rng"), "the trainer's rng")
+    _check_rng_state(check.path, tr.get("rng"), "the trainer's rng")
     layer_rngs = check.field(tr, "layer_rngs", "the trainer", lambda v: isinstance(v, dict),
                              "an object", {})
     for key, st in layer_rngs.items():
@@ -943,7 +943,7 @@ def _plan_checkpoint(check, desc, plan):
             raise FormatError(f"{check.path}: malformed checkpoint: layer_rngs names layer "
                               f"{_short(key, 40)}, which is not a stochastic layer of the "
                               f"model")
-        _check_rng_state(check, st, f"layer {key}'s rng")
+        _check_rng_state(check.path, st, f"layer {key}'s rng")
 
 
 # The state of each bit generator that can be restored: every field's kind and bounds.
@@ -989,16 +989,16 @@ def _rng_state_value(spec, value):
     return np.array(items, dtype=dtype)
 
 
-def _check_rng_state(check, value, what):
+def _check_rng_state(path, value, what):
     """The numpy state dict of a saved random generator, every field checked."""
     name = value.get("bit_generator") if isinstance(value, dict) else None
     if not isinstance(name, str) or name not in _RNG_STATES:
-        raise FormatError(f"{check.path}: malformed checkpoint: {what} has bit generator "
+        raise FormatError(f"{path}: malformed checkpoint: {what} has bit generator "
                           f"{_short(name, 40)} (expected one of {', '.join(_BIT_GENERATORS)})")
     fields = {k: v for k, v in value.items() if k != "bit_generator"}
     state = _rng_state_value(_RNG_STATES[name], fields)
     if state is None:
-        raise FormatError(f"{check.path}: malformed checkpoint: {what} state is invalid (a "
+        raise FormatError(f"{path}: malformed checkpoint: {what} state is invalid (a "
                           f"{name} state has fields {_rng_fields(_RNG_STATES[name])}, got "
                           f"{_short(fields)})")
     return {"bit_generator": name, **state}
@@ -1010,7 +1010,7 @@ def _rng_fields(spec):
 
 
 def _restore_rng(path, value, what):
-    state = _check_rng_state(_PathOnly(path), value, what)
+    state = _check_rng_state(path, value, what)
     bitgen = getattr(np.random, state["bit_generator"])()
     try:
         bitgen.state = state
@@ -1020,12 +1020,7 @@ def _restore_rng(path, value, what):
     return np.random.Generator(bitgen)
 
 
-class _PathOnly:
-    def __init__(self, path):
-        self.path = path
-
-
-# -- reading the arrays --------------------------------------------------------------------------
+# -- reading the arrays -----------------------------------------------------------------------
 
 def _read_arrays(path, zf, members, plan):
     """``{name: array}`` for every array of ``plan``, each checked (name, declared size,
@@ -1065,7 +1060,7 @@ def _read_arrays(path, zf, members, plan):
     return arrays
 
 
-# -- building --------------------------------------------------------------------------------------
+# -- building ---------------------------------------------------------------------------------
 
 def _build_model(path, plan, arrays):
     """The Sequential of ``plan``, its parameters and buffers those of ``arrays`` (already

@@ -1,7 +1,11 @@
 """Tests for fusenn.datasets: the real MNIST test files, small IDX files written here (valid
 and broken), the embedded 8x8 digits, XOR and train_test_split."""
 import gzip
+import io
+import re
 import struct
+import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +15,7 @@ import fusenn
 from fusenn import datasets
 from fusenn.errors import FormatError, ShapeError
 
+from bombs import gzip_bomb
 # The tests run from a clone at some directory X with the shared folder at X/../shared.
 from support import SHARED_DATA
 MNIST_IMAGES = SHARED_DATA / "t10k-images-idx3-ubyte.gz"
@@ -612,3 +617,68 @@ def test_load_table_errors(tmp_path):
     (tmp_path / "ok.csv").write_text("1,0\n2,1\n")
     with pytest.raises(TypeError, match="dtype must be float32 or float64"):
         datasets.load_table(tmp_path / "ok.csv", dtype=np.int64)
+
+
+# --------------------------------------------------------------------------------------------
+# Bounded reading: decompression bombs fail fast, with a small memory peak
+# --------------------------------------------------------------------------------------------
+
+
+def peak_of(call):
+    """(exception raised by call(), seconds taken, peak traced memory in bytes)."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        call()
+    except Exception as exc:  # noqa: BLE001 - returned for the test to inspect
+        return exc, time.perf_counter() - start, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    raise AssertionError("no error raised")
+
+
+def test_idx_gzip_bomb_declaring_one_pixel_fails_fast(tmp_path):
+    images = tmp_path / "t10k-images-idx3-ubyte.gz"
+    images.write_bytes(gzip_bomb(idx_bytes(np.zeros((1, 1, 1), np.uint8)), 1024))
+    write(tmp_path / "t10k-labels-idx1-ubyte.gz", idx_bytes(np.zeros(1, np.uint8)), True)
+    assert images.stat().st_size < 2 << 20  # about 1 MB on disk, 1 GiB inflated
+    for call in (lambda: datasets.read_idx(images), lambda: datasets.load_mnist(tmp_path),
+                 lambda: datasets.read_idx(io.BytesIO(images.read_bytes()))):
+        exc, seconds, peak = peak_of(call)
+        assert isinstance(exc, FormatError) and "too long" in str(exc), exc
+        assert peak < 8 << 20 and seconds < 10
+
+
+def test_idx_header_claiming_more_than_the_file_can_hold(tmp_path):
+    """A header declaring 4 GB of pixels in a small file is refused before reading (raw: the
+    file size; gzip: deflate's 1032:1 limit), and a stream is read only as far as it goes."""
+    header = bytes([0, 0, 8, 3]) + struct.pack(">3I", 2**32 - 1, 1, 1)
+    raw = write(tmp_path / "raw.idx", header + bytes(100))
+    packed = write(tmp_path / "packed.idx.gz", gzip_bomb(header, 8))
+    for call, match in ((lambda: datasets.read_idx(raw), "only 100 bytes follow"),
+                        (lambda: datasets.read_idx(packed), "inflates to at most"),
+                        (lambda: datasets.read_idx(io.BytesIO(packed.read_bytes())),
+                         "only 8388608 bytes follow")):
+        exc, seconds, peak = peak_of(call)
+        assert isinstance(exc, FormatError) and re.search(match, str(exc)), exc
+        assert peak < 40 << 20 and seconds < 10
+
+
+def test_mnist_label_count_checked_before_pixels_are_read(tmp_path, monkeypatch):
+    images, labels = small_set()
+    write(tmp_path / "t10k-images-idx3-ubyte", idx_bytes(images))
+    write(tmp_path / "t10k-labels-idx1-ubyte", idx_bytes(labels[:4]))
+    read = []
+    real = datasets._read_upto
+    monkeypatch.setattr(datasets, "_read_upto", lambda s, n: read.append(n) or real(s, n))
+    with pytest.raises(FormatError, match="4 labels but"):
+        datasets.load_mnist(tmp_path)
+    assert max(read) < images.size  # headers only, never the pixels
+
+
+def test_digits_gzip_bomb_fails_fast(tmp_path):
+    path = tmp_path / "digits.csv.gz"
+    path.write_bytes(gzip_bomb(b"0," * 64 + b"1\n", 1024))
+    exc, seconds, peak = peak_of(lambda: datasets.load_digits(path=path))
+    assert isinstance(exc, FormatError) and "digits.csv.gz: more than" in str(exc), exc
+    assert peak < 48 << 20 and seconds < 10

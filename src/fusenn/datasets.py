@@ -21,15 +21,20 @@ So ``X, y = fusenn.datasets.load_digits()`` works, and so does ``data.X``.
 Files are checked, not trusted: a file that is truncated, has the wrong magic number, the
 wrong dimensions or a label count that does not match its images raises
 :class:`fusenn.errors.FormatError` naming the file and the problem. A missing file raises
-:class:`FileNotFoundError` naming it. Nothing here downloads anything.
+:class:`FileNotFoundError` naming it. Reading is bounded: an IDX header is read first and no
+more is read or decompressed than it declares (a declared size that the file on disk cannot
+hold is refused before reading), and a digits CSV is read up to 16 MiB decompressed, so a
+small compressed file can never inflate into gigabytes. Nothing here downloads anything.
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import math
 import numbers
 import os
+import stat
 import warnings
 import zlib
 from importlib import resources
@@ -75,34 +80,137 @@ def xor(dtype=np.float64) -> Dataset:
 
 
 # --------------------------------------------------------------------------------------------
-# Reading files: gzip is detected by its magic bytes, never by the file name
+# Reading files: gzip is detected by its magic bytes, never by the file name, and nothing is
+# read or inflated beyond what the file's own header declares
 # --------------------------------------------------------------------------------------------
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 1 << 20  # bytes read (or inflated) at a time
+#: Deflate cannot expand its input more than 1032 times: a gzip file of n bytes holds at most
+#: about 1032 n bytes of data, whatever its header claims.
+_DEFLATE_MAX_RATIO = 1032
+_EXTRA_SHOWN = 1 << 16  # trailing bytes counted exactly in a "too long" message
+_PREALLOCATE = 64 << 20  # declared sizes up to this are read into one buffer at once
 
 
-def _read_bytes(file):
-    """The decompressed contents of ``file`` (a path or a binary file object) and a name for
-    messages. Gzip data is recognised by its first two bytes, 1f 8b."""
-    if hasattr(file, "read"):
-        name = str(getattr(file, "name", "<stream>"))
-        raw = file.read()
-        if not isinstance(raw, (bytes, bytearray)):
+class _Prefixed(io.RawIOBase):
+    """``head`` (bytes already read) followed by the rest of the binary stream ``rest``."""
+
+    def __init__(self, head, rest):
+        super().__init__()
+        self._head, self._rest = head, rest
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        if self._head:
+            n = min(len(b), len(self._head))
+            b[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(b))
+        if not isinstance(data, (bytes, bytearray)):
+            raise TypeError("expected a binary file object, got text")
+        b[:len(data)] = data
+        return len(data)
+
+
+class _Source(NamedTuple):
+    """An opened data file: its decompressed contents as a stream, a name for messages, its
+    size on disk when known (regular files) and whether it is gzip-compressed."""
+
+    stream: io.RawIOBase
+    name: str
+    size: int | None
+    gzip: bool
+
+
+@contextlib.contextmanager
+def _open_data(file, name=None):
+    """The :class:`_Source` of ``file`` (a path or a binary file object).
+
+    Nothing is read but the first two bytes (the gzip magic 1f 8b); decompression happens as
+    the stream is read, so a caller that reads n bytes inflates no more than that.
+    """
+    with contextlib.ExitStack() as stack:
+        if hasattr(file, "read"):
+            name = name or str(getattr(file, "name", "<stream>"))
+            raw, size = file, None
+        else:
+            path = Path(os.fspath(file))
+            name = name or str(path)
+            raw = stack.enter_context(open(path, "rb"))  # FileNotFoundError names the path
+            st = os.fstat(raw.fileno())
+            size = st.st_size if stat.S_ISREG(st.st_mode) else None
+        head = raw.read(2)
+        if not isinstance(head, (bytes, bytearray)):
             raise TypeError(f"{name}: expected a binary file object, got text")
-    else:
-        path = Path(os.fspath(file))
-        name = str(path)
-        raw = path.read_bytes()  # FileNotFoundError names the path
-    return _gunzip(bytes(raw), name), name
+        stream = _Prefixed(bytes(head), raw)
+        is_gzip = bytes(head) == _GZIP_MAGIC
+        if is_gzip:
+            stream = stack.enter_context(gzip.GzipFile(fileobj=stream, mode="rb"))
+        yield _Source(stream, name, size, is_gzip)
 
 
-def _gunzip(raw, name):
-    if raw[:2] != _GZIP_MAGIC:
-        return raw
+@contextlib.contextmanager
+def _gzip_errors(source):
+    """Corrupt gzip data (bad header, CRC, truncated stream) as FormatError naming the file."""
+    if not source.gzip:
+        yield
+        return
     try:
-        return gzip.decompress(raw)
+        yield
     except (OSError, EOFError, zlib.error) as exc:
-        raise FormatError(f"{name}: corrupt or truncated gzip data ({exc})") from None
+        raise FormatError(f"{source.name}: corrupt or truncated gzip data ({exc})") from None
+
+
+def _read_upto(source, n):
+    """The next ``n`` bytes of ``source`` as a uint8 array (shorter only where the data end),
+    read ``_CHUNK`` at a time: never more is inflated.
+
+    Where ``n`` is known to be plausible - a raw regular file, whose size has been checked,
+    or a gzip file whose size bounds what it can inflate to, up to ``_PREALLOCATE`` bytes -
+    the data are read into one buffer of ``n`` bytes. Anything else (a stream, a large gzip
+    file whose header may lie) is gathered chunk by chunk, so that memory follows the data
+    actually there, never the size a header claims.
+    """
+    trusted = source.size is not None and (not source.gzip or n <= _PREALLOCATE)
+    out = np.empty(n if trusted else 0, dtype=np.uint8)
+    view, chunks, got = memoryview(out), [], 0
+    with _gzip_errors(source):
+        while got < n:
+            want = min(_CHUNK, n - got)
+            if trusted:
+                k = source.stream.readinto(view[got:got + want])
+            else:
+                chunk = source.stream.read(want)
+                chunks.append(chunk)
+                k = len(chunk)
+            if not k:
+                break
+            got += k
+    if trusted:
+        return out[:got]
+    return np.frombuffer(b"".join(chunks), dtype=np.uint8)
+
+
+def _read_bytes(file, limit, name=None):
+    """The decompressed contents of ``file`` (a path or binary file object) and its name, or
+    FormatError if they exceed ``limit`` bytes (the rest is never read)."""
+    chunks, total = [], 0
+    with _open_data(file, name) as source, _gzip_errors(source):
+        while total <= limit:  # chunk by chunk: memory follows the data, not the limit
+            chunk = source.stream.read(min(_CHUNK, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    if total > limit:
+        raise FormatError(f"{source.name}: more than {limit} bytes"
+                          f"{' after decompression' if source.gzip else ''}, more than a file "
+                          f"of this kind can hold")
+    return b"".join(chunks), source.name
 
 
 # --------------------------------------------------------------------------------------------
@@ -117,13 +225,15 @@ _LABELS_MAGIC = 0x0801  # 2049: unsigned bytes, 1 dimension (n,)
 _MAGIC_NAMES = {_IMAGES_MAGIC: "an images file", _LABELS_MAGIC: "a labels file"}
 
 
-def _parse_idx(data, name, expected_magic=None):
-    """Check an IDX byte string and return its array as a read-only big-endian view."""
-    if len(data) < 4:
-        raise FormatError(f"{name}: truncated IDX file: {len(data)} byte(s), too short for "
-                          f"the 4-byte magic number")
-    magic = int.from_bytes(data[:4], "big")
-    if data[0] != 0 or data[1] != 0:
+def _idx_header(source, expected_magic=None):
+    """Read and check an IDX header; return ``(shape, big-endian dtype, header bytes)``."""
+    name = source.name
+    magic_bytes = _read_upto(source, 4).tobytes()
+    if len(magic_bytes) < 4:
+        raise FormatError(f"{name}: truncated IDX file: {len(magic_bytes)} byte(s), too short "
+                          f"for the 4-byte magic number")
+    magic = int.from_bytes(magic_bytes, "big")
+    if magic_bytes[0] != 0 or magic_bytes[1] != 0:
         raise FormatError(f"{name}: not an IDX file: magic number 0x{magic:08x} does not "
                           f"start with two zero bytes")
     if expected_magic is not None and magic != expected_magic:
@@ -133,44 +243,92 @@ def _parse_idx(data, name, expected_magic=None):
             f"({_MAGIC_NAMES[expected_magic]}: unsigned bytes, "
             f"{expected_magic & 0xFF} dimension(s))" + (f"; this looks like {what}" if what
                                                          else ""))
-    type_code, ndim = data[2], data[3]
+    type_code, ndim = magic_bytes[2], magic_bytes[3]
     if type_code not in _IDX_TYPES:
         raise FormatError(f"{name}: unknown IDX data type code 0x{type_code:02x} (known: "
                           f"{', '.join(f'0x{c:02x}' for c in _IDX_TYPES)})")
     if ndim == 0:
         raise FormatError(f"{name}: IDX header declares 0 dimensions")
     header = 4 + 4 * ndim
-    if len(data) < header:
+    dims = _read_upto(source, 4 * ndim).tobytes()
+    if len(dims) < 4 * ndim:
         raise FormatError(f"{name}: truncated IDX header: {ndim} dimension(s) need {header} "
-                          f"bytes, the file has {len(data)}")
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    dtype = np.dtype(_IDX_TYPES[type_code])
+                          f"bytes, the file has {4 + len(dims)}")
+    shape = tuple(int.from_bytes(dims[4 * i: 4 * i + 4], "big") for i in range(ndim))
+    return shape, np.dtype(_IDX_TYPES[type_code]), header
+
+
+def _idx_payload(source, shape, dtype, header):
+    """The data after an IDX header: exactly what the header declares, checked against the
+    file's size before anything is read where that size is known."""
+    name = source.name
     expected = math.prod(shape) * dtype.itemsize
-    actual = len(data) - header
-    if actual < expected:
-        raise FormatError(f"{name}: truncated: header declares shape {shape} "
-                          f"({expected} bytes of data) but only {actual} bytes follow")
-    if actual > expected:
-        raise FormatError(f"{name}: too long: header declares shape {shape} ({expected} bytes "
-                          f"of data) but {actual} bytes follow ({actual - expected} extra)")
-    return np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=header).reshape(shape)
+
+    def truncated(actual):
+        return FormatError(f"{name}: truncated: header declares shape {shape} ({expected} "
+                           f"bytes of data) but only {actual} bytes follow")
+
+    def too_long(extra, exact=True):
+        return FormatError(f"{name}: too long: header declares shape {shape} ({expected} bytes "
+                           f"of data) but {expected + extra} bytes follow "
+                           f"({'' if exact else 'at least '}{extra} extra)")
+
+    if source.size is not None and not source.gzip:  # a raw regular file: sizes tell all
+        actual = source.size - header
+        if actual < expected:
+            raise truncated(actual)
+        if actual > expected:
+            raise too_long(actual - expected)
+    elif source.size is not None and expected > _DEFLATE_MAX_RATIO * source.size + 1024:
+        raise FormatError(f"{name}: truncated: header declares shape {shape} ({expected} bytes "
+                          f"of data) but a gzip file of {source.size} bytes inflates to at "
+                          f"most about {_DEFLATE_MAX_RATIO * source.size}")
+    data = _read_upto(source, expected)
+    if data.size < expected:
+        raise truncated(data.size)
+    extra = _read_upto(source, _EXTRA_SHOWN + 1).size
+    if extra:
+        raise too_long(min(extra, _EXTRA_SHOWN), exact=extra <= _EXTRA_SHOWN)
+    return data.view(dtype).reshape(shape)
+
+
+def _read_idx(file, expected_magic=None):
+    """``(big-endian array, name)`` of one IDX file, bounded by its header."""
+    with _open_data(file) as source:
+        shape, dtype, header = _idx_header(source, expected_magic)
+        return _idx_payload(source, shape, dtype, header), source.name
 
 
 def read_idx(file) -> np.ndarray:
     """Read one IDX file (the format of the MNIST files), gzip-compressed or raw.
 
     ``file`` is a path or a binary file object; gzip is detected from the first two bytes
-    (1f 8b), not from the name. Returns a writable array in native byte order whose shape and
-    dtype are the file's: e.g. (10000, 28, 28) uint8 for ``t10k-images-idx3-ubyte.gz`` and
-    (10000,) uint8 for ``t10k-labels-idx1-ubyte.gz``. Supported IDX types: uint8, int8, int16,
-    int32, float32, float64.
+    (1f 8b), not from the name. The header is read first and no more data than it declares
+    is read or decompressed (a gzip "bomb" whose header declares a few bytes fails at once).
 
-    Raises FormatError (naming the file) for a truncated file or header, a magic number that
-    is not IDX, an unknown type code, or a payload shorter or longer than the header's
-    dimensions say; FileNotFoundError for a missing file.
+    Parameters
+    ----------
+    file : str, os.PathLike or binary file object
+        The IDX file.
+
+    Returns
+    -------
+    numpy.ndarray
+        A writable array in native byte order whose shape and dtype are the file's: e.g.
+        (10000, 28, 28) uint8 for ``t10k-images-idx3-ubyte.gz`` and (10000,) uint8 for
+        ``t10k-labels-idx1-ubyte.gz``. Supported IDX types: uint8, int8, int16, int32,
+        float32, float64.
+
+    Raises
+    ------
+    FormatError
+        Naming the file, for a truncated file or header, a magic number that is not IDX, an
+        unknown type code, a payload shorter or longer than the header's dimensions say, or
+        corrupt gzip data.
+    FileNotFoundError
+        For a missing file.
     """
-    data, name = _read_bytes(file)
-    arr = _parse_idx(data, name)
+    arr, _ = _read_idx(file)
     return arr.astype(arr.dtype.newbyteorder("="))
 
 
@@ -272,16 +430,18 @@ def load_mnist(path, kind="auto", dtype=np.float32, labels=None) -> Dataset:
     else:
         raise FileNotFoundError(f"MNIST path not found: {path}")
 
-    data, images_name = _read_bytes(images_path)
-    images = _parse_idx(data, images_name, _IMAGES_MAGIC)
-    data, labels_name = _read_bytes(labels_path)
-    y = _parse_idx(data, labels_name, _LABELS_MAGIC)
-    n, rows, cols = images.shape
-    if n == 0 or rows == 0 or cols == 0:
-        raise FormatError(f"{images_name}: holds no pixels (shape {images.shape})")
-    if y.shape[0] != n:
-        raise FormatError(f"{labels_name}: {y.shape[0]} labels but {images_name} holds "
-                          f"{n} images")
+    # Both headers first: a label count that does not match is found before any pixel is read.
+    with _open_data(images_path) as images_src, _open_data(labels_path) as labels_src:
+        images_head = _idx_header(images_src, _IMAGES_MAGIC)
+        labels_head = _idx_header(labels_src, _LABELS_MAGIC)
+        (n, rows, cols), (n_labels,) = images_head[0], labels_head[0]
+        if n == 0 or rows == 0 or cols == 0:
+            raise FormatError(f"{images_src.name}: holds no pixels (shape {(n, rows, cols)})")
+        if n_labels != n:
+            raise FormatError(f"{labels_src.name}: {n_labels} labels but {images_src.name} "
+                              f"holds {n} images")
+        images = _idx_payload(images_src, *images_head)
+        y = _idx_payload(labels_src, *labels_head)
     X = images.reshape(n, rows * cols).astype(dt)
     X /= dt.type(255)
     return Dataset(X, y.astype(np.int64))
@@ -294,6 +454,8 @@ def load_mnist(path, kind="auto", dtype=np.float32, labels=None) -> Dataset:
 _DIGITS_FILE = "optdigits-8x8.csv.gz"
 _DIGITS_FEATURES = 64
 _DIGITS_MAX = 16
+#: The largest digits CSV read, after decompression (UCI's optdigits.tra is 0.56 MB).
+_DIGITS_MAX_BYTES = 16 << 20
 
 
 def _parse_digits_csv(data, name):
@@ -340,7 +502,8 @@ def load_digits(dtype=np.float64, path=None) -> Dataset:
     row, label last, gzip-compressed or not), such as UCI's ``optdigits.tra``.
 
     Raises FormatError naming the file if it is malformed (wrong column count, non-integer or
-    out-of-range values, truncated gzip).
+    out-of-range values, truncated gzip) or larger than 16 MiB once decompressed (more is
+    never read or inflated).
 
     >>> X, y = load_digits()
     >>> X.shape, y.shape, float(X.max()), sorted(set(y.tolist())) == list(range(10))
@@ -349,10 +512,10 @@ def load_digits(dtype=np.float64, path=None) -> Dataset:
     dt = float_dtype(dtype)
     if path is None:
         resource = resources.files("fusenn").joinpath("data", _DIGITS_FILE)
-        name = f"fusenn/data/{_DIGITS_FILE}"
-        data = _gunzip(resource.read_bytes(), name)
+        with resource.open("rb") as f:
+            data, name = _read_bytes(f, _DIGITS_MAX_BYTES, f"fusenn/data/{_DIGITS_FILE}")
     else:
-        data, name = _read_bytes(path)
+        data, name = _read_bytes(path, _DIGITS_MAX_BYTES)
     features, labels = _parse_digits_csv(data, name)
     X = features.astype(dt)
     X /= dt.type(_DIGITS_MAX)

@@ -35,3 +35,14 @@ class MissingDependencyError(FusennError, ImportError):
 class ConvergenceWarning(UserWarning):
     """Training stopped at its iteration limit before it converged (a warning, not an error:
     the model is usable, but more epochs or another setting may do better)."""
+
+
+class SaveError(FusennError, OSError):
+    """A save was refused because its destination is not a regular file or a new path.
+
+    :func:`fusenn.io.save` writes only to a regular file (replacing it atomically) or to a
+    path that does not exist yet; a symbolic link is followed to the file it points to. A
+    directory, a named pipe (FIFO), a socket or a device node at the path is left alone and
+    this error names what is there. It subclasses :class:`OSError`, the error a failed write
+    raises, so ``except OSError`` catches it.
+    """

@@ -15,14 +15,26 @@ settings, step count and state (array ``optimizer.state``), the trainer's settin
 exact state of its random generator and of every stochastic layer's, so that training resumed
 from it gives bit-identical weights to training that was never interrupted.
 
-Writing is atomic: the archive goes to a temporary file in the target's directory, is flushed
-to disk, then renamed over the target, so a crash mid-save leaves the old file intact.
+Writing is atomic: the archive goes to a temporary file in the target's directory
+(``.<name>.fusenn-tmp-<pid>-<random>``), is flushed to disk, then renamed over the target, so
+a crash mid-save leaves the old file intact. Only a regular file or a new path is written: a
+symbolic link is followed to its target (the link stays), and a directory, FIFO, socket or
+device node raises :class:`fusenn.errors.SaveError` before anything is written. Each save
+removes the temporary files that killed saves left in its directory (see
+:func:`_remove_stale_temporaries`).
 
-Reading trusts nothing: arrays are read with ``allow_pickle=False`` (no code from the file
-ever runs) and the file is refused with :class:`fusenn.errors.FormatError`, naming the file
-and the problem, when it is truncated or not a zip archive, holds no fusenn description, has
-a format version this fusenn cannot read, malformed JSON, an unknown layer type, missing or
-extra arrays, or arrays of the wrong shape or dtype. A missing file raises FileNotFoundError.
+Reading trusts nothing and is bounded by what the file declares. In order: the zip directory
+(members must be stored or deflated ``.npy`` files whose declared sizes the file can hold);
+the description (at most :data:`MAX_DESCRIPTION_BYTES`), validated completely - every field's
+type and range, unknown fields in a file of this format version, the layers' sizes and how
+they chain, the optimiser and trainer settings, the random generators' states - into the list
+of arrays it implies; then each array's declared size and ``.npy`` header against that list,
+before its data is read (so an extra or oversized member is never inflated); then the values
+(finite; BatchNorm running variances and optimiser second moments non-negative). Only then is
+the model built, from the arrays, without a random initialisation. Arrays are never unpickled
+(no code from the file ever runs). Anything malformed raises
+:class:`fusenn.errors.FormatError` naming the file and the problem; a missing file raises
+FileNotFoundError.
 
 >>> import fusenn as fn, numpy as np, tempfile, os
 >>> net = fn.Sequential([fn.layers.Dense(4, 8, "relu"), fn.layers.Dense(8, 3)], random_state=0)
@@ -34,15 +46,22 @@ True
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
-import tempfile
+import re
+import secrets
+import stat
+import struct
+import time
 import zipfile
+import zlib
 
 import numpy as np
 
 from ._version import __version__
-from .errors import FormatError, FusennError
+from .errors import FormatError, FusennError, SaveError
 
 __all__ = ["save", "load", "save_checkpoint", "load_checkpoint", "read_description",
            "FORMAT_VERSION"]
@@ -82,17 +101,6 @@ def _jsonable(value):
     raise TypeError(f"cannot describe {type(value).__name__} {value!r} in JSON")
 
 
-def _from_jsonable(value):
-    """Inverse of :func:`_jsonable` for tagged arrays."""
-    if isinstance(value, dict):
-        if set(value) == {"__ndarray__", "dtype"}:
-            return np.array(value["__ndarray__"], dtype=np.dtype(value["dtype"]))
-        return {k: _from_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_jsonable(v) for v in value]
-    return value
-
-
 def _array_name(index, name):
     return f"layers.{index}.{name}"
 
@@ -130,22 +138,138 @@ def _new_file_mode():
     return 0o666 & ~umask
 
 
+# Temporary files are named ".<target name>.fusenn-tmp-<pid>-<random>", in the target's
+# directory, so that a save killed before its rename leaves a file that a later save can
+# recognise as fusenn's own and remove (see _remove_stale_temporaries).
+_TMP_TAG = ".fusenn-tmp-"
+_TMP_PATTERN = re.compile(r"\A\..+\.fusenn-tmp-(?P<pid>[0-9]{1,10})-[0-9a-f]{8}\Z")
+#: A temporary file untouched for this long is stale even if a process with its pid runs
+#: (pids are reused). A live save rewrites its file continuously until the final rename.
+STALE_TEMPORARY_SECONDS = 15 * 60
+_MAX_SYMLINKS = 40  # as Linux's limit on links followed in one lookup
+
+
+def _what_is(mode):
+    """What a non-regular file is, in words, for messages."""
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device node"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    return "not a regular file"
+
+
+def _save_target(path):
+    """``(file to write, its os.stat result or None when it does not exist yet)``.
+
+    Symbolic links are followed (the link stays, its target is written; a dangling link
+    creates its target). Anything but a regular file or a new path raises SaveError.
+    """
+    target = path
+    for _ in range(_MAX_SYMLINKS):
+        try:
+            st = os.lstat(target)
+        except FileNotFoundError:
+            return target, None
+        if not stat.S_ISLNK(st.st_mode):
+            break
+        link = os.readlink(target)
+        target = os.path.join(os.path.dirname(target), link)  # an absolute link replaces
+    else:
+        raise SaveError(f"cannot save to {path}: too many levels of symbolic links (a loop?)")
+    if not stat.S_ISREG(st.st_mode):
+        via = "" if target == path else f" (the symbolic link points to {target})"
+        raise SaveError(f"cannot save to {path}: it is {_what_is(st.st_mode)}{via}; fusenn "
+                        f"saves only to a regular file or a new path")
+    return target, st
+
+
+def _pid_running(pid):
+    """Whether a process ``pid`` exists on this machine (True when it cannot be told)."""
+    if pid <= 0:
+        return False
+    if os.name == "nt":  # os.kill(pid, 0) would send CTRL_C_EVENT there; go by age only
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # someone else's process, or a pid we cannot ask about
+    return True
+
+
+def _remove_stale_temporaries(directory, now=None):
+    """Remove the temporary files of fusenn saves that were killed before their rename.
+
+    Only regular files named like fusenn's own (``.<name>.fusenn-tmp-<pid>-<random>``) and
+    owned by this user are touched, and only when their process no longer runs here or they
+    have not been modified for :data:`STALE_TEMPORARY_SECONDS`. Errors are ignored: cleaning
+    up never makes a save fail. Returns the names removed.
+    """
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    for entry in entries:
+        match = _TMP_PATTERN.match(entry.name)
+        if match is None:
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode) or (uid is not None and st.st_uid != uid):
+                continue
+            pid = int(match.group("pid"))
+            if (now - st.st_mtime > STALE_TEMPORARY_SECONDS
+                    or (pid != os.getpid() and not _pid_running(pid))):
+                os.unlink(entry.path)
+                removed.append(entry.name)
+        except OSError:
+            continue
+    return removed
+
+
+def _create_temporary(directory, name):
+    """``(fd, path)`` of a new, empty, private file ``.<name>.fusenn-tmp-<pid>-<random>``."""
+    prefix = os.path.join(directory, f".{name[:100]}{_TMP_TAG}{os.getpid()}-")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = prefix + secrets.token_hex(4)
+        try:
+            return os.open(tmp, flags, 0o600), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a temporary file in {directory}")  # pragma: no cover
+
+
 def _write_atomic(path, desc, arrays):
-    """Write ``arrays`` and the JSON ``desc`` to ``path`` as one .npz, atomically."""
+    """Write ``arrays`` and the JSON ``desc`` to ``path`` as one .npz, atomically.
+
+    The file written is ``path`` itself or, when ``path`` is a symbolic link, the file it
+    points to; anything but a regular file or a new path there raises SaveError before a
+    byte is written.
+    """
     path = os.fspath(path)
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"cannot save to {path}: it is a directory")
-    directory = os.path.dirname(os.path.abspath(path))
+    target, st = _save_target(path)
+    directory = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"cannot save to {path}: directory {directory} does not exist")
     if DESCRIPTION in arrays:
         raise ValueError(f"array name {DESCRIPTION!r} is reserved")
     text = json.dumps(_jsonable(desc), allow_nan=False, sort_keys=False)
     payload = {DESCRIPTION: np.frombuffer(text.encode("utf-8"), dtype=np.uint8), **arrays}
-    mode = (os.stat(path).st_mode & 0o777) if os.path.exists(path) else _new_file_mode()
+    mode = stat.S_IMODE(st.st_mode) if st is not None else _new_file_mode()
+    _remove_stale_temporaries(directory)
 
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
+    fd, tmp = _create_temporary(directory, os.path.basename(target))
     try:
         with os.fdopen(fd, "wb") as f:
             # A file object, not a name: np.savez would append ".npz" to a name without it.
@@ -153,7 +277,9 @@ def _write_atomic(path, desc, arrays):
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        # Checked again just before the rename, which would replace whatever is there.
+        _save_target(target)
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -191,6 +317,32 @@ def save(model, path):
     temporary file in the same directory is written, flushed to disk and renamed over
     ``path``; if anything fails the temporary file is removed and an existing ``path`` is left
     as it was. Nothing is pickled. Read it back with :func:`load` (``fusenn.load``).
+
+    Parameters
+    ----------
+    model : fusenn.Sequential
+        The model to save.
+    path : str or os.PathLike
+        A regular file (replaced, its permissions kept), a new path, or a symbolic link to
+        either (the link's target is written; the link stays).
+
+    Raises
+    ------
+    SaveError
+        If ``path`` is a directory, a FIFO, a socket or a device node (or a link to one, or a
+        loop of links); nothing is written.
+    FileNotFoundError
+        If the target's directory does not exist.
+    TypeError
+        If ``model`` is not a :class:`fusenn.Sequential`.
+
+    Examples
+    --------
+    >>> import fusenn as fn, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "net.npz")
+    >>> fn.Sequential([fn.layers.Dense(2, 1)]).save(path)
+    >>> fn.load(path).n_params
+    3
     """
     _check_model(model)
     desc, arrays = _describe_model(model)
@@ -201,20 +353,13 @@ def _rng_state(rng):
     return _jsonable(rng.bit_generator.state)
 
 
-def save_checkpoint(trainer, path):
-    """Write ``trainer`` (its model, optimiser and random state) to ``path`` atomically.
-
-    :func:`load_checkpoint` gives back a Trainer whose next ``fit`` continues exactly where
-    this one stopped: ``fit(epochs=2)``, checkpoint, load, ``fit(epochs=2)`` gives the same
-    weights, bit for bit, as ``fit(epochs=4)``. Callbacks are not saved (pass them to
-    :func:`load_checkpoint`). The loss and optimiser must be fusenn's own (by name).
-    """
+def _trainer_state(trainer):
+    """What a checkpoint keeps of ``trainer`` beyond its model: ``({"optimizer": ...,
+    "trainer": ...}, {array name: array})``. The one place that gathers it (and
+    :func:`_restore_trainer` the one that gives it back)."""
     from . import losses as _losses
     from . import optim as _optim
-    from .trainer import Trainer
 
-    if not isinstance(trainer, Trainer):
-        raise TypeError(f"expected a fusenn.Trainer, got {type(trainer).__name__}")
     model, opt = trainer.model, trainer.optimizer
     if trainer.loss.name not in _losses.names() or type(trainer.loss) is not type(
             _losses.get(trainer.loss.name)):
@@ -223,81 +368,239 @@ def save_checkpoint(trainer, path):
     if opt.name not in _optim.names() or type(opt) is not type(_optim.get(opt.name)):
         raise ValueError(f"cannot checkpoint a custom optimiser ({type(opt).__name__}); only "
                          f"fusenn's optimisers can be saved by name")
-    desc, arrays = _describe_model(model)
-    desc["format"] = CHECKPOINT_FORMAT
     random_state = trainer.random_state
     if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
         random_state = int(random_state)
     elif random_state is not None:
         random_state = "generator"  # a Generator: its state is the saved "rng" below
+    arrays = {}
     state = opt.state
     if state is not None:
         arrays[OPTIMIZER_STATE] = np.ascontiguousarray(state)
-    desc["optimizer"] = {"name": opt.name, "config": opt.get_config(), "t": int(opt.t),
-                         "state": None if state is None else OPTIMIZER_STATE}
-    desc["trainer"] = {
-        "loss": trainer.loss.name,
-        "batch_size": trainer.batch_size,
-        "shuffle": trainer.shuffle,
-        "random_state": random_state,
-        "metrics": list(trainer.metrics),
-        "verbose": trainer.verbose,
-        "fast_path": trainer.fast_path,
-        "rng": _rng_state(trainer.rng),
-        "rng_handed_out": bool(trainer._rng_handed_out),
-        "layer_rngs": {str(i): _rng_state(layer.rng) for i, layer in enumerate(model.layers)
-                       if layer.stochastic and getattr(layer, "rng", None) is not None},
+    desc = {
+        "optimizer": {"name": opt.name, "config": opt.get_config(), "t": int(opt.t),
+                      "state": None if state is None else OPTIMIZER_STATE},
+        "trainer": {
+            "loss": trainer.loss.name,
+            "batch_size": trainer.batch_size,
+            "shuffle": trainer.shuffle,
+            "random_state": random_state,
+            "metrics": list(trainer.metrics),
+            "verbose": trainer.verbose,
+            "fast_path": trainer.fast_path,
+            "rng": _rng_state(trainer.rng),
+            "rng_handed_out": bool(trainer._rng_handed_out),
+            "layer_rngs": {str(i): _rng_state(layer.rng)
+                           for i, layer in enumerate(model.layers)
+                           if layer.stochastic and getattr(layer, "rng", None) is not None},
+        },
     }
+    return desc, arrays
+
+
+def save_checkpoint(trainer, path):
+    """Write ``trainer`` (its model, optimiser and random state) to ``path`` atomically.
+
+    :func:`load_checkpoint` gives back a Trainer whose next ``fit`` continues exactly where
+    this one stopped: ``fit(epochs=2)``, checkpoint, load, ``fit(epochs=2)`` gives the same
+    weights, bit for bit, as ``fit(epochs=4)``. Callbacks are not saved (pass them to
+    :func:`load_checkpoint`). The loss and optimiser must be fusenn's own (by name).
+
+    Parameters
+    ----------
+    trainer : fusenn.Trainer
+        The trainer to save (its model, optimiser, settings and random generators).
+    path : str or os.PathLike
+        As for :func:`save`: a regular file, a new path, or a symbolic link to either;
+        written atomically.
+
+    Raises
+    ------
+    SaveError
+        If ``path`` is a directory, a FIFO, a socket or a device node; nothing is written.
+    TypeError
+        If ``trainer`` is not a :class:`fusenn.Trainer`.
+    ValueError
+        If its loss or optimiser is not one of fusenn's own.
+
+    Examples
+    --------
+    >>> import fusenn as fn, fusenn.io as fio, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "ckpt.npz")
+    >>> fio.save_checkpoint(fn.Trainer(fn.Sequential([fn.layers.Dense(2, 2)])), path)
+    >>> fio.load_checkpoint(path).optimizer.t
+    0
+    """
+    from .trainer import Trainer
+
+    if not isinstance(trainer, Trainer):
+        raise TypeError(f"expected a fusenn.Trainer, got {type(trainer).__name__}")
+    desc, arrays = _describe_model(trainer.model)
+    desc["format"] = CHECKPOINT_FORMAT
+    extra, extra_arrays = _trainer_state(trainer)
+    desc.update(extra)
+    arrays.update(extra_arrays)
     _write_atomic(path, desc, arrays)
 
 
 # --------------------------------------------------------------------------------------------
-# Reading
+# Reading. Order matters: the zip directory, then the description (bounded), then the whole
+# description validated into a plan of the arrays it implies, then each array's declared size
+# and .npy header checked against the plan before its data is read, then the values, and only
+# then is a model built - from the arrays, with no random initialisation.
 # --------------------------------------------------------------------------------------------
 
-def _read_archive(path):
-    """``(description dict, {name: array})`` from ``path``; FormatError for anything that is
-    not a readable fusenn archive."""
-    path = os.fspath(path)
+#: The largest description read, in bytes (a model's JSON takes a few hundred per layer).
+MAX_DESCRIPTION_BYTES = 16 * 2**20
+_MAX_NPY_HEADER = 10_000  # NumPy's own default limit on a .npy header
+#: Deflate cannot expand its input more than 1032 times; a member claiming more is forged.
+_DEFLATE_MAX_RATIO = 1032
+_MAX_WIDTH = 2**31 - 1  # the kernels index with 32-bit sizes
+_MAX_LAYERS = 100_000
+_MAX_STEP = 2**53  # optimiser step counts: exact in the float64 hyper-parameter vector
+# What zipfile and NumPy's header parser raise for damaged input.
+_ARCHIVE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
+                   ValueError, NotImplementedError, RuntimeError, struct.error, OverflowError,
+                   IndexError, KeyError, TypeError, SyntaxError, RecursionError)
+
+
+@contextlib.contextmanager
+def _archive_errors(path, what=""):
+    """Turn what a damaged archive makes zipfile or NumPy raise into FormatError."""
+    try:
+        yield
+    except FusennError:
+        raise
+    except _ARCHIVE_ERRORS as exc:
+        raise FormatError(f"{path}: truncated or corrupt .npz archive{what} ({exc})") from None
+
+
+def _short(value, limit=120):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+@contextlib.contextmanager
+def _open_archive(path):
+    """``(zipfile.ZipFile, {array name: ZipInfo})`` for the .npz at ``path``; every member
+    must be a plain .npy whose declared sizes the file can actually hold."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
     if os.path.isdir(path):
         raise IsADirectoryError(f"{path} is a directory, not a fusenn model file")
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise FormatError(f"{path}: not a fusenn model file (it is {_what_is(st.st_mode)})")
     with open(path, "rb") as f:
         head = f.read(4)
         if head[:2] != b"PK":
             what = "an empty file" if not head else "not a zip/.npz archive"
             raise FormatError(f"{path}: not a fusenn model file ({what})")
         f.seek(0)
-        try:
-            archive = np.load(f, allow_pickle=False)
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-            raise FormatError(f"{path}: truncated or corrupt .npz archive ({exc})") from None
-        with archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):  # pragma: no cover
-                raise FormatError(f"{path}: not a fusenn model file (not an .npz archive)")
-            names = list(archive.files)
-            if DESCRIPTION not in names:
-                shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
-                raise FormatError(f"{path}: not a fusenn model file (an .npz archive without "
-                                  f"a {DESCRIPTION!r} entry; it holds: {shown or 'nothing'})")
-            arrays = {}
-            for name in names:
-                try:
-                    arrays[name] = archive[name]
-                except ValueError as exc:
-                    if "pickle" in str(exc):
-                        raise FormatError(f"{path}: array {name!r} holds Python objects "
-                                          f"(pickled data), which fusenn never loads") from None
-                    raise FormatError(f"{path}: array {name!r} is unreadable ({exc})") from None
-                except (zipfile.BadZipFile, EOFError, OSError) as exc:
-                    raise FormatError(f"{path}: truncated or corrupt .npz archive: array "
-                                      f"{name!r} is unreadable ({exc})") from None
-                if not isinstance(arrays[name], np.ndarray):  # a member that is no .npy
-                    raise FormatError(f"{path}: entry {name!r} of the archive is not a NumPy "
-                                      f"array")
-    desc = _parse_description(path, arrays.pop(DESCRIPTION))
-    return desc, arrays
+        with _archive_errors(path):
+            zf = zipfile.ZipFile(f)
+        with zf:
+            yield zf, _members(path, zf, st.st_size)
+
+
+def _members(path, zf, disk_size):
+    with _archive_errors(path):
+        infos = zf.infolist()
+    keys = [i.filename[:-4] if i.filename.endswith(".npy") else i.filename for i in infos]
+    if DESCRIPTION not in keys:
+        shown = ", ".join(keys[:8]) + (", ..." if len(keys) > 8 else "")
+        raise FormatError(f"{path}: not a fusenn model file (an .npz archive without a "
+                          f"{DESCRIPTION!r} entry; it holds: {shown or 'nothing'})")
+    members = {}
+    for info, key in zip(infos, keys):
+        if not info.filename.endswith(".npy") or info.is_dir():
+            raise FormatError(f"{path}: entry {key!r} of the archive is not a NumPy array")
+        if key in members:
+            raise FormatError(f"{path}: the archive holds {key!r} twice")
+        if info.flag_bits & 0x1:
+            raise FormatError(f"{path}: array {key!r} is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise FormatError(f"{path}: array {key!r} uses zip compression method "
+                              f"{info.compress_type}; fusenn reads stored or deflated arrays")
+        if info.compress_size > disk_size:
+            raise FormatError(f"{path}: truncated or corrupt .npz archive: array {key!r} "
+                              f"declares {info.compress_size} bytes of data in a file of "
+                              f"{disk_size}")
+        if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
+            raise FormatError(f"{path}: truncated or corrupt .npz archive: array {key!r} is "
+                              f"stored uncompressed but declares {info.file_size} bytes in "
+                              f"{info.compress_size}")
+        if info.file_size > _DEFLATE_MAX_RATIO * info.compress_size + 1024:
+            raise FormatError(f"{path}: array {key!r} declares {info.file_size} bytes "
+                              f"inflated from {info.compress_size}, more than deflate can "
+                              f"produce (a decompression bomb?)")
+        members[key] = info
+    return members
+
+
+def _read_npy(path, zf, info, key, expect, max_data):
+    """The array in member ``info``, never reading more than its .npy header declares.
+
+    ``max_data`` bounds the data the zip directory may declare (checked before the member is
+    opened); ``expect(shape, fortran, dtype)`` raises FormatError when the header disagrees
+    with the description (called before any data is read).
+    """
+    if info.file_size > max_data + _MAX_NPY_HEADER + 128:
+        raise FormatError(f"{path}: array {key!r} declares {info.file_size} bytes, more than "
+                          f"the description allows ({max_data} bytes of data)")
+    fmt = np.lib.format
+    with _archive_errors(path, f": array {key!r} is unreadable"):
+        with zf.open(info) as fp:
+            version = fmt.read_magic(fp)
+            if version == (1, 0):
+                shape, fortran, dtype = fmt.read_array_header_1_0(
+                    fp, max_header_size=_MAX_NPY_HEADER)
+            elif version == (2, 0):
+                shape, fortran, dtype = fmt.read_array_header_2_0(
+                    fp, max_header_size=_MAX_NPY_HEADER)
+            else:
+                raise FormatError(f"{path}: array {key!r} has .npy format version "
+                                  f"{version[0]}.{version[1]}, which fusenn does not read")
+            if dtype.hasobject:
+                raise FormatError(f"{path}: array {key!r} holds Python objects (pickled "
+                                  f"data), which fusenn never loads")
+            if any(s < 0 for s in shape):
+                raise FormatError(f"{path}: array {key!r} has a negative dimension {shape}")
+            expect(shape, fortran, dtype)
+            offset = fp.tell()
+            nbytes = math.prod(shape) * dtype.itemsize
+            if info.file_size != offset + nbytes:
+                raise FormatError(f"{path}: array {key!r}: its header declares {nbytes} "
+                                  f"bytes of data (shape {shape}, dtype {dtype}) but the "
+                                  f"archive declares {info.file_size - offset}")
+            data = fp.read(nbytes)
+            if len(data) != nbytes or fp.read(1):
+                raise FormatError(f"{path}: truncated or corrupt .npz archive: array {key!r} "
+                                  f"holds {len(data)} of its {nbytes} bytes")
+    arr = np.frombuffer(data, dtype=dtype)
+    return arr.reshape(shape, order="F" if fortran else "C")
+
+
+def _read_description(path, zf, members):
+    def expect(shape, fortran, dtype):
+        if not ((dtype == np.uint8 and len(shape) == 1)
+                or (dtype.kind == "U" and shape == ())):
+            raise FormatError(f"{path}: malformed description: expected UTF-8 JSON bytes, "
+                              f"got an array of dtype {dtype} and shape {shape}")
+
+    raw = _read_npy(path, zf, members[DESCRIPTION], DESCRIPTION, expect, MAX_DESCRIPTION_BYTES)
+    return _parse_description(path, raw)
+
+
+def _refuse_constant(name):
+    raise ValueError(f"non-finite number {name}")
+
+
+def _finite_float(text):
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:30]} is out of range")
+    return value
 
 
 def _parse_description(path, raw):
@@ -309,148 +612,588 @@ def _parse_description(path, raw):
         raise FormatError(f"{path}: malformed description: expected UTF-8 JSON bytes, got an "
                           f"array of dtype {raw.dtype} and shape {raw.shape}")
     try:
-        desc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FormatError(f"{path}: malformed description: not valid JSON ({exc})") from None
+        desc = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant,
+                          parse_float=_finite_float)
+    except RecursionError:
+        raise FormatError(f"{path}: malformed description: JSON nested too deeply") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise FormatError(f"{path}: malformed description: not valid JSON "
+                          f"({str(exc)[:200]})") from None
     if not isinstance(desc, dict):
         raise FormatError(f"{path}: malformed description: expected a JSON object, got "
                           f"{type(desc).__name__}")
     fmt = desc.get("format")
     if fmt not in (MODEL_FORMAT, CHECKPOINT_FORMAT):
-        raise FormatError(f"{path}: not a fusenn model file (format {fmt!r}, expected "
+        raise FormatError(f"{path}: not a fusenn model file (format {_short(fmt)}, expected "
                           f"{MODEL_FORMAT!r})")
     version = desc.get("format_version")
-    try:
-        major, minor = (int(v) for v in str(version).split("."))
-    except ValueError:
-        raise FormatError(f"{path}: malformed description: format_version {version!r} is not "
-                          f"'major.minor'") from None
+    match = re.fullmatch(r"([0-9]{1,6})\.([0-9]{1,6})", version) if isinstance(
+        version, str) else None
+    if match is None:
+        raise FormatError(f"{path}: malformed description: format_version {_short(version)} "
+                          f"is not 'major.minor'")
+    major = int(match.group(1))
     if major != FORMAT_VERSION[0]:
         newer = major > FORMAT_VERSION[0]
         raise FormatError(
             f"{path}: incompatible format version {version} (written by fusenn "
-            f"{desc.get('fusenn_version', '?')}); this fusenn {__version__} reads format "
-            f"version {FORMAT_VERSION[0]}.x" + ("; upgrade fusenn to read it" if newer else ""))
+            f"{_short(desc.get('fusenn_version', '?'))}); this fusenn {__version__} reads "
+            f"format version {FORMAT_VERSION[0]}.x" + ("; upgrade fusenn to read it" if newer
+                                                        else ""))
     return desc
 
 
-def _field(path, desc, key, types, what):
-    if key not in desc:
-        raise FormatError(f"{path}: malformed description: {what} has no {key!r}")
-    value = desc[key]
-    if not isinstance(value, types) or isinstance(value, bool) and bool not in (
-            types if isinstance(types, tuple) else (types,)):
-        raise FormatError(f"{path}: malformed description: {what} {key!r} is "
-                          f"{value!r}")
-    return value
+# -- validating the description ---------------------------------------------------------------
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _build_model(path, desc, arrays):
-    """Rebuild the Sequential described by ``desc``, check and load its arrays (taking them
-    out of ``arrays``)."""
+def _is_number(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+class _Checker:
+    """Validates one description, raising FormatError that names the file and the field."""
+
+    def __init__(self, path, desc):
+        self.path = path
+        minor = int(desc["format_version"].split(".")[1])
+        # A newer minor version may add fields; this version's own files may not.
+        self.strict = minor <= FORMAT_VERSION[1]
+
+    def fail(self, message):
+        return FormatError(f"{self.path}: malformed description: {message}")
+
+    def keys(self, d, what, known, required=()):
+        if not isinstance(d, dict):
+            raise self.fail(f"{what} is {_short(d)}, expected a JSON object")
+        for key in required:
+            if key not in d:
+                raise self.fail(f"{what} has no {key!r}")
+        if self.strict:
+            unknown = sorted(set(d) - set(known))
+            if unknown:
+                raise self.fail(f"{what} has unknown field(s) "
+                                f"{', '.join(_short(k, 40) for k in unknown[:5])}")
+
+    def field(self, d, key, what, test, expected, default=None):
+        value = d.get(key, default)
+        if not test(value):
+            raise self.fail(f"{what} {key!r} is {_short(value)}, expected {expected}")
+        return value
+
+
+# Every layer type's configuration fields: kind of value, and whether it must be present.
+_SIZE, _SIZE_OR_NONE, _NUMBER, _BOOL, _ACTIVATION = ("size", "size_or_none", "number",
+                                                      "bool", "activation")
+_LAYER_FIELDS = {
+    "Dense": {"n_in": _SIZE, "n_out": _SIZE, "activation": _ACTIVATION},
+    "Activation": {"activation": _ACTIVATION},
+    "Dropout": {"rate": _NUMBER},
+    "BatchNorm": {"n_features": _SIZE_OR_NONE, "momentum": _NUMBER, "eps": _NUMBER},
+    "PReLU": {"n_units": _SIZE_OR_NONE, "init": _NUMBER},
+    "Swish": {"beta": _NUMBER, "trainable": _BOOL},
+    "RReLU": {"lower": _NUMBER, "upper": _NUMBER},
+    "Maxout": {"n_in": _SIZE, "n_out": _SIZE, "k": _SIZE},
+}
+_LAYER_REQUIRED = {"Dense": ("n_in", "n_out"), "Activation": ("activation",),
+                   "Maxout": ("n_in", "n_out")}
+
+
+def _check_value(kind, value):
+    if kind == _SIZE:
+        return _is_int(value) and 1 <= value <= _MAX_WIDTH
+    if kind == _SIZE_OR_NONE:
+        return value is None or _is_int(value) and 1 <= value <= _MAX_WIDTH
+    if kind == _NUMBER:
+        return _is_number(value)
+    if kind == _BOOL:
+        return isinstance(value, bool)
+    return True  # activations are checked by _check_activation
+
+
+def _check_activation(spec):
+    """Raise ValueError/TypeError unless ``spec`` (None, a name, or {"name": ..., params})
+    names an activation with valid parameters."""
+    from . import activations as _acts
+
+    if spec is None or isinstance(spec, str):
+        _acts.get(spec)
+        return
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        raise ValueError(f"activation must be a name or an object with a 'name', got "
+                         f"{_short(spec)}")
+    params = {k: v for k, v in spec.items() if k != "name"}
+    for k, v in params.items():
+        if not (_is_number(v) or isinstance(v, (bool, str))):
+            raise ValueError(f"activation parameter {k!r} is {_short(v)}")
+    _acts.get(spec["name"], **params)
+
+
+def _describe_layer(kind, cfg, n_in, n_out):
+    """The layer's ``describe()`` text, from its configuration (for messages)."""
+    if kind == "Dense":
+        return f"Dense({n_in} -> {n_out})"
+    if kind == "Maxout":
+        return f"Maxout({n_in} -> {n_out}, k={cfg.get('k', 2)})"
+    if kind in ("BatchNorm", "PReLU"):
+        return f"{kind}({n_in})"
+    return kind
+
+
+def _plan_layer(check, i, entry, width):
+    """``(kind, config, describe, n_in, n_out, [(name, shape, is_param)])`` of layer ``i``,
+    from its description alone (``width``: its input width, None for the first layer)."""
     from . import layers as _layers
-    from ._validation import float_dtype
-    from .model import TASKS, Sequential
 
-    dtype_name = _field(path, desc, "dtype", str, "the model")
+    path = check.path
+    check.keys(entry, f"layer {i}", ("class", "config", "params", "buffers"),
+               ("class", "config"))
+    kind = check.field(entry, "class", f"layer {i}", lambda v: isinstance(v, str), "a name")
+    config = entry["config"]
+    if kind not in _layers.LAYERS:
+        raise FormatError(f"{path}: unknown layer type {_short(kind, 40)} (layer {i}); this "
+                          f"fusenn knows {', '.join(sorted(_layers.LAYERS))}")
+    fields = _LAYER_FIELDS[kind]
+
+    def invalid(reason):
+        return FormatError(f"{path}: layer {i} ({kind}) has an invalid configuration "
+                           f"{_short(config)}: {reason}")
+
+    if not isinstance(config, dict):
+        raise check.fail(f"layer {i} 'config' is {_short(config)}, expected a JSON object")
+    for key in _LAYER_REQUIRED.get(kind, ()):
+        if key not in config:
+            raise invalid(f"no {key!r}")
+    for key, value in config.items():
+        if key not in fields:
+            raise invalid(f"unknown field {_short(key, 40)}")
+        if not _check_value(fields[key], value):
+            raise invalid(f"{key} is {_short(value)}")
+    if "activation" in config:
+        try:
+            _check_activation(config["activation"])
+        except (TypeError, ValueError) as exc:
+            raise invalid(str(exc)) from None
+
+    def mismatch(n_in):
+        return FormatError(f"{path}: the layers do not fit together: layer {i} "
+                           f"({_describe_layer(kind, config, n_in, None)}) expects {n_in} "
+                           f"inputs but receives {width}")
+
+    if kind in ("Dense", "Maxout"):
+        n_in, n_out = config["n_in"], config["n_out"]
+        if width is not None and width != n_in:
+            raise mismatch(n_in)
+        cols = n_out * config.get("k", 2) if kind == "Maxout" else n_out
+        arrays = [("W", (n_in, cols), True), ("b", (cols,), True)]
+    else:
+        n = config.get({"BatchNorm": "n_features", "PReLU": "n_units"}.get(kind, ""))
+        if n is not None and width is not None and n != width:
+            raise mismatch(n)
+        n_in = n_out = width if width is not None else n
+        if n_in is None:
+            raise FormatError(f"{path}: the layers do not fit together: the first layer "
+                              f"({kind}) must know its input width")
+        arrays = {"BatchNorm": [("gamma", (n_in,), True), ("beta", (n_in,), True),
+                                ("running_mean", (n_in,), False),
+                                ("running_var", (n_in,), False)],
+                  "PReLU": [("alpha", (n_in,), True)],
+                  "Swish": [("beta", (1,), True)] if config.get("trainable", True) else [],
+                  }.get(kind, [])
+    for kind_of, is_param in (("params", True), ("buffers", False)):
+        names = [name for name, _, p in arrays if p is is_param]
+        if kind_of in entry and entry[kind_of] != names:
+            raise check.fail(f"layer {i} ({kind}) lists {kind_of} {_short(entry[kind_of])}, "
+                             f"expected {names}")
+    return kind, config, _describe_layer(kind, config, n_in, n_out), n_in, n_out, arrays
+
+
+class _Plan:
+    """What a valid description implies: the model's dtype and layers, and every array the
+    file must hold, as ``{name: (shape, what, nonneg)}``. Every array must be finite;
+    ``nonneg`` says which part cannot be negative: None (no part), ``...`` (all of it) or a
+    tuple of row indices."""
+
+    def __init__(self, desc):
+        self.desc = desc
+        self.layers = []  # (kind, config)
+        self.arrays = {}
+        self.dtype = None
+        self.task = None
+        self.n_params = 0
+        self.stochastic = set()  # indices of layers that draw random numbers
+
+
+_MODEL_KEYS = ("format", "format_version", "fusenn_version", "dtype", "task", "n_in", "n_out",
+               "n_params", "layers")
+_CHECKPOINT_KEYS = ("optimizer", "trainer")
+
+
+def _plan(path, desc):
+    """Validate the whole description ``desc`` (model and, for a checkpoint, optimiser and
+    trainer) and return the :class:`_Plan` of the arrays it implies. Nothing is allocated
+    beyond the description itself."""
+    from . import layers as _layers
+    from .model import TASKS
+
+    check = _Checker(path, desc)
+    is_checkpoint = desc["format"] == CHECKPOINT_FORMAT
+    check.keys(desc, "the model", _MODEL_KEYS + (_CHECKPOINT_KEYS if is_checkpoint else ()),
+               ("dtype", "layers") + (_CHECKPOINT_KEYS if is_checkpoint else ()))
+    plan = _Plan(desc)
+    check.field(desc, "fusenn_version", "the model", lambda v: v is None or isinstance(v, str),
+                "a version string")
+    dtype_name = check.field(desc, "dtype", "the model", lambda v: isinstance(v, str),
+                             "'float32' or 'float64'")
     if dtype_name not in ("float32", "float64"):
-        raise FormatError(f"{path}: malformed description: dtype {dtype_name!r} (expected "
-                          f"float32 or float64)")
-    dtype = float_dtype(dtype_name)
-    task = desc.get("task")
-    if task is not None and task not in TASKS:
-        raise FormatError(f"{path}: malformed description: task {task!r} (expected one of "
-                          f"{', '.join(TASKS)} or null)")
-    entries = _field(path, desc, "layers", list, "the model")
+        raise check.fail(f"dtype {_short(dtype_name)} (expected float32 or float64)")
+    plan.dtype = np.dtype(dtype_name)
+    plan.task = desc.get("task")
+    if plan.task is not None and plan.task not in TASKS:
+        raise check.fail(f"task {_short(plan.task)} (expected one of {', '.join(TASKS)} or "
+                         f"null)")
+    entries = check.field(desc, "layers", "the model", lambda v: isinstance(v, list),
+                          "a list of layers")
     if not entries:
-        raise FormatError(f"{path}: malformed description: the model has no layers")
+        raise check.fail("the model has no layers")
+    if len(entries) > _MAX_LAYERS:
+        raise check.fail(f"{len(entries)} layers (at most {_MAX_LAYERS})")
+    width = None
+    n_in = None
+    for i, entry in enumerate(entries):
+        kind, config, describe, layer_in, width_out, arrays = _plan_layer(check, i, entry,
+                                                                          width)
+        n_in = layer_in if i == 0 else n_in
+        plan.layers.append((kind, config))
+        if _layers.LAYERS[kind].stochastic:
+            plan.stochastic.add(i)
+        for name, shape, is_param in arrays:
+            nonneg = ... if (kind, name) == ("BatchNorm", "running_var") else None
+            plan.arrays[_array_name(i, name)] = (shape, f"{describe}.{name}", nonneg)
+            if is_param:
+                plan.n_params += math.prod(shape)
+        width = width_out
+    for key, actual in (("n_in", n_in), ("n_out", width), ("n_params", plan.n_params)):
+        if key in desc and desc[key] != actual:
+            raise check.fail(f"{key} is {_short(desc[key])} but the layers give {actual}")
+    if is_checkpoint:
+        _plan_checkpoint(check, desc, plan)
+    return plan
+
+
+def _plan_checkpoint(check, desc, plan):
+    from . import losses as _losses
+    from . import optim as _optim
+
+    opt = desc["optimizer"]
+    check.keys(opt, "the optimizer", ("name", "config", "t", "state"), ("name", "config", "t"))
+    name = check.field(opt, "name", "the optimizer", lambda v: isinstance(v, str), "a name")
+    config = check.field(opt, "config", "the optimizer", lambda v: isinstance(v, dict) and all(
+        _is_number(x) or isinstance(x, bool) for x in v.values()), "an object of numbers")
+    try:
+        _optim.get(name, **config)
+    except (TypeError, ValueError) as exc:
+        raise check.fail(f"optimizer: {exc}") from None
+    check.field(opt, "t", "the optimizer", lambda v: _is_int(v) and 0 <= v <= _MAX_STEP,
+                f"a step count in 0..{_MAX_STEP}")
+    state = check.field(opt, "state", "the optimizer", lambda v: v in (None, OPTIMIZER_STATE),
+                        f"null or {OPTIMIZER_STATE!r}")
+    if state is not None:
+        # The second moments of Adam (row 1), RMSprop and Adagrad (row 0) cannot be negative.
+        rows = {"adam": (1,), "rmsprop": (0,), "adagrad": (0,)}.get(_optim.get(name).name, ())
+        plan.arrays[OPTIMIZER_STATE] = ((2, plan.n_params), "", rows)
+
+    tr = desc["trainer"]
+    check.keys(tr, "the trainer", ("loss", "batch_size", "shuffle", "random_state", "metrics",
+                                   "verbose", "fast_path", "rng", "rng_handed_out",
+                                   "layer_rngs"), ("loss", "rng"))
+    loss = check.field(tr, "loss", "the trainer", lambda v: isinstance(v, str), "a loss name")
+    try:
+        _losses.get(loss)
+    except (TypeError, ValueError) as exc:
+        raise check.fail(f"trainer: {exc}") from None
+    check.field(tr, "batch_size", "the trainer",
+                lambda v: v is None or _is_int(v) and 1 <= v <= 2**62, "null or a positive "
+                "integer")
+    check.field(tr, "shuffle", "the trainer", lambda v: isinstance(v, bool), "true or false",
+                True)
+    check.field(tr, "random_state", "the trainer",
+                lambda v: v is None or v == "generator" or _is_int(v) and 0 <= v < 2**128,
+                "null, a non-negative integer seed or 'generator'")
+    check.field(tr, "metrics", "the trainer", lambda v: isinstance(v, list) and len(v) <= 16
+                and all(isinstance(m, str) for m in v), "a list of metric names", [])
+    check.field(tr, "verbose", "the trainer", lambda v: _is_int(v) and 0 <= v <= 2**31,
+                "a non-negative integer", 0)
+    check.field(tr, "fast_path", "the trainer", lambda v: v == "auto" or v is False,
+                "'auto' or false", "auto")
+    check.field(tr, "rng_handed_out", "the trainer", lambda v: isinstance(v, bool),
+                "true or false", False)
+    _check_rng_state(check.path, tr.get("rng"), "the trainer's rng")
+    layer_rngs = check.field(tr, "layer_rngs", "the trainer", lambda v: isinstance(v, dict),
+                             "an object", {})
+    for key, st in layer_rngs.items():
+        if not (key.isdigit() and len(key) < 7 and int(key) in plan.stochastic):
+            raise FormatError(f"{check.path}: malformed checkpoint: layer_rngs names layer "
+                              f"{_short(key, 40)}, which is not a stochastic layer of the "
+                              f"model")
+        _check_rng_state(check.path, st, f"layer {key}'s rng")
+
+
+# The state of each bit generator that can be restored: every field's kind and bounds.
+_U32, _U64, _U128 = 2**32, 2**64, 2**128
+_PCG_STATE = {"state": {"state": ("int", _U128), "inc": ("int", _U128)},
+              "has_uint32": ("int", 2), "uinteger": ("int", _U32)}
+_RNG_STATES = {
+    "PCG64": _PCG_STATE,
+    "PCG64DXSM": _PCG_STATE,
+    "MT19937": {"state": {"key": ("array", "uint32", 624), "pos": ("int", 625)}},
+    "Philox": {"state": {"counter": ("array", "uint64", 4), "key": ("array", "uint64", 2)},
+               "buffer": ("array", "uint64", 4), "buffer_pos": ("int", 5),
+               "has_uint32": ("int", 2), "uinteger": ("int", _U32)},
+    "SFC64": {"state": {"state": ("array", "uint64", 4)}, "has_uint32": ("int", 2),
+              "uinteger": ("int", _U32)},
+}
+assert set(_RNG_STATES) == set(_BIT_GENERATORS)
+
+
+def _rng_state_value(spec, value):
+    """``value`` (JSON) as the bit-generator state field ``spec`` describes, or None."""
+    if isinstance(spec, dict):
+        if not isinstance(value, dict) or set(value) != set(spec):
+            return None
+        out = {}
+        for key, sub in spec.items():
+            out[key] = _rng_state_value(sub, value[key])
+            if out[key] is None:
+                return None
+        return out
+    if spec[0] == "int":
+        return value if _is_int(value) and 0 <= value < spec[1] else None
+    _, dtype, length = spec
+    dtype = np.dtype(dtype)
+    if not (isinstance(value, dict) and set(value) == {"__ndarray__", "dtype"}
+            and value["dtype"] in (dtype.str, dtype.name)):
+        return None
+    items = value["__ndarray__"]
+    limit = 2 ** (8 * dtype.itemsize)
+    if not (isinstance(items, list) and len(items) == length
+            and all(_is_int(x) and 0 <= x < limit for x in items)):
+        return None
+    return np.array(items, dtype=dtype)
+
+
+def _check_rng_state(path, value, what):
+    """The numpy state dict of a saved random generator, every field checked."""
+    name = value.get("bit_generator") if isinstance(value, dict) else None
+    if not isinstance(name, str) or name not in _RNG_STATES:
+        raise FormatError(f"{path}: malformed checkpoint: {what} has bit generator "
+                          f"{_short(name, 40)} (expected one of {', '.join(_BIT_GENERATORS)})")
+    fields = {k: v for k, v in value.items() if k != "bit_generator"}
+    state = _rng_state_value(_RNG_STATES[name], fields)
+    if state is None:
+        raise FormatError(f"{path}: malformed checkpoint: {what} state is invalid (a "
+                          f"{name} state has fields {_rng_fields(_RNG_STATES[name])}, got "
+                          f"{_short(fields)})")
+    return {"bit_generator": name, **state}
+
+
+def _rng_fields(spec):
+    return "{" + ", ".join(k + (": " + _rng_fields(v) if isinstance(v, dict) else "")
+                           for k, v in spec.items()) + "}"
+
+
+def _restore_rng(path, value, what):
+    state = _check_rng_state(path, value, what)
+    bitgen = getattr(np.random, state["bit_generator"])()
+    try:
+        bitgen.state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
+        raise FormatError(f"{path}: malformed checkpoint: {what} state is invalid "
+                          f"({exc})") from None
+    return np.random.Generator(bitgen)
+
+
+# -- reading the arrays -----------------------------------------------------------------------
+
+def _read_arrays(path, zf, members, plan):
+    """``{name: array}`` for every array of ``plan``, each checked (name, declared size,
+    header, then values) before the next is read; extra or missing members are refused
+    before any is read."""
+    names = set(members) - {DESCRIPTION}
+    missing = [key for key in plan.arrays if key not in names]
+    if missing:
+        s = "s" if len(missing) > 1 else ""
+        raise FormatError(f"{path}: missing array{s} {', '.join(map(repr, missing[:10]))}")
+    extra = sorted(names - set(plan.arrays))
+    if extra:
+        raise FormatError(f"{path}: unexpected extra array(s) "
+                          f"{', '.join(_short(k, 60) for k in extra[:10])}")
+    arrays = {}
+    for key, (shape, what, nonneg) in plan.arrays.items():
+        label = f"array {key!r}" + (f" ({what})" if what else "")
+
+        def expect(got_shape, fortran, dtype, shape=shape, label=label):
+            if got_shape != shape:
+                raise FormatError(f"{path}: {label} has shape {got_shape}, expected {shape}")
+            if dtype.newbyteorder("=") != plan.dtype or dtype.fields is not None:
+                raise FormatError(f"{path}: {label} has dtype {dtype}, expected {plan.dtype} "
+                                  f"(the model's dtype)")
+
+        arr = _read_npy(path, zf, members[key], key, expect,
+                        math.prod(shape) * plan.dtype.itemsize)
+        arr = arr.astype(plan.dtype, copy=False)
+        if not np.all(np.isfinite(arr)):
+            raise FormatError(f"{path}: {label} holds NaN or infinite values; a saved model "
+                              f"is finite")
+        if nonneg is not None and np.any(arr[nonneg if nonneg is ... else list(nonneg)] < 0):
+            raise FormatError(f"{path}: {label} holds negative values where only "
+                              f"non-negative ones are possible (a variance or a sum of "
+                              f"squares)")
+        arrays[key] = arr
+    return arrays
+
+
+# -- building ---------------------------------------------------------------------------------
+
+def _build_model(path, plan, arrays):
+    """The Sequential of ``plan``, its parameters and buffers those of ``arrays`` (already
+    checked). Dense and Maxout layers start from zeros, not from a pointless random draw."""
+    from . import initializers as _inits
+    from . import layers as _layers
+    from .model import Sequential
 
     layers = []
-    for i, entry in enumerate(entries):
-        if not isinstance(entry, dict):
-            raise FormatError(f"{path}: malformed description: layer {i} is {entry!r}")
-        kind = _field(path, entry, "class", str, f"layer {i}")
-        config = _field(path, entry, "config", dict, f"layer {i}")
-        if kind not in _layers.LAYERS:
-            raise FormatError(f"{path}: unknown layer type {kind!r} (layer {i}); this fusenn "
-                              f"knows {', '.join(sorted(_layers.LAYERS))}")
+    zeros = _inits.get("zeros")
+    for i, (kind, config) in enumerate(plan.layers):
+        cfg = dict(config)
+        if kind in ("Dense", "Maxout"):
+            cfg["init"] = zeros
         try:
-            layers.append(_layers.from_config(kind, config, dtype))
-        except (TypeError, ValueError) as exc:
+            layer = _layers.from_config(kind, cfg, plan.dtype)
+        except (TypeError, ValueError, OverflowError) as exc:
             raise FormatError(f"{path}: layer {i} ({kind}) has an invalid configuration "
-                              f"{config!r}: {exc}") from None
+                              f"{_short(config)}: {exc}") from None
+        # The initialiser a fresh layer would have (for a later reset_parameters).
+        if kind == "Dense":
+            layer.init = _inits.default_for(layer.activation.name)
+        elif kind == "Maxout":
+            layer.init = _inits.get("glorot_uniform")
+        layers.append(layer)
     try:
-        model = Sequential(layers, dtype=dtype, task=task)
+        model = Sequential(layers, dtype=plan.dtype, task=plan.task)
     except (TypeError, ValueError) as exc:
         raise FormatError(f"{path}: the layers do not fit together: {exc}") from None
-
-    # Arrays: exactly those the rebuilt layers need, each of the right shape and dtype.
-    expected = []  # (array name, layer, attribute, is_param)
-    for i, layer in enumerate(model.layers):
-        for name in layer.param_names:
-            expected.append((_array_name(i, name), layer, name, True))
-        for name in layer.buffer_names:
-            expected.append((_array_name(i, name), layer, name, False))
-    missing = [key for key, *_ in expected if key not in arrays]
-    if missing:
-        raise FormatError(f"{path}: missing array(s) {', '.join(map(repr, missing))}")
-    for key, layer, name, _ in expected:
-        arr, target = arrays[key], getattr(layer, name)
-        if arr.shape != target.shape:
-            raise FormatError(f"{path}: array {key!r} ({layer.describe()}.{name}) has shape "
-                              f"{arr.shape}, expected {target.shape}")
-        if arr.dtype != model.dtype:
-            raise FormatError(f"{path}: array {key!r} ({layer.describe()}.{name}) has dtype "
-                              f"{arr.dtype}, expected {model.dtype} (the model's dtype)")
-    weights = [arrays.pop(key) for key, _, _, is_param in expected if is_param]
-    buffers = [arrays.pop(key) for key, _, _, is_param in expected if not is_param]
+    names = [(_array_name(i, n), p) for i, layer in enumerate(model.layers)
+             for names, p in ((layer.param_names, True), (layer.buffer_names, False))
+             for n in names]
     try:
-        model.set_weights(weights)
-        model.set_buffers(buffers)
-    except (TypeError, ValueError) as exc:
+        model.set_weights([arrays[key] for key, p in names if p])
+        model.set_buffers([arrays[key] for key, p in names if not p])
+    except (TypeError, ValueError) as exc:  # pragma: no cover - the plan checked them
         raise FormatError(f"{path}: {exc}") from None
     return model
 
 
-def _refuse_extra(path, arrays):
-    if arrays:
-        raise FormatError(f"{path}: unexpected extra array(s) "
-                          f"{', '.join(map(repr, sorted(arrays)))}")
+def _read(path, arrays=True):
+    """``(description, plan, {name: array} or None)`` of the file at ``path``."""
+    with _open_archive(path) as (zf, members):
+        desc = _read_description(path, zf, members)
+        plan = _plan(path, desc)
+        data = _read_arrays(path, zf, members, plan) if arrays else None
+    return desc, plan, data
 
 
 def read_description(path):
-    """The JSON description of a saved model or checkpoint, as a dict (arrays not checked)."""
-    return _read_archive(path)[0]
+    """The JSON description of a saved model or checkpoint.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by :func:`save` or :func:`save_checkpoint`.
+
+    Returns
+    -------
+    dict
+        The description, validated completely; the arrays are not read.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    FormatError
+        If the file or its description is malformed (see the module docstring).
+    """
+    path = os.fspath(path)
+    return _read(path, arrays=False)[0]
 
 
 def load(path):
     """Rebuild the model saved at ``path`` by :func:`save` (or the model of a checkpoint).
 
-    Returns a :class:`fusenn.Sequential` whose predictions are identical to the saved one's.
-    Raises FileNotFoundError if ``path`` does not exist and FormatError naming the problem if
-    the file is not a fusenn model this version can read (see the module docstring).
+    Nothing is built before the whole file is checked: the description completely, every
+    array's declared size and header, then its values (finite; BatchNorm running variances
+    non-negative). No more is read or inflated than the description implies.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to read.
+
+    Returns
+    -------
+    fusenn.Sequential
+        A model whose predictions are identical to the saved one's.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    FormatError
+        Naming the file and the problem, if it is not a fusenn model this version can read
+        (see the module docstring).
     """
-    desc, arrays = _read_archive(path)
-    model = _build_model(os.fspath(path), desc, arrays)
-    if desc["format"] == CHECKPOINT_FORMAT:
-        arrays.pop(OPTIMIZER_STATE, None)
-    _refuse_extra(os.fspath(path), arrays)
-    return model
+    path = os.fspath(path)
+    _, plan, arrays = _read(path)
+    return _build_model(path, plan, arrays)
 
 
-def _restore_rng(path, state, what):
-    state = _from_jsonable(state)
-    name = state.get("bit_generator") if isinstance(state, dict) else None
-    if name not in _BIT_GENERATORS:
-        raise FormatError(f"{path}: malformed checkpoint: {what} has bit generator {name!r} "
-                          f"(expected one of {', '.join(_BIT_GENERATORS)})")
-    bitgen = getattr(np.random, name)()
+def _restore_trainer(path, desc, model, arrays, callbacks):
+    """The Trainer that :func:`_trainer_state` described, around ``model``."""
+    from . import optim as _optim
+    from .trainer import Trainer
+
+    opt_desc, tr = desc["optimizer"], desc["trainer"]
     try:
-        bitgen.state = state
-    except (TypeError, ValueError, KeyError) as exc:
-        raise FormatError(f"{path}: malformed checkpoint: {what} state is invalid "
-                          f"({exc})") from None
-    return np.random.Generator(bitgen)
+        opt = _optim.from_state({"name": opt_desc["name"], "config": opt_desc["config"],
+                                 "t": opt_desc["t"], "state": arrays.get(OPTIMIZER_STATE)})
+    except (TypeError, ValueError) as exc:  # pragma: no cover - the plan checked them
+        raise FormatError(f"{path}: malformed checkpoint: optimizer: {exc}") from None
+    rng = _restore_rng(path, tr["rng"], "the trainer's rng")
+    random_state = tr.get("random_state")
+    if random_state == "generator":
+        random_state = rng
+    try:
+        trainer = Trainer(model, loss=tr["loss"], optimizer=opt,
+                          batch_size=tr.get("batch_size"), shuffle=tr.get("shuffle", True),
+                          random_state=random_state, callbacks=callbacks,
+                          metrics=tr.get("metrics", "auto"), verbose=tr.get("verbose", 0),
+                          fast_path=tr.get("fast_path", "auto"))
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, FormatError):
+            raise
+        raise FormatError(f"{path}: malformed checkpoint: trainer settings: {exc}") from None
+    trainer.rng = rng
+    trainer._rng_handed_out = bool(tr.get("rng_handed_out", False))
+    for key, st in (tr.get("layer_rngs") or {}).items():
+        model.layers[int(key)].rng = _restore_rng(path, st, f"layer {key}'s rng")
+    return trainer
 
 
 def load_checkpoint(path, callbacks=()):
@@ -458,65 +1201,35 @@ def load_checkpoint(path, callbacks=()):
 
     Its model, optimiser (settings, step count and state), settings and random generators are
     exactly those saved, so its next ``fit`` continues the interrupted training bit for bit.
-    ``callbacks`` are given to the new Trainer. Raises FormatError as :func:`load` does, and
-    for a file that is a plain model rather than a checkpoint.
+    The file is checked as completely as by :func:`load` before anything is built.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint file.
+    callbacks : sequence of fusenn.callbacks.Callback
+        Given to the new Trainer (callbacks are not saved).
+
+    Returns
+    -------
+    fusenn.Trainer
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    FormatError
+        As :func:`load` does, and for a file that is a plain model rather than a checkpoint.
     """
-    from . import optim as _optim
-    from .trainer import Trainer
-
-    desc, arrays = _read_archive(path)
     path = os.fspath(path)
-    if desc["format"] != CHECKPOINT_FORMAT:
-        raise FormatError(f"{path}: a fusenn model, not a Trainer checkpoint (write one with "
-                          f"fusenn.io.save_checkpoint; read a model with fusenn.load)")
-    model = _build_model(path, desc, arrays)
-    opt_desc = _field(path, desc, "optimizer", dict, "the checkpoint")
-    tr = _field(path, desc, "trainer", dict, "the checkpoint")
-
-    state = None
-    if opt_desc.get("state") is not None:
-        if OPTIMIZER_STATE not in arrays:
-            raise FormatError(f"{path}: missing array {OPTIMIZER_STATE!r}")
-        state = arrays.pop(OPTIMIZER_STATE)
-        if state.shape != (2, model.n_params) or state.dtype != model.dtype:
-            raise FormatError(f"{path}: array {OPTIMIZER_STATE!r} has shape {state.shape} and "
-                              f"dtype {state.dtype}, expected {(2, model.n_params)} and "
-                              f"{model.dtype}")
-    _refuse_extra(path, arrays)
-    try:
-        opt = _optim.from_state({"name": _field(path, opt_desc, "name", str, "the optimizer"),
-                                 "config": _field(path, opt_desc, "config", dict,
-                                                  "the optimizer"),
-                                 "t": _field(path, opt_desc, "t", int, "the optimizer"),
-                                 "state": state})
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, FusennError):
-            raise
-        raise FormatError(f"{path}: malformed checkpoint: optimizer: {exc}") from None
-
-    rng = _restore_rng(path, _field(path, tr, "rng", dict, "the trainer"), "the trainer's rng")
-    random_state = tr.get("random_state")
-    if random_state == "generator":
-        random_state = rng
-    try:
-        trainer = Trainer(model, loss=_field(path, tr, "loss", str, "the trainer"),
-                          optimizer=opt, batch_size=tr.get("batch_size"),
-                          shuffle=tr.get("shuffle", True), random_state=random_state,
-                          callbacks=callbacks, metrics=tr.get("metrics", "auto"),
-                          verbose=tr.get("verbose", 0), fast_path=tr.get("fast_path", "auto"))
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, FusennError):
-            raise
-        raise FormatError(f"{path}: malformed checkpoint: trainer settings: {exc}") from None
-    trainer.rng = rng
-    trainer._rng_handed_out = bool(tr.get("rng_handed_out", False))
-    layer_rngs = tr.get("layer_rngs") or {}
-    if not isinstance(layer_rngs, dict):
-        raise FormatError(f"{path}: malformed checkpoint: layer_rngs is {layer_rngs!r}")
-    for key, st in layer_rngs.items():
-        if not (key.isdigit() and int(key) < len(model.layers)
-                and model.layers[int(key)].stochastic):
-            raise FormatError(f"{path}: malformed checkpoint: layer_rngs names layer {key!r}, "
-                              f"which is not a stochastic layer of the model")
-        model.layers[int(key)].rng = _restore_rng(path, st, f"layer {key}'s rng")
-    return trainer
+    desc = None
+    with _open_archive(path) as (zf, members):
+        desc = _read_description(path, zf, members)
+        if desc["format"] != CHECKPOINT_FORMAT:
+            raise FormatError(f"{path}: a fusenn model, not a Trainer checkpoint (write one "
+                              f"with fusenn.io.save_checkpoint; read a model with "
+                              f"fusenn.load)")
+        plan = _plan(path, desc)
+        arrays = _read_arrays(path, zf, members, plan)
+    model = _build_model(path, plan, arrays)
+    return _restore_trainer(path, desc, model, arrays, callbacks)

@@ -171,6 +171,6 @@ def generator_from_state(state):
     bitgen = getattr(np.random, name)()
     try:
         bitgen.state = state
-    except (TypeError, ValueError, KeyError) as exc:
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
         raise ValueError(f"invalid {name} state ({exc})") from None
     return np.random.Generator(bitgen)

@@ -51,263 +51,31 @@ import json
 import math
 import os
 import re
-import secrets
 import stat
 import struct
-import time
 import zipfile
 import zlib
 
 import numpy as np
 
+from . import _archive
+from . import activations as _acts
+from . import initializers as _inits
+from . import layers as _layers
+from . import losses as _losses
+from . import optim as _optim
+from ._archive import (CHECKPOINT_FORMAT, DESCRIPTION, FORMAT_VERSION,  # noqa: F401
+                       MODEL_FORMAT, OPTIMIZER_STATE, STALE_TEMPORARY_SECONDS, _array_name,
+                       _jsonable, _what_is)
 from ._version import __version__
-from .errors import FormatError, FusennError, SaveError
+from ._validation import BIT_GENERATORS as _BIT_GENERATORS
+from .errors import FormatError, FusennError
+from .model import TASKS, Sequential
+from .trainer import Trainer
 
 __all__ = ["save", "load", "save_checkpoint", "load_checkpoint", "read_description",
            "FORMAT_VERSION"]
 
-MODEL_FORMAT = "fusenn-model"
-CHECKPOINT_FORMAT = "fusenn-checkpoint"
-#: (major, minor). A reader accepts any minor version of its major: minor versions only add
-#: optional fields. A new major version is a change this reader cannot follow.
-FORMAT_VERSION = (1, 0)
-DESCRIPTION = "description"
-OPTIMIZER_STATE = "optimizer.state"
-
-# The bit generators whose state can be restored by name (numpy.random.<name>).
-_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
-
-
-# --------------------------------------------------------------------------------------------
-# Writing
-# --------------------------------------------------------------------------------------------
-
-def _jsonable(value):
-    """``value`` with numpy scalars and arrays turned into JSON types (arrays tagged)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return {"__ndarray__": value.tolist(), "dtype": value.dtype.str}
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise TypeError(f"cannot describe {type(value).__name__} {value!r} in JSON")
-
-
-def _array_name(index, name):
-    return f"layers.{index}.{name}"
-
-
-def _describe_model(model):
-    """The JSON description of ``model`` and its arrays ``{name: array}``."""
-    layers, arrays = [], {}
-    for i, layer in enumerate(model.layers):
-        entry = {"class": type(layer).__name__, "config": layer.get_config(),
-                 "params": [], "buffers": []}
-        for kind, names in (("params", layer.param_names), ("buffers", layer.buffer_names)):
-            for name in names:
-                key = _array_name(i, name)
-                arrays[key] = np.ascontiguousarray(getattr(layer, name))
-                entry[kind].append(name)
-        layers.append(entry)
-    desc = {
-        "format": MODEL_FORMAT,
-        "format_version": "%d.%d" % FORMAT_VERSION,
-        "fusenn_version": __version__,
-        "dtype": np.dtype(model.dtype).name,
-        "task": model.task,
-        "n_in": int(model.n_in),
-        "n_out": int(model.n_out),
-        "n_params": int(model.n_params),
-        "layers": layers,
-    }
-    return desc, arrays
-
-
-def _new_file_mode():
-    """Permissions an ordinary new file gets here (0666 less the umask)."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-# Temporary files are named ".<target name>.fusenn-tmp-<pid>-<random>", in the target's
-# directory, so that a save killed before its rename leaves a file that a later save can
-# recognise as fusenn's own and remove (see _remove_stale_temporaries).
-_TMP_TAG = ".fusenn-tmp-"
-_TMP_PATTERN = re.compile(r"\A\..+\.fusenn-tmp-(?P<pid>[0-9]{1,10})-[0-9a-f]{8}\Z")
-#: A temporary file untouched for this long is stale even if a process with its pid runs
-#: (pids are reused). A live save rewrites its file continuously until the final rename.
-STALE_TEMPORARY_SECONDS = 15 * 60
-_MAX_SYMLINKS = 40  # as Linux's limit on links followed in one lookup
-
-
-def _what_is(mode):
-    """What a non-regular file is, in words, for messages."""
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device node"
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    return "not a regular file"
-
-
-def _save_target(path):
-    """``(file to write, its os.stat result or None when it does not exist yet)``.
-
-    Symbolic links are followed (the link stays, its target is written; a dangling link
-    creates its target). Anything but a regular file or a new path raises SaveError.
-    """
-    target = path
-    for _ in range(_MAX_SYMLINKS):
-        try:
-            st = os.lstat(target)
-        except FileNotFoundError:
-            return target, None
-        if not stat.S_ISLNK(st.st_mode):
-            break
-        link = os.readlink(target)
-        target = os.path.join(os.path.dirname(target), link)  # an absolute link replaces
-    else:
-        raise SaveError(f"cannot save to {path}: too many levels of symbolic links (a loop?)")
-    if not stat.S_ISREG(st.st_mode):
-        via = "" if target == path else f" (the symbolic link points to {target})"
-        raise SaveError(f"cannot save to {path}: it is {_what_is(st.st_mode)}{via}; fusenn "
-                        f"saves only to a regular file or a new path")
-    return target, st
-
-
-def _pid_running(pid):
-    """Whether a process ``pid`` exists on this machine (True when it cannot be told)."""
-    if pid <= 0:
-        return False
-    if os.name == "nt":  # os.kill(pid, 0) would send CTRL_C_EVENT there; go by age only
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, OSError):
-        return True  # someone else's process, or a pid we cannot ask about
-    return True
-
-
-def _remove_stale_temporaries(directory, now=None):
-    """Remove the temporary files of fusenn saves that were killed before their rename.
-
-    Only regular files named like fusenn's own (``.<name>.fusenn-tmp-<pid>-<random>``) and
-    owned by this user are touched, and only when their process no longer runs here or they
-    have not been modified for :data:`STALE_TEMPORARY_SECONDS`. Errors are ignored: cleaning
-    up never makes a save fail. Returns the names removed.
-    """
-    now = time.time() if now is None else now
-    removed = []
-    try:
-        entries = list(os.scandir(directory))
-    except OSError:
-        return removed
-    uid = os.getuid() if hasattr(os, "getuid") else None
-    for entry in entries:
-        match = _TMP_PATTERN.match(entry.name)
-        if match is None:
-            continue
-        try:
-            st = entry.stat(follow_symlinks=False)
-            if not stat.S_ISREG(st.st_mode) or (uid is not None and st.st_uid != uid):
-                continue
-            pid = int(match.group("pid"))
-            if (now - st.st_mtime > STALE_TEMPORARY_SECONDS
-                    or (pid != os.getpid() and not _pid_running(pid))):
-                os.unlink(entry.path)
-                removed.append(entry.name)
-        except OSError:
-            continue
-    return removed
-
-
-def _create_temporary(directory, name):
-    """``(fd, path)`` of a new, empty, private file ``.<name>.fusenn-tmp-<pid>-<random>``."""
-    prefix = os.path.join(directory, f".{name[:100]}{_TMP_TAG}{os.getpid()}-")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    for _ in range(100):
-        tmp = prefix + secrets.token_hex(4)
-        try:
-            return os.open(tmp, flags, 0o600), tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"cannot create a temporary file in {directory}")  # pragma: no cover
-
-
-def _write_atomic(path, desc, arrays):
-    """Write ``arrays`` and the JSON ``desc`` to ``path`` as one .npz, atomically.
-
-    The file written is ``path`` itself or, when ``path`` is a symbolic link, the file it
-    points to; anything but a regular file or a new path there raises SaveError before a
-    byte is written.
-    """
-    path = os.fspath(path)
-    target, st = _save_target(path)
-    directory = os.path.dirname(os.path.abspath(target))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"cannot save to {path}: directory {directory} does not exist")
-    if DESCRIPTION in arrays:
-        raise ValueError(f"array name {DESCRIPTION!r} is reserved")
-    text = json.dumps(_jsonable(desc), allow_nan=False, sort_keys=False)
-    payload = {DESCRIPTION: np.frombuffer(text.encode("utf-8"), dtype=np.uint8), **arrays}
-    mode = stat.S_IMODE(st.st_mode) if st is not None else _new_file_mode()
-    _remove_stale_temporaries(directory)
-
-    fd, tmp = _create_temporary(directory, os.path.basename(target))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            # A file object, not a name: np.savez would append ".npz" to a name without it.
-            np.savez(f, **payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        # Checked again just before the rename, which would replace whatever is there.
-        _save_target(target)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_directory(directory)
-
-
-def _fsync_directory(directory):
-    """Make the rename itself durable where the platform allows it (POSIX)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows cannot open directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - some file systems refuse fsync on directories
-        pass
-    finally:
-        os.close(fd)
-
-
-def _check_model(model):
-    from .model import Sequential
-
-    if not isinstance(model, Sequential):
-        raise TypeError(f"expected a fusenn.Sequential, got {type(model).__name__}")
 
 
 def save(model, path):
@@ -344,58 +112,9 @@ def save(model, path):
     >>> fn.load(path).n_params
     3
     """
-    _check_model(model)
-    desc, arrays = _describe_model(model)
-    _write_atomic(path, desc, arrays)
-
-
-def _rng_state(rng):
-    return _jsonable(rng.bit_generator.state)
-
-
-def _trainer_state(trainer):
-    """What a checkpoint keeps of ``trainer`` beyond its model: ``({"optimizer": ...,
-    "trainer": ...}, {array name: array})``. The one place that gathers it (and
-    :func:`_restore_trainer` the one that gives it back)."""
-    from . import losses as _losses
-    from . import optim as _optim
-
-    model, opt = trainer.model, trainer.optimizer
-    if trainer.loss.name not in _losses.names() or type(trainer.loss) is not type(
-            _losses.get(trainer.loss.name)):
-        raise ValueError(f"cannot checkpoint a custom loss ({type(trainer.loss).__name__}); "
-                         f"only fusenn's losses can be saved by name")
-    if opt.name not in _optim.names() or type(opt) is not type(_optim.get(opt.name)):
-        raise ValueError(f"cannot checkpoint a custom optimiser ({type(opt).__name__}); only "
-                         f"fusenn's optimisers can be saved by name")
-    random_state = trainer.random_state
-    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
-        random_state = int(random_state)
-    elif random_state is not None:
-        random_state = "generator"  # a Generator: its state is the saved "rng" below
-    arrays = {}
-    state = opt.state
-    if state is not None:
-        arrays[OPTIMIZER_STATE] = np.ascontiguousarray(state)
-    desc = {
-        "optimizer": {"name": opt.name, "config": opt.get_config(), "t": int(opt.t),
-                      "state": None if state is None else OPTIMIZER_STATE},
-        "trainer": {
-            "loss": trainer.loss.name,
-            "batch_size": trainer.batch_size,
-            "shuffle": trainer.shuffle,
-            "random_state": random_state,
-            "metrics": list(trainer.metrics),
-            "verbose": trainer.verbose,
-            "fast_path": trainer.fast_path,
-            "rng": _rng_state(trainer.rng),
-            "rng_handed_out": bool(trainer._rng_handed_out),
-            "layer_rngs": {str(i): _rng_state(layer.rng)
-                           for i, layer in enumerate(model.layers)
-                           if layer.stochastic and getattr(layer, "rng", None) is not None},
-        },
-    }
-    return desc, arrays
+    if not isinstance(model, Sequential):
+        raise TypeError(f"expected a fusenn.Sequential, got {type(model).__name__}")
+    _archive.write_model(model, path)
 
 
 def save_checkpoint(trainer, path):
@@ -431,16 +150,9 @@ def save_checkpoint(trainer, path):
     >>> fio.load_checkpoint(path).optimizer.t
     0
     """
-    from .trainer import Trainer
-
     if not isinstance(trainer, Trainer):
         raise TypeError(f"expected a fusenn.Trainer, got {type(trainer).__name__}")
-    desc, arrays = _describe_model(trainer.model)
-    desc["format"] = CHECKPOINT_FORMAT
-    extra, extra_arrays = _trainer_state(trainer)
-    desc.update(extra)
-    arrays.update(extra_arrays)
-    _write_atomic(path, desc, arrays)
+    _archive.write_checkpoint(trainer.model, trainer.state_dict(), path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -721,7 +433,6 @@ def _check_value(kind, value):
 def _check_activation(spec):
     """Raise ValueError/TypeError unless ``spec`` (None, a name, or {"name": ..., params})
     names an activation with valid parameters."""
-    from . import activations as _acts
 
     if spec is None or isinstance(spec, str):
         _acts.get(spec)
@@ -750,7 +461,6 @@ def _describe_layer(kind, cfg, n_in, n_out):
 def _plan_layer(check, i, entry, width):
     """``(kind, config, describe, n_in, n_out, [(name, shape, is_param)])`` of layer ``i``,
     from its description alone (``width``: its input width, None for the first layer)."""
-    from . import layers as _layers
 
     path = check.path
     check.keys(entry, f"layer {i}", ("class", "config", "params", "buffers"),
@@ -840,8 +550,6 @@ def _plan(path, desc):
     """Validate the whole description ``desc`` (model and, for a checkpoint, optimiser and
     trainer) and return the :class:`_Plan` of the arrays it implies. Nothing is allocated
     beyond the description itself."""
-    from . import layers as _layers
-    from .model import TASKS
 
     check = _Checker(path, desc)
     is_checkpoint = desc["format"] == CHECKPOINT_FORMAT
@@ -889,8 +597,6 @@ def _plan(path, desc):
 
 
 def _plan_checkpoint(check, desc, plan):
-    from . import losses as _losses
-    from . import optim as _optim
 
     opt = desc["optimizer"]
     check.keys(opt, "the optimizer", ("name", "config", "t", "state"), ("name", "config", "t"))
@@ -1009,17 +715,6 @@ def _rng_fields(spec):
                            for k, v in spec.items()) + "}"
 
 
-def _restore_rng(path, value, what):
-    state = _check_rng_state(path, value, what)
-    bitgen = getattr(np.random, state["bit_generator"])()
-    try:
-        bitgen.state = state
-    except (TypeError, ValueError, KeyError, OverflowError) as exc:
-        raise FormatError(f"{path}: malformed checkpoint: {what} state is invalid "
-                          f"({exc})") from None
-    return np.random.Generator(bitgen)
-
-
 # -- reading the arrays -----------------------------------------------------------------------
 
 def _read_arrays(path, zf, members, plan):
@@ -1065,9 +760,6 @@ def _read_arrays(path, zf, members, plan):
 def _build_model(path, plan, arrays):
     """The Sequential of ``plan``, its parameters and buffers those of ``arrays`` (already
     checked). Dense and Maxout layers start from zeros, not from a pointless random draw."""
-    from . import initializers as _inits
-    from . import layers as _layers
-    from .model import Sequential
 
     layers = []
     zeros = _inits.get("zeros")
@@ -1165,35 +857,25 @@ def load(path):
 
 
 def _restore_trainer(path, desc, model, arrays, callbacks):
-    """The Trainer that :func:`_trainer_state` described, around ``model``."""
-    from . import optim as _optim
-    from .trainer import Trainer
-
-    opt_desc, tr = desc["optimizer"], desc["trainer"]
+    """The Trainer that :meth:`fusenn.Trainer.state_dict` described, around ``model`` (the
+    description already checked by the plan)."""
+    opt, tr = desc["optimizer"], dict(desc["trainer"])
+    state = {
+        "settings": {key: tr[key] for key in ("loss", "batch_size", "shuffle", "random_state",
+                                              "metrics", "verbose", "fast_path") if key in tr},
+        "optimizer": {"name": opt["name"], "config": opt["config"], "t": opt["t"],
+                      "state": arrays.get(OPTIMIZER_STATE)},
+        "rng": _check_rng_state(path, tr["rng"], "the trainer's rng"),
+        "rng_handed_out": tr.get("rng_handed_out", False),
+        "layer_rngs": {key: _check_rng_state(path, st, f"layer {key}'s rng")
+                       for key, st in (tr.get("layer_rngs") or {}).items()},
+    }
     try:
-        opt = _optim.from_state({"name": opt_desc["name"], "config": opt_desc["config"],
-                                 "t": opt_desc["t"], "state": arrays.get(OPTIMIZER_STATE)})
-    except (TypeError, ValueError) as exc:  # pragma: no cover - the plan checked them
-        raise FormatError(f"{path}: malformed checkpoint: optimizer: {exc}") from None
-    rng = _restore_rng(path, tr["rng"], "the trainer's rng")
-    random_state = tr.get("random_state")
-    if random_state == "generator":
-        random_state = rng
-    try:
-        trainer = Trainer(model, loss=tr["loss"], optimizer=opt,
-                          batch_size=tr.get("batch_size"), shuffle=tr.get("shuffle", True),
-                          random_state=random_state, callbacks=callbacks,
-                          metrics=tr.get("metrics", "auto"), verbose=tr.get("verbose", 0),
-                          fast_path=tr.get("fast_path", "auto"))
+        return Trainer.from_state_dict(model, state, callbacks=callbacks)
     except (TypeError, ValueError) as exc:
         if isinstance(exc, FormatError):
             raise
-        raise FormatError(f"{path}: malformed checkpoint: trainer settings: {exc}") from None
-    trainer.rng = rng
-    trainer._rng_handed_out = bool(tr.get("rng_handed_out", False))
-    for key, st in (tr.get("layer_rngs") or {}).items():
-        model.layers[int(key)].rng = _restore_rng(path, st, f"layer {key}'s rng")
-    return trainer
+        raise FormatError(f"{path}: malformed checkpoint: {exc}") from None
 
 
 def load_checkpoint(path, callbacks=()):

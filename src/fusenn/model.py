@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _archive
 from . import activations as _acts
 from ._threads import thread_limits
 from ._validation import check_2d, check_positive, check_random_state, float_dtype
@@ -268,6 +269,4 @@ class Sequential:
 
     def save(self, path):
         """Write the model to one ``.npz`` file atomically (see :func:`fusenn.io.save`)."""
-        from .io import save
-
-        save(self, path)
+        _archive.write_model(self, path)

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from . import backends
+from . import _archive, backends
 from . import losses as _losses
 from . import optim as _optim
 from ._threads import thread_limits
@@ -195,11 +195,10 @@ class Trainer:
         return trainer
 
     def save_checkpoint(self, path):
-        """Save the model and :meth:`state_dict`, so that a Trainer read back with
+        """Save the model and :meth:`state_dict` to ``path`` (see
+        :func:`fusenn.io.save_checkpoint`), so that a Trainer read back with
         :func:`fusenn.io.load_checkpoint` resumes ``fit`` exactly."""
-        from .io import save_checkpoint
-
-        save_checkpoint(self, path)
+        _archive.write_checkpoint(self.model, self.state_dict(), path)
 
     # -- the two paths -------------------------------------------------------------------
     def _dense_layout(self, y):

@@ -297,67 +297,37 @@ cdef int _same1(str name, Py_ssize_t got, Py_ssize_t want) except -1:
     return 0
 
 
-cdef _sgd_update_t(floating[::1] p, const floating[::1] g, floating[::1] vel, double lr,
-            double momentum, bint nesterov, double wd):
+cdef _update_t(int opt, floating[::1] p, const floating[::1] g, s0_obj, s1_obj, str s0_name,
+               str s1_name, double lr, double momentum, bint nesterov, double wd, double b1,
+               double b2, double eps, double rho, double t):
+    """One optimiser step of the contract's ``<opt>_update`` (settings as in ``hyper``)."""
     cdef Py_ssize_t P = p.shape[0]
-    cdef floating* vp = NULL
+    cdef floating[::1] s0, s1
+    cdef floating* s0p = NULL
+    cdef floating* s1p = NULL
+    cdef double hyper[N_HYPER]
     cdef int nt
     _same1("g", g.shape[0], P)
-    if momentum != 0:
-        if vel is None:
-            raise ValueError("SGD with momentum needs a velocity buffer, got None")
-        _same1("vel", vel.shape[0], P)
-        if P > 0:
-            vp = &vel[0]
+    if opt != OPT_SGD or momentum != 0:  # plain SGD keeps no state
+        if s0_obj is None:
+            raise ValueError(f"{s0_name} is None, but this update keeps it")
+        s0 = s0_obj
+        _same1(s0_name, s0.shape[0], P)
+        s0p = &s0[0] if P > 0 else NULL
+    if opt == OPT_ADAM:
+        s1 = s1_obj
+        _same1(s1_name, s1.shape[0], P)
+        s1p = &s1[0] if P > 0 else NULL
     if P == 0:
         return
+    hyper[H_LR], hyper[H_MOMENTUM], hyper[H_NESTEROV], hyper[H_WEIGHT_DECAY] = (
+        lr, momentum, nesterov, wd)
+    hyper[H_BETA1], hyper[H_BETA2], hyper[H_EPS], hyper[H_RHO] = b1, b2, eps, rho
     nt = _threads_for(4 * P)
     with nogil:
-        _sgd(&p[0], &g[0], vp, P, <floating>lr, <floating>momentum, nesterov, <floating>wd, nt)
+        _opt_step(opt, &p[0], &g[0], s0p, s1p, P, hyper, t, nt)
 
 
-cdef _adam_update_t(floating[::1] p, const floating[::1] g, floating[::1] m, floating[::1] v,
-             double lr, double beta1, double beta2, double eps, double wd, double t):
-    cdef Py_ssize_t P = p.shape[0]
-    cdef int nt
-    _same1("g", g.shape[0], P)
-    _same1("m", m.shape[0], P)
-    _same1("v", v.shape[0], P)
-    if P == 0:
-        return
-    nt = _threads_for(4 * P)
-    with nogil:
-        _adam(&p[0], &g[0], &m[0], &v[0], P, <floating>lr, beta1, beta2, <floating>eps,
-              <floating>wd, t, nt)
-
-
-cdef _rmsprop_update_t(floating[::1] p, const floating[::1] g, floating[::1] sq, double lr,
-                double rho, double eps, double wd):
-    cdef Py_ssize_t P = p.shape[0]
-    cdef int nt
-    _same1("g", g.shape[0], P)
-    _same1("sq", sq.shape[0], P)
-    if P == 0:
-        return
-    nt = _threads_for(4 * P)
-    with nogil:
-        _rmsprop(&p[0], &g[0], &sq[0], P, <floating>lr, rho, <floating>eps, <floating>wd, nt)
-
-
-cdef _adagrad_update_t(floating[::1] p, const floating[::1] g, floating[::1] acc, double lr,
-                double eps, double wd):
-    cdef Py_ssize_t P = p.shape[0]
-    cdef int nt
-    _same1("g", g.shape[0], P)
-    _same1("acc", acc.shape[0], P)
-    if P == 0:
-        return
-    nt = _threads_for(4 * P)
-    with nogil:
-        _adagrad(&p[0], &g[0], &acc[0], P, <floating>lr, <floating>eps, <floating>wd, nt)
-
-
-# --------------------------------------------------------------------------- whole epoch
 cdef Py_ssize_t _train_epoch_t(floating[::1] flat, floating[::1] grad,
                                const int64_t[::1] widths, const int64_t[::1] codes,
                                const double[:, ::1] params, const floating[:, ::1] X,

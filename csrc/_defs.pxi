@@ -81,26 +81,26 @@ def mse(pred, targets, grad, half):
 def sgd_update(p, g, vel, lr, momentum, nesterov, weight_decay):
     """In place SGD step with momentum/Nesterov and weight decay."""
     if _kind(p, "p") == 0:
-        return _sgd_update_t[float](p, g, vel, lr, momentum, nesterov, weight_decay)
-    return _sgd_update_t[double](p, g, vel, lr, momentum, nesterov, weight_decay)
+        return _update_t[float](OPT_SGD, p, g, vel, None, "vel", "", lr, momentum, nesterov, weight_decay, 0, 0, 0, 0, 0)
+    return _update_t[double](OPT_SGD, p, g, vel, None, "vel", "", lr, momentum, nesterov, weight_decay, 0, 0, 0, 0, 0)
 
 
 def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, t):
     """In place Adam step ``t`` (1-based) with bias correction."""
     if _kind(p, "p") == 0:
-        return _adam_update_t[float](p, g, m, v, lr, beta1, beta2, eps, weight_decay, t)
-    return _adam_update_t[double](p, g, m, v, lr, beta1, beta2, eps, weight_decay, t)
+        return _update_t[float](OPT_ADAM, p, g, m, v, "m", "v", lr, 0, 0, weight_decay, beta1, beta2, eps, 0, t)
+    return _update_t[double](OPT_ADAM, p, g, m, v, "m", "v", lr, 0, 0, weight_decay, beta1, beta2, eps, 0, t)
 
 
 def rmsprop_update(p, g, sq, lr, rho, eps, weight_decay):
     """In place RMSprop step."""
     if _kind(p, "p") == 0:
-        return _rmsprop_update_t[float](p, g, sq, lr, rho, eps, weight_decay)
-    return _rmsprop_update_t[double](p, g, sq, lr, rho, eps, weight_decay)
+        return _update_t[float](OPT_RMSPROP, p, g, sq, None, "sq", "", lr, 0, 0, weight_decay, 0, 0, eps, rho, 0)
+    return _update_t[double](OPT_RMSPROP, p, g, sq, None, "sq", "", lr, 0, 0, weight_decay, 0, 0, eps, rho, 0)
 
 
 def adagrad_update(p, g, acc, lr, eps, weight_decay):
     """In place Adagrad step."""
     if _kind(p, "p") == 0:
-        return _adagrad_update_t[float](p, g, acc, lr, eps, weight_decay)
-    return _adagrad_update_t[double](p, g, acc, lr, eps, weight_decay)
+        return _update_t[float](OPT_ADAGRAD, p, g, acc, None, "acc", "", lr, 0, 0, weight_decay, 0, 0, eps, 0, 0)
+    return _update_t[double](OPT_ADAGRAD, p, g, acc, None, "acc", "", lr, 0, 0, weight_decay, 0, 0, eps, 0, 0)

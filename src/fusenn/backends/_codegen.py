@@ -192,8 +192,19 @@ _CY_LOOPS = (
 
 #: The Cython implementation each contract kernel's ``def`` calls, where it is not
 #: ``_<name>_t[float or double](<the kernel's arguments>)``; train_epoch is written by hand.
-CYTHON_CALLS = {"softmax": "_softmax_t[{t}](z, out, False)",
-                "log_softmax": "_softmax_t[{t}](z, out, True)", "train_epoch": None}
+CYTHON_CALLS = {
+    "softmax": "_softmax_t[{t}](z, out, False)",
+    "log_softmax": "_softmax_t[{t}](z, out, True)",
+    "sgd_update": '_update_t[{t}](OPT_SGD, p, g, vel, None, "vel", "", lr, momentum, nesterov, '
+                  "weight_decay, 0, 0, 0, 0, 0)",
+    "adam_update": '_update_t[{t}](OPT_ADAM, p, g, m, v, "m", "v", lr, 0, 0, weight_decay, '
+                   "beta1, beta2, eps, 0, t)",
+    "rmsprop_update": '_update_t[{t}](OPT_RMSPROP, p, g, sq, None, "sq", "", lr, 0, 0, '
+                      "weight_decay, 0, 0, eps, rho, 0)",
+    "adagrad_update": '_update_t[{t}](OPT_ADAGRAD, p, g, acc, None, "acc", "", lr, 0, 0, '
+                      "weight_decay, 0, 0, eps, 0, 0)",
+    "train_epoch": None,
+}
 
 
 def _cython_defs(contract):

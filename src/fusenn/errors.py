@@ -24,3 +24,13 @@ class DivergenceError(FusennError, FloatingPointError):
 
 class FormatError(FusennError, ValueError):
     """A file is not in the format it should be (truncated, wrong magic, wrong arrays)."""
+
+
+class DataError(FusennError, ValueError):
+    """Data that cannot be used as given: a class not seen when fitting, a validation set
+    too small to score."""
+
+
+class NonFiniteWeightsError(DivergenceError, ValueError):
+    """Training produced NaN or infinite weights (scikit-learn raises a ValueError here, so
+    this is one too)."""

@@ -1,0 +1,172 @@
+"""Numba kernels of the scikit-learn face: the output layer with its loss, and the updates.
+
+Each kernel is one pass over its arrays, doing in one loop what scikit-learn's MLP does in
+several NumPy expressions, with the same floating-point operations in the same order (so
+that float64 runs agree with scikit-learn's to rounding):
+
+``out_softmax(z, labels, w, eps, delta) -> float``
+    softmax of each row of ``z`` as scikit-learn computes it (max-subtracted ``exp``, divided
+    by the row sum); ``delta = (p - onehot(labels)) * w``; returns
+    ``sum_i w_i * -log(clip(p_i,label_i, eps, 1 - eps))``.
+``out_logistic(z, targets, w, eps, delta) -> float``
+    ``p = 1 / (1 + exp(-z))`` elementwise (binary and multilabel outputs); ``delta = (p - t) w``;
+    returns ``sum_i w_i sum_k -[t log(clip p) + (1 - t) log(1 - clip p)]``.
+``out_identity(z, targets, w, delta) -> float``
+    ``delta = (z - t) w``; returns ``sum_i w_i sum_k (t - z)^2``.
+``out_exp(z, targets, w, delta) -> float``
+    ``p = exp(z)`` (Poisson); ``delta = (p - t) w``; returns
+    ``sum_i w_i sum_k (t log(t / p) - t + p)`` (``0 log 0 = 0``).
+
+``w`` of length 0 means unweighted; ``eps`` is the dtype's machine epsilon (scikit-learn's
+clipping of probabilities in the loss value; the gradient is not clipped). The callers divide by the weight sum and the output count
+as scikit-learn's losses do.
+
+``sgd_step(p, g, vel, n_w, alpha, denom, lr, momentum, nesterov) -> float``
+    scikit-learn's gradient scaling and SGD update over the flat vectors in its packing order
+    (all weights first, ``n_w`` of them, then all biases)::
+
+        g_i = (g_i + alpha p_i) / denom    (weights)      g_i = g_i / denom    (biases)
+        vel = momentum vel - lr g;  p += momentum vel - lr g (Nesterov)  or  p += vel
+
+``adam_step(p, g, m, v, n_w, alpha, denom, lr, beta1, beta2, eps) -> float``
+    the same scaling, then ``m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+    p += -lr m / (sqrt(v) + eps)`` with ``lr`` already bias-corrected by the caller.
+``scale_grad(p, g, n_w, alpha, denom) -> float``
+    the scaling alone (L-BFGS's gradient).
+
+Each of the last three returns ``sum p_i^2`` over the weights *before* the update: the L2
+term of the mini-batch's loss, taken in the same pass.
+"""
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+_JIT = dict(cache=True, nogil=True, error_model="numpy")
+
+
+@njit(**_JIT)
+def out_softmax(z, labels, w, eps, delta):
+    n, k = z.shape
+    weighted = w.shape[0] > 0
+    total = 0.0
+    for i in range(n):
+        m = z[i, 0]
+        for j in range(1, k):
+            if z[i, j] > m or z[i, j] != z[i, j]:
+                m = z[i, j]
+        s = 0.0
+        for j in range(k):
+            e = math.exp(z[i, j] - m)
+            delta[i, j] = e
+            s += e
+        for j in range(k):
+            delta[i, j] = delta[i, j] / s
+        c = labels[i]
+        p = min(max(delta[i, c], eps), 1 - eps)
+        loss = -math.log(p)
+        delta[i, c] -= 1
+        if weighted:
+            loss *= w[i]
+            for j in range(k):
+                delta[i, j] *= w[i]
+        total += loss
+    return total
+
+
+@njit(**_JIT)
+def out_logistic(z, targets, w, eps, delta):
+    n, k = z.shape
+    weighted = w.shape[0] > 0
+    total = 0.0
+    for i in range(n):
+        row = 0.0
+        for j in range(k):
+            p = 1 / (1 + math.exp(-z[i, j]))
+            t = targets[i, j]
+            q = min(max(p, eps), 1 - eps)
+            row -= t * math.log(q) + (1 - t) * math.log(1 - q) if 0 < t < 1 else (
+                math.log(q) if t == 1 else math.log(1 - q))
+            d = p - t
+            delta[i, j] = d * w[i] if weighted else d
+        total += row * w[i] if weighted else row
+    return total
+
+
+@njit(**_JIT)
+def out_identity(z, targets, w, delta):
+    n, k = z.shape
+    weighted = w.shape[0] > 0
+    total = 0.0
+    for i in range(n):
+        row = 0.0
+        for j in range(k):
+            d = z[i, j] - targets[i, j]
+            row += d * d
+            delta[i, j] = d * w[i] if weighted else d
+        total += row * w[i] if weighted else row
+    return total
+
+
+@njit(**_JIT)
+def out_exp(z, targets, w, delta):
+    n, k = z.shape
+    weighted = w.shape[0] > 0
+    total = 0.0
+    for i in range(n):
+        row = 0.0
+        for j in range(k):
+            p = math.exp(z[i, j])
+            t = targets[i, j]
+            row += (t * math.log(t / p) if t != 0 else 0.0) - t + p
+            d = p - t
+            delta[i, j] = d * w[i] if weighted else d
+        total += row * w[i] if weighted else row
+    return total
+
+
+@njit(**_JIT)
+def scale_grad(p, g, n_w, alpha, denom):
+    sq = 0.0
+    for i in range(n_w):
+        sq += p[i] * p[i]
+        g[i] = (g[i] + alpha * p[i]) / denom
+    for i in range(n_w, p.shape[0]):
+        g[i] = g[i] / denom
+    return sq
+
+
+@njit(**_JIT)
+def sgd_step(p, g, vel, n_w, alpha, denom, lr, momentum, nesterov):
+    sq = 0.0
+    for i in range(p.shape[0]):
+        if i < n_w:
+            sq += p[i] * p[i]
+            gi = (g[i] + alpha * p[i]) / denom
+        else:
+            gi = g[i] / denom
+        v = momentum * vel[i] - lr * gi
+        vel[i] = v
+        if nesterov:
+            p[i] += momentum * v - lr * gi
+        else:
+            p[i] += v
+    return sq
+
+
+@njit(**_JIT)
+def adam_step(p, g, m, v, n_w, alpha, denom, lr, beta1, beta2, eps):
+    sq = 0.0
+    for i in range(p.shape[0]):
+        if i < n_w:
+            sq += p[i] * p[i]
+            gi = (g[i] + alpha * p[i]) / denom
+        else:
+            gi = g[i] / denom
+        mi = beta1 * m[i] + (1 - beta1) * gi
+        vi = beta2 * v[i] + (1 - beta2) * (gi * gi)
+        m[i] = mi
+        v[i] = vi
+        p[i] += -lr * mi / (math.sqrt(vi) + eps)
+    return sq

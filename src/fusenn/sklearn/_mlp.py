@@ -59,10 +59,11 @@ class _SGD:
         self.nesterov = nesterov
         self.power_t = power_t
         self.velocity = np.zeros(size, dtype=dtype)
+        self.tiny = float(np.finfo(dtype).tiny)
 
     def step(self, net, alpha, denom):
         return _kernels.sgd_step(net.flat, net.grad, self.velocity, net.n_w, alpha, denom,
-                                 self.learning_rate, self.momentum, self.nesterov)
+                                 self.learning_rate, self.momentum, self.nesterov, self.tiny)
 
     def iteration_ends(self, time_step):
         if self.lr_schedule == "invscaling":
@@ -94,6 +95,7 @@ class _Adam:
         self.t = 0
         self.m = np.zeros(size, dtype=dtype)
         self.v = np.zeros(size, dtype=dtype)
+        self.tiny = float(np.finfo(dtype).tiny)
 
     def step(self, net, alpha, denom):
         self.t += 1
@@ -101,7 +103,7 @@ class _Adam:
                               / (1 - self.beta_1 ** self.t))
         return _kernels.adam_step(net.flat, net.grad, self.m, self.v, net.n_w, alpha, denom,
                                   float(self.learning_rate), self.beta_1, self.beta_2,
-                                  self.epsilon)
+                                  self.epsilon, self.tiny)
 
     def iteration_ends(self, time_step):
         pass

@@ -15,6 +15,39 @@ dense kernels (``dense_forward``: ``z = x W + b, a = f(z)``; ``dense_backward``:
 once per fit. The output layer is computed as raw values ``z`` and handed to the output
 kernels of :mod:`._kernels`, which apply scikit-learn's output activation, its loss value
 and its error term ``delta = (output - target) * sample_weight`` in one pass.
+
+Towards one compiled call per epoch
+-----------------------------------
+An epoch here is a Python loop over mini-batches calling about eight compiled kernels each
+(~40 us per batch of a 64-64-10 network, most of it call overhead). The backends'
+whole-epoch ``train_epoch`` would remove that loop, but to give scikit-learn's numbers it
+needs, beyond what it does now:
+
+1. weight decay on the weights only (biases exempt), given as the count ``n_w`` of leading
+   entries of the flat vector in scikit-learn's packing order ``W0, W1, ..., b0, b1, ...``
+   (or a per-layer flag in fusenn's ``W0, b0, W1, b1`` order);
+2. scikit-learn's scaling, per batch: ``g_W = (x^T delta + alpha W) / d``, ``g_b =
+   sum(delta) / d`` with ``delta = output - target`` undivided and ``d`` the batch's rows (the
+   last batch is smaller) or the sum of its sample weights - i.e. a decay ``alpha / d`` that
+   changes with the batch, applied after the product;
+3. scikit-learn's SGD form ``v = momentum v - lr g; p += v`` (Nesterov: ``p += momentum v -
+   lr g``): the velocity holds ``lr`` inside it, so a learning rate changed between epochs
+   (invscaling, adaptive) does not rescale the past, unlike ``v = momentum v + g; p -= lr v``;
+4. scikit-learn's Adam form ``lr_t = lr sqrt(1 - b2^t) / (1 - b1^t); p -= lr_t m / (sqrt(v)
+   + eps)`` (epsilon added to the uncorrected ``sqrt(v)``);
+5. per-row sample weights multiplying ``delta`` and the loss;
+6. the output losses as scikit-learn reports them: log-loss with probabilities clipped to
+   ``[eps, 1 - eps]`` (value only), several independent logistic outputs (multilabel; the
+   loss summed over outputs, averaged over rows), half squared error averaged over rows and
+   outputs whose gradient is ``output - target`` (not divided by the outputs), Poisson with an
+   exponential output;
+7. the batch loss including ``0.5 alpha ||W||^2 / d`` of the weights before the update,
+   accumulated as ``sum(batch loss * batch rows)``;
+8. moments flushed to zero below the dtype's smallest normal number (see
+   :mod:`._kernels`).
+
+The permutation argument it already takes is what scikit-learn's ``shuffle`` gives; stopping,
+schedules and validation stay per epoch in Python.
 """
 from __future__ import annotations
 

@@ -219,15 +219,15 @@ def predict_raw(X, coefs, intercepts, activation, out_activation):
     return output_activation(out_activation, out)
 
 
-def output_step(out_activation, z, targets, w, eps, delta):
+def output_step(out_activation, z, targets, w, eps, tiny, delta):
     """Output activation, loss sum and error term of a batch (see :mod:`._kernels`)."""
     if out_activation == "softmax":
-        return _kernels.out_softmax(z, targets, w, eps, delta)
+        return _kernels.out_softmax(z, targets, w, eps, tiny, delta)
     if out_activation == "logistic":
-        return _kernels.out_logistic(z, targets, w, eps, delta)
+        return _kernels.out_logistic(z, targets, w, eps, tiny, delta)
     if out_activation == "exp":
-        return _kernels.out_exp(z, targets, w, delta)
-    return _kernels.out_identity(z, targets, w, delta)
+        return _kernels.out_exp(z, targets, w, tiny, delta)
+    return _kernels.out_identity(z, targets, w, tiny, delta)
 
 
 def mean_loss(out_activation, total, denom, n_outputs):

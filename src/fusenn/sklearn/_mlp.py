@@ -202,13 +202,13 @@ class _BaseMLP(BaseEstimator):
         w = (np.empty(0, X.dtype) if sample_weight is None
              else np.ascontiguousarray(sample_weight, dtype=X.dtype))
         denom = n if sample_weight is None else sample_weight.sum()
-        eps = float(np.finfo(X.dtype).eps)
+        eps, tiny = float(np.finfo(X.dtype).eps), float(np.finfo(X.dtype).tiny)
         out, n_out, alpha = self.out_activation_, self.n_outputs_, self.alpha
 
         def loss_grad(packed):
             net.flat[...] = packed
             z = passes.forward(X, n)
-            total = _engine.output_step(out, z, targets, w, eps, passes.delta)
+            total = _engine.output_step(out, z, targets, w, eps, tiny, passes.delta)
             passes.backward(X, n)
             sq = _kernels.scale_grad(net.flat, net.grad, net.n_w, alpha, denom)
             loss = _engine.mean_loss(out, total, denom, n_out) + 0.5 * alpha * sq / denom
@@ -397,6 +397,7 @@ class _Epoch:
         self.tbuf = np.empty((batch_size,) + self.targets.shape[1:], self.targets.dtype)
         self.wbuf = None if self.w is None else np.empty(batch_size, net.flat.dtype)
         self.eps = float(np.finfo(net.flat.dtype).eps)
+        self.tiny = float(np.finfo(net.flat.dtype).tiny)
 
     def run(self, idx):
         """Train on every mini-batch (rows in the order ``idx``, or as stored when None);
@@ -404,7 +405,7 @@ class _Epoch:
         est, net, passes = self.est, self.net, self.passes
         X, targets, w = self.X, self.targets, self.w
         out, n_out, alpha, opt = est.out_activation_, est.n_outputs_, est.alpha, est._optimizer
-        n, bs, eps = X.shape[0], self.batch_size, self.eps
+        n, bs, eps, tiny = X.shape[0], self.batch_size, self.eps, self.tiny
         accumulated = 0.0
         for start in range(0, n, bs):
             stop = min(start + bs, n)
@@ -422,7 +423,7 @@ class _Epoch:
                 wb = None if w is None else np.take(w, rows, out=self.wbuf[:r])
             z = passes.forward(xb, r)
             total = _engine.output_step(out, z, tb, self.empty_w if wb is None else wb, eps,
-                                        passes.delta)
+                                        tiny, passes.delta)
             passes.backward(xb, r)
             denom = r if wb is None else float(wb.sum())
             sq = opt.step(net, alpha, denom)

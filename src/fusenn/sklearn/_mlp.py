@@ -415,12 +415,14 @@ class _Epoch:
                 wb = None if w is None else w[start:stop]
             else:
                 rows = idx[start:stop]
+                # mode="clip" (the indices are valid): with the default "raise", a take
+                # into out= goes through a temporary (14 -> 5 us for 32 MNIST rows)
                 if self.sparse:
                     xb = X[rows]
                 else:
-                    xb = np.take(X, rows, axis=0, out=self.xbuf[:r])
-                tb = np.take(targets, rows, axis=0, out=self.tbuf[:r])
-                wb = None if w is None else np.take(w, rows, out=self.wbuf[:r])
+                    xb = X.take(rows, axis=0, out=self.xbuf[:r], mode="clip")
+                tb = targets.take(rows, axis=0, out=self.tbuf[:r], mode="clip")
+                wb = None if w is None else w.take(rows, out=self.wbuf[:r], mode="clip")
             z = passes.forward(xb, r)
             total = _engine.output_step(out, z, tb, self.empty_w if wb is None else wb, eps,
                                         tiny, passes.delta)

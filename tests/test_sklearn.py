@@ -146,6 +146,17 @@ def test_import_without_sklearn_names_the_extra():
     assert "fusenn[sklearn]" in out and "scikit-learn" in out
 
 
+def test_docstring_examples_run():
+    import doctest
+
+    from fusenn.sklearn import _mlp
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        result = doctest.testmod(_mlp)
+    assert result.attempted >= 6 and result.failed == 0
+
+
 def test_not_fitted_errors(cls_data):
     X, _ = cls_data
     for est in (MLPClassifier(), MLPRegressor()):

@@ -713,8 +713,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     >>> import numpy as np
     >>> from fusenn.sklearn import MLPRegressor
     >>> X = np.linspace(0, 1, 20).reshape(-1, 1)
-    >>> reg = MLPRegressor((8,), solver="lbfgs", random_state=0).fit(X, 2 * X.ravel())
-    >>> reg.predict(X).shape
+    >>> reg = MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0)
+    >>> reg.fit(X, 2 * X.ravel()).predict(X).shape
     (20,)
     """
 

@@ -54,12 +54,12 @@ _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
 @njit(inline="always", **_JIT)
 def _flush(x, tiny):
-    # Subnormal numbers are flushed to zero. Each operation on one costs ~100 cycles, and
-    # training makes them: a confident softmax puts exp(-90) ~ 1e-39 (subnormal in float32)
-    # into its error term, which the products of the backward pass then carry (a float32
-    # MNIST fit ran 10x slower, scikit-learn's too); a momentum decaying on a weight whose
-    # gradient is zero turns subnormal after ~800 float32 steps. A subnormal error term or step
-    # changes no normal weight, so the numbers stay scikit-learn's.
+    # Subnormal numbers are flushed to zero: on x86 an operation on one can cost ~100 cycles,
+    # and training can make them - a confident softmax puts exp(-90) ~ 1e-39 (subnormal in
+    # float32) into its error term, which the backward products would then carry; a momentum
+    # decaying on a weight whose gradient has become zero turns subnormal after ~800 float32
+    # steps. A subnormal error term or step changes no normal weight, so the numbers stay
+    # scikit-learn's. (A safeguard: the MNIST benchmark did not show such a slowdown.)
     return 0.0 if abs(x) < tiny else x
 
 

@@ -520,3 +520,17 @@ def test_get_set_params_and_errors():
         MLPClassifier(solver="rmsprop").fit(np.ones((4, 2)), [0, 1, 0, 1])
     with pytest.raises(ValueError, match="hidden_layer_sizes"):
         MLPClassifier(hidden_layer_sizes=(0,)).fit(np.ones((4, 2)), [0, 1, 0, 1])
+
+
+def test_kernels_flush_subnormal_error_terms_and_moments():
+    from fusenn.sklearn import _kernels
+
+    tiny = float(np.finfo(np.float32).tiny)
+    z = np.array([[0.0, -95.0]], np.float32)  # softmax gives exp(-95) ~ 5e-42: subnormal
+    delta = np.empty_like(z)
+    _kernels.out_softmax(z, np.array([0]), np.empty(0, np.float32), 1e-7, tiny, delta)
+    assert delta[0, 1] == 0.0 and delta[0, 0] == pytest.approx(0.0, abs=1e-30)
+    p = np.ones(2, np.float32)
+    vel = np.array([1e-38, 0.5], np.float32)  # 0.9 * 1e-38 is subnormal in float32
+    _kernels.sgd_step(p, np.zeros(2, np.float32), vel, 0, 0.0, 1.0, 0.1, 0.9, False, tiny)
+    assert vel[0] == 0.0 and vel[1] == pytest.approx(0.45)

@@ -46,3 +46,13 @@ class SaveError(FusennError, OSError):
     this error names what is there. It subclasses :class:`OSError`, the error a failed write
     raises, so ``except OSError`` catches it.
     """
+
+
+class DataError(FusennError, ValueError):
+    """Data that cannot be used as given: a class not seen when fitting, a validation set
+    too small to score."""
+
+
+class NonFiniteWeightsError(DivergenceError, ValueError):
+    """Training produced NaN or infinite weights (scikit-learn raises a ValueError here, so
+    this is one too)."""

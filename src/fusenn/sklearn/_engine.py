@@ -1,0 +1,239 @@
+"""The training and prediction engine behind the scikit-learn face.
+
+scikit-learn's MLP keeps its weights in two lists, ``coefs_`` (``W_i`` of shape
+``(fan_in, fan_out)``) and ``intercepts_``, and packs them for L-BFGS as ``W0, W1, ..., b0,
+b1, ...``. :class:`FlatNet` keeps them in one vector of exactly that order (the lists are views
+into it), with a gradient vector of the same layout, so that
+
+* one Numba pass applies scikit-learn's gradient scaling and optimiser update to the whole
+  network (the L2 penalty touches the first ``n_w`` entries only: the weights);
+* L-BFGS works on the vector as it is, without packing and unpacking.
+
+:class:`Passes` runs the forward and backward passes of a mini-batch with fusenn's compiled
+dense kernels (``dense_forward``: ``z = x W + b, a = f(z)``; ``dense_backward``:
+``dz = dy f'(z), dW = x^T dz, db = sum dz, dx = dz W^T``), writing into buffers allocated
+once per fit. The output layer is computed as raw values ``z`` and handed to the output
+kernels of :mod:`._kernels`, which apply scikit-learn's output activation, its loss value
+and its error term ``delta = (output - target) * sample_weight`` in one pass.
+
+Towards one compiled call per epoch
+-----------------------------------
+An epoch here is a Python loop over mini-batches calling about eight compiled kernels each
+(~40 us per batch of a 64-64-10 network, most of it call overhead). The backends'
+whole-epoch ``train_epoch`` would remove that loop, but to give scikit-learn's numbers it
+needs, beyond what it does now:
+
+1. weight decay on the weights only (biases exempt), given as the count ``n_w`` of leading
+   entries of the flat vector in scikit-learn's packing order ``W0, W1, ..., b0, b1, ...``
+   (or a per-layer flag in fusenn's ``W0, b0, W1, b1`` order);
+2. scikit-learn's scaling, per batch: ``g_W = (x^T delta + alpha W) / d``, ``g_b =
+   sum(delta) / d`` with ``delta = output - target`` undivided and ``d`` the batch's rows (the
+   last batch is smaller) or the sum of its sample weights - i.e. a decay ``alpha / d`` that
+   changes with the batch, applied after the product;
+3. scikit-learn's SGD form ``v = momentum v - lr g; p += v`` (Nesterov: ``p += momentum v -
+   lr g``): the velocity holds ``lr`` inside it, so a learning rate changed between epochs
+   (invscaling, adaptive) does not rescale the past, unlike ``v = momentum v + g; p -= lr v``;
+4. scikit-learn's Adam form ``lr_t = lr sqrt(1 - b2^t) / (1 - b1^t); p -= lr_t m / (sqrt(v)
+   + eps)`` (epsilon added to the uncorrected ``sqrt(v)``);
+5. per-row sample weights multiplying ``delta`` and the loss;
+6. the output losses as scikit-learn reports them: log-loss with probabilities clipped to
+   ``[eps, 1 - eps]`` (value only), several independent logistic outputs (multilabel; the
+   loss summed over outputs, averaged over rows), half squared error averaged over rows and
+   outputs whose gradient is ``output - target`` (not divided by the outputs), Poisson with an
+   exponential output;
+7. the batch loss including ``0.5 alpha ||W||^2 / d`` of the weights before the update,
+   accumulated as ``sum(batch loss * batch rows)``;
+8. moments flushed to zero below the dtype's smallest normal number (see
+   :mod:`._kernels`).
+
+The permutation argument it already takes is what scikit-learn's ``shuffle`` gives; stopping,
+schedules and validation stay per epoch in Python.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit
+from sklearn.utils.extmath import safe_sparse_dot
+
+from .. import activations as _acts
+from .. import backends
+from ..model import PREDICT_BATCH
+from . import _kernels
+
+#: scikit-learn's hidden activation names -> fusenn's.
+HIDDEN = {"identity": "linear", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+_LINEAR = (_acts.LINEAR, 0.0, 0.0)
+
+
+def hidden_code(name):
+    """``(code, p0, p1)`` of scikit-learn's hidden activation ``name`` for the kernels."""
+    act = _acts.get(HIDDEN[name])
+    return act.code, act.p0, act.p1
+
+
+def kernels():
+    """The concrete backend module the face runs on (the current choice; for ``"auto"``, the
+    first available: the dense kernels are the ones that matter here)."""
+    return backends.get(backends.resolve())
+
+
+class FlatNet:
+    """Weights and biases in one vector in scikit-learn's packing order, and its gradient.
+
+    ``coefs`` and ``intercepts`` are lists of views into ``flat``; ``dcoefs``/``dintercepts``
+    views into ``grad``; ``n_w`` is the number of weights (the entries that the L2 penalty
+    covers).
+    """
+
+    def __init__(self, coefs, intercepts, dtype):
+        self.units = [coefs[0].shape[0]] + [c.shape[1] for c in coefs]
+        arrays = list(coefs) + list(intercepts)
+        self.n_w = int(sum(c.size for c in coefs))
+        self.flat = np.empty(int(sum(a.size for a in arrays)), dtype=dtype)
+        self.grad = np.zeros_like(self.flat)
+        views, grads, off = [], [], 0
+        for a in arrays:
+            views.append(self.flat[off:off + a.size].reshape(a.shape))
+            grads.append(self.grad[off:off + a.size].reshape(a.shape))
+            views[-1][...] = a
+            off += a.size
+        n = len(coefs)
+        self.coefs, self.intercepts = views[:n], views[n:]
+        self.dcoefs, self.dintercepts = grads[:n], grads[n:]
+
+
+class Passes:
+    """Forward and backward passes of up to ``rows`` rows through ``net``, buffers kept."""
+
+    def __init__(self, net, activation, rows, sparse):
+        self.net = net
+        self.be = kernels()
+        self.code = hidden_code(activation)
+        self.sparse = sparse
+        dtype = net.flat.dtype
+        widths = net.units[1:]
+        last = len(widths) - 1
+        self.z = [np.empty((rows, w), dtype) for w in widths]
+        self.a = [z if (i == last or self.code[0] == _acts.LINEAR) else np.empty_like(z)
+                  for i, z in enumerate(self.z)]
+        # dx[i]: gradient with respect to layer i's input (none for the first layer)
+        self.dx = [None] + [np.empty((rows, w), dtype) for w in net.units[1:-1]]
+        self.delta = np.empty((rows, widths[-1]), dtype)
+        self.der = np.empty((rows, widths[0]), dtype) if sparse else None
+
+    def forward(self, x, r):
+        """Raw outputs ``z`` (r, n_outputs) of the last layer for the batch ``x``."""
+        be, net, last = self.be, self.net, len(self.z) - 1
+        for i, (W, b) in enumerate(zip(net.coefs, net.intercepts)):
+            code = self.code if i < last else _LINEAR
+            z, a = self.z[i][:r], self.a[i][:r]
+            if i == 0 and self.sparse:
+                z[...] = safe_sparse_dot(x, W)
+                z += b
+                if a is not z:
+                    be.act_forward(z, *code, a)
+            else:
+                be.dense_forward(x, W, b, *code, z, a)
+            x = a
+        return self.z[last][:r]
+
+    def backward(self, x0, r):
+        """Backpropagate ``self.delta[:r]`` (dL/dz of the output); fills ``net.grad``.
+
+        The gradients are scikit-learn's unscaled ``x^T delta`` and ``sum delta``: the scaling
+        by the weight sum and the L2 term come with the update."""
+        be, net, last = self.be, self.net, len(self.z) - 1
+        dy = self.delta[:r]
+        for i in range(last, -1, -1):
+            code = self.code if i < last else _LINEAR
+            x = x0 if i == 0 else self.a[i - 1][:r]
+            z, a = self.z[i][:r], self.a[i][:r]
+            dx = self.dx[i][:r] if i > 0 else None
+            if i == 0 and self.sparse:
+                if code[0] != _acts.LINEAR:
+                    der = self.der[:r]
+                    be.act_derivative(z, a, *code, der)
+                    dy *= der
+                net.dcoefs[0][...] = safe_sparse_dot(x.T, dy)
+                np.sum(dy, axis=0, out=net.dintercepts[0])
+            else:
+                be.dense_backward(x, net.coefs[i], z, a, dy, *code, dy, net.dcoefs[i],
+                                  net.dintercepts[i], dx)
+            dy = dx
+
+
+def output_activation(name, out):
+    """Apply scikit-learn's output activation ``name`` to ``out`` in place, as it does."""
+    if name == "softmax":
+        tmp = out - out.max(axis=1)[:, np.newaxis]
+        np.exp(tmp, out=out)
+        out /= out.sum(axis=1)[:, np.newaxis]
+    elif name == "logistic":
+        expit(out, out=out)
+    elif name == "exp":
+        np.exp(out, out=out)
+    return out
+
+
+def predict_raw(X, coefs, intercepts, activation, out_activation):
+    """Outputs of the network for ``X`` (dense or CSR), ``PREDICT_BATCH`` rows at a time.
+
+    Every layer runs through the fused dense kernel; chunks keep the hidden outputs in cache
+    and the workspaces are reused from chunk to chunk."""
+    be = kernels()
+    dtype = coefs[0].dtype
+    code = hidden_code(activation)
+    n = X.shape[0]
+    sparse = sp.issparse(X)
+    if sparse:
+        X = X.tocsr()
+    out = np.empty((n, coefs[-1].shape[1]), dtype)
+    rows = min(n, PREDICT_BATCH)
+    hidden = [(np.empty((rows, W.shape[1]), dtype),
+               np.empty((rows, W.shape[1]), dtype) if code[0] != _acts.LINEAR else None)
+              for W in coefs[:-1]]
+    last = len(coefs) - 1
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        r = stop - start
+        x = X[start:stop]
+        if not sparse:
+            x = np.ascontiguousarray(x, dtype=dtype)
+        for i, (W, b) in enumerate(zip(coefs, intercepts)):
+            if i == last:
+                z = a = out[start:stop]
+                layer_code = _LINEAR
+            else:
+                z = hidden[i][0][:r]
+                a = z if hidden[i][1] is None else hidden[i][1][:r]
+                layer_code = code
+            if i == 0 and sparse:
+                z[...] = safe_sparse_dot(x, W)
+                z += b
+                if a is not z:
+                    be.act_forward(z, *layer_code, a)
+            else:
+                be.dense_forward(x, W, b, *layer_code, z, a)
+            x = a
+    return output_activation(out_activation, out)
+
+
+def output_step(out_activation, z, targets, w, eps, tiny, delta):
+    """Output activation, loss sum and error term of a batch (see :mod:`._kernels`)."""
+    if out_activation == "softmax":
+        return _kernels.out_softmax(z, targets, w, eps, tiny, delta)
+    if out_activation == "logistic":
+        return _kernels.out_logistic(z, targets, w, eps, tiny, delta)
+    if out_activation == "exp":
+        return _kernels.out_exp(z, targets, w, tiny, delta)
+    return _kernels.out_identity(z, targets, w, tiny, delta)
+
+
+def mean_loss(out_activation, total, denom, n_outputs):
+    """scikit-learn's loss of a batch from the kernel's weighted sum: log-loss and Poisson
+    deviance average over samples and add over outputs; squared error averages both (and
+    halves)."""
+    if out_activation == "identity":
+        return 0.5 * total / denom / n_outputs
+    return total / denom

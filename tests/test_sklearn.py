@@ -534,3 +534,21 @@ def test_kernels_flush_subnormal_error_terms_and_moments():
     vel = np.array([1e-38, 0.5], np.float32)  # 0.9 * 1e-38 is subnormal in float32
     _kernels.sgd_step(p, np.zeros(2, np.float32), vel, 0, 0.0, 1.0, 0.1, 0.9, False, tiny)
     assert vel[0] == 0.0 and vel[1] == pytest.approx(0.45)
+
+
+@pytest.mark.parametrize("multiclass", [True, False])
+def test_predict_log_proba_is_a_stable_log_softmax(multiclass):
+    """predict_log_proba from the logits: log(predict_proba) where that is finite, and finite
+    where the probability underflows (scikit-learn's log of the probability gives -inf)."""
+    from fusenn.sklearn import MLPClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 4))
+    y = rng.integers(0, 3 if multiclass else 2, 60)
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=50, random_state=0).fit(X, y)
+    log_p = clf.predict_log_proba(X)
+    np.testing.assert_allclose(log_p, np.log(clf.predict_proba(X)), rtol=1e-6, atol=1e-9)
+    clf.coefs_[-1] = clf.coefs_[-1] * 1e4  # logits of size 1e4: probabilities underflow
+    with np.errstate(divide="ignore"):
+        assert np.isinf(np.log(clf.predict_proba(X))).any()
+    assert np.isfinite(clf.predict_log_proba(X)).all()

@@ -37,6 +37,7 @@ from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .._threads import thread_limits
+from ..functional import log_softmax
 from ..errors import DataError, NonFiniteWeightsError
 from . import _engine, _kernels
 
@@ -356,7 +357,8 @@ class _BaseMLP(BaseEstimator):
                                  "%s is not stochastic." % self.solver)
         return True
 
-    def _forward_pass_fast(self, X, check_input=True):
+    def _forward_pass_fast(self, X, check_input=True, out_activation=None):
+        """The network's outputs for ``X``; ``out_activation="identity"``: its logits."""
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         dtype = self.coefs_[0].dtype
@@ -364,7 +366,7 @@ class _BaseMLP(BaseEstimator):
         intercepts = [np.ascontiguousarray(b, dtype=dtype) for b in self.intercepts_]
         with thread_limits():
             return _engine.predict_raw(X, coefs, intercepts, self.activation,
-                                       self.out_activation_)
+                                       out_activation or self.out_activation_)
 
     def _score_with_function(self, X, y, sample_weight, score_function):
         y_pred = self._predict(X, check_input=False)
@@ -650,10 +652,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Returns
         -------
         log_y_prob : ndarray of shape (n_samples, n_classes)
-            ``log(predict_proba(X))``.
+            ``log(predict_proba(X))``, computed from the logits by a stable log-softmax
+            (log-sigmoid for logistic outputs), so that a probability too small for the
+            float type is a finite log rather than ``-inf``.
         """
-        y_prob = self.predict_proba(X)
-        return np.log(y_prob, out=y_prob)
+        check_is_fitted(self)
+        z = self._forward_pass_fast(X, out_activation="identity")
+        if self.out_activation_ == "softmax":
+            return log_softmax(z)
+        log_p, log_q = -np.logaddexp(0, -z), -np.logaddexp(0, z)  # log p, log (1 - p)
+        return np.hstack([log_q, log_p]) if self.n_outputs_ == 1 else log_p
 
     def predict_proba(self, X):
         """Probability of each class, columns in the order of ``classes_``.

@@ -217,7 +217,7 @@ cdef double _softmax_xent_t(const floating[:, ::1] z, labels_obj,
         _same2("grad", grad.shape[0], grad.shape[1], m, k)
         g = &grad[0, 0]
     with nogil:
-        loss = _xent(&z[0, 0], &labels[0], NULL, g, m, k)
+        loss = _softmax_xent(&z[0, 0], &labels[0], NULL, g, m, k)
     return loss
 
 
@@ -270,7 +270,7 @@ cdef double _sigmoid_bce_t(const floating[:, ::1] z, const floating[:, ::1] t,
         _same2("grad", grad.shape[0], grad.shape[1], m, k)
         g = &grad[0, 0]
     with nogil:
-        loss = _bce(&z[0, 0], &t[0, 0], NULL, g, m, k)
+        loss = _sigmoid_bce(&z[0, 0], &t[0, 0], NULL, g, m, k)
     return loss
 
 

@@ -9,8 +9,9 @@ code is in three tiers, after scikit-learn's Cython losses:
    per activation and the stable primitives (sigmoid, softplus), all generated from the
    activation table (``_generated.pxi``, see :mod:`fusenn.backends._codegen`), with the row
    loops that pick an activation once per row;
-2. pointer-level kernels (``noexcept nogil``, ``_kernels.pxi``) over rows: the dense layer (BLAS GEMM, from
-   NumPy's OpenBLAS or ``scipy.linalg.cython_blas``, plus a fused bias + activation epilogue,
+2. pointer-level kernels (``noexcept nogil``, ``_kernels.pxi``) over rows: the dense layer
+   (BLAS GEMM, from NumPy's OpenBLAS or ``scipy.linalg.cython_blas``, plus a fused bias and
+   activation epilogue,
    parallel over rows with ``prange`` only when the size pays), the softmax family, the fused
    losses, the optimiser updates and the whole training epoch, which chains them with no
    Python per batch;

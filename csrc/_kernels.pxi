@@ -378,8 +378,8 @@ cdef double _xent_row(const floating* z, Py_ssize_t lab, floating* g, Py_ssize_t
     return <double>lse - <double>z[lab]
 
 
-cdef double _xent(const floating* z, const int64_t* labels, const int64_t* idx, floating* g,
-                  Py_ssize_t m, Py_ssize_t k) noexcept nogil:
+cdef double _softmax_xent(const floating* z, const int64_t* labels, const int64_t* idx,
+                          floating* g, Py_ssize_t m, Py_ssize_t k) noexcept nogil:
     """Mean softmax cross-entropy of m rows; labels[idx[i]] (idx may be NULL: labels[i])."""
     cdef Py_ssize_t i
     cdef double total = 0
@@ -390,8 +390,8 @@ cdef double _xent(const floating* z, const int64_t* labels, const int64_t* idx, 
     return total / m
 
 
-cdef double _bce(const floating* z, const floating* t, const int64_t* idx, floating* g,
-                 Py_ssize_t m, Py_ssize_t k) noexcept nogil:
+cdef double _sigmoid_bce(const floating* z, const floating* t, const int64_t* idx,
+                         floating* g, Py_ssize_t m, Py_ssize_t k) noexcept nogil:
     """Mean over elements of softplus(z) - t z; g = (sigmoid(z) - t) / (m k)."""
     cdef Py_ssize_t i, j
     cdef double total = 0
@@ -596,9 +596,9 @@ cdef Py_ssize_t _epoch(floating* flat, floating* grad, floating* s0, floating* s
                        m, nin, nout, code, <floating>params[2 * l], <floating>params[2 * l + 1],
                        1)
         if loss_code == LOSS_SOFTMAX_XENT:
-            loss = _xent(work + aoff[L], labels, idx, work + dzoff[L], m, k_out)
+            loss = _softmax_xent(work + aoff[L], labels, idx, work + dzoff[L], m, k_out)
         elif loss_code == LOSS_SIGMOID_BCE:
-            loss = _bce(work + aoff[L], targets, idx, work + dzoff[L], m, k_out)
+            loss = _sigmoid_bce(work + aoff[L], targets, idx, work + dzoff[L], m, k_out)
         else:
             loss = _mse(work + aoff[L], targets, idx, work + dzoff[L], m, k_out,
                         loss_code == LOSS_HALF_MSE)

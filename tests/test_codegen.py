@@ -76,8 +76,8 @@ def test_an_activation_added_to_the_table_runs_on_numba_like_its_reference(tmp_p
         return ((t + z * (1 - t * t)) * (1 + np.abs(z)) - z * t * s) / (1 + np.abs(z)) ** 2
 
     kernel = table.Kernel("z * tanh(z) / (1 + abs(z))",
-                          "t = tanh(z); q = 1 + abs(z); "
-                          "((t + z * (1 - t * t)) * q - z * t * (1 if z > 0 else (-1 if z < 0 else 0))) / (q * q)")
+                          "t = tanh(z); q = 1 + abs(z); s = 1 if z > 0 else (-1 if z < 0 else 0); "
+                          "((t + z * (1 - t * t)) * q - z * t * s) / (q * q)")
     d = table.ActivationDef("scratch", code, "z tanh(z) / (1 + |z|)", "...", "(-1, inf)",
                             reference, reference_d, kernel=kernel)
     monkeypatch.setitem(table.BY_CODE, code, d)

@@ -220,7 +220,8 @@ def _piecewise_linear_d(z, a, b):
     return np.where((z > -0.5) & (z < 0.5), 1.0, 0.0)
 
 
-_define("piecewise_linear", PIECEWISE_LINEAR, "f(z) = 0 if z <= -1/2, z + 1/2 if -1/2 < z < 1/2, 1 if z >= 1/2",
+_define("piecewise_linear", PIECEWISE_LINEAR,
+        "f(z) = 0 if z <= -1/2, z + 1/2 if -1/2 < z < 1/2, 1 if z >= 1/2",
         "f'(z) = 1 if -1/2 < z < 1/2 else 0", "[0, 1]", _piecewise_linear, _piecewise_linear_d,
         kernel=Kernel("clip(z + 0.5, 0, 1)", "1 if z > -0.5 and z < 0.5 else 0"),
         kinks=(-0.5, 0.5))
@@ -280,11 +281,13 @@ def _leaky_d(z, alpha, b):
     return np.where(z > 0, 1.0, alpha)
 
 
-_define("leaky_relu", LEAKY_RELU, "f(z) = z if z > 0 else alpha z", "f'(z) = 1 if z > 0 else alpha",
+_define("leaky_relu", LEAKY_RELU, "f(z) = z if z > 0 else alpha z",
+        "f'(z) = 1 if z > 0 else alpha",
         "(-inf, inf)", _leaky, _leaky_d,
         kernel=Kernel("z if z > 0 else alpha * z", "1 if z > 0 else alpha"),
         params=(("alpha", 0.01),), kinks=(0.0,), init="he_uniform")
-_define("prelu", LEAKY_RELU, "f(z) = z if z > 0 else alpha z (alpha learnt per unit in the PReLU layer)",
+_define("prelu", LEAKY_RELU,
+        "f(z) = z if z > 0 else alpha z (alpha learnt per unit in the PReLU layer)",
         "f'(z) = 1 if z > 0 else alpha", "(-inf, inf)", _leaky, _leaky_d,
         params=(("alpha", 0.25),), kinks=(0.0,), init="he_uniform")
 
@@ -466,7 +469,8 @@ def _softsign_d(z, a, b):
     return 1.0 / (1.0 + np.abs(z)) ** 2
 
 
-_define("softsign", SOFTSIGN, "f(z) = z / (1 + |z|)", "f'(z) = 1 / (1 + |z|)^2", "(-1, 1)", _softsign,
+_define("softsign", SOFTSIGN, "f(z) = z / (1 + |z|)", "f'(z) = 1 / (1 + |z|)^2", "(-1, 1)",
+        _softsign,
         _softsign_d, kernel=Kernel("z / (1 + abs(z))", "q = 1 + abs(z); 1 / (q * q)", cost=8))
 
 
@@ -547,7 +551,8 @@ def _hard_tanh_d(z, lo, hi):
     return np.where((z > lo) & (z < hi), 1.0, 0.0)
 
 
-_define("hard_tanh", HARD_TANH, "f(z) = min_val if z < min_val, max_val if z > max_val, z otherwise",
+_define("hard_tanh", HARD_TANH,
+        "f(z) = min_val if z < min_val, max_val if z > max_val, z otherwise",
         "f'(z) = 1 if min_val < z < max_val else 0", "[min_val, max_val]", _hard_tanh,
         _hard_tanh_d,
         kernel=Kernel("clip(z, min_val, max_val)", "1 if z > min_val and z < max_val else 0"),
@@ -588,7 +593,8 @@ def _hard_shrink(z, lam, b):
     return np.where(np.abs(z) > lam, z, 0.0)
 
 
-_define("hard_shrink", HARD_SHRINK, "f(z) = z if |z| > lambd else 0", "f'(z) = 1 if |z| > lambd else 0",
+_define("hard_shrink", HARD_SHRINK, "f(z) = z if |z| > lambd else 0",
+        "f'(z) = 1 if |z| > lambd else 0",
         "(-inf, inf)", _hard_shrink, _shrink_d,
         kernel=Kernel("z if abs(z) > lambd else 0", "1 if abs(z) > lambd else 0"),
         params=(("lambd", 0.5),), kinks=(-0.5, 0.5), check=_nonnegative("hard_shrink"),

@@ -209,30 +209,35 @@ def _create_temporary(directory, name):
     raise FileExistsError(f"cannot create a temporary file in {directory}")  # pragma: no cover
 
 
-def _write_atomic(path, desc, arrays):
-    """Write ``arrays`` and the JSON ``desc`` to ``path`` as one .npz, atomically.
-
-    The file written is ``path`` itself or, when ``path`` is a symbolic link, the file it
-    points to; anything but a regular file or a new path there raises SaveError before a
-    byte is written.
-    """
+def check_target(path):
+    """``(file to write, its directory, its os.stat result or None)`` for a save to ``path``:
+    SaveError for anything but a regular file or a new path (links followed),
+    FileNotFoundError when the directory does not exist. Nothing is written."""
     path = os.fspath(path)
     target, st = _save_target(path)
     directory = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"cannot save to {path}: directory {directory} does not exist")
-    if DESCRIPTION in arrays:
-        raise ValueError(f"array name {DESCRIPTION!r} is reserved")
-    text = json.dumps(_jsonable(desc), allow_nan=False, sort_keys=False)
-    payload = {DESCRIPTION: np.frombuffer(text.encode("utf-8"), dtype=np.uint8), **arrays}
+    return target, directory, st
+
+
+def write_atomic(path, write):
+    """Write ``path`` atomically with ``write(binary file object)``.
+
+    The file written is ``path`` itself or, when ``path`` is a symbolic link, the file it
+    points to; anything but a regular file or a new path there raises SaveError before a
+    byte is written. ``write`` fills a temporary file in the same directory, which is flushed
+    to disk, given the old file's permissions, and renamed over the target; if anything fails
+    the temporary file is removed and the old file is left as it was.
+    """
+    target, directory, st = check_target(path)
     mode = stat.S_IMODE(st.st_mode) if st is not None else _new_file_mode()
     _remove_stale_temporaries(directory)
 
     fd, tmp = _create_temporary(directory, os.path.basename(target))
     try:
         with os.fdopen(fd, "wb") as f:
-            # A file object, not a name: np.savez would append ".npz" to a name without it.
-            np.savez(f, **payload)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
@@ -246,6 +251,16 @@ def _write_atomic(path, desc, arrays):
             pass
         raise
     _fsync_directory(directory)
+
+
+def _write_atomic(path, desc, arrays):
+    """Write ``arrays`` and the JSON ``desc`` to ``path`` as one .npz, atomically."""
+    if DESCRIPTION in arrays:
+        raise ValueError(f"array name {DESCRIPTION!r} is reserved")
+    text = json.dumps(_jsonable(desc), allow_nan=False, sort_keys=False)
+    payload = {DESCRIPTION: np.frombuffer(text.encode("utf-8"), dtype=np.uint8), **arrays}
+    # A file object, not a name: np.savez would append ".npz" to a name without it.
+    write_atomic(path, lambda f: np.savez(f, **payload))
 
 
 def _fsync_directory(directory):

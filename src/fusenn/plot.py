@@ -30,10 +30,10 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 
 import numpy as np
 
+from . import _archive
 from .errors import MissingDependencyError, ShapeError
 
 try:
@@ -922,23 +922,7 @@ def save(figure, path, dpi=100):
                         f"{type(figure).__name__}")
     path = check_output_path(path)
     ext = os.path.splitext(path)[1].lstrip(".").lower()
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format=ext, dpi=dpi)
-        from .io import _new_file_mode
-
-        mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else _new_file_mode()
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    _archive.write_atomic(path, lambda f: fig.savefig(f, format=ext, dpi=dpi))
     return path
 
 

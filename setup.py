@@ -20,7 +20,7 @@ OpenMP is probed by compiling and linking a tiny program with the flags; they ar
 when that works, and the extension reports the outcome as ``fusenn._cykernels.OPENMP``.
 
 Before compiling, the activation code of both compiled backends is generated from the
-activation table (``csrc/_generated.pxi`` and ``src/fusenn/backends/_numba_activations.py``,
+activation table (``csrc/_generated.pxi`` and ``src/fusenn/backends/_numba_generated.py``,
 by ``src/fusenn/backends/_codegen.py``); a file is rewritten only when its text changed.
 """
 import os

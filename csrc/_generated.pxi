@@ -560,6 +560,151 @@ cdef inline floating _b_hard_shrink(floating dy, floating z, floating a, floatin
     return (dy * _d_hard_shrink(z, p0, p1))
 
 
+# --- each optimiser's update, from the contract's UPDATES
+cdef void _update_sgd(floating* p, const floating* g, floating* s0, floating* s1,
+        Py_ssize_t P, const double* hyper, double t, int nt) noexcept nogil:
+    """sgd: v = vel * momentum + g; vel = v; p - lr * (g + momentum * v if nesterov else v)"""
+    cdef Py_ssize_t i
+    cdef floating gi, v
+    cdef floating lr = <floating>hyper[H_LR]
+    cdef floating weight_decay = <floating>hyper[H_WEIGHT_DECAY]
+    cdef floating momentum = <floating>hyper[H_MOMENTUM]
+    cdef bint nesterov = hyper[H_NESTEROV] != 0
+    if (momentum == 0):
+        if nt > 1:
+            for i in prange(P, num_threads=nt, schedule="static"):
+                gi = g[i]
+                if weight_decay != 0:
+                    gi = gi + weight_decay * p[i]
+                p[i] = (p[i] - (lr * gi))
+        else:
+            for i in range(P):
+                gi = g[i]
+                if weight_decay != 0:
+                    gi = gi + weight_decay * p[i]
+                p[i] = (p[i] - (lr * gi))
+    else:
+        if nt > 1:
+            for i in prange(P, num_threads=nt, schedule="static"):
+                gi = g[i]
+                if weight_decay != 0:
+                    gi = gi + weight_decay * p[i]
+                v = ((s0[i] * momentum) + gi)
+                s0[i] = v
+                p[i] = (p[i] - (lr * ((gi + (momentum * v)) if nesterov else v)))
+        else:
+            for i in range(P):
+                gi = g[i]
+                if weight_decay != 0:
+                    gi = gi + weight_decay * p[i]
+                v = ((s0[i] * momentum) + gi)
+                s0[i] = v
+                p[i] = (p[i] - (lr * ((gi + (momentum * v)) if nesterov else v)))
+
+
+cdef void _update_adam(floating* p, const floating* g, floating* s0, floating* s1,
+        Py_ssize_t P, const double* hyper, double t, int nt) noexcept nogil:
+    """adam: mi = m * beta1 + c1 * g; vi = v * beta2 + c2 * (g * g); m = mi; v = vi; p - lr * (mi / bc1) / (sqrt(vi / bc2) + eps)"""
+    cdef Py_ssize_t i
+    cdef floating gi, mi, vi
+    cdef floating lr = <floating>hyper[H_LR]
+    cdef floating weight_decay = <floating>hyper[H_WEIGHT_DECAY]
+    cdef floating beta1 = <floating>hyper[H_BETA1]
+    cdef floating beta2 = <floating>hyper[H_BETA2]
+    cdef floating eps = <floating>hyper[H_EPS]
+    cdef floating c1 = <floating>((1 - hyper[H_BETA1]))
+    cdef floating c2 = <floating>((1 - hyper[H_BETA2]))
+    cdef floating bc1 = <floating>((1 - pow(hyper[H_BETA1], t)))
+    cdef floating bc2 = <floating>((1 - pow(hyper[H_BETA2], t)))
+    if nt > 1:
+        for i in prange(P, num_threads=nt, schedule="static"):
+            gi = g[i]
+            if weight_decay != 0:
+                gi = gi + weight_decay * p[i]
+            mi = ((s0[i] * beta1) + (c1 * gi))
+            vi = ((s1[i] * beta2) + (c2 * (gi * gi)))
+            s0[i] = mi
+            s1[i] = vi
+            p[i] = (p[i] - ((lr * (mi / bc1)) / (_sqrt((vi / bc2)) + eps)))
+    else:
+        for i in range(P):
+            gi = g[i]
+            if weight_decay != 0:
+                gi = gi + weight_decay * p[i]
+            mi = ((s0[i] * beta1) + (c1 * gi))
+            vi = ((s1[i] * beta2) + (c2 * (gi * gi)))
+            s0[i] = mi
+            s1[i] = vi
+            p[i] = (p[i] - ((lr * (mi / bc1)) / (_sqrt((vi / bc2)) + eps)))
+
+
+cdef void _update_rmsprop(floating* p, const floating* g, floating* s0, floating* s1,
+        Py_ssize_t P, const double* hyper, double t, int nt) noexcept nogil:
+    """rmsprop: s = sq * rho + c * (g * g); sq = s; p - lr * g / (sqrt(s) + eps)"""
+    cdef Py_ssize_t i
+    cdef floating gi, s
+    cdef floating lr = <floating>hyper[H_LR]
+    cdef floating weight_decay = <floating>hyper[H_WEIGHT_DECAY]
+    cdef floating eps = <floating>hyper[H_EPS]
+    cdef floating rho = <floating>hyper[H_RHO]
+    cdef floating c = <floating>((1 - hyper[H_RHO]))
+    if nt > 1:
+        for i in prange(P, num_threads=nt, schedule="static"):
+            gi = g[i]
+            if weight_decay != 0:
+                gi = gi + weight_decay * p[i]
+            s = ((s0[i] * rho) + (c * (gi * gi)))
+            s0[i] = s
+            p[i] = (p[i] - ((lr * gi) / (_sqrt(s) + eps)))
+    else:
+        for i in range(P):
+            gi = g[i]
+            if weight_decay != 0:
+                gi = gi + weight_decay * p[i]
+            s = ((s0[i] * rho) + (c * (gi * gi)))
+            s0[i] = s
+            p[i] = (p[i] - ((lr * gi) / (_sqrt(s) + eps)))
+
+
+cdef void _update_adagrad(floating* p, const floating* g, floating* s0, floating* s1,
+        Py_ssize_t P, const double* hyper, double t, int nt) noexcept nogil:
+    """adagrad: s = acc + g * g; acc = s; p - lr * g / (sqrt(s) + eps)"""
+    cdef Py_ssize_t i
+    cdef floating gi, s
+    cdef floating lr = <floating>hyper[H_LR]
+    cdef floating weight_decay = <floating>hyper[H_WEIGHT_DECAY]
+    cdef floating eps = <floating>hyper[H_EPS]
+    if nt > 1:
+        for i in prange(P, num_threads=nt, schedule="static"):
+            gi = g[i]
+            if weight_decay != 0:
+                gi = gi + weight_decay * p[i]
+            s = (s0[i] + (gi * gi))
+            s0[i] = s
+            p[i] = (p[i] - ((lr * gi) / (_sqrt(s) + eps)))
+    else:
+        for i in range(P):
+            gi = g[i]
+            if weight_decay != 0:
+                gi = gi + weight_decay * p[i]
+            s = (s0[i] + (gi * gi))
+            s0[i] = s
+            p[i] = (p[i] - ((lr * gi) / (_sqrt(s) + eps)))
+
+
+cdef void _opt_step(int opt, floating* p, const floating* g, floating* s0, floating* s1,
+                    Py_ssize_t P, const double* hyper, double t, int nt) noexcept nogil:
+    """The step of optimiser ``opt`` with the ``hyper`` vector (t: the 1-based step)."""
+    if opt == OPT_SGD:
+        _update_sgd(p, g, s0, s1, P, hyper, t, nt)
+    elif opt == OPT_ADAM:
+        _update_adam(p, g, s0, s1, P, hyper, t, nt)
+    elif opt == OPT_RMSPROP:
+        _update_rmsprop(p, g, s0, s1, P, hyper, t, nt)
+    elif opt == OPT_ADAGRAD:
+        _update_adagrad(p, g, s0, s1, P, hyper, t, nt)
+
+
 # --- row loops: the activation picked once, then its own loop
 cdef void _act_fwd_loop(const floating* z, floating* out, Py_ssize_t n, int code, floating p0,
                   floating p1) noexcept nogil:

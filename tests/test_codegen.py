@@ -82,11 +82,11 @@ def test_an_activation_added_to_the_table_runs_on_numba_like_its_reference(tmp_p
                             reference, reference_d, kernel=kernel)
     monkeypatch.setitem(table.BY_CODE, code, d)
     source = _codegen.numba_source(table, _contract)
-    path = tmp_path / "scratch_numba_activations.py"
+    path = tmp_path / "scratch_numba_generated.py"
     path.write_text(source)
-    spec = importlib.util.spec_from_file_location("scratch_numba_activations", path)
+    spec = importlib.util.spec_from_file_location("scratch_numba_generated", path)
     module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "scratch_numba_activations", module)
+    monkeypatch.setitem(sys.modules, "scratch_numba_generated", module)
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "cache"))
     spec.loader.exec_module(module)
     z = np.linspace(-4, 4, 41)

@@ -1,23 +1,28 @@
-"""Generate the compiled backends' activation code from the activation table.
+"""Generate the compiled backends' code from the activation table and the kernel contract.
 
 ``setup.py`` runs this at build time (and the test-suite checks that the committed outputs are
-current): each activation's scalar expressions in :mod:`fusenn._activation_table` become
+current). From each activation's scalar expressions in :mod:`fusenn._activation_table` and
+from :mod:`fusenn.backends._contract` (codes, kernel arguments, each optimiser's update) it
+writes
 
 * ``csrc/_generated.pxi``, included by the Cython kernels: the activation and contract codes,
   the float/double wrappers of the elementary functions, one ``cdef inline`` forward,
-  derivative and backward function per activation, and the row loops that pick an
-  activation once per row and then run its loop (so that every activation's loop vectorises);
-* ``src/fusenn/backends/_numba_activations.py``, imported by the Numba backend: the same
-  functions under ``@njit`` (a real module, so that Numba's on-disk cache works) and the
-  dispatchers that pick one by code.
+  derivative and backward function per activation, the row loops that pick an activation once
+  per row and then run its loop (so that every activation's loop vectorises), and each
+  optimiser's update loop (serial and parallel twins of one body);
+* ``csrc/_defs.pxi``: each contract kernel's ``def``, dispatching on float32/float64 once;
+* ``src/fusenn/backends/_numba_generated.py``, imported by the Numba backend: the same scalar
+  functions and updates under ``@njit`` (a real module, so that Numba's on-disk cache works),
+  with the dispatchers that pick one by code.
 
 The expressions are a small subset of Python (see :mod:`fusenn._activation_table`); each is
 parsed with :mod:`ast` and written out for each backend: numeric constants (folded where they
 combine) become constants of the computation's float type, so float32 arithmetic stays in
 float32 in both backends.
 
-Run ``python -m fusenn.backends._codegen`` (or build) after editing the table. This module
-imports only the standard library: ``setup.py`` loads it, and the table, by path.
+Run ``python src/fusenn/backends/_codegen.py`` (or build) after editing the table or the
+contract. This module imports only the standard library: ``setup.py`` loads it, and the table,
+by path.
 """
 from __future__ import annotations
 
@@ -49,16 +54,19 @@ _FOLD = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
 class _Writer:
     """Writes one expression (with its ``name = ...;`` bindings) for one backend."""
 
-    def __init__(self, target, args, params, constants, functions, helpers):
+    def __init__(self, target, args, params, constants, functions, helpers, double=False):
         self.target = target  # "cython" or "numba"
         self.args = args  # the function's argument names; args[0] types the constants
-        self.params = params  # parameter name -> argument name (alpha -> p0)
+        self.params = params  # other names -> their text (alpha -> p0, vel -> s0[i])
         self.constants = constants
         self.functions = functions
         self.helpers = helpers
+        self.double = double  # computed in double precision: constants as they are
         self.local = set()
 
     def constant(self, value):
+        if self.double:
+            return repr(value) if value >= 0 else f"({value!r})"
         if self.target == "cython":
             # An integer stays a C integer: C converts it where it meets a float, which is how
             # the hand-written kernels rounded (a float literal would round sooner).
@@ -111,14 +119,19 @@ class _Writer:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             name = node.func.id
             args = ", ".join(self.expr(a) for a in node.args)
+            if name == "pow" and self.double:
+                base, exponent = (self.expr(a) for a in node.args)
+                return (f"pow({base}, {exponent})" if self.target == "cython"
+                        else f"({base} ** {exponent})")
             if name in self.functions:
                 return f"{self.functions[name]}({args})"
             if name in self.helpers or name.startswith("d_"):
                 return f"_{name}({args})"
         raise ValueError(f"not in the kernel language: {ast.dump(node)}")
 
-    def body(self, source):
-        """``([(name, expression), ...], result expression)`` for ``source``."""
+    def body(self, source, stores=()):
+        """``([(name, expression), ...], result expression)`` for ``source``; a binding to a
+        name of ``stores`` stores it (it does not become a local name)."""
         tree = ast.parse(source)
         *bindings, last = tree.body
         out = []
@@ -127,7 +140,8 @@ class _Writer:
                     and isinstance(stmt.targets[0], ast.Name)):
                 raise ValueError(f"only 'name = expression;' may precede the result: {source!r}")
             value = self.expr(stmt.value)
-            self.local.add(stmt.targets[0].id)
+            if stmt.targets[0].id not in stores:
+                self.local.add(stmt.targets[0].id)
             out.append((stmt.targets[0].id, value))
         if not isinstance(last, ast.Expr):
             raise ValueError(f"the last part must be an expression: {source!r}")
@@ -175,6 +189,77 @@ def _scalar_functions(target, table):
         lines += _function(target, f"_b_{ident}", ("dy", "z", "a", "p0", "p1"), backward,
                            params, table, f"{ident}: dy * f'(z), given a = f(z)")
     return lines
+
+
+# --------------------------------------------------------------------------- optimisers
+def _names(*sources):
+    return {n.id for src in sources if src for n in ast.walk(ast.parse(src))
+            if isinstance(n, ast.Name)}
+
+
+def _update_parts(target, upd, contract):
+    """The pieces of one optimiser's generated loop in ``target``'s syntax: ``(hyper-parameters
+    used, [(setup name, double expression)], plain condition or None, [element lines],
+    [plain element lines])``."""
+    used = sorted(_names(upd.body, upd.plain) & set(contract.HYPER), key=contract.HYPER.index)
+    used = ["lr", "weight_decay"] + [h for h in used if h not in ("lr", "weight_decay")]
+    functions = ({f: f"_{f}" for f in CYTHON_FUNCTIONS} if target == "cython"
+                 else NUMBA_FUNCTIONS)
+    hyper = {h: f"hyper[H_{h.upper()}]" for h in contract.HYPER}
+    setup_writer = _Writer(target, ("t",), hyper, {}, {}, {}, double=True)
+    setup = [(n, setup_writer.expr(ast.parse(src, mode="eval").body)) for n, src in upd.setup]
+    names = {"p": "p[i]", "g": "gi", **{h: h for h in used}, **{n: n for n, _ in upd.setup},
+             **{state: f"s{k}[i]" for k, state in enumerate(upd.state)}}
+
+    def element(source):
+        w = _Writer(target, ("gi",), names, {}, functions, {})
+        bindings, result = w.body(source, stores=set(upd.state))
+        lines = ["gi = g[i]", "if weight_decay != 0:", "    gi = gi + weight_decay * p[i]"]
+        lines += [f"{names.get(n, n) if n in upd.state else n} = {v}" for n, v in bindings]
+        return lines + [f"p[i] = {result}"], sorted(w.local)
+
+    body, local = element(upd.body)
+    plain = element("p - lr * g")[0] if upd.plain else None
+    cond = _Writer(target, ("g",), names, {}, {}, {}).expr(
+        ast.parse(upd.plain, mode="eval").body) if upd.plain else None
+    return used, setup, cond, body, plain, local
+
+
+def _twin_loops(target, lines, indent):
+    """The element ``lines`` in a parallel loop on ``nt`` threads and a plain serial loop."""
+    inner = [indent + "        " + line for line in lines]
+    if target == "cython":
+        return ([f"{indent}if nt > 1:",
+                 f'{indent}    for i in prange(P, num_threads=nt, schedule="static"):'] + inner
+                + [f"{indent}else:", f"{indent}    for i in range(P):"] + inner)
+    return [f"{indent}for i in prange(p.shape[0]):"] + [line[4:] for line in inner]
+
+
+def _updates(target, contract):
+    out = []
+    for name, upd in contract.UPDATES.items():
+        used, setup, cond, body, plain, local = _update_parts(target, upd, contract)
+        doc = f'    """{name}: {upd.body}"""'
+        if target == "cython":
+            out += [f"cdef void _update_{name}(floating* p, const floating* g, floating* s0, "
+                    "floating* s1,", "        Py_ssize_t P, const double* hyper, double t, "
+                    "int nt) noexcept nogil:", doc, "    cdef Py_ssize_t i",
+                    f"    cdef floating {', '.join(['gi'] + local)}"]
+            out += [f"    cdef bint {h} = hyper[H_{h.upper()}] != 0" if h == "nesterov" else
+                    f"    cdef floating {h} = <floating>hyper[H_{h.upper()}]" for h in used]
+            out += [f"    cdef floating {n} = <floating>({v})" for n, v in setup]
+        else:
+            out += [f"def _update_{name}(p, g, s0, s1, hyper, t):", doc]
+            out += [f"    {h} = hyper[H_{h.upper()}] != 0" if h == "nesterov" else
+                    f"    {h} = _typed(g, hyper[H_{h.upper()}])" for h in used]
+            out += [f"    {n} = _typed(g, {v})" for n, v in setup]
+        if cond:
+            out += [f"    if {cond}:"] + _twin_loops(target, plain, "        ")
+            out += ["    else:"] + _twin_loops(target, body, "        ")
+        else:
+            out += _twin_loops(target, body, "    ")
+        out += ["", ""]
+    return out
 
 
 # --------------------------------------------------------------------------- Cython
@@ -248,6 +333,17 @@ def cython_source(table, contract):
                 f"        return {f64}(x)", "", ""]
     out += ["# --- each activation's forward _f_, derivative _d_ and backward _b_"]
     out += _scalar_functions("cython", table)
+    out += ["# --- each optimiser's update, from the contract's UPDATES"]
+    out += _updates("cython", contract)
+    out += ["cdef void _opt_step(int opt, floating* p, const floating* g, floating* s0, "
+            "floating* s1,", "                    Py_ssize_t P, const double* hyper, double t, "
+            "int nt) noexcept nogil:",
+            '    """The step of optimiser ``opt`` with the ``hyper`` vector (t: the 1-based '
+            'step)."""']
+    for k, name in enumerate(contract.UPDATES):
+        out += [f"    {'if' if k == 0 else 'elif'} opt == OPT_{name.upper()}:",
+                f"        _update_{name}(p, g, s0, s1, P, hyper, t, nt)"]
+    out += ["", ""]
     out += ["# --- row loops: the activation picked once, then its own loop"]
     for fname, args, body, doc in _CY_LOOPS:
         out += [f"cdef void {fname}({args}, Py_ssize_t n, int code, floating p0,",
@@ -269,11 +365,12 @@ def cython_defs_source(contract):
 
 # --------------------------------------------------------------------------- Numba
 def numba_source(table, contract):
-    """The text of ``src/fusenn/backends/_numba_activations.py``."""
-    out = [HEADER, '"""Every activation\'s scalar forward, derivative and backward for the Numba',
-           'backend, and the dispatchers that pick one by code (see fusenn.backends._codegen)."""',
-           "import math", "", "import numpy as np", "from numba import njit, types",
-           "from numba.extending import overload", "",
+    """The text of ``src/fusenn/backends/_numba_generated.py``."""
+    out = [HEADER, '"""Every activation\'s scalar forward, derivative and backward and every',
+           "optimiser's update for the Numba backend, with the dispatchers that pick one by code",
+           '(see fusenn.backends._codegen)."""',
+           "import math", "import types as _pytypes", "", "import numpy as np",
+           "from numba import njit, prange, types", "from numba.extending import overload", "",
            '_JIT = dict(cache=True, nogil=True, error_model="numpy")', "", "",
            "def _typed(x, value):", '    """``value`` as a scalar of ``x``\'s float type."""',
            "    return float(value)", "", "",
@@ -281,9 +378,22 @@ def numba_source(table, contract):
            "    # Numba types a float literal as float64, and float32 * float64 is float64.",
            "    # Constants go through this so float32 arithmetic stays float32, as NumPy's",
            "    # weak Python scalars do (NEP 50), rounding where the oracle rounds.",
+           "    if isinstance(x, types.Array):  # the array's element type",
+           "        x = x.dtype",
            "    if isinstance(x, types.Float):",
            "        cast = np.float32 if x.bitwidth == 32 else np.float64",
-           "        return lambda x, value: cast(value)", "    return None", "", ""]
+           "        return lambda x, value: cast(value)", "    return None", "", "",
+           "def _twins(body):",
+           '    """``(serial, parallel)`` dispatchers compiled from the one Python function',
+           "    ``body`` (the parallel one a copy under another name, so that the two get",
+           '    separate entries in Numba\'s on-disk cache)."""',
+           "    copy = _pytypes.FunctionType(body.__code__, body.__globals__,",
+           '                                 body.__name__ + "_parallel", body.__defaults__,',
+           "                                 body.__closure__)",
+           '    copy.__qualname__ = body.__qualname__ + "_parallel"',
+           "    copy.__doc__ = body.__doc__",
+           "    return njit(**_JIT)(body), njit(parallel=True, **_JIT)(copy)", "", ""]
+    out += [f"{name} = {value}" for name, value in contract.CONSTANTS.items()] + ["", ""]
     out += _scalar_functions("numba", table)
     kernels = _kernels(table)
     for name, prefix, args, doc in (
@@ -298,6 +408,19 @@ def numba_source(table, contract):
             out += [f"    if code == {code}:", f"        return {prefix}{ident}({call})"]
         out += ["    return z * _typed(z, math.nan)  # unknown code: never silently wrong", "",
                 ""]
+    out += ["# --- each optimiser's update, from the contract's UPDATES"]
+    out += _updates("numba", contract)
+    names = list(contract.UPDATES)
+    out += [f"_update_{n}_serial, _update_{n}_parallel = _twins(_update_{n})" for n in names]
+    out += ["#: optimiser code -> its (serial, parallel) update",
+            "UPDATES = {" + ", ".join(f"OPT_{n.upper()}: (_update_{n}_serial, "
+                                      f"_update_{n}_parallel)" for n in names) + "}", "", "",
+            "@njit(**_JIT)", "def _optimizer_step(opt_code, flat, grad, hyper, state, t):",
+            '    """The serial step of optimiser ``opt_code`` (train_epoch\'s)."""']
+    for k, (n, upd) in enumerate(contract.UPDATES.items()):
+        second = "state[1]" if len(upd.state) > 1 else "state[0]"
+        out += [f"    {'if' if k == 0 else 'elif'} opt_code == OPT_{n.upper()}:",
+                f"        _update_{n}_serial(flat, grad, state[0], {second}, hyper, t)"]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -322,7 +445,7 @@ def outputs(root):
     contract = _load(os.path.join(pkg, "backends", "_contract.py"), "_fusenn_contract")
     return {os.path.join(root, "csrc", "_generated.pxi"): cython_source(table, contract),
             os.path.join(root, "csrc", "_defs.pxi"): cython_defs_source(contract),
-            os.path.join(pkg, "backends", "_numba_activations.py"): numba_source(table, contract)}
+            os.path.join(pkg, "backends", "_numba_generated.py"): numba_source(table, contract)}
 
 
 def write(root, verbose=True):
@@ -337,7 +460,7 @@ def write(root, verbose=True):
             with open(path, "w", encoding="utf-8") as fh:
                 fh.write(text)
             changed.append(path)
-            if path.endswith("_numba_activations.py"):
+            if path.endswith("_numba_generated.py"):
                 # Numba's disk cache keys a kernel on its own file's time stamp: touch the
                 # backend that inlines these functions, so that its cached kernels recompile.
                 os.utime(os.path.join(os.path.dirname(path), "_numba.py"))

@@ -104,6 +104,40 @@ OPTIMIZERS = {"sgd": 1, "adam": 2, "rmsprop": 1, "adagrad": 1}
 #: The entries of train_epoch's ``hyper`` vector, by position.
 HYPER = ("lr", "momentum", "nesterov", "weight_decay", "beta1", "beta2", "eps", "rho", "step")
 
+
+
+class Update(NamedTuple):
+    """One optimiser's step of one parameter, in the kernel language of the activation table.
+
+    ``body`` computes the new value of the parameter ``p`` from ``g``, its gradient with the
+    weight decay added (``g + weight_decay p``): ``name = expression;`` bindings (a binding to
+    one of the ``state`` names stores that state element), then the new ``p``. It may use the
+    hyper-parameters by their names in :data:`HYPER` and the ``setup`` values, computed once per
+    step in double precision from the hyper-parameters and the 1-based step ``t``. Where
+    ``plain`` holds, the step is ``p - lr * g`` and the state is neither read nor written.
+    """
+
+    state: tuple
+    body: str
+    setup: tuple = ()  # ((name, expression), ...)
+    plain: str = ""
+
+
+#: Each optimiser's step, by name as in :data:`OPTIMIZERS`. The compiled backends' update
+#: loops are generated from these (fusenn.backends._codegen); the NumPy backend is the oracle.
+UPDATES = {
+    "sgd": Update(("vel",), "v = vel * momentum + g; vel = v; "
+                            "p - lr * (g + momentum * v if nesterov else v)",
+                  plain="momentum == 0"),
+    "adam": Update(("m", "v"), "mi = m * beta1 + c1 * g; vi = v * beta2 + c2 * (g * g); "
+                               "m = mi; v = vi; p - lr * (mi / bc1) / (sqrt(vi / bc2) + eps)",
+                   setup=(("c1", "1 - beta1"), ("c2", "1 - beta2"),
+                          ("bc1", "1 - pow(beta1, t)"), ("bc2", "1 - pow(beta2, t)"))),
+    "rmsprop": Update(("sq",), "s = sq * rho + c * (g * g); sq = s; "
+                               "p - lr * g / (sqrt(s) + eps)", setup=(("c", "1 - rho"),)),
+    "adagrad": Update(("acc",), "s = acc + g * g; acc = s; p - lr * g / (sqrt(s) + eps)"),
+}
+
 LOSS_SOFTMAX_XENT, LOSS_SIGMOID_BCE, LOSS_MSE, LOSS_HALF_MSE = range(len(LOSSES))
 OPT_SGD, OPT_ADAM, OPT_RMSPROP, OPT_ADAGRAD = range(len(OPTIMIZERS))
 H_LR, H_MOMENTUM, H_NESTEROV, H_WEIGHT_DECAY, H_BETA1, H_BETA2, H_EPS, H_RHO, H_STEP = range(
@@ -168,3 +202,5 @@ def plan_epoch(widths, codes, rows, linear_code=0):
         dzoff.append(off)
         off += size
     return EpochPlan(woff, aoff, zoff, dzoff, p, off)
+
+assert list(UPDATES) == list(OPTIMIZERS), "UPDATES follows the optimiser codes"

@@ -1,12 +1,12 @@
 """The Numba backend: fusenn's kernel contract compiled by Numba, cached on disk.
 
 Every function of the contract (:mod:`fusenn.backends._contract`; the oracle is
-:mod:`fusenn.backends._numpy`) is here
-with the same arguments and the same in-place semantics. The module has three tiers, like
-scikit-learn's Cython losses:
+:mod:`fusenn.backends._numpy`) is here with the same arguments and the same in-place
+semantics. The module has three tiers, like scikit-learn's Cython losses:
 
-1. scalar functions, generated from the activation table into
-   :mod:`fusenn.backends._numba_activations`: ``_act`` (every activation's forward, picked by
+1. scalar functions and each optimiser's update, generated from the activation table and the
+   contract into
+   :mod:`fusenn.backends._numba_generated`: ``_act`` (every activation's forward, picked by
    its ``code``), ``_act_prime`` (every derivative), ``_act_back`` (``dy * f'``, from the output
    where that is cheaper), and the stable pieces (``_sigmoid``, ``_softplus``). They compute in
    the array's own float type: constants go through ``_typed``, and the Python layer casts the
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import math
 import os
-import types as _pytypes
 
 import numba
 import numpy as np
@@ -42,12 +41,11 @@ from numba import njit, prange
 
 from .._activation_table import LINEAR, RELU, SOFTMAX
 from .._threads import get_num_threads
-from ._contract import (H_BETA1, H_BETA2, H_EPS, H_LR, H_MOMENTUM, H_NESTEROV, H_RHO,  # noqa
-                        H_STEP, H_WEIGHT_DECAY, LOSS_HALF_MSE, LOSS_MSE, LOSS_SIGMOID_BCE,
-                        LOSS_SOFTMAX_XENT, N_HYPER, OPT_ADAGRAD, OPT_ADAM, OPT_RMSPROP,
-                        OPT_SGD, plan_epoch)
-from ._numba_activations import (_JIT, _act, _act_back, _act_prime, _b_relu, _f_relu,
-                                 _sigmoid, _typed)
+from ._contract import (H_STEP, HYPER, LOSS_HALF_MSE, LOSS_MSE,  # noqa: F401
+                        LOSS_SIGMOID_BCE, LOSS_SOFTMAX_XENT, N_HYPER, OPT_ADAGRAD, OPT_ADAM,
+                        OPT_RMSPROP, OPT_SGD, plan_epoch)
+from ._numba_generated import (_JIT, UPDATES, _act, _act_back, _act_prime, _b_relu,
+                                 _f_relu, _optimizer_step, _sigmoid, _twins, _typed)
 
 NAME = "numba"
 #: The Trainer runs whole epochs in one call of :func:`train_epoch` here.
@@ -135,19 +133,6 @@ def _softmax_row_into(src, dst, i):
 
 
 # =========================================================================== tier 2: kernels
-def _twins(body):
-    """``(serial, parallel)`` dispatchers compiled from the one Python function ``body``.
-
-    The parallel twin is a copy of the function under another qualified name, so that the two
-    compiled versions get separate entries in Numba's on-disk cache.
-    """
-    copy = _pytypes.FunctionType(body.__code__, body.__globals__, body.__name__ + "_parallel",
-                                 body.__defaults__, body.__closure__)
-    copy.__qualname__ = body.__qualname__ + "_parallel"
-    copy.__doc__ = body.__doc__
-    return njit(**_JIT)(body), njit(parallel=True, **_JIT)(copy)
-
-
 def _bias_act(src, b, has_bias, code, p0, p1, z, a):
     """Per row: ``z = src + b`` and ``a = f(z)`` with a bias; ``a = f(src)`` without.
 
@@ -324,63 +309,6 @@ _bce_serial, _bce_parallel = _twins(_sigmoid_bce)
 _mse_serial, _mse_parallel = _twins(_mse)
 
 
-# --------------------------------------------------------------------------- optimisers
-# One elementwise body per optimiser; ``p`` is updated in place, ``g`` is read only.
-def _sgd(p, g, vel, has_vel, lr, momentum, nesterov, weight_decay):
-    for i in prange(p.shape[0]):
-        gi = g[i]
-        if weight_decay != 0:
-            gi = gi + _typed(gi, weight_decay) * p[i]
-        if has_vel and momentum != 0:
-            v = vel[i] * _typed(gi, momentum) + gi
-            vel[i] = v
-            step = gi + _typed(gi, momentum) * v if nesterov else v
-        else:
-            step = gi
-        p[i] -= _typed(gi, lr) * step
-
-
-def _adam(p, g, m, v, lr, beta1, beta2, eps, weight_decay, t):
-    bc1 = 1.0 - beta1 ** t
-    bc2 = 1.0 - beta2 ** t
-    for i in prange(p.shape[0]):
-        gi = g[i]
-        if weight_decay != 0:
-            gi = gi + _typed(gi, weight_decay) * p[i]
-        mi = m[i] * _typed(gi, beta1) + _typed(gi, 1.0 - beta1) * gi
-        vi = v[i] * _typed(gi, beta2) + _typed(gi, 1.0 - beta2) * (gi * gi)
-        m[i] = mi
-        v[i] = vi
-        p[i] -= (_typed(gi, lr) * (mi / _typed(gi, bc1))
-                 / (math.sqrt(vi / _typed(gi, bc2)) + _typed(gi, eps)))
-
-
-def _rmsprop(p, g, sq, lr, rho, eps, weight_decay):
-    for i in prange(p.shape[0]):
-        gi = g[i]
-        if weight_decay != 0:
-            gi = gi + _typed(gi, weight_decay) * p[i]
-        si = sq[i] * _typed(gi, rho) + _typed(gi, 1.0 - rho) * (gi * gi)
-        sq[i] = si
-        p[i] -= _typed(gi, lr) * gi / (math.sqrt(si) + _typed(gi, eps))
-
-
-def _adagrad(p, g, acc, lr, eps, weight_decay):
-    for i in prange(p.shape[0]):
-        gi = g[i]
-        if weight_decay != 0:
-            gi = gi + _typed(gi, weight_decay) * p[i]
-        ai = acc[i] + gi * gi
-        acc[i] = ai
-        p[i] -= _typed(gi, lr) * gi / (math.sqrt(ai) + _typed(gi, eps))
-
-
-_sgd_serial, _sgd_parallel = _twins(_sgd)
-_adam_serial, _adam_parallel = _twins(_adam)
-_rmsprop_serial, _rmsprop_parallel = _twins(_rmsprop)
-_adagrad_serial, _adagrad_parallel = _twins(_adagrad)
-
-
 # --------------------------------------------------------------------------- whole epoch
 # Inside train_epoch every elementwise pass runs serially and BLAS has the threads: on 2 cores
 # a parallel region per mini-batch fights the BLAS threads that still spin after each product
@@ -404,21 +332,6 @@ def _loss(loss_code, out, yl, yt, grad):
     if loss_code == LOSS_SIGMOID_BCE:
         return _bce_serial(out, yt, grad, True)
     return _mse_serial(out, yt, grad, True, loss_code == LOSS_HALF_MSE)
-
-
-@njit(**_JIT)
-def _optimizer_step(opt_code, flat, grad, hyper, state, t):
-    lr, wd, eps = hyper[H_LR], hyper[H_WEIGHT_DECAY], hyper[H_EPS]
-    if opt_code == OPT_SGD:
-        _sgd_serial(flat, grad, state[0], True, lr, hyper[H_MOMENTUM], hyper[H_NESTEROV] != 0,
-                    wd)
-    elif opt_code == OPT_ADAM:
-        _adam_serial(flat, grad, state[0], state[1], lr, hyper[H_BETA1], hyper[H_BETA2], eps,
-                     wd, t)
-    elif opt_code == OPT_RMSPROP:
-        _rmsprop_serial(flat, grad, state[0], lr, hyper[H_RHO], eps, wd)
-    else:
-        _adagrad_serial(flat, grad, state[0], lr, eps, wd)
 
 
 @njit(**_JIT)
@@ -609,25 +522,36 @@ def mse(pred, targets, grad, half):
                        bool(half)))
 
 
+def _update(opt, p, g, s0, s1, t=0, **settings):
+    """One optimiser step (settings by their names in the contract's ``hyper`` vector)."""
+    if s0 is None and not (opt == OPT_SGD and settings["momentum"] == 0):
+        raise ValueError("this update keeps state: its state vector is None")
+    if p.size == 0:
+        return
+    hyper = np.zeros(N_HYPER)
+    for name, value in settings.items():
+        hyper[HYPER.index(name)] = value
+    serial, parallel = UPDATES[opt]
+    s0 = p if s0 is None else s0  # never read: plain SGD
+    _call(serial, parallel, p.size, p, g, s0, s0 if s1 is None else s1, hyper, int(t))
+
+
 def sgd_update(p, g, vel, lr, momentum, nesterov, weight_decay):
-    has_vel = vel is not None
-    _call(_sgd_serial, _sgd_parallel, p.size, p, g, vel if has_vel else p, has_vel, float(lr),
-          float(momentum), bool(nesterov), float(weight_decay))
+    _update(OPT_SGD, p, g, vel, None, lr=lr, momentum=momentum, nesterov=nesterov,
+            weight_decay=weight_decay)
 
 
 def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, t):
-    _call(_adam_serial, _adam_parallel, p.size, p, g, m, v, float(lr), float(beta1),
-          float(beta2), float(eps), float(weight_decay), int(t))
+    _update(OPT_ADAM, p, g, m, v, t, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+            weight_decay=weight_decay)
 
 
 def rmsprop_update(p, g, sq, lr, rho, eps, weight_decay):
-    _call(_rmsprop_serial, _rmsprop_parallel, p.size, p, g, sq, float(lr), float(rho),
-          float(eps), float(weight_decay))
+    _update(OPT_RMSPROP, p, g, sq, None, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
 
 
 def adagrad_update(p, g, acc, lr, eps, weight_decay):
-    _call(_adagrad_serial, _adagrad_parallel, p.size, p, g, acc, float(lr), float(eps),
-          float(weight_decay))
+    _update(OPT_ADAGRAD, p, g, acc, None, lr=lr, eps=eps, weight_decay=weight_decay)
 
 
 def train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, batch_size,

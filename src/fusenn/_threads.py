@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from .errors import ArgumentError, ArgumentTypeError
 
 _num_threads = None
 
@@ -21,9 +22,9 @@ def _env_threads():
     try:
         n = int(raw)
     except ValueError:
-        raise ValueError(f"FUSENN_NUM_THREADS must be a positive integer, got {raw!r}") from None
+        raise ArgumentError(f"FUSENN_NUM_THREADS must be a positive integer, got {raw!r}") from None
     if n < 1:
-        raise ValueError(f"FUSENN_NUM_THREADS must be a positive integer, got {raw!r}")
+        raise ArgumentError(f"FUSENN_NUM_THREADS must be a positive integer, got {raw!r}")
     return n
 
 
@@ -39,10 +40,10 @@ def set_num_threads(n):
     global _num_threads
     if n is not None:
         if isinstance(n, bool) or not isinstance(n, (int,)) and not hasattr(n, "__index__"):
-            raise TypeError(f"number of threads must be an integer, got {n!r}")
+            raise ArgumentTypeError(f"number of threads must be an integer, got {n!r}")
         n = int(n)
         if n < 1:
-            raise ValueError(f"number of threads must be >= 1, got {n}")
+            raise ArgumentError(f"number of threads must be >= 1, got {n}")
     _num_threads = n
 
 

@@ -67,15 +67,15 @@ def test_get_set_params_and_errors():
     assert params["hidden_layer_sizes"] == (5,) and params["alpha"] == 0.1
     clf.set_params(max_iter=3)
     assert clf.max_iter == 3
-    with pytest.raises(ValueError, match="invalid parameter 'depth'"):
+    with pytest.raises(ValueError, match="invalid parameter 'depth'"):  # plain: face (other branch)
         clf.set_params(depth=3)
     with pytest.raises(RuntimeError, match="not fitted"):
         clf.predict(np.ones((1, 2)))
-    with pytest.raises(ValueError, match="unknown solver 'lbfgs'"):
+    with pytest.raises(ValueError, match="unknown solver 'lbfgs'"):  # plain: face (other branch)
         MLPClassifier(solver="lbfgs").fit(np.ones((4, 2)), [0, 1, 0, 1])
-    with pytest.raises(ValueError, match="hidden_layer_sizes"):
+    with pytest.raises(ValueError, match="hidden_layer_sizes"):  # plain: face (other branch)
         MLPClassifier(hidden_layer_sizes=(0,)).fit(np.ones((4, 2)), [0, 1, 0, 1])
-    with pytest.raises(ValueError, match="at least 2 classes"):
+    with pytest.raises(ValueError, match="at least 2 classes"):  # plain: face (other branch)
         MLPClassifier().fit(np.ones((4, 2)), [1, 1, 1, 1])
 
 

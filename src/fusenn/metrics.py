@@ -40,6 +40,12 @@ def confusion_matrix(y_true, y_pred, labels=None):
     """
     t, p = _labels_pair(y_true, y_pred)
     labels = np.union1d(t, p) if labels is None else np.asarray(labels)
+    if labels.ndim != 1 or labels.size == 0:
+        raise ShapeError(f"labels must be a non-empty 1-D list, got shape {labels.shape}")
+    values, counts = np.unique(labels, return_counts=True)
+    if np.any(counts > 1):
+        raise ArgumentError(f"labels must not repeat a label, got {labels.tolist()} "
+                            f"({values[counts > 1].tolist()} more than once)")
     index = {v: i for i, v in enumerate(labels.tolist())}
     k = len(labels)
     try:

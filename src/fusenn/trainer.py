@@ -130,7 +130,7 @@ class Trainer:
 
     def _scores(self, X, y):
         out = self._logits(X)
-        logs = {"loss": self.loss.value(out, y)}
+        logs = {"loss": self.loss.kernel(backends.get(), out, y, None)}  # y is prepared
         if "accuracy" in self.metrics:
             logs["accuracy"] = _accuracy(out, y, self.loss, self._fuses_output(),
                                          self.model.output_activation.name)

@@ -133,7 +133,7 @@ def for_epoch(loss_code, opt_code, work):
     per-batch path. Under ``"auto"``, the backend auto's table picks for that work."""
     be = get()
     if be.NAME == "auto":
-        be = get(be.pick("train_epoch", work))
+        be = be.module(be.pick("train_epoch", work))  # falls back if the pick fails to load
     return be if be.WHOLE_EPOCHS and _contract.epoch_supports(loss_code, opt_code) else None
 
 

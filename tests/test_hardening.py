@@ -435,3 +435,25 @@ def test_cli_save_target_checked_before_training(tmp_path, capsys, monkeypatch):
     code, err = _cli(["train", "--data", data, "--epochs", "1", "--quiet",
                       "--save", tmp_path / "m.npz"], capsys)
     assert code == 1 and "cannot save to" in err and "Read-only" in err, err
+
+
+# --------------------------------------------------------------------- the debug builds
+def test_numba_debug_mode_checks_bounds(tmp_path):
+    """FUSENN_NUMBA_DEBUG=1: an internal kernel handed a label past its row raises
+    IndexError instead of reading past the buffer (the test suite's mode; see README)."""
+    import subprocess
+
+    code = (
+        "import numpy as np\n"
+        "from fusenn.backends import _numba, _numba_activations as acts\n"
+        "assert acts.DEBUG and acts._JIT['boundscheck'] is True\n"
+        "z = np.zeros((2, 3)); g = np.empty_like(z)\n"
+        "try:\n"
+        "    _numba._xent_serial(z, np.array([0, 10 ** 8]), g, True)\n"
+        "except IndexError:\n"
+        "    print('bounds checked')\n")
+    env = {**os.environ, "FUSENN_NUMBA_DEBUG": "1", "NUMBA_CACHE_DIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "bounds checked"

@@ -115,7 +115,7 @@ def test_sequential_checks_layer_widths():
 ])
 def test_forward_rejects_bad_input(X, err, msg):
     model = fn.Sequential([Dense(3, 2)])
-    with pytest.raises(err, match=msg):
+    with bad_input(err, match=msg):
         model.predict(X)
 
 

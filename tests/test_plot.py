@@ -132,7 +132,7 @@ def test_activation_into_given_axes():
         fplot.activation("tanh", ax="here")
 
 
-def test_activation_pytest.raises():  # plain: plot.py (other branch)
+def test_activation_bad_input():
     with pytest.raises(ValueError, match="unknown activation 'nope'"):  # plain: plot.py (other branch)
         fplot.activation("nope")
     with pytest.raises(ValueError, match="unknown parameter"):  # plain: plot.py (other branch)
@@ -261,7 +261,7 @@ def test_decision_boundary_regions_are_the_models_predictions(tmp_path):
     np.testing.assert_array_equal(ax.collections[-1].get_offsets(), X)
 
 
-def test_decision_boundary_of_a_network_with_one_output_and_pytest.raises():  # plain: plot.py (other branch)
+def test_decision_boundary_of_a_network_with_one_output_and_bad_input():
     X, y = fn.datasets.xor()
     model = fn.Sequential([Dense(2, 2, "step"), Dense(2, 1, "step")], dtype=np.float64,
                           task="binary")

@@ -274,7 +274,7 @@ def test_workspaces_reused_across_batches():
 def test_bad_input(kwargs, fit_args, err, msg):
     X, y = fn.datasets.xor()
     args = {"X": X, "y": y, **fit_args}
-    with pytest.raises(err, match=msg):
+    with bad_input(err, match=msg):
         fn.Trainer(_xor_model(), **kwargs).fit(args["X"], args["y"], epochs=1)
 
 

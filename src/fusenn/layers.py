@@ -197,7 +197,8 @@ class Dense(Layer):
         return act.code, act.p0, act.p1
 
     def forward(self, x, training=False):
-        x = _check_x(self, x)
+        if not self._reuse:  # in a Trainer's epoch the arrays come from fit's checked data
+            x = _check_x(self, x)
         code, p0, p1 = self._code()
         n = x.shape[0]
         z = self._out("z", n, self.n_out)
@@ -207,8 +208,9 @@ class Dense(Layer):
         return a
 
     def backward(self, dy):
-        z = getattr(self, "_z", None)
-        dy = _check_dy(self, dy, None if z is None else z.shape[0])
+        if not self._reuse:
+            z = getattr(self, "_z", None)
+            dy = _check_dy(self, dy, None if z is None else z.shape[0])
         code, p0, p1 = self._code()
         n = dy.shape[0]
         dz = self._out("dz", n, self.n_out)

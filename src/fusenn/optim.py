@@ -82,6 +82,10 @@ class Optimizer:
                                  f"{np.shape(arr)}")
         if not params.flags.writeable:
             raise ArgumentError("params is read-only: the update is written in place")
+        self._step(params, grads)
+
+    def _step(self, params, grads):
+        """:meth:`step` for vectors known to fit (the Trainer's own, every mini-batch)."""
         # the step count moves with the weights: an error in the update leaves both as they were
         self._update(backends.get(), params, grads, self.t + 1)
         self.t += 1

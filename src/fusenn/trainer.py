@@ -347,7 +347,7 @@ class PerBatchEpoch:
             if not math.isfinite(losses[k]):
                 return losses, k
             model._backward(self.gbuf[:m])
-            opt.step(model.flat_params, model.flat_grads)
+            opt._step(model.flat_params, model.flat_grads)
             if interrupts is not None and interrupts.pending:
                 return losses, k + 1
         return losses, n_batches

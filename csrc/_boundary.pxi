@@ -17,25 +17,25 @@ cdef int _kind(x, str name) except -1:
         return 0
     if dt is _F64 or dt == _F64:
         return 1
-    raise TypeError(f"{name} must be a float32 or float64 array, got "
+    raise _ArgumentTypeError(f"{name} must be a float32 or float64 array, got "
                     f"{type(x).__name__ if dt is None else dt}")
 
 
 cdef int _check_code(long code) except -1:
     if not _known_code(code):
-        raise ValueError(f"unknown activation code {code}")
+        raise _ArgumentError(f"unknown activation code {code}")
     return 0
 
 
 cdef int _same2(str what, Py_ssize_t r, Py_ssize_t c, Py_ssize_t r2, Py_ssize_t c2) except -1:
     if r != r2 or c != c2:
-        raise ValueError(f"{what} has shape ({r}, {c}), expected ({r2}, {c2})")
+        raise _ArgumentError(f"{what} has shape ({r}, {c}), expected ({r2}, {c2})")
     return 0
 
 
 cdef int _blas_dims(Py_ssize_t a, Py_ssize_t b, Py_ssize_t c) except -1:
     if a > _INT_MAX or b > _INT_MAX or c > _INT_MAX:
-        raise ValueError("array dimension too large for BLAS (over 2**31 - 1)")
+        raise _ArgumentError("array dimension too large for BLAS (over 2**31 - 1)")
     return 0
 
 
@@ -43,7 +43,7 @@ def _as_i64(x, str name):
     """``x`` as a C-contiguous 1-D int64 array (no copy when it already is one)."""
     arr = np.ascontiguousarray(x, dtype=np.int64)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+        raise _ArgumentError(f"{name} must be 1-D, got shape {arr.shape}")
     return arr
 
 
@@ -84,13 +84,13 @@ cdef _dense_forward_t(const floating[:, ::1] x, const floating[:, ::1] W,
     cdef int nt
     _check_code(code)
     if W.shape[0] != k:
-        raise ValueError(f"x of shape ({m}, {k}) cannot multiply W of shape "
+        raise _ArgumentError(f"x of shape ({m}, {k}) cannot multiply W of shape "
                          f"({W.shape[0]}, {n})")
     _same2("z", z.shape[0], z.shape[1], m, n)
     _same2("a", a.shape[0], a.shape[1], m, n)
     if b is not None:
         if b.shape[0] != n:
-            raise ValueError(f"b has length {b.shape[0]}, expected {n}")
+            raise _ArgumentError(f"b has length {b.shape[0]}, expected {n}")
         if n > 0:
             bp = &b[0]
     _blas_dims(m, k, n)
@@ -113,7 +113,7 @@ cdef _dense_backward_t(const floating[:, ::1] x, const floating[:, ::1] W,
     cdef int nt
     _check_code(code)
     if W.shape[0] != k:
-        raise ValueError(f"x of shape ({m}, {k}) does not fit W of shape ({W.shape[0]}, {n})")
+        raise _ArgumentError(f"x of shape ({m}, {k}) does not fit W of shape ({W.shape[0]}, {n})")
     _same2("z", z.shape[0], z.shape[1], m, n)
     _same2("a", a.shape[0], a.shape[1], m, n)
     _same2("dy", dy.shape[0], dy.shape[1], m, n)
@@ -121,7 +121,7 @@ cdef _dense_backward_t(const floating[:, ::1] x, const floating[:, ::1] W,
     _same2("dW", dW.shape[0], dW.shape[1], k, n)
     if db is not None:
         if db.shape[0] != n:
-            raise ValueError(f"db has length {db.shape[0]}, expected {n}")
+            raise _ArgumentError(f"db has length {db.shape[0]}, expected {n}")
     if dx is not None:
         _same2("dx", dx.shape[0], dx.shape[1], m, k)
     _blas_dims(m, k, n)
@@ -149,7 +149,7 @@ cdef _dense_backward_t(const floating[:, ::1] x, const floating[:, ::1] W,
 # --------------------------------------------------------------------------- softmax family
 cdef int _nonempty_rows(Py_ssize_t n, str name) except -1:
     if n == 0:
-        raise ValueError(f"{name} has rows of length 0: the maximum of an empty row is "
+        raise _ArgumentError(f"{name} has rows of length 0: the maximum of an empty row is "
                          "undefined")
     return 0
 
@@ -178,7 +178,7 @@ cdef _softmax_t(const floating[:, ::1] z, floating[:, ::1] out, bint log_form):
 cdef _logsumexp_t(const floating[:, ::1] z, floating[::1] out):
     cdef Py_ssize_t m = z.shape[0], n = z.shape[1], i
     if out.shape[0] != m:
-        raise ValueError(f"out has length {out.shape[0]}, expected {m}")
+        raise _ArgumentError(f"out has length {out.shape[0]}, expected {m}")
     if m == 0:
         return
     _nonempty_rows(n, "z")
@@ -192,7 +192,7 @@ cdef int _check_labels(const int64_t[::1] labels, Py_ssize_t m, Py_ssize_t k) ex
     cdef Py_ssize_t i
     cdef int64_t bad = -1
     if labels.shape[0] != m:
-        raise ValueError(f"labels has length {labels.shape[0]}, expected {m}")
+        raise _ArgumentError(f"labels has length {labels.shape[0]}, expected {m}")
     with nogil:
         for i in range(m):
             if labels[i] < 0 or labels[i] >= k:
@@ -210,7 +210,7 @@ cdef double _softmax_xent_t(const floating[:, ::1] z, labels_obj,
     cdef floating* g = NULL
     cdef double loss
     if m == 0:
-        raise ValueError("logits has no rows: the mean loss is undefined")
+        raise _ArgumentError("logits has no rows: the mean loss is undefined")
     _nonempty_rows(k, "logits")
     _check_labels(labels, m, k)
     if grad is not None:
@@ -231,7 +231,7 @@ cdef double _softmax_xent_probs_t(const floating[:, ::1] z, const floating[:, ::
     cdef floating lse, fm, sf, tsf
     cdef double total = 0, tsum, dot, s
     if m == 0:
-        raise ValueError("logits has no rows: the mean loss is undefined")
+        raise _ArgumentError("logits has no rows: the mean loss is undefined")
     _nonempty_rows(k, "logits")
     _same2("targets", t.shape[0], t.shape[1], m, k)
     if grad is not None:
@@ -265,7 +265,7 @@ cdef double _sigmoid_bce_t(const floating[:, ::1] z, const floating[:, ::1] t,
     cdef double loss
     _same2("targets", t.shape[0], t.shape[1], m, k)
     if m == 0 or k == 0:
-        raise ValueError("logits is empty: the mean loss is undefined")
+        raise _ArgumentError("logits is empty: the mean loss is undefined")
     if grad is not None:
         _same2("grad", grad.shape[0], grad.shape[1], m, k)
         g = &grad[0, 0]
@@ -281,7 +281,7 @@ cdef double _mse_t(const floating[:, ::1] y, const floating[:, ::1] t, floating[
     cdef double loss
     _same2("targets", t.shape[0], t.shape[1], m, k)
     if m == 0 or k == 0:
-        raise ValueError("pred is empty: the mean loss is undefined")
+        raise _ArgumentError("pred is empty: the mean loss is undefined")
     if grad is not None:
         _same2("grad", grad.shape[0], grad.shape[1], m, k)
         g = &grad[0, 0]
@@ -293,7 +293,7 @@ cdef double _mse_t(const floating[:, ::1] y, const floating[:, ::1] t, floating[
 # --------------------------------------------------------------------------- optimisers
 cdef int _same1(str name, Py_ssize_t got, Py_ssize_t want) except -1:
     if got != want:
-        raise ValueError(f"{name} has length {got}, expected {want}")
+        raise _ArgumentError(f"{name} has length {got}, expected {want}")
     return 0
 
 
@@ -310,7 +310,7 @@ cdef _update_t(int opt, floating[::1] p, const floating[::1] g, s0_obj, s1_obj, 
     _same1("g", g.shape[0], P)
     if opt != OPT_SGD or momentum != 0:  # plain SGD keeps no state
         if s0_obj is None:
-            raise ValueError(f"{s0_name} is None, but this update keeps it")
+            raise _ArgumentError(f"{s0_name} is None, but this update keeps it")
         s0 = s0_obj
         _same1(s0_name, s0.shape[0], P)
         s0p = &s0[0] if P > 0 else NULL
@@ -346,23 +346,23 @@ cdef Py_ssize_t _train_epoch_t(floating[::1] flat, floating[::1] grad,
     cdef floating[::1] work
     cdef int64_t[::1] woff, aoff, zoff, dzoff
     if L < 1:
-        raise ValueError(f"widths must hold at least 2 sizes, got {widths.shape[0]}")
+        raise _ArgumentError(f"widths must hold at least 2 sizes, got {widths.shape[0]}")
     for l in range(L + 1):
         if widths[l] < 1 or widths[l] > _INT_MAX:
-            raise ValueError(f"widths[{l}] = {widths[l]} is not a valid layer size")
+            raise _ArgumentError(f"widths[{l}] = {widths[l]} is not a valid layer size")
     if codes.shape[0] != L:
-        raise ValueError(f"codes has length {codes.shape[0]}, expected {L}")
+        raise _ArgumentError(f"codes has length {codes.shape[0]}, expected {L}")
     for l in range(L):
         _check_code(codes[l])
     _same2("params", params.shape[0], params.shape[1], L, 2)
     if bs < 1:
-        raise ValueError(f"batch_size must be >= 1, got {bs}")
+        raise _ArgumentError(f"batch_size must be >= 1, got {bs}")
     if loss_code < 0 or loss_code > LOSS_HALF_MSE:
-        raise ValueError(f"unknown loss code {loss_code}")
+        raise _ArgumentError(f"unknown loss code {loss_code}")
     if opt_code < 0 or opt_code > OPT_ADAGRAD:
-        raise ValueError(f"unknown optimiser code {opt_code}")
+        raise _ArgumentError(f"unknown optimiser code {opt_code}")
     if hyper.shape[0] < N_HYPER:
-        raise ValueError(f"hyper has length {hyper.shape[0]}, expected {N_HYPER}")
+        raise _ArgumentError(f"hyper has length {hyper.shape[0]}, expected {N_HYPER}")
     rows = bs if bs < n else n
     _blas_dims(rows, 1, 1)
     plan = plan_epoch(widths, codes, rows, LINEAR)
@@ -371,7 +371,7 @@ cdef Py_ssize_t _train_epoch_t(floating[::1] flat, floating[::1] grad,
     _same1("flat", flat.shape[0], P)
     _same1("grad", grad.shape[0], P)
     if X.shape[1] != widths[0]:
-        raise ValueError(f"X has {X.shape[1]} features, the first layer takes {widths[0]}")
+        raise _ArgumentError(f"X has {X.shape[1]} features, the first layer takes {widths[0]}")
     _same1("perm", perm.shape[0], n)
     for i in range(n):
         if perm[i] < 0 or perm[i] >= n:
@@ -398,14 +398,14 @@ cdef Py_ssize_t _train_epoch_t(floating[::1] flat, floating[::1] grad,
         need_state = 1
     if need_state > 0:
         if state is None or state.shape[0] < need_state or state.shape[1] != P:
-            raise ValueError(f"state must have shape ({need_state}, {P}) or more rows, got "
+            raise _ArgumentError(f"state must have shape ({need_state}, {P}) or more rows, got "
                              f"{None if state is None else (state.shape[0], state.shape[1])}")
         s0 = &state[0, 0]
         if need_state == 2:
             s1 = &state[1, 0]
     n_batches = (n + bs - 1) // bs
     if losses.shape[0] < n_batches:
-        raise ValueError(f"losses has length {losses.shape[0]}, expected at least {n_batches}")
+        raise _ArgumentError(f"losses has length {losses.shape[0]}, expected at least {n_batches}")
     if n == 0:
         return 0
     aoff = np.asarray(plan.aoff, dtype=np.int64)

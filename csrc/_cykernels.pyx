@@ -36,6 +36,8 @@ from scipy.linalg.cython_blas cimport dgemm, sgemm
 import numpy as np
 
 from fusenn._threads import get_num_threads as _get_num_threads
+from fusenn.errors import ArgumentError as _ArgumentError
+from fusenn.errors import ArgumentTypeError as _ArgumentTypeError
 from fusenn.backends._contract import plan_epoch
 
 cdef extern from "fusenn_math.h":

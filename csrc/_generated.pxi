@@ -368,7 +368,7 @@ cdef inline floating _f_gelu_tanh(floating z, floating p0, floating p1) noexcept
 cdef inline floating _d_gelu_tanh(floating z, floating p0, floating p1) noexcept nogil:
     """gelu_tanh: 1/2 (1 + t) + z/2 (1 - t^2) sqrt(2/pi) (1 + 3 0.044715 z^2)"""
     cdef floating t = _tanh((<floating>0.7978845608028654 * (z + (<floating>0.044715 * ((z * z) * z)))))
-    return ((<floating>0.5 * (1 + t)) + ((((<floating>0.5 * z) * (1 - (t * t))) * <floating>0.7978845608028654) * (1 + ((<floating>0.134145 * z) * z))))
+    return ((<floating>0.5 * (1 + t)) + (((((<floating>0.5 * z) * (1 - (t * t))) * <floating>0.7978845608028654) * (1 + ((<floating>0.134145 * z) * z))) if ((t * t) < 1) else 0))
 
 
 cdef inline floating _b_gelu_tanh(floating dy, floating z, floating a, floating p0, floating p1) noexcept nogil:

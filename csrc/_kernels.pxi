@@ -16,7 +16,7 @@ def set_parallel_threshold(Py_ssize_t work):
     """
     global _par_min_work
     if work < 0:
-        raise ValueError(f"threshold must be >= 0, got {work}")
+        raise _ArgumentError(f"threshold must be >= 0, got {work}")
     old = _par_min_work
     _par_min_work = work
     return old
@@ -246,7 +246,7 @@ def use_cblas(size_t sgemm_address, size_t dgemm_address, str name):
     """
     global _cblas_sgemm, _cblas_dgemm, BLAS
     if (sgemm_address == 0) != (dgemm_address == 0):
-        raise ValueError("give both gemm addresses, or neither")
+        raise _ArgumentError("give both gemm addresses, or neither")
     _cblas_sgemm = <cblas_sgemm64_t>sgemm_address
     _cblas_dgemm = <cblas_dgemm64_t>dgemm_address
     BLAS = name if sgemm_address else "scipy.linalg.cython_blas"

@@ -45,3 +45,23 @@ def run_epochs(mod, prob, batch_size, loss_code, opt_code, hyper, epochs=2):
         losses.append(out)
         hyper[H_STEP] += k
     return flat, state, np.concatenate(losses), done
+
+
+def bad_input(builtin, match=None):
+    """``pytest.raises(builtin, match=match)`` that also checks the error is a FusennError
+    (the project's error policy: bad input raises a fusenn.errors class that subclasses the
+    built-in a user would catch)."""
+    import contextlib
+
+    import pytest
+
+    from fusenn.errors import FusennError
+
+    @contextlib.contextmanager
+    def check():
+        with pytest.raises(builtin, match=match) as info:
+            yield info
+        assert isinstance(info.value, FusennError), (
+            f"{type(info.value).__name__}: {info.value} is not a FusennError")
+
+    return check()

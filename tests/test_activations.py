@@ -6,6 +6,7 @@ import pytest
 
 import fusenn as fn
 from fusenn import activations as A
+from support import bad_input
 
 pytestmark = pytest.mark.usefixtures("numpy_backend")
 
@@ -137,12 +138,12 @@ def test_shapes_and_dtypes_kept():
 
 
 def test_unknown_name_lists_valid():
-    with pytest.raises(ValueError, match="unknown activation 'rellu'.*relu"):
+    with bad_input(ValueError, match="unknown activation 'rellu'.*relu"):
         A.get("rellu")
 
 
 def test_unknown_parameter_lists_valid():
-    with pytest.raises(ValueError, match="unknown parameter.*gamma.*valid parameters: alpha"):
+    with bad_input(ValueError, match="unknown parameter.*gamma.*valid parameters: alpha"):
         A.get("elu", gamma=1.0)
 
 
@@ -151,7 +152,7 @@ def test_unknown_parameter_lists_valid():
                                          ("rrelu", {"lower": 0.5, "upper": 0.1}),
                                          ("elu", {"alpha": float("nan")})])
 def test_bad_parameters(name, params):
-    with pytest.raises(ValueError, match=name):
+    with bad_input(ValueError, match=name):
         A.get(name, **params)
 
 

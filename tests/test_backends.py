@@ -7,6 +7,7 @@ import pytest
 
 import fusenn as fn
 from fusenn import backends
+from support import bad_input
 
 
 def test_numpy_always_available():
@@ -93,7 +94,7 @@ def test_num_threads_setting_and_env():
     try:
         fn.set_num_threads(1)
         assert fn.get_num_threads() == 1
-        with pytest.raises(ValueError, match=">= 1"):
+        with bad_input(ValueError, match=">= 1"):
             fn.set_num_threads(0)
     finally:
         fn.set_num_threads(before)

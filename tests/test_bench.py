@@ -10,6 +10,7 @@ import pytest
 
 import fusenn as fn
 from fusenn import bench
+from support import bad_input
 
 
 def test_kernel_cases_are_one_group_each_and_cover_the_targets():
@@ -51,7 +52,7 @@ def test_kernel_checks_catch_wrong_outputs():
 
 def test_kernel_call_refuses_a_path_the_case_does_not_run_on():
     case = next(c for c in bench.KERNEL_CASES if c.kernel == "softmax")
-    with pytest.raises(ValueError, match="does not run on 'numpy-unfused'"):
+    with bad_input(ValueError, match="does not run on 'numpy-unfused'"):
         bench.kernel_call(case, bench.UNFUSED)
 
 
@@ -61,7 +62,7 @@ def test_time_call():
                                      min_time=1e-4)
     assert first == 1 and seconds > 0
     assert len(calls) >= 3 and set(calls) == {7}  # warm-up, then timed loops
-    with pytest.raises(ValueError, match="repeat must be >= 1"):
+    with bad_input(ValueError, match="repeat must be >= 1"):
         bench.time_call(len, ((),), repeat=0)
 
 
@@ -92,9 +93,9 @@ def test_paths_and_unknown_measurement():
     assert "fusenn-numpy" in bench.paths("predict") and "sklearn" not in bench.paths("predict")
     assert bench.paths("train")[-3:] == ("plain-numpy", "torch", "sklearn")
     assert bench.paths("kernels") == bench.KERNEL_PATHS
-    with pytest.raises(ValueError, match="unknown measurement 'infer'"):
+    with bad_input(ValueError, match="unknown measurement 'infer'"):
         bench.paths("infer")
-    with pytest.raises(ValueError, match="unknown measurement 'kernels'"):
+    with bad_input(ValueError, match="unknown measurement 'kernels'"):
         bench.measure("xor", "fusenn-numpy", what="kernels")
 
 
@@ -183,11 +184,11 @@ def test_a_new_peer_is_one_registration(peer_registry):
     assert list(bench.runners(cfg, X, y, include=["mine"])) == ["mine"]
     rate, ran = bench.measure("xor", "mine", repeat=2)
     assert rate > 0 and ran == "mine:3"  # the warm-up, then two timed epochs
-    with pytest.raises(ValueError, match="'mine' is taken"):
+    with bad_input(ValueError, match="'mine' is taken"):
         bench.register_peer(bench.Peer("mine", {"train": mine}, "again"))
-    with pytest.raises(ValueError, match="'fusenn-mine' is taken"):
+    with bad_input(ValueError, match="'fusenn-mine' is taken"):
         bench.register_peer(bench.Peer("fusenn-mine", {"train": mine}, "fusenn's own"))
-    with pytest.raises(ValueError, match="unknown measurement 'infer'"):
+    with bad_input(ValueError, match="unknown measurement 'infer'"):
         bench.register_peer(bench.Peer("other", {"infer": mine}, "other"))
 
 

@@ -5,6 +5,7 @@ import pytest
 
 import fusenn as fn
 from fusenn.callbacks import EarlyStopping, MonitorCallback
+from support import bad_input
 
 
 class Plateaus(MonitorCallback):
@@ -65,9 +66,9 @@ def test_missing_key_names_the_callback():
                                            ({"mode": "lowest"}, "mode")])
 def test_bad_settings(kwargs, match):
     settings = {"patience": 1, **kwargs}
-    with pytest.raises(ValueError, match=match):
+    with bad_input(ValueError, match=match):
         Plateaus("loss", **settings)
-    with pytest.raises(ValueError, match=match):
+    with bad_input(ValueError, match=match):
         EarlyStopping(monitor="loss", **settings)
 
 

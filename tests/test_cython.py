@@ -21,7 +21,7 @@ from fusenn import activations as A
 from fusenn import backends
 from fusenn.backends import _numpy as ref
 
-from support import run_epochs
+from support import bad_input, run_epochs
 
 REQUIRED = {s.strip().lower() for s in os.environ.get("FUSENN_REQUIRE_BACKENDS", "").split(",")
             if s.strip()}
@@ -238,7 +238,7 @@ def test_blas_choice_checked_and_switchable(cy):
     assert _blas.checked(ext, (1, 2, "bogus")) == "scipy.linalg.cython_blas"
     assert ext.calls == [(1, 2), (0, 0)]
     assert _blas.checked(ext, None) == "scipy.linalg.cython_blas"
-    with pytest.raises(ValueError, match="both"):
+    with bad_input(ValueError, match="both"):
         cy._ext.use_cblas(1, 0, "half")
 
 
@@ -476,37 +476,37 @@ def test_divergence_from_nan_logits(cy):
 def test_bad_input_raises(cy):
     f = np.float64
     x, W, z = np.ones((3, 4)), np.ones((4, 5)), np.empty((3, 5))
-    with pytest.raises(ValueError):
+    with bad_input(ValueError):
         cy.dense_forward(x, np.ones((5, 5)), None, A.RELU, 0.0, 0.0, z, np.empty((3, 5)))
-    with pytest.raises(ValueError):
+    with bad_input(ValueError):
         cy.dense_forward(x, W, np.ones(4), A.RELU, 0.0, 0.0, z, np.empty((3, 5)))
-    with pytest.raises(ValueError):
+    with bad_input(ValueError):
         cy.dense_forward(x, W, None, A.RELU, 0.0, 0.0, z, np.empty((3, 6)))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError):  # plain: Cython's own buffer check (mixed dtypes)
         cy.dense_forward(x, W.astype(np.float32), None, A.RELU, 0.0, 0.0, z, z)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError):  # plain: Cython's own buffer check (layout)
         cy.dense_forward(x, np.asfortranarray(np.ones((4, 5))[:, :4]), None, 7, 0, 0, z, z)
-    with pytest.raises(ValueError):
+    with bad_input(ValueError):
         cy.act_forward(x, 99, 0.0, 0.0, np.empty_like(x))
-    with pytest.raises(TypeError):
+    with bad_input(TypeError):
         cy.act_forward(x.astype(np.int64), A.RELU, 0.0, 0.0, np.empty_like(x))
     ro = np.empty_like(x)
     ro.setflags(write=False)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError):  # plain: Cython's own buffer check
         cy.act_forward(x, A.RELU, 0.0, 0.0, ro)
     with pytest.raises(IndexError):
         cy.softmax_xent(np.ones((2, 3)), np.array([0, 3]), None)
     with pytest.raises(IndexError):
         cy.softmax_xent(np.ones((2, 3)), np.array([-1, 0]), None)
-    with pytest.raises(ValueError):
+    with bad_input(ValueError):
         cy.softmax_xent(np.ones((2, 3)), np.array([0, 1, 2]), None)
-    with pytest.raises(ValueError):
+    with bad_input(ValueError):
         cy.sgd_update(np.ones(3), np.ones(4), None, 0.1, 0.0, False, 0.0)
-    with pytest.raises(ValueError):
+    with bad_input(ValueError):
         cy.sgd_update(np.ones(3), np.ones(3), None, 0.1, 0.9, False, 0.0)
-    with pytest.raises(ValueError):
+    with bad_input(ValueError):
         cy.logsumexp(np.ones((2, 3), dtype=f), np.empty(3))
-    with pytest.raises(ValueError):
+    with bad_input(ValueError):
         cy.mse(np.ones((2, 3)), np.ones((3, 2)), None, False)
 
 
@@ -531,23 +531,23 @@ def test_train_epoch_bad_input_raises(cy):
     bad_labels[7] = 3
     with pytest.raises(IndexError):
         run(labels=bad_labels)
-    with pytest.raises(ValueError):
+    with bad_input(ValueError):
         run(perm=prob["perm"][:-1])
-    with pytest.raises(ValueError):
+    with bad_input(ValueError):
         run(flat_override=prob["flat"][:-1].copy())
-    with pytest.raises(ValueError):
+    with bad_input(ValueError):
         run(X=prob["X"][:, :-1].copy())
-    with pytest.raises(ValueError):
+    with bad_input(ValueError):
         run(codes=np.array([A.TANH, 99, A.LINEAR]))
-    with pytest.raises(ValueError):
+    with bad_input(ValueError):
         run(bs=0)
-    with pytest.raises(ValueError):
+    with bad_input(ValueError):
         run(loss=7)
-    with pytest.raises(ValueError):
+    with bad_input(ValueError):
         run(opt=9)
-    with pytest.raises(ValueError):
+    with bad_input(ValueError):
         run(state=prob["state"][:1].copy())
-    with pytest.raises(ValueError):
+    with bad_input(ValueError):
         run(loss=ref.LOSS_MSE, targets=np.zeros((29, 2)))
-    with pytest.raises(ValueError):
+    with bad_input(ValueError):
         run(params=np.zeros((2, 2)))

@@ -3,6 +3,7 @@ import pytest
 
 import fusenn as fn
 from fusenn.layers import Dense
+from support import bad_input
 
 pytestmark = pytest.mark.usefixtures("numpy_backend")
 
@@ -95,7 +96,7 @@ def test_saturation_counts_dead_relus_and_activation_layers():
 
 def test_saturation_bad_input():
     model = fn.Sequential([Dense(3, 2, "tanh")])
-    with pytest.raises(ValueError, match="tail must be"):
+    with bad_input(ValueError, match="tail must be"):
         fn.diagnostics.saturation(model, np.zeros((2, 3)), tail=0.5)
     with pytest.raises(fn.ShapeError, match="3"):
         fn.diagnostics.saturation(model, np.zeros((2, 4)))

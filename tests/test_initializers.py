@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from fusenn import initializers as I
+from support import bad_input
 
 
 @pytest.mark.parametrize("name,var", [
@@ -31,9 +32,9 @@ def test_aliases_constant_and_reproducible():
 
 
 def test_errors():
-    with pytest.raises(ValueError, match="unknown initialiser 'he'.*he_normal"):
+    with bad_input(ValueError, match="unknown initialiser 'he'.*he_normal"):
         I.get("he")
-    with pytest.raises(ValueError, match="low < high"):
+    with bad_input(ValueError, match="low < high"):
         I.get("uniform", low=1, high=0)
-    with pytest.raises(ValueError, match="initialiser 'zeros'"):
+    with bad_input(ValueError, match="initialiser 'zeros'"):
         I.get("zeros", value=3)

@@ -143,7 +143,7 @@ def test_file_is_plain_npz_with_json_description(tmp_path):
 
 
 def test_save_refuses_non_model(tmp_path):
-    with pytest.raises(TypeError, match="Sequential"):
+    with pytest.raises(TypeError, match="Sequential"):  # plain: io.py (other branch)
         fio.save("not a model", tmp_path / "m.npz")
 
 

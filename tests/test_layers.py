@@ -4,7 +4,7 @@ import pytest
 
 import fusenn as fn
 from fusenn import layers as L
-from support import numeric_grad
+from support import bad_input, numeric_grad
 
 pytestmark = pytest.mark.usefixtures("numpy_backend")
 
@@ -138,13 +138,13 @@ def test_whole_network_gradient():
 
 
 def test_bad_layer_arguments():
-    with pytest.raises(ValueError, match="dropout rate must be in"):
+    with bad_input(ValueError, match="dropout rate must be in"):
         L.Dropout(1.0)
-    with pytest.raises(ValueError, match="dropout rate"):
+    with bad_input(ValueError, match="dropout rate"):
         L.Dropout(-0.1)
-    with pytest.raises(ValueError, match="n_out must be > 0"):
+    with bad_input(ValueError, match="n_out must be > 0"):
         L.Dense(3, 0)
-    with pytest.raises(ValueError, match="unknown activation"):
+    with bad_input(ValueError, match="unknown activation"):
         L.Dense(3, 2, "sigmoidd")
-    with pytest.raises(ValueError, match="unknown initialiser 'glorot'.*glorot_uniform"):
+    with bad_input(ValueError, match="unknown initialiser 'glorot'.*glorot_uniform"):
         L.Dense(3, 2, init="glorot")

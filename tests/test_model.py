@@ -4,6 +4,7 @@ import pytest
 
 import fusenn as fn
 from fusenn.layers import Dense
+from support import bad_input
 
 pytestmark = pytest.mark.usefixtures("numpy_backend")
 
@@ -114,7 +115,7 @@ def test_sequential_checks_layer_widths():
 ])
 def test_forward_rejects_bad_input(X, err, msg):
     model = fn.Sequential([Dense(3, 2)])
-    with pytest.raises(err, match=msg):
+    with bad_input(err, match=msg):
         model.predict(X)
 
 
@@ -127,7 +128,7 @@ def test_large_input_checked_for_nan_and_inf_exactly(dtype):
     for bad, word in ((np.nan, "NaN"), (np.inf, "infinity"), (-np.inf, "infinity")):
         Xb = X.copy()
         Xb[4321, 2] = bad
-        with pytest.raises(ValueError, match=f"{word}.*index \\(4321, 2\\)"):
+        with bad_input(ValueError, match=f"{word}.*index \\(4321, 2\\)"):
             model.predict(Xb)
     huge = X.copy()
     huge[7] = np.finfo(dtype).max / 2
@@ -147,7 +148,7 @@ def test_predict_in_chunks_matches_one_pass(monkeypatch):
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(model.predict(X), np.argmax(whole, axis=1))
     np.testing.assert_array_equal(model.predict(X, batch_size=7), np.argmax(whole, axis=1))
-    with pytest.raises(ValueError, match="batch_size"):
+    with bad_input(ValueError, match="batch_size"):
         model.predict(X, batch_size=0)
 
 

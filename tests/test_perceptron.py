@@ -3,6 +3,7 @@ import pytest
 
 import fusenn as fn
 from fusenn.errors import ConvergenceWarning
+from support import bad_input
 
 X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
 
@@ -33,7 +34,7 @@ def test_xor_stops_and_says_so():
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match="out of range"):
+    with bad_input(ValueError, match="out of range"):
         fn.Perceptron().fit(X, [0, 1, 2, 0])
     with pytest.raises(RuntimeError, match="not fitted"):
         fn.Perceptron().predict(X)

@@ -3,6 +3,7 @@ import pytest
 
 import fusenn as fn
 from fusenn.layers import Dense
+from support import bad_input
 
 pytestmark = pytest.mark.usefixtures("numpy_backend")
 
@@ -194,7 +195,7 @@ def test_validation_split_holds_out_the_tail():
     y = np.arange(10) % 2
     h = fn.Trainer(_xor_model()).fit(X, y, epochs=1, validation_split=0.3)
     assert set(h.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
-    with pytest.raises(ValueError, match="validation_split"):
+    with bad_input(ValueError, match="validation_split"):
         fn.Trainer(_xor_model()).fit(X, y, validation_split=1.5)
 
 
@@ -273,7 +274,7 @@ def test_workspaces_reused_across_batches():
 def test_bad_input(kwargs, fit_args, err, msg):
     X, y = fn.datasets.xor()
     args = {"X": X, "y": y, **fit_args}
-    with pytest.raises(err, match=msg):
+    with bad_input(err, match=msg):
         fn.Trainer(_xor_model(), **kwargs).fit(args["X"], args["y"], epochs=1)
 
 
@@ -284,7 +285,7 @@ def test_bad_input(kwargs, fit_args, err, msg):
     (lambda: fn.optim.SGD(lr=0.1, nesterov=True), "Nesterov"),
 ])
 def test_bad_hyperparameters(make, msg):
-    with pytest.raises(ValueError, match=msg):
+    with bad_input(ValueError, match=msg):
         make()
 
 

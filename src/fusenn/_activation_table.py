@@ -38,6 +38,11 @@ from typing import Callable, Optional
 
 import numpy as np
 
+try:
+    from .errors import ArgumentError
+except ImportError:  # loaded on its own by the code generator at build time (setup.py)
+    ArgumentError = ValueError
+
 # --------------------------------------------------------------------------- scalar language
 # Each kernel's code: the number the compiled backends switch on. Never renumber; append.
 LINEAR, STEP, HEAVISIDE, SIGN, PIECEWISE_LINEAR, SIGMOID, TANH, RELU, LEAKY_RELU = range(9)
@@ -162,7 +167,7 @@ def _positive(name):
     def check(p):
         for key in p:
             if not p[key] > 0:
-                raise ValueError(f"{name}: parameter {key} must be > 0, got {p[key]!r}")
+                raise ArgumentError(f"{name}: parameter {key} must be > 0, got {p[key]!r}")
     return check
 
 
@@ -170,7 +175,7 @@ def _nonnegative(name):
     def check(p):
         for key in p:
             if not p[key] >= 0:
-                raise ValueError(f"{name}: parameter {key} must be >= 0, got {p[key]!r}")
+                raise ArgumentError(f"{name}: parameter {key} must be >= 0, got {p[key]!r}")
     return check
 
 
@@ -294,7 +299,7 @@ _define("prelu", LEAKY_RELU,
 
 def _rrelu_check(p):
     if not 0 <= p["lower"] <= p["upper"]:
-        raise ValueError(f"rrelu: need 0 <= lower <= upper, got lower={p['lower']!r}, "
+        raise ArgumentError(f"rrelu: need 0 <= lower <= upper, got lower={p['lower']!r}, "
                          f"upper={p['upper']!r}")
 
 
@@ -351,7 +356,7 @@ _define("selu", SELU, "f(z) = scale (z if z > 0 else alpha (exp(z) - 1)), "
 def _gelu_resolve(p):
     mode = p["approximate"]
     if mode not in ("none", "tanh"):
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {mode!r}")
+        raise ArgumentError(f"gelu: approximate must be 'none' or 'tanh', got {mode!r}")
     return (GELU if mode == "none" else GELU_TANH), 0.0, 0.0
 
 
@@ -382,9 +387,12 @@ def _gelu_tanh(z, a, b):
 
 
 def _gelu_tanh_d(z, a, b):
+    # Where tanh has saturated (|z| > about 10) the second term is exactly 0; computing it
+    # would multiply 0 by an overflowing z^2 (NaN in float32 from |z| > 5e19).
     t = _gelu_tanh_t(z)
-    return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * GELU_TANH_K * (
-        1.0 + 3.0 * GELU_TANH_C * z * z)
+    with np.errstate(over="ignore", invalid="ignore"):
+        slope = 0.5 * z * (1.0 - t * t) * GELU_TANH_K * (1.0 + 3.0 * GELU_TANH_C * z * z)
+    return 0.5 * (1.0 + t) + np.where(t * t < 1.0, slope, 0.0).astype(np.result_type(z))
 
 
 # Reachable by code (gelu with approximate="tanh"); not a name of its own.
@@ -394,8 +402,8 @@ _define("_gelu_tanh", GELU_TANH, "z/2 (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))"
         kernel=Kernel("t = tanh(GELU_TANH_K * (z + GELU_TANH_C * (z * z * z))); "
                       "0.5 * z * (1 + t)",
                       "t = tanh(GELU_TANH_K * (z + GELU_TANH_C * (z * z * z))); "
-                      "0.5 * (1 + t) + 0.5 * z * (1 - t * t) * GELU_TANH_K "
-                      "* (1 + 3 * GELU_TANH_C * z * z)", cost=8),
+                      "0.5 * (1 + t) + (0.5 * z * (1 - t * t) * GELU_TANH_K "
+                      "* (1 + 3 * GELU_TANH_C * z * z) if t * t < 1 else 0)", cost=8),
         init="he_uniform")
 
 
@@ -539,7 +547,7 @@ _define("hard_sigmoid", HARD_SIGMOID, "f(z) = 0 if z <= -3, 1 if z > 3, z/6 + 1/
 
 def _hard_tanh_check(p):
     if not p["min_val"] < p["max_val"]:
-        raise ValueError(f"hard_tanh: need min_val < max_val, got {p['min_val']!r} and "
+        raise ArgumentError(f"hard_tanh: need min_val < max_val, got {p['min_val']!r} and "
                          f"{p['max_val']!r}")
 
 

@@ -10,8 +10,26 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from .errors import ArgumentError, ArgumentTypeError
 
 _num_threads = None
+#: The most threads :func:`set_num_threads` takes (the C kernels keep the count in an int).
+MAX_THREADS = 4096
+#: True in a child made by ``fork()`` (``multiprocessing``'s default start method on Linux):
+#: there every kernel runs on one thread. GNU OpenMP's thread pool does not survive a fork -
+#: a parallel region in the child waits forever for threads that were not copied (and Numba
+#: kills such a child) - while one thread never touches the pool. BLAS's own pools reset
+#: themselves at fork.
+_in_forked_child = False
+
+
+def _after_fork_in_child():
+    global _in_forked_child
+    _in_forked_child = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _env_threads():
@@ -21,9 +39,10 @@ def _env_threads():
     try:
         n = int(raw)
     except ValueError:
-        raise ValueError(f"FUSENN_NUM_THREADS must be a positive integer, got {raw!r}") from None
-    if n < 1:
-        raise ValueError(f"FUSENN_NUM_THREADS must be a positive integer, got {raw!r}")
+        raise ArgumentError(f"FUSENN_NUM_THREADS must be a positive integer, got {raw!r}") from None
+    if not 1 <= n <= MAX_THREADS:
+        raise ArgumentError(f"FUSENN_NUM_THREADS must be a positive integer (at most "
+                            f"{MAX_THREADS}), got {raw!r}")
     return n
 
 
@@ -39,15 +58,18 @@ def set_num_threads(n):
     global _num_threads
     if n is not None:
         if isinstance(n, bool) or not isinstance(n, (int,)) and not hasattr(n, "__index__"):
-            raise TypeError(f"number of threads must be an integer, got {n!r}")
+            raise ArgumentTypeError(f"number of threads must be an integer, got {n!r}")
         n = int(n)
-        if n < 1:
-            raise ValueError(f"number of threads must be >= 1, got {n}")
+        if not 1 <= n <= MAX_THREADS:
+            raise ArgumentError(f"number of threads must be >= 1 and at most {MAX_THREADS}, "
+                                f"got {n}")
     _num_threads = n
 
 
 def get_num_threads():
-    """The thread count fusenn uses now."""
+    """The thread count fusenn uses now (1 in a child made by ``fork()``)."""
+    if _in_forked_child:
+        return 1
     if _num_threads is not None:
         return _num_threads
     env = _env_threads()

@@ -6,11 +6,12 @@ dtype (float32 unless created otherwise).
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
 
-from .errors import ShapeError
+from .errors import ArgumentError, ArgumentTypeError, LabelError, ShapeError
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -20,22 +21,22 @@ def float_dtype(dtype):
     try:
         dt = np.dtype(dtype)
     except TypeError:
-        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
+        raise ArgumentTypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
     if dt not in FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+        raise ArgumentTypeError(f"dtype must be float32 or float64, got {dt}")
     return dt
 
 
 def as_float_array(x, name="X", dtype=None):
     """``x`` as a float32/float64 array (see the module's dtype rule), no copy when possible."""
     if isinstance(x, np.ndarray) and x.dtype == object or isinstance(x, str):
-        raise TypeError(f"{name} must be numeric, got {type(x).__name__}")
+        raise ArgumentTypeError(f"{name} must be numeric, got {type(x).__name__}")
     try:
         arr = np.asarray(x)
     except Exception as exc:
-        raise TypeError(f"{name} could not be converted to an array: {exc}") from None
+        raise ArgumentTypeError(f"{name} could not be converted to an array: {exc}") from None
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+        raise ArgumentTypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
     if dtype is not None:
         return arr.astype(dtype, copy=False)
     if arr.dtype not in FLOAT_DTYPES:
@@ -55,13 +56,36 @@ def _surely_finite(arr):
         return bool(np.isfinite(np.dot(flat, flat)))
 
 
+def all_finite(arr):
+    """Whether every element of the float array ``arr`` is finite (one dot product when that
+    can tell, else an elementwise pass)."""
+    return _surely_finite(arr) or bool(np.isfinite(arr).all())
+
+
+def check_batch(arr, shape, dtype, name):
+    """``arr`` as a C-contiguous array of exactly ``shape`` and ``dtype``, for the arrays a
+    layer or a model is handed mid-computation (``backward``'s ``dy``).
+
+    The common case (already right) costs a few attribute reads and returns ``arr`` itself;
+    anything else is converted once or refused with a :class:`ShapeError` naming ``name``, the
+    shape it has and the shape it needs, so that no kernel sees an array that does not fit.
+    """
+    if (type(arr) is np.ndarray and arr.shape == shape and arr.dtype == dtype
+            and arr.flags.c_contiguous):
+        return arr
+    arr = as_float_array(arr, name, dtype)
+    if arr.shape != shape:
+        raise ShapeError(f"{name} must have shape {shape}, got {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
 def check_finite(arr, name):
-    """Raise ValueError naming ``name`` and the first bad index if ``arr`` holds NaN or inf."""
+    """Raise ArgumentError naming ``name`` and the first bad index if ``arr`` holds NaN or inf."""
     if _surely_finite(arr):
         return
     if not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(f"{name} contains NaN or infinity (first at index "
+        raise ArgumentError(f"{name} contains NaN or infinity (first at index "
                          f"{tuple(int(i) for i in bad)})")
 
 
@@ -94,14 +118,18 @@ def check_labels(y, n_samples, n_classes=None, name="y"):
     if arr.dtype.kind == "f":
         check_finite(arr, name)
         if not np.all(arr == np.round(arr)):
-            raise ValueError(f"{name} must hold integer class labels, got non-integer values "
+            raise LabelError(f"{name} must hold integer class labels, got non-integer values "
                              f"such as {arr[arr != np.round(arr)][0]!r}")
     elif arr.dtype.kind not in "iub":
-        raise TypeError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
+        raise ArgumentTypeError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
+    hi = "" if n_classes is None else f"..{n_classes - 1}"
+    if arr.dtype.kind in "fu" and (arr.max() > 2 ** 62 or arr.min() < 0):
+        # beyond int64 before the cast below could wrap them into range
+        raise LabelError(f"{name} holds labels out of range [0{hi}]: min {arr.min()!r}, "
+                         f"max {arr.max()!r}")
     labels = arr.astype(np.int64)
     if labels.min() < 0 or (n_classes is not None and labels.max() >= n_classes):
-        hi = "" if n_classes is None else f"..{n_classes - 1}"
-        raise ValueError(f"{name} holds labels out of range [0{hi}]: min {labels.min()}, "
+        raise LabelError(f"{name} holds labels out of range [0{hi}]: min {labels.min()}, "
                          f"max {labels.max()}")
     return labels
 
@@ -128,20 +156,37 @@ def check_positive(value, name, integer=False, allow_none=False):
         return None
     kind = numbers.Integral if integer else numbers.Real
     if isinstance(value, bool) or not isinstance(value, kind):
-        raise TypeError(f"{name} must be {'an integer' if integer else 'a number'}, got "
+        raise ArgumentTypeError(f"{name} must be {'an integer' if integer else 'a number'}, got "
                         f"{value!r}")
-    if not value > 0 or not np.isfinite(value):
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return int(value) if integer else float(value)
+    if not value > 0 or not _is_finite(value):
+        raise ArgumentError(f"{name} must be > 0, got {value!r}")
+    if integer:
+        if value > MAX_COUNT:
+            raise ArgumentError(f"{name} must be at most {MAX_COUNT:,} (2**63 - 1), got "
+                                f"{value!r}")
+        return int(value)
+    return float(value)
+
+
+#: The largest count (samples, epochs, batch size) fusenn takes: what an int64 holds.
+MAX_COUNT = 2 ** 63 - 1
+
+
+def _is_finite(value):
+    """``math.isfinite`` that also takes integers too large for a float (False for them)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def check_in_range(value, name, lo, hi, lo_open=False, hi_open=True):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r}")
+        raise ArgumentTypeError(f"{name} must be a number, got {value!r}")
     ok_lo = value > lo if lo_open else value >= lo
     ok_hi = value < hi if hi_open else value <= hi
-    if not (ok_lo and ok_hi and np.isfinite(value)):
-        raise ValueError(f"{name} must be in {'(' if lo_open else '['}{lo}, {hi}"
+    if not (ok_lo and ok_hi and _is_finite(value)):
+        raise ArgumentError(f"{name} must be in {'(' if lo_open else '['}{lo}, {hi}"
                          f"{')' if hi_open else ']'}, got {value!r}")
     return float(value)
 
@@ -152,9 +197,9 @@ def check_random_state(random_state):
         return random_state
     if random_state is None or isinstance(random_state, (numbers.Integral, np.random.SeedSequence)):
         if isinstance(random_state, bool):
-            raise TypeError("random_state must be None, an int or a numpy Generator")
+            raise ArgumentTypeError("random_state must be None, an int or a numpy Generator")
         return np.random.default_rng(random_state)
-    raise TypeError(f"random_state must be None, an int or a numpy Generator, got "
+    raise ArgumentTypeError(f"random_state must be None, an int or a numpy Generator, got "
                     f"{type(random_state).__name__}")
 
 

@@ -28,7 +28,7 @@ from ._activation_table import (ELU, GELU, GELU_TANH, HARD_SHRINK, HARD_SIGMOID,
 from ._activation_table import ALIASES as _ALIASES
 from ._activation_table import REGISTRY as _REGISTRY
 from ._validation import as_float_array
-from .errors import ShapeError
+from .errors import ArgumentError, ArgumentTypeError, ShapeError
 
 
 # --------------------------------------------------------------------------- public objects
@@ -126,11 +126,11 @@ def aliases():
 def definition(name):
     """The :class:`ActivationDef` registered under ``name`` (or an alias)."""
     if not isinstance(name, str):
-        raise TypeError(f"activation name must be a string, got {type(name).__name__}")
+        raise ArgumentTypeError(f"activation name must be a string, got {type(name).__name__}")
     key = name.strip().lower().replace("-", "_")
     key = _ALIASES.get(key, key)
     if key not in _REGISTRY:
-        raise ValueError(f"unknown activation {name!r}; valid names: {', '.join(names())}")
+        raise ArgumentError(f"unknown activation {name!r}; valid names: {', '.join(names())}")
     return _REGISTRY[key]
 
 
@@ -143,7 +143,7 @@ def get(name, **params):
     """
     if isinstance(name, Activation):
         if params:
-            raise ValueError("parameters cannot be given together with an Activation object")
+            raise ArgumentError("parameters cannot be given together with an Activation object")
         return name
     if name is None:
         name = "linear"
@@ -152,17 +152,17 @@ def get(name, **params):
     unknown = set(params) - set(allowed)
     if unknown:
         valid = ", ".join(allowed) if allowed else "none"
-        raise ValueError(f"activation {d.name!r} got unknown parameter(s) "
+        raise ArgumentError(f"activation {d.name!r} got unknown parameter(s) "
                          f"{', '.join(sorted(unknown))}; valid parameters: {valid}")
     bound = {**allowed, **params}
     for key, value in bound.items():
         if key == "approximate":
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-            raise TypeError(f"activation {d.name!r}: parameter {key} must be a number, got "
+            raise ArgumentTypeError(f"activation {d.name!r}: parameter {key} must be a number, got "
                             f"{value!r}")
         if not math.isfinite(float(value)):
-            raise ValueError(f"activation {d.name!r}: parameter {key} must be finite, got "
+            raise ArgumentError(f"activation {d.name!r}: parameter {key} must be finite, got "
                              f"{value!r}")
         bound[key] = float(value)
     if d.check is not None:

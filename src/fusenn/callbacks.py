@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+from .errors import ArgumentError
 
 
 class Callback:
@@ -102,13 +103,13 @@ class MonitorCallback(Callback):
 
     def __init__(self, monitor, patience, min_delta=0.0, mode="auto"):
         if not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"patience must be a non-negative integer, got {patience!r}")
+            raise ArgumentError(f"patience must be a non-negative integer, got {patience!r}")
         if not min_delta >= 0:
-            raise ValueError(f"min_delta must be >= 0, got {min_delta!r}")
+            raise ArgumentError(f"min_delta must be >= 0, got {min_delta!r}")
         if mode == "auto":
             mode = "max" if "acc" in monitor else "min"
         if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+            raise ArgumentError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
         self.monitor, self.patience, self.min_delta, self.mode = (monitor, patience,
                                                                   float(min_delta), mode)
 

@@ -30,6 +30,7 @@ import argparse
 import os
 import sys
 import time
+import zlib
 from typing import Callable, NamedTuple
 
 PROG = "fusenn"
@@ -408,6 +409,18 @@ def _make_optimizer(args):
     return optim.get(args.optimizer, **params)
 
 
+def _check_writable(directory, path):
+    """Fail before training when ``directory`` cannot take the file ``path`` (read-only
+    directory or file system, no permission): a temporary file is made there and removed."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot save to {path}: {exc.strerror or exc}") from None
+
+
 def cmd_train(args):
     import numpy as np
 
@@ -429,6 +442,11 @@ def cmd_train(args):
             raise FileNotFoundError(f"cannot save to {args.save}: "
                                     + ("it is a directory" if os.path.isdir(args.save)
                                        else f"directory {target} does not exist"))
+        _check_writable(target, args.save)
+    if getattr(args, "data", None) is not None and os.path.exists(args.data) \
+            and not os.path.isfile(args.data):
+        # a device (/dev/zero), a FIFO or a directory would be read without end or not at all
+        raise fn.errors.FormatError(f"{args.data}: not a regular file")
     if args.plot is not None:  # a missing matplotlib or a bad file name fails before training
         from . import plot as _plot
 
@@ -440,6 +458,13 @@ def cmd_train(args):
         backend = fn.backends.resolve()
         name, Xtr, Xte, ytr, yte = load_training_data(args, say)
         n_classes = int(max(ytr.max(), yte.max())) + 1
+        n_samples = len(ytr) + len(yte)
+        if n_classes > n_samples:
+            # labels number the classes 0..K-1: a label beyond the sample count is a typo or
+            # an identifier, and would build (and train) an output layer of that many units
+            raise fn.errors.FormatError(
+                f"{name}: label {n_classes - 1} among {n_samples} samples; labels must number "
+                f"the classes 0..K-1 (at most one class per sample)")
         if n_classes < 2:
             raise fn.errors.FormatError(f"{name}: needs at least 2 classes, all labels are 0")
         validation = None
@@ -698,7 +723,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
-    except (FusennError, OSError, ValueError, MemoryError) as exc:
+    except (FusennError, OSError, ValueError, MemoryError, EOFError, UnicodeError,
+            zlib.error) as exc:  # user faults: bad data, files, settings (corrupt .gz: zlib)
         print(f"{PROG}: error: {_error_text(exc)}", file=sys.stderr)
         return 1
     except Exception as exc:  # a bug: still one line, the traceback only on request

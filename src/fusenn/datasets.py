@@ -44,7 +44,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._validation import check_random_state, float_dtype
-from .errors import FormatError, ShapeError
+from .errors import ArgumentError, ArgumentTypeError, FormatError, ShapeError
 
 __all__ = ["Dataset", "MnistFiles", "xor", "load_digits", "load_mnist", "find_mnist",
            "read_idx", "train_test_split", "read_table", "as_labels", "split_features_labels",
@@ -529,19 +529,19 @@ def load_digits(dtype=np.float64, path=None) -> Dataset:
 def _n_test(test_size, n):
     """The number of test samples: a fraction in (0, 1) (rounded up) or a count."""
     if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real):
-        raise TypeError(f"test_size must be a fraction in (0, 1) or an integer count, got "
+        raise ArgumentTypeError(f"test_size must be a fraction in (0, 1) or an integer count, got "
                         f"{test_size!r}")
     if isinstance(test_size, numbers.Integral):
         if not 1 <= test_size <= n - 1:
-            raise ValueError(f"test_size={test_size} must be between 1 and n_samples - 1 = "
+            raise ArgumentError(f"test_size={test_size} must be between 1 and n_samples - 1 = "
                              f"{n - 1}")
         return int(test_size)
     if not 0.0 < test_size < 1.0:
-        raise ValueError(f"test_size as a fraction must be in (0, 1), got {test_size!r}")
+        raise ArgumentError(f"test_size as a fraction must be in (0, 1), got {test_size!r}")
     # round() first so that 0.7 * 10 = 7.000000000000001 gives 7, not 8
     n_test = math.ceil(round(test_size * n, 9))
     if n_test >= n:
-        raise ValueError(f"test_size={test_size} of {n} samples leaves no training samples")
+        raise ArgumentError(f"test_size={test_size} of {n} samples leaves no training samples")
     return n_test
 
 
@@ -554,7 +554,7 @@ def _stratified_indices(strata, n_test, rng):
     inverse = inverse.reshape(-1)
     if np.any(counts < 2):
         lonely = classes[np.argmax(counts < 2)]
-        raise ValueError(f"cannot stratify: class {lonely!r} has only 1 sample (each class "
+        raise ArgumentError(f"cannot stratify: class {lonely!r} has only 1 sample (each class "
                          f"needs at least 2)")
     k = counts * n_test // n
     remainder = counts * n_test % n
@@ -616,7 +616,7 @@ def train_test_split(X, y, test_size=0.2, random_state=None, stratify=False, shu
     if y.shape[0] != n:
         raise ShapeError(f"X and y have different numbers of samples: {n} and {y.shape[0]}")
     if n < 2:
-        raise ValueError(f"cannot split {n} sample(s) into a training and a test set")
+        raise ArgumentError(f"cannot split {n} sample(s) into a training and a test set")
     n_test = _n_test(test_size, n)
 
     if stratify is None or stratify is False:
@@ -634,7 +634,7 @@ def train_test_split(X, y, test_size=0.2, random_state=None, stratify=False, shu
 
     if not shuffle:
         if strata is not None:
-            raise ValueError("stratify needs shuffle=True")
+            raise ArgumentError("stratify needs shuffle=True")
         train, test = np.arange(n - n_test), np.arange(n - n_test, n)
     else:
         rng = check_random_state(random_state)

@@ -32,6 +32,7 @@ from . import _activation_table as _table
 from . import losses as _losses
 from .callbacks import Callback
 from .layers import Dense
+from .errors import ArgumentError
 
 #: ReLU-like activations (units that can die), from the activation table.
 _RELU_LIKE = tuple(name for name, d in _table.REGISTRY.items() if d.relu_like)
@@ -117,7 +118,7 @@ def saturation(model, X, tail=0.05):
     0.5
     """
     if not (isinstance(tail, (int, float, np.floating)) and 0 < tail < 0.5):
-        raise ValueError(f"tail must be a number in (0, 0.5), got {tail!r}")
+        raise ArgumentError(f"tail must be a number in (0, 0.5), got {tail!r}")
     X = model._check_input(X)
     result = {}
     for i, layer in enumerate(model.layers):

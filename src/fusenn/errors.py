@@ -2,13 +2,30 @@
 
 Every error a user can trigger with bad input is one of these, and its message names the
 problem (which argument, which shape, which value). They subclass the built-in exception a
-Python user would try first, so ``except ValueError`` keeps working. The one warning,
+Python user would try first, so ``except ValueError`` keeps working, and :class:`FusennError`
+catches them all: a bad value is an :class:`ArgumentError` (a ``ValueError``), a bad type an
+:class:`ArgumentTypeError` (a ``TypeError``), a bad shape a :class:`ShapeError`, labels out of
+range a :class:`LabelError`. The one warning,
 :class:`ConvergenceWarning`, is defined here too, once for every model that can stop early.
 """
 
 
 class FusennError(Exception):
     """Base class of every fusenn error."""
+
+
+class ArgumentError(FusennError, ValueError):
+    """An argument has a value outside its domain (a negative size, an unknown name, NaN in
+    the data, a label out of range); the message names the argument and the value."""
+
+
+class ArgumentTypeError(FusennError, TypeError):
+    """An argument has the wrong type (a string where a number belongs, an integer array
+    where a float array belongs); the message names the argument and what it got."""
+
+
+class LabelError(ArgumentError):
+    """Class labels that are not integers in ``0..n_classes - 1``."""
 
 
 class ShapeError(FusennError, ValueError):

@@ -25,6 +25,7 @@ import math
 import numpy as np
 
 from . import _activation_table as _table
+from .errors import ArgumentError, ArgumentTypeError
 
 
 class Initializer:
@@ -75,7 +76,7 @@ class Uniform(Initializer):
 
     def __init__(self, low=-0.05, high=0.05):
         if not low < high:
-            raise ValueError(f"uniform initialiser needs low < high, got {low} and {high}")
+            raise ArgumentError(f"uniform initialiser needs low < high, got {low} and {high}")
         self.low, self.high = float(low), float(high)
 
     def sample(self, shape, rng):
@@ -87,7 +88,7 @@ class Normal(Initializer):
 
     def __init__(self, mean=0.0, std=0.05):
         if not std >= 0:
-            raise ValueError(f"normal initialiser needs std >= 0, got {std}")
+            raise ArgumentError(f"normal initialiser needs std >= 0, got {std}")
         self.mean, self.std = float(mean), float(std)
 
     def sample(self, shape, rng):
@@ -140,18 +141,18 @@ def get(init, **params):
     """An initialiser from a name (with parameters), an Initializer, or None (returns None)."""
     if init is None or isinstance(init, Initializer):
         if params:
-            raise ValueError("initialiser parameters need an initialiser name")
+            raise ArgumentError("initialiser parameters need an initialiser name")
         return init
     if not isinstance(init, str):
-        raise TypeError(f"init must be a name or an Initializer, got {type(init).__name__}")
+        raise ArgumentTypeError(f"init must be a name or an Initializer, got {type(init).__name__}")
     key = init.strip().lower()
     key = _ALIASES.get(key, key)
     if key not in _REGISTRY:
-        raise ValueError(f"unknown initialiser {init!r}; valid names: {', '.join(names())}")
+        raise ArgumentError(f"unknown initialiser {init!r}; valid names: {', '.join(names())}")
     try:
         return _REGISTRY[key](**params)
     except TypeError as exc:
-        raise ValueError(f"initialiser {key!r}: {exc}") from None
+        raise ArgumentError(f"initialiser {key!r}: {exc}") from None
 
 
 def default_for(activation_name):

@@ -19,8 +19,33 @@ import numpy as np
 from . import activations as _acts
 from . import backends
 from . import initializers as _inits
-from ._validation import check_in_range, check_positive, check_random_state, float_dtype
-from .errors import ShapeError
+from ._validation import (check_batch, check_in_range, check_positive, check_random_state,
+                          float_dtype)
+from .errors import ArgumentError, ShapeError
+
+
+#: The most weights one Dense layer holds: BLAS takes its sizes as 32-bit ints (and 2**31
+#: float32 weights are 8 GiB, more than a CPU MLP has any use for).
+MAX_WEIGHTS = 2 ** 31 - 1
+
+
+def _check_x(layer, x):
+    """``x`` as a C-contiguous (n, n_in) array of the layer's dtype, or a ShapeError."""
+    if (type(x) is np.ndarray and x.ndim == 2 and x.shape[1] == layer.n_in
+            and x.dtype == layer.dtype and x.flags.c_contiguous):
+        return x
+    shape = np.shape(x)
+    if len(shape) != 2 or shape[0] == 0:
+        raise ShapeError(f"{layer.describe()} needs x of shape (n, {layer.n_in}) with n >= 1, "
+                         f"got shape {shape}")
+    return check_batch(x, (shape[0], layer.n_in), layer.dtype, "x")
+
+
+def _check_dy(layer, dy, rows):
+    """``dy`` for a layer's backward: its last forward's output shape, or a clear error."""
+    if rows is None:
+        raise ArgumentError(f"{layer.describe()}.backward needs a forward pass first")
+    return check_batch(dy, (rows, layer.n_out), layer.dtype, "dy")
 
 
 class Layer:
@@ -148,6 +173,9 @@ class Dense(Layer):
         super().__init__(dtype)
         self.n_in = check_positive(n_in, "Dense n_in", integer=True)
         self.n_out = check_positive(n_out, "Dense n_out", integer=True)
+        if self.n_in * self.n_out > MAX_WEIGHTS:
+            raise ShapeError(f"Dense({n_in}, {n_out}) would hold {self.n_in * self.n_out:,} "
+                             f"weights; at most {MAX_WEIGHTS:,} (2**31 - 1, BLAS's int) fit")
         self.activation = _acts.get(activation)
         self.init = _inits.get(init) or _inits.default_for(self.activation.name)
         self.bias_init = _inits.get(bias_init)
@@ -169,6 +197,8 @@ class Dense(Layer):
         return act.code, act.p0, act.p1
 
     def forward(self, x, training=False):
+        if not self._reuse:  # in a Trainer's epoch the arrays come from fit's checked data
+            x = _check_x(self, x)
         code, p0, p1 = self._code()
         n = x.shape[0]
         z = self._out("z", n, self.n_out)
@@ -178,6 +208,9 @@ class Dense(Layer):
         return a
 
     def backward(self, dy):
+        if not self._reuse:
+            z = getattr(self, "_z", None)
+            dy = _check_dy(self, dy, None if z is None else z.shape[0])
         code, p0, p1 = self._code()
         n = dy.shape[0]
         dz = self._out("dz", n, self.n_out)
@@ -203,6 +236,8 @@ class Activation(Layer):
         return f"Activation({self.activation.name})"
 
     def forward(self, x, training=False):
+        if self.n_in is not None:
+            x = _check_x(self, x)
         self._x = x
         if self.output_logits:
             self._y = x
@@ -216,6 +251,10 @@ class Activation(Layer):
     def backward(self, dy):
         if self.output_logits:
             return dy
+        x = getattr(self, "_x", None)
+        if x is None:
+            raise ArgumentError(f"{self.describe()}.backward needs a forward pass first")
+        dy = check_batch(dy, x.shape, self.dtype, "dy")
         act = self.activation
         dx = self._out("dx", dy.shape[0], dy.shape[1])
         if act.rowwise:
@@ -546,7 +585,7 @@ LAYERS = {cls.__name__: cls for cls in (Dense, Activation, Dropout, BatchNorm, P
 def from_config(kind, config, dtype):
     """Rebuild a layer from ``(class name, get_config())``."""
     if kind not in LAYERS:
-        raise ValueError(f"unknown layer type {kind!r}; known: {', '.join(sorted(LAYERS))}")
+        raise ArgumentError(f"unknown layer type {kind!r}; known: {', '.join(sorted(LAYERS))}")
     cfg = dict(config)
     if kind in ("Dense", "Activation"):
         cfg["activation"] = _activation_from_config(cfg.get("activation"))

@@ -21,9 +21,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import backends
-from ._validation import check_labels, check_targets
+from ._validation import check_2d, check_finite, check_labels, check_targets
 from .backends import _contract
-from .errors import ShapeError
+from .errors import ArgumentError, ArgumentTypeError, ShapeError
 
 
 class Loss:
@@ -38,14 +38,59 @@ class Loss:
         return check_targets(y, n_samples, n_outputs, dtype)
 
     def __call__(self, out, y, grad=None):
-        """``(loss, grad)`` for outputs ``out`` and prepared targets ``y``; ``grad`` is
-        written in place when given."""
+        """The loss and its gradient wrt ``out``.
+
+        Parameters
+        ----------
+        out : array of shape (n, k)
+            The model's outputs (logits for the fused losses), float32 or float64.
+        y : array
+            Targets as :meth:`prepare_targets` takes them (class labels or rows).
+        grad : ndarray of shape (n, k) and ``out``'s dtype, optional
+            Written in place when given.
+
+        Returns
+        -------
+        (float, ndarray)
+            The mean loss and its gradient.
+
+        Raises
+        ------
+        ShapeError, ArgumentError, LabelError
+            ``out``, ``y`` or ``grad`` does not fit (labels out of ``0..k-1`` among them).
+        """
+        out, y = self._checked(out, y)
         if grad is None:
             grad = np.empty_like(out)
+        else:
+            if not (isinstance(grad, np.ndarray) and grad.shape == out.shape
+                    and grad.dtype == out.dtype and grad.flags.c_contiguous
+                    and grad.flags.writeable):
+                raise ShapeError(f"grad must be a writeable C-contiguous {out.dtype} array of "
+                                 f"shape {out.shape}, got "
+                                 f"{getattr(grad, 'dtype', type(grad).__name__)} of shape "
+                                 f"{np.shape(grad)}")
         return self.kernel(backends.get(), out, y, grad), grad
 
     def value(self, out, y):
+        """The mean loss of outputs ``out`` against targets ``y`` (checked as in
+        :meth:`__call__`)."""
+        out, y = self._checked(out, y)
         return self.kernel(backends.get(), out, y, None)
+
+    def _checked(self, out, y):
+        """``out`` and ``y`` in the form the kernel takes, checked against each other."""
+        if not (type(out) is np.ndarray and out.ndim == 2 and out.dtype.kind == "f"
+                and out.flags.c_contiguous and out.size):
+            out = check_2d(out, "out")
+            out = np.ascontiguousarray(out)
+        check_finite(out, "out")
+        n, k = out.shape
+        if isinstance(y, np.ndarray) and y.dtype == np.int64 and y.shape == (n,) \
+                and self.code == _contract.LOSS_SOFTMAX_XENT and y.flags.c_contiguous:
+            check_labels(y, n, k)  # labels as the Trainer prepared them: range only
+            return out, y
+        return out, self.prepare_targets(y, n, k, out.dtype)
 
     def __repr__(self):
         return f"{type(self).__name__}()"
@@ -94,7 +139,7 @@ class BinaryCrossEntropy(Loss):
     def prepare_targets(self, y, n_samples, n_outputs, dtype):
         t = check_targets(y, n_samples, n_outputs, dtype)
         if np.any((t < 0) | (t > 1)):
-            raise ValueError("binary_cross_entropy targets must lie in [0, 1]")
+            raise ArgumentError("binary_cross_entropy targets must lie in [0, 1]")
         return t
 
     def kernel(self, be, out, y, grad):
@@ -136,9 +181,9 @@ def get(loss):
     if isinstance(loss, Loss):
         return loss
     if not isinstance(loss, str):
-        raise TypeError(f"loss must be a name or a Loss, got {type(loss).__name__}")
+        raise ArgumentTypeError(f"loss must be a name or a Loss, got {type(loss).__name__}")
     key = loss.strip().lower()
     key = _ALIASES.get(key, key)
     if key not in _REGISTRY:
-        raise ValueError(f"unknown loss {loss!r}; valid names: {', '.join(names())}")
+        raise ArgumentError(f"unknown loss {loss!r}; valid names: {', '.join(names())}")
     return _REGISTRY[key]()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ShapeError
+from .errors import ArgumentError, ShapeError
 
 AVERAGES = ("binary", "macro", "micro", "weighted", None)
 
@@ -40,13 +40,19 @@ def confusion_matrix(y_true, y_pred, labels=None):
     """
     t, p = _labels_pair(y_true, y_pred)
     labels = np.union1d(t, p) if labels is None else np.asarray(labels)
+    if labels.ndim != 1 or labels.size == 0:
+        raise ShapeError(f"labels must be a non-empty 1-D list, got shape {labels.shape}")
+    values, counts = np.unique(labels, return_counts=True)
+    if np.any(counts > 1):
+        raise ArgumentError(f"labels must not repeat a label, got {labels.tolist()} "
+                            f"({values[counts > 1].tolist()} more than once)")
     index = {v: i for i, v in enumerate(labels.tolist())}
     k = len(labels)
     try:
         ti = np.array([index[v] for v in t.tolist()], dtype=np.int64)
         pi = np.array([index[v] for v in p.tolist()], dtype=np.int64)
     except KeyError as exc:
-        raise ValueError(f"label {exc.args[0]!r} is not in labels {labels.tolist()}") from None
+        raise ArgumentError(f"label {exc.args[0]!r} is not in labels {labels.tolist()}") from None
     cm = np.zeros((k, k), dtype=np.int64)
     np.add.at(cm, (ti, pi), 1)
     return cm
@@ -66,7 +72,7 @@ def _safe_div(a, b):
 
 def _score(kind, y_true, y_pred, average, pos_label, labels):
     if average not in AVERAGES:
-        raise ValueError(f"average must be one of {AVERAGES}, got {average!r}")
+        raise ArgumentError(f"average must be one of {AVERAGES}, got {average!r}")
     t, p = _labels_pair(y_true, y_pred)
     labels = np.union1d(t, p) if labels is None else np.asarray(labels)
     tp, predicted, actual = _per_class(t, p, labels)
@@ -82,7 +88,7 @@ def _score(kind, y_true, y_pred, average, pos_label, labels):
 
     if average == "binary":
         if len(labels) > 2:
-            raise ValueError(f"average='binary' needs at most 2 classes, got {len(labels)}; "
+            raise ArgumentError(f"average='binary' needs at most 2 classes, got {len(labels)}; "
                              f"choose macro, micro or weighted")
         if pos_label not in labels.tolist():
             return 0.0

@@ -13,13 +13,16 @@ sees its own ``W`` and ``b`` - they are views into that vector.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from . import _archive
 from . import activations as _acts
 from ._threads import thread_limits
-from ._validation import check_2d, check_positive, check_random_state, float_dtype
-from .errors import ShapeError
+from ._validation import (check_2d, check_batch, check_finite, check_positive,
+                          check_random_state, float_dtype)
+from .errors import ArgumentError, ArgumentTypeError, ShapeError
 from .layers import Activation, Dense, Layer
 
 TASKS = ("multiclass", "binary", "regression")
@@ -45,15 +48,30 @@ class Sequential:
         layers = list(layers)
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
-                raise TypeError(f"layer {i} is a {type(layer).__name__}, not a fusenn layer")
+                raise ArgumentTypeError(f"layer {i} is a {type(layer).__name__}, not a fusenn layer")
         if not layers:
-            raise ValueError("Sequential needs at least one layer")
+            raise ArgumentError("Sequential needs at least one layer")
+        first = {}
+        for i, layer in enumerate(layers):
+            j = first.setdefault(id(layer), i)
+            if j != i:
+                raise ArgumentError(
+                    f"layer {i} is the same object as layer {j} ({layer.describe()}): a layer "
+                    f"keeps its own parameters and the inputs of its last forward pass, so it "
+                    f"cannot appear twice; use a copy (copy.deepcopy(layer)) or a new layer")
+        if task is not None and task not in TASKS:
+            raise ArgumentError(f"task must be one of {', '.join(TASKS)} or None, got {task!r}")
         if dtype is None:
             dtype = next((l.dtype for l in layers if l.param_names), np.dtype(np.float32))
         self.dtype = float_dtype(dtype)
         self.layers = layers
         self.task = task
         self.training = False
+        # Held by a Trainer while an epoch or an evaluation runs (layers then reuse their
+        # workspaces and the last layer may output logits), and by forward and predict, so
+        # that a prediction from another thread waits for a consistent model.
+        self._lock = threading.RLock()
+        self._rows = None  # rows of the last forward pass (what backward's dy must have)
         self._build()
         if random_state is not None:
             rng = check_random_state(random_state)
@@ -96,10 +114,17 @@ class Sequential:
                 setattr(layer, "d" + name, self.flat_grads[off:off + p.size].reshape(p.shape))
                 off += p.size
 
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_lock", None)  # a lock does not travel; the copy gets its own
+        return state
+
     def __setstate__(self, state):
         # Pickle stores each layer's W and b as arrays of their own; pack them into one flat
         # vector again, so that the layers see views of it as before.
         self.__dict__.update(state)
+        self._lock = threading.RLock()
+        self.__dict__.setdefault("_rows", None)
         self._pack()
 
     @property
@@ -134,17 +159,49 @@ class Sequential:
     def forward(self, X, training=None):
         """Outputs of the last layer for ``X`` (n, n_in), in the model's dtype."""
         X = self._check_input(X)
-        return self._forward(X, self.training if training is None else training)
+        with self._lock:
+            return self._forward(X, self.training if training is None else training)
 
     __call__ = forward
 
     def _forward(self, X, training):
+        self._rows = X.shape[0]
         for layer in self.layers:
             X = layer.forward(X, training)
         return X
 
     def backward(self, dy):
-        """Backpropagate ``dL/d(output)``; fills every layer's gradients (``flat_grads``)."""
+        """Backpropagate ``dL/d(output)``; fills every layer's gradients (``flat_grads``).
+
+        Parameters
+        ----------
+        dy : array of shape (n, n_out)
+            The gradient of the loss wrt the outputs of the last :meth:`forward`, whose
+            ``n`` rows it must have; converted to the model's dtype.
+
+        Returns
+        -------
+        ndarray or None
+            ``dL/dX`` of shape (n, n_in), or None (the first layer computes no input
+            gradient).
+
+        Raises
+        ------
+        ShapeError
+            ``dy`` does not have the shape of the last forward pass's output.
+        ArgumentError
+            No forward pass ran yet, or ``dy`` holds NaN or infinity.
+        """
+        if self._rows is None:
+            raise ArgumentError("backward needs a forward pass first: call model.forward(X) "
+                                "(or model(X)), then model.backward(dy)")
+        dy = check_batch(dy, (self._rows, self.n_out), self.dtype, "dy")
+        check_finite(dy, "dy")
+        with self._lock:
+            return self._backward(dy)
+
+    def _backward(self, dy):
+        """:meth:`backward` for a ``dy`` known to fit (the Trainer's own)."""
         for layer in reversed(self.layers):
             dy = layer.backward(dy)
         return dy
@@ -155,7 +212,7 @@ class Sequential:
             batch_size = PREDICT_BATCH
         else:
             batch_size = check_positive(batch_size, "batch_size", integer=True)
-        with thread_limits():  # BLAS and OpenMP on fusenn's thread count, as in fit
+        with thread_limits(), self._lock:  # BLAS and OpenMP on fusenn's count, as in fit
             if X.shape[0] <= batch_size:
                 return self._forward(X, False)
             parts = [self._forward(X[i:i + batch_size], False)
@@ -178,7 +235,7 @@ class Sequential:
                 return np.hstack([1 - p, p])
             return p
         if self.task == "regression":
-            raise TypeError("predict_proba is for classifiers; this model is a regressor")
+            raise ArgumentTypeError("predict_proba is for classifiers; this model is a regressor")
         if act == "softmax":
             return out
         from .functional import softmax
@@ -222,7 +279,7 @@ class Sequential:
                 raise ShapeError(f"weight {i} ({layer.describe()}.{name}) must have shape "
                                  f"{p.shape}, got {w.shape}")
             if w.dtype.kind not in "biuf" or not np.all(np.isfinite(w)):
-                raise ValueError(f"weight {i} ({layer.describe()}.{name}) must be finite "
+                raise ArgumentError(f"weight {i} ({layer.describe()}.{name}) must be finite "
                                  f"numbers")
         for (layer, name), w in zip(targets, weights):
             getattr(layer, name)[...] = w

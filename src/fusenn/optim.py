@@ -23,6 +23,7 @@ from . import backends
 from ._validation import check_in_range, check_positive
 from .backends import _contract
 from .callbacks import Callback
+from .errors import ArgumentError, ArgumentTypeError, ShapeError
 
 
 class Optimizer:
@@ -32,9 +33,8 @@ class Optimizer:
 
     def __init__(self, lr, weight_decay=0.0):
         self.lr = check_positive(lr, "learning rate lr")
-        if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
-        self.weight_decay = float(weight_decay)
+        self.weight_decay = (0.0 if isinstance(weight_decay, (int, float)) and weight_decay == 0
+                             else check_positive(weight_decay, "weight_decay"))
         self.state = None
         self.t = 0  # steps taken
 
@@ -57,17 +57,65 @@ class Optimizer:
         return h
 
     def step(self, params, grads):
-        """One in-place update of ``params`` from ``grads`` (flat vectors)."""
+        """One in-place update of ``params`` from ``grads``.
+
+        Parameters
+        ----------
+        params, grads : 1-D C-contiguous arrays
+            The flat parameter and gradient vectors (``model.flat_params``,
+            ``model.flat_grads``), of the length and dtype given to :meth:`setup`.
+
+        Raises
+        ------
+        ShapeError
+            The vectors do not fit the state :meth:`setup` allocated (or it was not called).
+        """
+        state = self.state
+        if state is None:
+            raise ArgumentError(f"{self.name}: call setup(n_params, dtype) before step")
+        for arr, name in ((params, "params"), (grads, "grads")):
+            if not (type(arr) is np.ndarray and arr.shape == state.shape[1:]
+                    and arr.dtype == state.dtype and arr.flags.c_contiguous):
+                raise ShapeError(f"{name} must be a C-contiguous {state.dtype} vector of "
+                                 f"length {state.shape[1]}, got "
+                                 f"{getattr(arr, 'dtype', type(arr).__name__)} of shape "
+                                 f"{np.shape(arr)}")
+        if not params.flags.writeable:
+            raise ArgumentError("params is read-only: the update is written in place")
+        self._step(params, grads)
+
+    def _step(self, params, grads):
+        """:meth:`step` for vectors known to fit (the Trainer's own, every mini-batch)."""
+        # the step count moves with the weights: an error in the update leaves both as they were
+        self._update(backends.get(), params, grads, self.t + 1)
         self.t += 1
-        self._update(backends.get(), params, grads)
 
     def state_dict(self):
         return {"name": self.name, "config": self.get_config(), "t": self.t,
                 "state": None if self.state is None else self.state.copy()}
 
     def load_state_dict(self, d):
-        self.t = int(d["t"])
-        self.state = None if d["state"] is None else np.array(d["state"])
+        """Restore ``t`` and the state vectors from :meth:`state_dict`'s dictionary.
+
+        Raises
+        ------
+        ArgumentError
+            ``t`` is not a non-negative integer, or the state is not a finite float array
+            of two rows.
+        """
+        t = d["t"]
+        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 0 <= t <= 2 ** 62:
+            raise ArgumentError(f"{self.name}: the step count t must be an integer >= 0, got "
+                                f"{t!r}")
+        state = d["state"]
+        if state is not None:
+            state = np.array(state)
+            if (state.ndim != 2 or state.shape[0] != 2 or state.dtype.kind != "f"
+                    or not np.all(np.isfinite(state))):
+                raise ArgumentError(f"{self.name}: the state must be a finite float array of "
+                                    f"shape (2, n_params), got {state.dtype} {state.shape}")
+        self.t = int(t)
+        self.state = state
 
     def get_config(self):
         return {"lr": self.lr, "weight_decay": self.weight_decay}
@@ -87,7 +135,7 @@ class SGD(Optimizer):
         super().__init__(lr, weight_decay)
         self.momentum = check_in_range(momentum, "momentum", 0.0, 1.0)
         if nesterov and self.momentum == 0:
-            raise ValueError("Nesterov momentum needs momentum > 0")
+            raise ArgumentError("Nesterov momentum needs momentum > 0")
         self.nesterov = bool(nesterov)
 
     def hyper(self):
@@ -96,7 +144,7 @@ class SGD(Optimizer):
         h[_contract.H_NESTEROV] = float(self.nesterov)
         return h
 
-    def _update(self, be, p, g):
+    def _update(self, be, p, g, t):
         be.sgd_update(p, g, self.state[0] if self.momentum else None, self.lr, self.momentum,
                       self.nesterov, self.weight_decay)
 
@@ -121,9 +169,9 @@ class Adam(Optimizer):
             self.beta1, self.beta2, self.eps)
         return h
 
-    def _update(self, be, p, g):
+    def _update(self, be, p, g, t):
         be.adam_update(p, g, self.state[0], self.state[1], self.lr, self.beta1, self.beta2,
-                       self.eps, self.weight_decay, self.t)
+                       self.eps, self.weight_decay, t)
 
     def get_config(self):
         return {**super().get_config(), "beta1": self.beta1, "beta2": self.beta2,
@@ -145,7 +193,7 @@ class RMSprop(Optimizer):
         h[_contract.H_RHO], h[_contract.H_EPS] = self.rho, self.eps
         return h
 
-    def _update(self, be, p, g):
+    def _update(self, be, p, g, t):
         be.rmsprop_update(p, g, self.state[0], self.lr, self.rho, self.eps, self.weight_decay)
 
     def get_config(self):
@@ -166,7 +214,7 @@ class Adagrad(Optimizer):
         h[_contract.H_EPS] = self.eps
         return h
 
-    def _update(self, be, p, g):
+    def _update(self, be, p, g, t):
         be.adagrad_update(p, g, self.state[0], self.lr, self.eps, self.weight_decay)
 
     def get_config(self):
@@ -184,14 +232,14 @@ def get(optimizer, **params):
     """An optimiser from a name (with parameters) or an Optimizer instance."""
     if isinstance(optimizer, Optimizer):
         if params:
-            raise ValueError("optimiser parameters need an optimiser name")
+            raise ArgumentError("optimiser parameters need an optimiser name")
         return optimizer
     if not isinstance(optimizer, str):
-        raise TypeError(f"optimizer must be a name or an Optimizer, got "
+        raise ArgumentTypeError(f"optimizer must be a name or an Optimizer, got "
                         f"{type(optimizer).__name__}")
     key = optimizer.strip().lower()
     if key not in _REGISTRY:
-        raise ValueError(f"unknown optimizer {optimizer!r}; valid names: {', '.join(names())}")
+        raise ArgumentError(f"unknown optimizer {optimizer!r}; valid names: {', '.join(names())}")
     return _REGISTRY[key](**params)
 
 
@@ -255,7 +303,7 @@ class ReduceLROnPlateau(Callback):
         self.monitor = monitor
         self.factor = check_in_range(factor, "factor", 0.0, 1.0, lo_open=True)
         if not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"patience must be a non-negative integer, got {patience!r}")
+            raise ArgumentError(f"patience must be a non-negative integer, got {patience!r}")
         self.patience, self.min_delta, self.min_lr = patience, float(min_delta), float(min_lr)
         self.mode = "max" if "acc" in monitor else "min"
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
+import threading
 
 import numpy as np
 
@@ -27,12 +29,12 @@ from . import _archive, backends
 from . import losses as _losses
 from . import optim as _optim
 from ._threads import thread_limits
-from ._validation import (check_in_range, check_positive, check_random_state,
+from ._validation import (all_finite, check_in_range, check_positive, check_random_state,
                           generator_from_state)
 from .activations import LINEAR
 from .backends._auto import epoch_work
 from .callbacks import Callback, History, ProgressBar
-from .errors import DivergenceError
+from .errors import ArgumentError, ArgumentTypeError, DivergenceError
 from .layers import Activation, Dense
 from .model import PREDICT_BATCH, Sequential
 
@@ -49,7 +51,7 @@ class Trainer:
     def __init__(self, model, loss="cross_entropy", optimizer=None, batch_size=32, shuffle=True,
                  random_state=None, callbacks=(), metrics="auto", verbose=0, fast_path="auto"):
         if not isinstance(model, Sequential):
-            raise TypeError(f"model must be a fusenn.Sequential, got {type(model).__name__}")
+            raise ArgumentTypeError(f"model must be a fusenn.Sequential, got {type(model).__name__}")
         self.model = model
         self.loss = _losses.get(loss)
         self.optimizer = _optim.SGD(lr=0.1) if optimizer is None else _optim.get(optimizer)
@@ -61,17 +63,17 @@ class Trainer:
         callbacks = list(callbacks or ())
         for cb in callbacks:
             if not isinstance(cb, Callback):
-                raise TypeError(f"callbacks must be fusenn Callbacks, got {type(cb).__name__}")
+                raise ArgumentTypeError(f"callbacks must be fusenn Callbacks, got {type(cb).__name__}")
         self.callbacks = callbacks
         if metrics == "auto":
             metrics = ["accuracy"] if self.loss.task != "regression" else []
         for m in metrics:
             if m != "accuracy":
-                raise ValueError(f"unknown metric {m!r}; valid: accuracy")
+                raise ArgumentError(f"unknown metric {m!r}; valid: accuracy")
         self.metrics = list(metrics)
         self.verbose = int(verbose)
         if fast_path not in ("auto", False):
-            raise ValueError(f"fast_path must be 'auto' or False, got {fast_path!r}")
+            raise ArgumentError(f"fast_path must be 'auto' or False, got {fast_path!r}")
         self.fast_path = fast_path
         self.last_path = None
         self.stop_training = False
@@ -100,6 +102,11 @@ class Trainer:
         fuse = self._fuses_output()
         last = model.layers[-1]
         was_training = model.training
+        with model._lock:  # a predict from another thread waits for the model as it was
+            yield from self._mode_inside(model, fuse, last, was_training, reuse)
+
+    @staticmethod
+    def _mode_inside(model, fuse, last, was_training, reuse):
         try:
             if fuse:
                 last.output_logits = True
@@ -122,7 +129,7 @@ class Trainer:
 
     def _scores(self, X, y):
         out = self._logits(X)
-        logs = {"loss": self.loss.value(out, y)}
+        logs = {"loss": self.loss.kernel(backends.get(), out, y, None)}  # y is prepared
         if "accuracy" in self.metrics:
             logs["accuracy"] = _accuracy(out, y, self.loss, self._fuses_output(),
                                          self.model.output_activation.name)
@@ -245,17 +252,17 @@ class Trainer:
         X, y = self._prepare(X, y)
         if validation_split is not None:
             if validation_data is not None:
-                raise ValueError("give validation_data or validation_split, not both")
+                raise ArgumentError("give validation_data or validation_split, not both")
             f = check_in_range(validation_split, "validation_split", 0.0, 1.0, lo_open=True)
             n_val = int(round(X.shape[0] * f))
             if n_val < 1 or n_val >= X.shape[0]:
-                raise ValueError(f"validation_split={f} leaves {n_val} validation samples out "
+                raise ArgumentError(f"validation_split={f} leaves {n_val} validation samples out "
                                  f"of {X.shape[0]}")
             X, Xv, y, yv = X[:-n_val], X[-n_val:], y[:-n_val], y[-n_val:]
             validation_data = (Xv, yv)
         elif validation_data is not None:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-                raise ValueError("validation_data must be a pair (X_val, y_val)")
+                raise ArgumentError("validation_data must be a pair (X_val, y_val)")
             validation_data = self._prepare(*validation_data)
         if model.task is None:
             model.task = self.loss.task
@@ -280,39 +287,56 @@ class Trainer:
         path = self._epoch_path(X, y, bs)
         self.last_path = path.describe()
         order = np.arange(n, dtype=np.int64)
+        last_good = _LastGood(model, self.optimizer)
 
-        with thread_limits():
+        with thread_limits(), _InterruptsAtSafePoints() as interrupts:
             for cb in callbacks:
                 cb.on_train_begin()
-            for epoch in range(epochs):
+            try:
+                self._epochs(path, epochs, n, bs, order, y, validation_data, callbacks,
+                             last_good, interrupts)
+            finally:  # callbacks see the end of training, also when it diverged or stopped
                 for cb in callbacks:
-                    cb.on_epoch_begin(epoch)
-                perm = self.rng.permutation(n).astype(np.int64) if self.shuffle else order
-                # overflow on the way to divergence is reported as DivergenceError below
-                with self._training_mode(reuse=True), np.errstate(over="ignore",
-                                                                   invalid="ignore"):
-                    model.training = True
-                    batch_losses, done = path.run(perm)
-                if done < len(batch_losses):
-                    raise DivergenceError(
-                        f"training diverged: the loss became {batch_losses[done]} at epoch "
-                        f"{epoch + 1}, batch {done + 1}; the weights are left at their last "
-                        f"finite values (try a smaller learning rate)")
-                sizes = np.full(len(batch_losses), bs, dtype=np.float64)
-                sizes[-1] = n - bs * (len(batch_losses) - 1)
-                logs = {"loss": float(np.dot(batch_losses, sizes) / n)}
-                if "accuracy" in self.metrics:
-                    logs["accuracy"] = self._scores(path.X, y)["accuracy"]
-                if validation_data is not None:
-                    logs.update({"val_" + k: v
-                                 for k, v in self._scores(*validation_data).items()})
-                for cb in callbacks:
-                    cb.on_epoch_end(epoch, logs)
-                if self.stop_training:
-                    break
-            for cb in callbacks:
-                cb.on_train_end()
+                    cb.on_train_end()
         return history
+
+    def _epochs(self, path, epochs, n, bs, order, y, validation_data, callbacks, last_good,
+                interrupts):
+        """The epoch loop of :meth:`fit`."""
+        model = self.model
+        for epoch in range(epochs):
+            interrupts.deliver()
+            for cb in callbacks:
+                cb.on_epoch_begin(epoch)
+            perm = self.rng.permutation(n).astype(np.int64) if self.shuffle else order
+            last_good.keep()
+            # overflow on the way to divergence is reported as DivergenceError below
+            with self._training_mode(reuse=True), np.errstate(over="ignore", invalid="ignore"):
+                model.training = True
+                batch_losses, done = path.run(perm, interrupts)
+            interrupts.deliver()  # a Ctrl-C during the epoch, now that t and weights agree
+            if done < len(batch_losses) or not last_good.finite_now():
+                last_good.restore()
+                what = (f"the loss became {batch_losses[done]} at epoch {epoch + 1}, batch "
+                        f"{done + 1}" if done < len(batch_losses) else
+                        f"the weights became infinite or NaN at epoch {epoch + 1}, batch "
+                        f"{len(batch_losses)} (the last update)")
+                raise DivergenceError(
+                    f"training diverged: {what}; the weights and the optimiser state are "
+                    f"restored to their values at the start of epoch {epoch + 1}, the last "
+                    f"finite ones (try a smaller learning rate)")
+            sizes = np.full(len(batch_losses), bs, dtype=np.float64)
+            sizes[-1] = n - bs * (len(batch_losses) - 1)
+            logs = {"loss": float(np.dot(batch_losses, sizes) / n)}
+            if "accuracy" in self.metrics:
+                logs["accuracy"] = self._scores(path.X, y)["accuracy"]
+            if validation_data is not None:
+                logs.update({"val_" + k: v
+                             for k, v in self._scores(*validation_data).items()})
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
 
 
 class CompiledEpoch:
@@ -334,8 +358,11 @@ class CompiledEpoch:
     def describe(self):
         return f"{self.kind}:{self.backend.NAME}"
 
-    def run(self, perm):
-        """``(batch losses, batches done)`` for the samples in the order ``perm``."""
+    def run(self, perm, interrupts=None):
+        """``(batch losses, batches done)`` for the samples in the order ``perm``.
+
+        The step count moves with the weights: a Ctrl-C is held back by ``interrupts`` (see
+        :class:`_InterruptsAtSafePoints`) until both are updated."""
         model, opt = self.trainer.model, self.trainer.optimizer
         done = self.backend.train_epoch(
             model.flat_params, model.flat_grads, self.widths, self.codes, self.params, self.X,
@@ -361,8 +388,10 @@ class PerBatchEpoch:
     def describe(self):
         return f"{self.kind}:{self.backend.NAME}"
 
-    def run(self, perm):
-        """``(batch losses, batches done)`` for the samples in the order ``perm``."""
+    def run(self, perm, interrupts=None):
+        """``(batch losses, batches done)`` for the samples in the order ``perm``; stops
+        after the batch in which ``interrupts`` saw a Ctrl-C (the step count and the weights
+        agree at every batch boundary)."""
         model, opt, loss_fn = self.trainer.model, self.trainer.optimizer, self.trainer.loss
         bs, X, y = self.bs, self.X, self.y
         n_batches = -(-X.shape[0] // bs)
@@ -376,9 +405,96 @@ class PerBatchEpoch:
             losses[k] = loss_fn.kernel(self.backend, out, yb, self.gbuf[:m])
             if not math.isfinite(losses[k]):
                 return losses, k
-            model.backward(self.gbuf[:m])
-            opt.step(model.flat_params, model.flat_grads)
+            model._backward(self.gbuf[:m])
+            opt._step(model.flat_params, model.flat_grads)
+            if interrupts is not None and interrupts.pending:
+                return losses, k + 1
         return losses, n_batches
+
+
+class _LastGood:
+    """The weights, buffers (BatchNorm's statistics) and optimiser state at the start of the
+    epoch, kept in buffers allocated once per fit, to restore when the epoch diverges."""
+
+    def __init__(self, model, optimizer):
+        self.model, self.opt = model, optimizer
+        self.params = np.empty_like(model.flat_params)
+        self.state = None if optimizer.state is None else np.empty_like(optimizer.state)
+        self.buffers = model.get_buffers()
+        self.t = optimizer.t
+
+    def keep(self):
+        np.copyto(self.params, self.model.flat_params)
+        if self.state is not None:
+            np.copyto(self.state, self.opt.state)
+        for kept, now in zip(self.buffers, self._live_buffers()):
+            np.copyto(kept, now)
+        self.t = self.opt.t
+
+    def finite_now(self):
+        """Whether every weight (and BatchNorm statistic) is finite after the epoch."""
+        arrays = [self.model.flat_params] + self._live_buffers()
+        return all(all_finite(a) for a in arrays)
+
+    def restore(self):
+        np.copyto(self.model.flat_params, self.params)
+        if self.state is not None:
+            np.copyto(self.opt.state, self.state)
+        for kept, now in zip(self.buffers, self._live_buffers()):
+            np.copyto(now, kept)
+        self.opt.t = self.t
+        self.model.flat_grads[...] = 0
+
+    def _live_buffers(self):
+        return [getattr(layer, n) for layer in self.model.layers for n in layer.buffer_names]
+
+
+class _InterruptsAtSafePoints:
+    """Hold a Ctrl-C (SIGINT) back until a safe point of :meth:`Trainer.fit`.
+
+    A KeyboardInterrupt raised between a compiled epoch's return and the update of the
+    optimiser's step count, or between a per-batch update and its count, would leave ``t``
+    behind the weights (and Adam's bias correction wrong on resume). While fitting, SIGINT
+    only sets :attr:`pending`; the epoch paths stop at the next batch boundary, and
+    :meth:`deliver` raises the interrupt (or calls the handler that was installed) once the
+    weights and the count agree. Only in the main thread, where Python runs signal handlers;
+    elsewhere it does nothing.
+    """
+
+    def __init__(self):
+        self.pending = False
+        self._old = None
+        self._installed = False
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self._old = signal.signal(signal.SIGINT, self._hold)
+                self._installed = True
+            except ValueError:  # pragma: no cover - signals unavailable here
+                pass
+        return self
+
+    def _hold(self, signum, frame):
+        self.pending = True
+
+    def deliver(self):
+        """Raise the held interrupt now (the caller is at a safe point)."""
+        if self.pending:
+            self.pending = False
+            old = self._old
+            if callable(old) and old is not signal.default_int_handler:
+                old(signal.SIGINT, None)
+            elif old != signal.SIG_IGN:
+                raise KeyboardInterrupt
+
+    def __exit__(self, exc_type, exc, tb):
+        if self._installed:
+            signal.signal(signal.SIGINT, self._old if self._old is not None
+                          else signal.default_int_handler)
+        if exc_type is None:
+            self.deliver()
+        return False
 
 
 def _accuracy(out, y, loss, fused, act_name):
@@ -388,5 +504,5 @@ def _accuracy(out, y, loss, fused, act_name):
         return float(np.mean(np.argmax(out, axis=1) == labels))
     threshold = 0.0 if fused or act_name != "sigmoid" else 0.5
     if loss.task == "regression":
-        raise ValueError("accuracy is not defined for a regression loss")
+        raise ArgumentError("accuracy is not defined for a regression loss")
     return float(np.mean((out > threshold) == (y > 0.5)))

@@ -20,7 +20,7 @@ import importlib.util
 import os
 import threading
 
-from ..errors import BackendUnavailableError
+from ..errors import ArgumentTypeError, BackendUnavailableError
 from . import _contract
 
 #: name -> module path, in the order of preference (fastest first overall).
@@ -99,7 +99,7 @@ def unavailable_reasons():
 
 def _check_name(name):
     if not isinstance(name, str):
-        raise TypeError(f"backend name must be a string, got {type(name).__name__}")
+        raise ArgumentTypeError(f"backend name must be a string, got {type(name).__name__}")
     key = name.strip().lower()
     if key != "auto" and key not in _MODULES:
         raise BackendUnavailableError(
@@ -133,7 +133,7 @@ def for_epoch(loss_code, opt_code, work):
     per-batch path. Under ``"auto"``, the backend auto's table picks for that work."""
     be = get()
     if be.NAME == "auto":
-        be = get(be.pick("train_epoch", work))
+        be = be.module(be.pick("train_epoch", work))  # falls back if the pick fails to load
     return be if be.WHOLE_EPOCHS and _contract.epoch_supports(loss_code, opt_code) else None
 
 

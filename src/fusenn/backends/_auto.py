@@ -17,8 +17,10 @@ choice: where it is not installed the next in line takes over.
 from __future__ import annotations
 
 import math
+import warnings
 
 from .. import _activation_table as _table
+from ..errors import BackendUnavailableError
 from . import _contract
 
 NAME = "auto"
@@ -113,10 +115,28 @@ class AutoBackend:
             setattr(self, attr, value)
 
     def module(self, name):
-        """Backend ``name``'s module, loaded on first use."""
+        """Backend ``name``'s module, loaded on first use.
+
+        Where it fails to load (Numba installed but unable to compile or cache, a compiled
+        extension that does not import), auto falls back to the next backend in the order
+        of preference, says so once with a RuntimeWarning, and no longer picks ``name``.
+        """
         mod = self._modules.get(name)
         if mod is None:
-            mod = self._modules[name] = self._load(name)
+            try:
+                mod = self._load(name)
+            except BackendUnavailableError as exc:
+                if name == "numpy":  # pragma: no cover - the reference always loads
+                    raise
+                self.available = tuple(n for n in self.available if n != name)
+                instead = next(n for n in _COMPILED if n in self.available)
+                warnings.warn(f"fusenn: the {name} backend failed to load, so auto runs its "
+                              f"kernels on {instead} instead ({exc})", RuntimeWarning,
+                              stacklevel=3)
+                mod = self.module(instead)
+                for kernel in WORK:  # rules without it, for every later call
+                    setattr(self, kernel, self._dispatcher(kernel))
+            self._modules[name] = mod
         return mod
 
     def rules(self, kernel):

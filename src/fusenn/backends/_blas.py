@@ -20,6 +20,7 @@ import ctypes
 import os
 
 import numpy as np
+from ..errors import ArgumentError
 
 #: Symbol names tried, in order: (sgemm, dgemm), all CBLAS with 64-bit integers.
 CANDIDATES = (("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_"),
@@ -44,7 +45,7 @@ def find_numpy_cblas():
     """``(sgemm_address, dgemm_address, description)`` of NumPy's ILP64 CBLAS gemm, or None."""
     choice = os.environ.get("FUSENN_BLAS", "").strip().lower()
     if choice not in ("", "auto", "numpy", "scipy"):
-        raise ValueError(f"FUSENN_BLAS must be 'numpy' or 'scipy', got {choice!r}")
+        raise ArgumentError(f"FUSENN_BLAS must be 'numpy' or 'scipy', got {choice!r}")
     if choice == "scipy":
         return None
     for path in _numpy_blas_paths():

@@ -33,6 +33,7 @@ from ._contract import (H_BETA1, H_BETA2, H_EPS, H_LR, H_MOMENTUM,  # noqa: F401
                         LOSS_SIGMOID_BCE, LOSS_SOFTMAX_XENT, N_HYPER, OPT_ADAGRAD, OPT_ADAM,
                         OPT_RMSPROP, OPT_SGD)
 from ._numpy import layer_views  # noqa: F401
+from ..errors import ArgumentError
 
 
 def _gomp_loaded():
@@ -60,7 +61,7 @@ def _variant_module():
     ``FUSENN_CPU`` is not ``baseline``), else ``fusenn._cykernels``."""
     choice = os.environ.get("FUSENN_CPU", "").strip().lower()
     if choice not in ("", "auto", "baseline"):
-        raise ValueError(f"FUSENN_CPU must be 'auto' or 'baseline', got {choice!r}")
+        raise ArgumentError(f"FUSENN_CPU must be 'auto' or 'baseline', got {choice!r}")
     if choice != "baseline" and cpu_has_avx2_fma():
         try:
             return importlib.import_module("fusenn._cykernels_avx2")

@@ -26,6 +26,10 @@ Nothing compiles at import: Numba compiles a kernel the first time it is called 
 signature and stores the machine code next to this file in ``__pycache__`` (or under
 ``NUMBA_CACHE_DIR`` when set), so a second process loads it instead of compiling.
 
+Every reduction (the losses, ``db``) accumulates in float64, whatever the arrays' type:
+``float()`` of a float32 stays float32 in Numba, so values are widened with ``np.float64``
+before they are added (a float32 square of 2e19 is inf, its float64 square is not).
+
 No kernel uses ``fastmath``: they all may see zeros, and the loss kernels must see NaN and
 infinity to report a diverging run. Division and ``exp`` follow NumPy's error model
 (``inf``/``nan`` results, no exceptions).
@@ -46,6 +50,7 @@ from ._contract import (H_STEP, HYPER, LOSS_HALF_MSE, LOSS_MSE,  # noqa: F401
                         OPT_RMSPROP, OPT_SGD, plan_epoch)
 from ._numba_generated import (_JIT, UPDATES, _act, _act_back, _act_prime, _b_relu,
                                  _f_relu, _optimizer_step, _sigmoid, _twins, _typed)
+from ..errors import ArgumentError
 
 NAME = "numba"
 #: The Trainer runs whole epochs in one call of :func:`train_epoch` here.
@@ -235,7 +240,7 @@ def _softmax_xent(logits, labels, grad, has_grad):
     for i in prange(n):
         lse, s = _row_exp_lse(logits, grad, i)
         y = labels[i]
-        total += float(lse) - float(logits[i, y])
+        total += np.float64(lse) - np.float64(logits[i, y])
         if has_grad:
             nt = _typed(lse, n)
             one = _typed(lse, 1.0)
@@ -256,9 +261,9 @@ def _softmax_xent_probs(logits, targets, grad, has_grad):
         tsum = 0.0
         tz = 0.0
         for j in range(k):
-            tsum += targets[i, j]
-            tz += targets[i, j] * logits[i, j]
-        total += float(lse) * tsum - tz
+            tsum += np.float64(targets[i, j])
+            tz += np.float64(targets[i, j]) * np.float64(logits[i, j])
+        total += np.float64(lse) * tsum - tz
         if has_grad:
             ts = _typed(lse, tsum)
             nt = _typed(lse, n)
@@ -276,7 +281,8 @@ def _sigmoid_bce(logits, targets, grad, has_grad):
         for j in range(k):
             z = logits[i, j]
             t = targets[i, j]
-            total += float(max(z, _typed(z, 0.0)) - t * z + math.log1p(math.exp(-abs(z))))
+            zd = np.float64(z)
+            total += max(zd, 0.0) - np.float64(t) * zd + math.log1p(math.exp(-abs(zd)))
             if has_grad:
                 grad[i, j] = (_sigmoid(z) - t) / _typed(z, count)
     return total / count
@@ -291,7 +297,8 @@ def _mse(pred, targets, grad, has_grad, half):
     for i in prange(n):
         for j in range(k):
             d = pred[i, j] - targets[i, j]
-            total += float(d) * float(d)
+            dd = np.float64(pred[i, j]) - np.float64(targets[i, j])
+            total += dd * dd
             if has_grad:
                 grad[i, j] = d * _typed(d, scale)
     return total / (2 * n) if half else total / count
@@ -525,7 +532,7 @@ def mse(pred, targets, grad, half):
 def _update(opt, p, g, s0, s1, t=0, **settings):
     """One optimiser step (settings by their names in the contract's ``hyper`` vector)."""
     if s0 is None and not (opt == OPT_SGD and settings["momentum"] == 0):
-        raise ValueError("this update keeps state: its state vector is None")
+        raise ArgumentError("this update keeps state: its state vector is None")
     if p.size == 0:
         return
     hyper = np.zeros(N_HYPER)
@@ -564,9 +571,9 @@ def train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, bat
     (:func:`fusenn._threads.thread_limits`).
     """
     if loss_code not in (LOSS_SOFTMAX_XENT, LOSS_SIGMOID_BCE, LOSS_MSE, LOSS_HALF_MSE):
-        raise ValueError(f"unknown loss code {loss_code}")
+        raise ArgumentError(f"unknown loss code {loss_code}")
     if opt_code not in (OPT_SGD, OPT_ADAM, OPT_RMSPROP, OPT_ADAGRAD):
-        raise ValueError(f"unknown optimiser code {opt_code}")
+        raise ArgumentError(f"unknown optimiser code {opt_code}")
     widths = np.asarray(widths, dtype=np.int64)
     codes = np.asarray(codes, dtype=np.int64)
     plan = plan_epoch(widths, codes, max(1, min(int(batch_size), X.shape[0])), LINEAR)

@@ -4,13 +4,25 @@
 optimiser's update for the Numba backend, with the dispatchers that pick one by code
 (see fusenn.backends._codegen)."""
 import math
+import os
+import tempfile
 import types as _pytypes
 
+import numba
 import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
+#: ``FUSENN_NUMBA_DEBUG=1`` compiles every kernel with bounds checking (an index out
+#: of range raises IndexError instead of reading or writing past a buffer), for the
+#: test suite. Numba's cache does not tell the two builds apart, so the checked one
+#: is cached in a directory of its own unless NUMBA_CACHE_DIR names one.
+DEBUG = os.environ.get("FUSENN_NUMBA_DEBUG", "").strip() not in ("", "0")
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
+if DEBUG:
+    _JIT["boundscheck"] = True
+    if not numba.config.CACHE_DIR:
+        numba.config.CACHE_DIR = os.path.join(tempfile.gettempdir(), "fusenn-numba-debug")
 
 
 def _typed(x, value):
@@ -313,7 +325,7 @@ def _f_gelu_tanh(z, p0, p1):
 def _d_gelu_tanh(z, p0, p1):
     """gelu_tanh: 1/2 (1 + t) + z/2 (1 - t^2) sqrt(2/pi) (1 + 3 0.044715 z^2)"""
     t = math.tanh((_typed(z, 0.7978845608028654) * (z + (_typed(z, 0.044715) * ((z * z) * z)))))
-    return ((_typed(z, 0.5) * (_typed(z, 1.0) + t)) + ((((_typed(z, 0.5) * z) * (_typed(z, 1.0) - (t * t))) * _typed(z, 0.7978845608028654)) * (_typed(z, 1.0) + ((_typed(z, 0.134145) * z) * z))))
+    return ((_typed(z, 0.5) * (_typed(z, 1.0) + t)) + (((((_typed(z, 0.5) * z) * (_typed(z, 1.0) - (t * t))) * _typed(z, 0.7978845608028654)) * (_typed(z, 1.0) + ((_typed(z, 0.134145) * z) * z))) if ((t * t) < _typed(z, 1.0)) else _typed(z, 0.0)))
 
 
 @njit(inline="always", **_JIT)

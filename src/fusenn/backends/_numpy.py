@@ -16,6 +16,7 @@ from ._contract import (H_BETA1, H_BETA2, H_EPS, H_LR, H_MOMENTUM, H_NESTEROV,  
                         H_RHO, H_STEP, H_WEIGHT_DECAY, LOSS_HALF_MSE, LOSS_MSE,
                         LOSS_SIGMOID_BCE, LOSS_SOFTMAX_XENT, N_HYPER, OPT_ADAGRAD, OPT_ADAM,
                         OPT_RMSPROP, OPT_SGD)
+from ..errors import ArgumentError as _ArgumentError
 
 NAME = "numpy"
 
@@ -198,7 +199,7 @@ def _optimizer_step(opt_code, flat, grad, hyper, state, t):
     elif opt_code == OPT_ADAGRAD:
         adagrad_update(flat, grad, state[0], lr, eps, wd)
     else:
-        raise ValueError(f"unknown optimiser code {opt_code}")
+        raise _ArgumentError(f"unknown optimiser code {opt_code}")
 
 
 # --------------------------------------------------------------------------- whole epoch
@@ -223,7 +224,7 @@ def _loss_forward_backward(loss_code, out, labels, targets, grad):
         return sigmoid_bce(out, targets, grad)
     if loss_code in (LOSS_MSE, LOSS_HALF_MSE):
         return mse(out, targets, grad, loss_code == LOSS_HALF_MSE)
-    raise ValueError(f"unknown loss code {loss_code}")
+    raise _ArgumentError(f"unknown loss code {loss_code}")
 
 
 def train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, batch_size,

@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import activations, backends
 from .._threads import thread_limits
+from ..errors import ArgumentError
 
 __all__ = ["DENSE_SHAPES", "DENSE_ACTIVATION", "ROW_SHAPES", "PARAM_SIZES", "KERNEL_ACTIVATIONS",
            "ACTIVATION_SHAPE", "ROW_KERNELS", "OPTIMIZER_KERNELS", "UNFUSED", "KERNEL_PATHS",
@@ -280,7 +281,7 @@ def kernel_call(case, path):
     ((10, 10), True)
     """
     if path not in case.paths:
-        raise ValueError(f"{case.group} does not run on {path!r}; choose from "
+        raise ArgumentError(f"{case.group} does not run on {path!r}; choose from "
                          f"{', '.join(case.paths)}")
     kernel = KERNELS[case.kernel]
     if path == UNFUSED:
@@ -297,7 +298,7 @@ def time_call(func, args, repeat=REPEAT, min_time=0.01):
     the clock's resolution does not matter for microsecond kernels.
     """
     if repeat < 1:
-        raise ValueError(f"repeat must be >= 1, got {repeat}")
+        raise ArgumentError(f"repeat must be >= 1, got {repeat}")
     result = func(*args)
     loops = 1
     while True:

@@ -44,6 +44,7 @@ import numpy as np
 
 from .. import backends
 from .._threads import get_num_threads
+from ..errors import ArgumentError
 
 # (paths is left to the package, whose paths() also knows the kernel timer's)
 __all__ = ["Config", "CONFIGS", "LR", "PREDICT_CONFIG", "PREDICT_ROWS", "DEFAULT_CONFIGS",
@@ -85,7 +86,7 @@ def check_configs(names):
     """Raise ValueError naming the first of ``names`` that is not a key of :data:`CONFIGS`."""
     for name in names:
         if name not in CONFIGS:
-            raise ValueError(f"unknown configuration {name!r}; choose from "
+            raise ArgumentError(f"unknown configuration {name!r}; choose from "
                              f"{', '.join(CONFIGS)}")
 
 
@@ -372,10 +373,10 @@ def register_peer(peer):
     >>> del PEERS["mine"]
     """
     if peer.name in PEERS or peer.name.startswith("fusenn-"):
-        raise ValueError(f"peer name {peer.name!r} is taken")
+        raise ArgumentError(f"peer name {peer.name!r} is taken")
     unknown = set(peer.runners) - set(MEASUREMENTS)
     if unknown:
-        raise ValueError(f"unknown measurement {sorted(unknown)[0]!r}; choose from "
+        raise ArgumentError(f"unknown measurement {sorted(unknown)[0]!r}; choose from "
                          f"{', '.join(MEASUREMENTS)}")
     PEERS[peer.name] = peer
     return peer
@@ -395,7 +396,7 @@ def fusenn_path(backend):
 
 def _measurement(what):
     if what not in MEASUREMENTS:
-        raise ValueError(f"unknown measurement {what!r}; choose from "
+        raise ArgumentError(f"unknown measurement {what!r}; choose from "
                          f"{', '.join(MEASUREMENTS)}")
     return MEASUREMENTS[what]
 

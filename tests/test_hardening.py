@@ -445,7 +445,7 @@ def test_numba_debug_mode_checks_bounds(tmp_path):
 
     code = (
         "import numpy as np\n"
-        "from fusenn.backends import _numba, _numba_activations as acts\n"
+        "from fusenn.backends import _numba, _numba_generated as acts\n"
         "assert acts.DEBUG and acts._JIT['boundscheck'] is True\n"
         "z = np.zeros((2, 3)); g = np.empty_like(z)\n"
         "try:\n"

@@ -120,19 +120,19 @@ def test_public_names():
 @pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
 def test_unknown_and_invalid_parameters_fail_as_sklearn(cls, cls_data):
     sk_cls = getattr(sknn, cls.__name__)
-    with pytest.raises(TypeError, match="unexpected keyword argument 'depth'"):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'depth'"):  # plain: sklearn's
         cls(depth=3)
-    with pytest.raises(ValueError) as ours:
+    with pytest.raises(ValueError) as ours:  # plain: sklearn's
         cls().set_params(depth=3)
-    with pytest.raises(ValueError) as theirs:
+    with pytest.raises(ValueError) as theirs:  # plain: sklearn's
         sk_cls().set_params(depth=3)
     assert str(ours.value) == str(theirs.value)
     X, y = cls_data
     for bad in (dict(solver="rmsprop"), dict(alpha=-1.0), dict(hidden_layer_sizes=(0,)),
                 dict(n_iter_no_change=0), dict(batch_size=0), dict(momentum=1.5)):
-        with pytest.raises(ValueError) as ours:
+        with pytest.raises(ValueError) as ours:  # plain: sklearn's
             cls(**bad).fit(X, y)
-        with pytest.raises(ValueError) as theirs:
+        with pytest.raises(ValueError) as theirs:  # plain: sklearn's
             sk_cls(**bad).fit(X, y)
         assert type(ours.value) is type(theirs.value)
         assert str(ours.value) == str(theirs.value)
@@ -262,7 +262,7 @@ def test_early_stopping_keeps_best_weights_and_rejects_tiny_validation(cls_data)
     assert clf.best_loss_ is None
     with pytest.raises(DataError, match="validation set is too small"):
         MLPRegressor(early_stopping=True, validation_fraction=0.1).fit(X[:10], y[:10] * 1.0)
-    with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):  # plain: sklearn's
         MLPRegressor(early_stopping=True).partial_fit(X, y.astype(float))
 
 
@@ -284,7 +284,7 @@ def test_partial_fit_like_sklearn_and_its_errors(cls_data, reg_data):
                         learning_rate_init=0.01)
     assert ours.n_iter_ == 1 and len(ours.loss_curve_) == 3
     assert_same(sk, ours, X)
-    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):  # plain: sklearn's
         MLPClassifier().partial_fit(X, y)
     clf = MLPClassifier((4,)).partial_fit(X[y < 5], y[y < 5], classes=np.arange(5))
     with pytest.raises(DataError, match="`y` has classes not in `self.classes_`"):
@@ -394,9 +394,9 @@ def test_divergence_behaves_as_sklearn():
     kw = dict(solver="sgd", learning_rate_init=10.0, max_iter=5, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with pytest.raises(ValueError) as theirs:
+        with pytest.raises(ValueError) as theirs:  # plain: sklearn's
             sknn.MLPRegressor(**kw).fit(X, y)
-        with pytest.raises(ValueError) as ours:
+        with pytest.raises(ValueError) as ours:  # plain: sklearn's
             MLPRegressor(**kw).fit(X, y)
     assert str(ours.value) == str(theirs.value)
     assert isinstance(ours.value, DivergenceError) and isinstance(ours.value, FusennError)
@@ -512,13 +512,13 @@ def test_get_set_params_and_errors():
     clf.set_params(max_iter=3)
     assert clf.max_iter == 3
     # scikit-learn's messages (these were fusenn's own before the face became an estimator)
-    with pytest.raises(ValueError, match="Invalid parameter 'depth'"):
+    with pytest.raises(ValueError, match="Invalid parameter 'depth'"):  # plain: sklearn's
         clf.set_params(depth=3)
     with pytest.raises(NotFittedError, match="not fitted"):
         clf.predict(np.ones((1, 2)))
-    with pytest.raises(ValueError, match="'solver' parameter of MLPClassifier must be"):
+    with pytest.raises(ValueError, match="'solver' parameter of MLPClassifier must be"):  # plain: sklearn's
         MLPClassifier(solver="rmsprop").fit(np.ones((4, 2)), [0, 1, 0, 1])
-    with pytest.raises(ValueError, match="hidden_layer_sizes"):
+    with pytest.raises(ValueError, match="hidden_layer_sizes"):  # plain: sklearn's
         MLPClassifier(hidden_layer_sizes=(0,)).fit(np.ones((4, 2)), [0, 1, 0, 1])
 
 

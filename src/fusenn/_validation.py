@@ -212,10 +212,11 @@ def generator_from_state(state):
     ``bit_generator.state`` dict); ValueError naming the problem for anything else."""
     name = state.get("bit_generator") if isinstance(state, dict) else None
     if name not in BIT_GENERATORS:
-        raise ValueError(f"bit generator {name!r} is not one of {', '.join(BIT_GENERATORS)}")
+        raise ArgumentError(f"bit generator {name!r} is not one of "
+                            f"{', '.join(BIT_GENERATORS)}")
     bitgen = getattr(np.random, name)()
     try:
         bitgen.state = state
     except (TypeError, ValueError, KeyError, OverflowError) as exc:
-        raise ValueError(f"invalid {name} state ({exc})") from None
+        raise ArgumentError(f"invalid {name} state ({exc})") from None
     return np.random.Generator(bitgen)

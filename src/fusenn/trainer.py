@@ -196,8 +196,8 @@ class Trainer:
         for index, layer_state in state["layer_rngs"].items():
             i = int(index)
             if not (0 <= i < len(model.layers) and model.layers[i].stochastic):
-                raise ValueError(f"layer_rngs names layer {index!r}, which is not a "
-                                 f"stochastic layer of the model")
+                raise ArgumentError(f"layer_rngs names layer {index!r}, which is not a "
+                                    f"stochastic layer of the model")
             model.layers[i].rng = generator_from_state(layer_state)
         return trainer
 

@@ -88,7 +88,17 @@ def test_linear_agrees_with_the_oracle(backend, data, act, bias):
 @given(z=matrices(lo=-80, hi=80))
 def test_row_functions_agree_with_the_oracle(backend, name, z):
     f = getattr(fn.functional, name)
-    _agree(_on(backend, f, z), _on("numpy", f, z), z)
+    got, want = _on(backend, f, z), _on("numpy", f, z)
+    if name == "log_softmax":
+        # z - logsumexp(z) cancels: near the row's maximum the result is tiny, and each
+        # backend's rounding of logsumexp (a number of the size of z) is all that is left,
+        # so the two agree to a few units in the last place of max |z|, not relatively.
+        dtype = z.dtype if z.dtype == np.float32 else np.float64
+        scale = float(np.max(np.abs(z), initial=1.0))
+        np.testing.assert_allclose(got, want, rtol=_tol(dtype)["rtol"],
+                                   atol=4 * np.finfo(dtype).eps * scale)
+    else:
+        _agree(got, want, z)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -564,3 +564,21 @@ def test_equivalent_to_keras_3(tmp_path):
     model.fit(X, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     for ours, theirs in zip(model.get_weights(), ref["after"]):
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_dense_no_bias_gradients_match_finite_differences():
+    from support import numeric_grad
+
+    rng = np.random.default_rng(0)
+    layer = fn.layers.DenseNoBias(3, 2, random_state=0, dtype=np.float64)
+    net = fn.Sequential([fn.layers.Dense(4, 3, "tanh", random_state=1, dtype=np.float64),
+                         layer], dtype=np.float64)
+    X = rng.normal(size=(5, 4))
+    dy = rng.normal(size=(5, 2))
+    net.forward(X, training=True)
+    net.backward(dy)
+    W = net.layers[1].W
+    expected = numeric_grad(lambda: float(np.sum(net.forward(X) * dy)), W)
+    np.testing.assert_allclose(net.layers[1].dW, expected, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(net.layers[0].dW, numeric_grad(
+        lambda: float(np.sum(net.forward(X) * dy)), net.layers[0].W), rtol=1e-6, atol=1e-8)

@@ -208,6 +208,8 @@ class Sequential:
             raise unsupported(f"{what} of type {type(x).__name__} (datasets, generators)",
                               "give NumPy arrays")
         x = np.asarray(x)
+        if x.dtype.kind in "biuf" and x.dtype != np.float32:
+            x = x.astype(np.float32)  # once, not at every epoch's metrics
         if x.ndim > 2 and self._flattens():
             x = x.reshape(x.shape[0], -1)
         if x.ndim != 2:

@@ -582,3 +582,23 @@ def test_dense_no_bias_gradients_match_finite_differences():
     np.testing.assert_allclose(net.layers[1].dW, expected, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(net.layers[0].dW, numeric_grad(
         lambda: float(np.sum(net.forward(X) * dy)), net.layers[0].W), rtol=1e-6, atol=1e-8)
+
+
+def test_strings_and_objects_where_keras_takes_both():
+    from fusenn.keras import activations
+
+    a = Sequential([layers.Dense(3, input_dim=2, activation=activations.relu,
+                                 kernel_initializer=initializers.HeNormal(),
+                                 kernel_regularizer="l2")])
+    b = Sequential([layers.Dense(3, input_dim=2, activation="relu",
+                                 kernel_initializer="he_normal",
+                                 kernel_regularizer=regularizers.L2(0.01))])
+    assert a.layers[0].activation.name == b.layers[0].activation.name == "relu"
+    assert a.layers[0].kernel_regularizer.l2 == b.layers[0].kernel_regularizer.l2 == 0.01
+    np.testing.assert_array_equal(activations.relu(np.array([-1.0, 3.0])), [0.0, 3.0])
+    for opt, loss, metric in [("adam", "mse", "mae"),
+                              (optimizers.Adam(), losses.MeanSquaredError(),
+                               metrics.MeanAbsoluteError())]:
+        a.compile(optimizer=opt, loss=loss, metrics=[metric])
+        assert a.evaluate(np.ones((2, 2)), np.zeros((2, 3)), verbose=0)[1] >= 0
+    assert utils.to_categorical([2]).dtype == np.float64  # as Keras 3's

@@ -49,6 +49,17 @@ class MissingDependencyError(FusennError, ImportError):
     that installs it (``pip install 'fusenn[plot]'``)."""
 
 
+class UnsupportedFeatureError(FusennError, NotImplementedError):
+    """A feature of another library's API that fusenn's face of it does not offer (a Keras
+    ``Conv2D``, the functional API); the message names the feature."""
+
+
+class UnsupportedNameError(UnsupportedFeatureError, AttributeError):
+    """A name looked up in a face's module that the face does not have
+    (``fusenn.keras.layers.Conv2D``): an :class:`UnsupportedFeatureError` that is also the
+    AttributeError that ``hasattr`` and ``getattr(..., default)`` expect."""
+
+
 class ConvergenceWarning(UserWarning):
     """Training stopped at its iteration limit before it converged (a warning, not an error:
     the model is usable, but more epochs or another setting may do better)."""

@@ -224,6 +224,66 @@ class Dense(Layer):
                 "activation": _activation_config(self.activation)}
 
 
+class DenseNoBias(Layer):
+    """Fully connected layer without bias or activation: ``y = x @ W``.
+
+    Keras's ``Dense(use_bias=False)``; follow it with an :class:`Activation` layer for a
+    non-linearity. Not a :class:`Dense`, so a model holding one trains on the per-batch path.
+    Backward::
+
+        dW = x.T @ dy;  dx = dy @ W.T
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Input and output widths.
+    init : str or Initializer, optional
+        Initialiser of ``W`` (default Glorot uniform).
+    random_state : int or Generator, optional
+    dtype : float32 or float64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer = DenseNoBias(3, 2, init=_inits.Constant(1.0))
+    >>> layer(np.ones((1, 3))).tolist()
+    [[3.0, 3.0]]
+    """
+
+    param_names = ("W",)
+
+    def __init__(self, n_in, n_out, init=None, random_state=None, dtype=np.float32):
+        super().__init__(dtype)
+        self.n_in = check_positive(n_in, "DenseNoBias n_in", integer=True)
+        self.n_out = check_positive(n_out, "DenseNoBias n_out", integer=True)
+        self.init = _inits.get(init) or _inits.get("glorot_uniform")
+        self.reset_parameters(check_random_state(random_state))
+
+    def describe(self):
+        return f"DenseNoBias({self.n_in} -> {self.n_out})"
+
+    def reset_parameters(self, rng):
+        self.W = self.init((self.n_in, self.n_out), rng).astype(self.dtype)
+        self._make_grads()
+
+    def forward(self, x, training=False):
+        y = self._out("y", x.shape[0], self.n_out)
+        np.matmul(x, self.W, out=y)
+        self._x = x
+        return y
+
+    def backward(self, dy):
+        np.matmul(self._x.T, dy, out=self.dW)
+        if not self.need_input_grad:
+            return None
+        dx = self._out("dx", dy.shape[0], self.n_in)
+        np.matmul(dy, self.W.T, out=dx)
+        return dx
+
+    def get_config(self):
+        return {"n_in": self.n_in, "n_out": self.n_out}
+
+
 class Activation(Layer):
     """An activation function as a layer of its own: ``y = f(x)``, ``dx = dy * f'(x)``."""
 
@@ -578,8 +638,8 @@ class Maxout(Layer):
 
 
 #: name -> class, for rebuilding saved models
-LAYERS = {cls.__name__: cls for cls in (Dense, Activation, Dropout, BatchNorm, PReLU, Swish,
-                                         RReLU, Maxout)}
+LAYERS = {cls.__name__: cls for cls in (Dense, DenseNoBias, Activation, Dropout, BatchNorm,
+                                         PReLU, Swish, RReLU, Maxout)}
 
 
 def from_config(kind, config, dtype):

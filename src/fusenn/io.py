@@ -406,6 +406,7 @@ _SIZE, _SIZE_OR_NONE, _NUMBER, _BOOL, _ACTIVATION = ("size", "size_or_none", "nu
                                                       "bool", "activation")
 _LAYER_FIELDS = {
     "Dense": {"n_in": _SIZE, "n_out": _SIZE, "activation": _ACTIVATION},
+    "DenseNoBias": {"n_in": _SIZE, "n_out": _SIZE},
     "Activation": {"activation": _ACTIVATION},
     "Dropout": {"rate": _NUMBER},
     "BatchNorm": {"n_features": _SIZE_OR_NONE, "momentum": _NUMBER, "eps": _NUMBER},
@@ -414,8 +415,8 @@ _LAYER_FIELDS = {
     "RReLU": {"lower": _NUMBER, "upper": _NUMBER},
     "Maxout": {"n_in": _SIZE, "n_out": _SIZE, "k": _SIZE},
 }
-_LAYER_REQUIRED = {"Dense": ("n_in", "n_out"), "Activation": ("activation",),
-                   "Maxout": ("n_in", "n_out")}
+_LAYER_REQUIRED = {"Dense": ("n_in", "n_out"), "DenseNoBias": ("n_in", "n_out"),
+                   "Activation": ("activation",), "Maxout": ("n_in", "n_out")}
 
 
 def _check_value(kind, value):
@@ -449,8 +450,8 @@ def _check_activation(spec):
 
 def _describe_layer(kind, cfg, n_in, n_out):
     """The layer's ``describe()`` text, from its configuration (for messages)."""
-    if kind == "Dense":
-        return f"Dense({n_in} -> {n_out})"
+    if kind in ("Dense", "DenseNoBias"):
+        return f"{kind}({n_in} -> {n_out})"
     if kind == "Maxout":
         return f"Maxout({n_in} -> {n_out}, k={cfg.get('k', 2)})"
     if kind in ("BatchNorm", "PReLU"):
@@ -497,12 +498,14 @@ def _plan_layer(check, i, entry, width):
                            f"({_describe_layer(kind, config, n_in, None)}) expects {n_in} "
                            f"inputs but receives {width}")
 
-    if kind in ("Dense", "Maxout"):
+    if kind in ("Dense", "DenseNoBias", "Maxout"):
         n_in, n_out = config["n_in"], config["n_out"]
         if width is not None and width != n_in:
             raise mismatch(n_in)
         cols = n_out * config.get("k", 2) if kind == "Maxout" else n_out
-        arrays = [("W", (n_in, cols), True), ("b", (cols,), True)]
+        arrays = [("W", (n_in, cols), True)]
+        if kind != "DenseNoBias":
+            arrays.append(("b", (cols,), True))
     else:
         n = config.get({"BatchNorm": "n_features", "PReLU": "n_units"}.get(kind, ""))
         if n is not None and width is not None and n != width:
@@ -765,7 +768,7 @@ def _build_model(path, plan, arrays):
     zeros = _inits.get("zeros")
     for i, (kind, config) in enumerate(plan.layers):
         cfg = dict(config)
-        if kind in ("Dense", "Maxout"):
+        if kind in ("Dense", "DenseNoBias", "Maxout"):
             cfg["init"] = zeros
         try:
             layer = _layers.from_config(kind, cfg, plan.dtype)
@@ -775,7 +778,7 @@ def _build_model(path, plan, arrays):
         # The initialiser a fresh layer would have (for a later reset_parameters).
         if kind == "Dense":
             layer.init = _inits.default_for(layer.activation.name)
-        elif kind == "Maxout":
+        elif kind in ("Maxout", "DenseNoBias"):
             layer.init = _inits.get("glorot_uniform")
         layers.append(layer)
     try:

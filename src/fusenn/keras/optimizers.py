@@ -71,12 +71,13 @@ class Optimizer:
         """Whether a step needs this Python code (decay or penalties): the per-batch path."""
         return bool(self.decay or self.penalties)
 
-    def step(self, params, grads):
+    def _step(self, params, grads):
+        # the hook of both the public step (after its checks) and the Trainer's per-batch path
         for reg, layer, attr in self.penalties:
             reg.add_gradient(getattr(layer, attr), getattr(layer, "d" + attr))
         if self.decay:
             params *= params.dtype.type(1.0 - self.lr * self.decay)
-        super().step(params, grads)
+        super()._step(params, grads)
 
     def keras_config(self):
         return {"class_name": type(self).__name__,

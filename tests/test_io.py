@@ -16,6 +16,7 @@ import zlib
 import numpy as np
 import pytest
 
+from support import bad_input
 import fusenn as fn
 import fusenn.io as fio
 from fusenn import layers as L
@@ -143,7 +144,7 @@ def test_file_is_plain_npz_with_json_description(tmp_path):
 
 
 def test_save_refuses_non_model(tmp_path):
-    with pytest.raises(TypeError, match="Sequential"):  # plain: io.py (other branch)
+    with bad_input(TypeError, match="Sequential"):
         fio.save("not a model", tmp_path / "m.npz")
 
 

@@ -17,6 +17,7 @@ import fusenn as fn  # noqa: E402
 import fusenn.plot as fplot  # noqa: E402
 from fusenn.cli import main  # noqa: E402
 from fusenn.layers import Dense  # noqa: E402
+from support import bad_input  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -126,24 +127,24 @@ def test_activation_into_given_axes():
     assert fplot.activation("tanh", ax=axes[0]) is axes[0]
     assert fplot.activation(["tanh", "sigmoid"], ax=axes) is fig
     assert axes[1].get_title() == "sigmoid"
-    with pytest.raises(ValueError, match="3 panels but ax gives 2"):  # plain: plot.py (other branch)
+    with bad_input(ValueError, match="3 panels but ax gives 2"):
         fplot.activation(["tanh", "sigmoid", "relu"], ax=axes)
-    with pytest.raises(TypeError, match="matplotlib Axes"):  # plain: plot.py (other branch)
+    with bad_input(TypeError, match="matplotlib Axes"):
         fplot.activation("tanh", ax="here")
 
 
 def test_activation_bad_input():
-    with pytest.raises(ValueError, match="unknown activation 'nope'"):  # plain: plot.py (other branch)
+    with bad_input(ValueError, match="unknown activation 'nope'"):
         fplot.activation("nope")
-    with pytest.raises(ValueError, match="unknown parameter"):  # plain: plot.py (other branch)
+    with bad_input(ValueError, match="unknown parameter"):
         fplot.activation("relu", alpha=0.1)
-    with pytest.raises(ValueError, match="no chosen activation takes the parameter.*beta"):  # plain: plot.py (other branch)
+    with bad_input(ValueError, match="no chosen activation takes the parameter.*beta"):
         fplot.activation(["relu", "elu"], beta=2.0)
-    with pytest.raises(ValueError, match="low < high"):  # plain: plot.py (other branch)
+    with bad_input(ValueError, match="low < high"):
         fplot.activation("relu", x=(3, -3))
-    with pytest.raises(ValueError, match="pair"):  # plain: plot.py (other branch)
+    with bad_input(ValueError, match="pair"):
         fplot.activation("relu", x=5)
-    with pytest.raises(ValueError, match="at least one"):  # plain: plot.py (other branch)
+    with bad_input(ValueError, match="at least one"):
         fplot.activation([])
 
 
@@ -190,9 +191,9 @@ def test_history_leaves_out_diagnostics_and_checks_keys():
     assert [l.get_gid() for l in ax.get_lines()] == ["loss"]
     with pytest.raises(KeyError, match="val_loss"):
         fplot.history(logs, keys=["val_loss"])
-    with pytest.raises(TypeError, match="History"):  # plain: plot.py (other branch)
+    with bad_input(TypeError, match="History"):
         fplot.history([1, 2, 3])
-    with pytest.raises(ValueError, match="no logged values"):  # plain: plot.py (other branch)
+    with bad_input(ValueError, match="no logged values"):
         fplot.history({})
 
 
@@ -220,9 +221,9 @@ def test_gradient_norms_draws_the_monitors_records_on_a_log_axis(tmp_path):
 
 def test_gradient_norms_needs_records():
     X, y = fn.datasets.xor()
-    with pytest.raises(ValueError, match="recorded no epochs"):  # plain: plot.py (other branch)
+    with bad_input(ValueError, match="recorded no epochs"):
         fplot.gradient_norms(fn.diagnostics.GradientMonitor(X, y))
-    with pytest.raises(ValueError, match="GradientMonitor"):  # plain: plot.py (other branch)
+    with bad_input(ValueError, match="GradientMonitor"):
         fplot.gradient_norms({"loss": [1.0]})
 
 
@@ -241,7 +242,7 @@ def test_saturation_bars_equal_the_diagnostics(tmp_path):
     assert sat[0].fraction > 0.3  # large weights push the sigmoid into its tails
     assert [t.get_text() for t in ax.get_xticklabels()] == \
         ["layer 0\nsigmoid", "layer 1\ntanh", "layer 2\nrelu"]
-    with pytest.raises(ValueError, match="no layer"):  # plain: plot.py (other branch)
+    with bad_input(ValueError, match="no layer"):
         fplot.saturation(fn.Sequential([Dense(64, 10)]), X)
 
 
@@ -297,7 +298,7 @@ def test_confusion_matrix_labels_and_bad_normalize():
     ax = fplot.confusion_matrix([1, 2, 2], [2, 2, 2], labels=[2, 1, 3])
     assert [s.get_text() for s in ax.texts] == \
         [str(v) for v in fn.metrics.confusion_matrix([1, 2, 2], [2, 2, 2], [2, 1, 3]).ravel()]
-    with pytest.raises(ValueError, match="normalize must be"):  # plain: plot.py (other branch)
+    with bad_input(ValueError, match="normalize must be"):
         fplot.confusion_matrix([0, 1], [0, 1], normalize="rows")
 
 
@@ -320,7 +321,7 @@ def test_weights_as_images_tiles_each_units_weights(tmp_path):
                                rtol=1e-6)
     with pytest.raises(fn.ShapeError, match="63 pixels but the layer has 64 inputs"):
         fplot.weights_as_images(model.layers[0], (7, 9))
-    with pytest.raises(TypeError, match="Dense layer"):  # plain: plot.py (other branch)
+    with bad_input(TypeError, match="Dense layer"):
         fplot.weights_as_images("W", (8, 8))
 
 
@@ -335,7 +336,7 @@ def test_report_has_history_and_confusion_matrix(tmp_path):
 # ------------------------------------------------------------------------------ saving
 def test_save_checks_the_target(tmp_path):
     ax = fplot.activation("relu")
-    with pytest.raises(ValueError, match="cannot write .*webm.*png"):  # plain: plot.py (other branch)
+    with bad_input(ValueError, match="cannot write .*webm.*png"):
         fplot.save(ax, tmp_path / "a.webm")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         fplot.save(ax, tmp_path / "missing" / "a.png")

@@ -111,7 +111,7 @@ class _Prefixed(io.RawIOBase):
             return n
         data = self._rest.read(len(b))
         if not isinstance(data, (bytes, bytearray)):
-            raise TypeError("expected a binary file object, got text")
+            raise ArgumentTypeError("expected a binary file object, got text")
         b[:len(data)] = data
         return len(data)
 
@@ -145,7 +145,7 @@ def _open_data(file, name=None):
             size = st.st_size if stat.S_ISREG(st.st_mode) else None
         head = raw.read(2)
         if not isinstance(head, (bytes, bytearray)):
-            raise TypeError(f"{name}: expected a binary file object, got text")
+            raise ArgumentTypeError(f"{name}: expected a binary file object, got text")
         stream = _Prefixed(bytes(head), raw)
         is_gzip = bytes(head) == _GZIP_MAGIC
         if is_gzip:
@@ -375,7 +375,7 @@ def find_mnist(directory, kind="auto") -> MnistFiles:
     elif isinstance(kind, str) and kind in _KINDS:
         kinds = [_KINDS[kind]]
     else:
-        raise ValueError(f"kind must be 'auto', 'train', 't10k' or 'test', got {kind!r}")
+        raise ArgumentError(f"kind must be 'auto', 'train', 't10k' or 'test', got {kind!r}")
     prefix = kinds[0]
     found = []
     for what, idx in (("images", "idx3"), ("labels", "idx1")):
@@ -393,8 +393,8 @@ def _labels_path_for(images_path):
     name = images_path.name
     derived = name.replace("images", "labels").replace("idx3", "idx1")
     if derived == name:
-        raise ValueError(f"cannot tell the labels file that goes with {images_path} (its name "
-                         f"has no 'images'/'idx3' to replace); pass labels=PATH")
+        raise ArgumentError(f"cannot tell the labels file that goes with {images_path} (its name "
+                            f"has no 'images'/'idx3' to replace); pass labels=PATH")
     return images_path.with_name(derived)
 
 
@@ -530,11 +530,11 @@ def _n_test(test_size, n):
     """The number of test samples: a fraction in (0, 1) (rounded up) or a count."""
     if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real):
         raise ArgumentTypeError(f"test_size must be a fraction in (0, 1) or an integer count, got "
-                        f"{test_size!r}")
+                                f"{test_size!r}")
     if isinstance(test_size, numbers.Integral):
         if not 1 <= test_size <= n - 1:
             raise ArgumentError(f"test_size={test_size} must be between 1 and n_samples - 1 = "
-                             f"{n - 1}")
+                                f"{n - 1}")
         return int(test_size)
     if not 0.0 < test_size < 1.0:
         raise ArgumentError(f"test_size as a fraction must be in (0, 1), got {test_size!r}")
@@ -555,7 +555,7 @@ def _stratified_indices(strata, n_test, rng):
     if np.any(counts < 2):
         lonely = classes[np.argmax(counts < 2)]
         raise ArgumentError(f"cannot stratify: class {lonely!r} has only 1 sample (each class "
-                         f"needs at least 2)")
+                            f"needs at least 2)")
     k = counts * n_test // n
     remainder = counts * n_test % n
     leftover = n_test - int(k.sum())

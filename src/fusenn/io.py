@@ -69,7 +69,7 @@ from ._archive import (CHECKPOINT_FORMAT, DESCRIPTION, FORMAT_VERSION,  # noqa: 
                        _jsonable, _what_is)
 from ._version import __version__
 from ._validation import BIT_GENERATORS as _BIT_GENERATORS
-from .errors import FormatError, FusennError
+from .errors import ArgumentTypeError, FormatError, FusennError
 from .model import TASKS, Sequential
 from .trainer import Trainer
 
@@ -113,7 +113,7 @@ def save(model, path):
     3
     """
     if not isinstance(model, Sequential):
-        raise TypeError(f"expected a fusenn.Sequential, got {type(model).__name__}")
+        raise ArgumentTypeError(f"expected a fusenn.Sequential, got {type(model).__name__}")
     _archive.write_model(model, path)
 
 
@@ -151,7 +151,7 @@ def save_checkpoint(trainer, path):
     0
     """
     if not isinstance(trainer, Trainer):
-        raise TypeError(f"expected a fusenn.Trainer, got {type(trainer).__name__}")
+        raise ArgumentTypeError(f"expected a fusenn.Trainer, got {type(trainer).__name__}")
     _archive.write_checkpoint(trainer.model, trainer.state_dict(), path)
 
 

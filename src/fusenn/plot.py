@@ -34,7 +34,7 @@ import re
 import numpy as np
 
 from . import _archive
-from .errors import MissingDependencyError, ShapeError
+from .errors import ArgumentError, ArgumentTypeError, MissingDependencyError, ShapeError
 
 try:
     import matplotlib
@@ -66,7 +66,7 @@ def _check_axes(ax, what="ax"):
     from matplotlib.axes import Axes
 
     if not isinstance(ax, Axes):
-        raise TypeError(f"{what} must be a matplotlib Axes, got {type(ax).__name__}")
+        raise ArgumentTypeError(f"{what} must be a matplotlib Axes, got {type(ax).__name__}")
     return ax
 
 
@@ -93,7 +93,7 @@ def _panels(ax, n, ncols, panel_size):
 
     axes = [ax] if isinstance(ax, Axes) else list(np.ravel(np.asarray(ax, dtype=object)))
     if len(axes) < n:
-        raise ValueError(f"this picture has {n} panels but ax gives {len(axes)} Axes")
+        raise ArgumentError(f"this picture has {n} panels but ax gives {len(axes)} Axes")
     for i, a in enumerate(axes[:n]):
         _check_axes(a, f"ax[{i}]")
     return axes[0].figure, axes[:n]
@@ -108,7 +108,7 @@ def _activation_names(names):
     else:
         names = list(names)
         if not names:
-            raise ValueError("give at least one activation name (or 'all')")
+            raise ArgumentError("give at least one activation name (or 'all')")
     return [_acts.definition(n).name for n in names]  # unknown names raise, listing the valid
 
 
@@ -262,17 +262,17 @@ def activation(names, derivative=True, x=(-6, 6), ax=None, n_points=601, **param
         declared = {key for n in chosen for key, _ in _acts.definition(n).params}
         unknown = sorted(set(params) - declared)
         if unknown:
-            raise ValueError(f"no chosen activation takes the parameter(s) "
-                             f"{', '.join(unknown)}")
+            raise ArgumentError(f"no chosen activation takes the parameter(s) "
+                                f"{', '.join(unknown)}")
     try:
         lo, hi = (float(v) for v in x)
     except (TypeError, ValueError):
-        raise ValueError(f"x must be a pair (low, high) of numbers, got {x!r}") from None
+        raise ArgumentError(f"x must be a pair (low, high) of numbers, got {x!r}") from None
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-        raise ValueError(f"x must be a finite range with low < high, got {x!r}")
+        raise ArgumentError(f"x must be a finite range with low < high, got {x!r}")
     if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) \
             or n_points < 2:
-        raise ValueError(f"n_points must be an integer >= 2, got {n_points!r}")
+        raise ArgumentError(f"n_points must be an integer >= 2, got {n_points!r}")
     acts = [_acts.get(n, **_params_for(n, params, several)) for n in chosen]
 
     if not several:
@@ -298,8 +298,8 @@ def _history_dict(history):
     if isinstance(history, dict):
         n = max((len(v) for v in history.values()), default=0)
         return history, list(range(n)), None
-    raise TypeError(f"history must be a fusenn History (what Trainer.fit returns) or a dict "
-                    f"of lists, got {type(history).__name__}")
+    raise ArgumentTypeError(f"history must be a fusenn History (what Trainer.fit returns) or a "
+                            f"dict of lists, got {type(history).__name__}")
 
 
 def _restored_epoch(owner):
@@ -383,7 +383,7 @@ def history(history, ax=None, keys=None, best_epoch=None):
     logs, epochs, owner = _history_dict(history)
     groups = _metric_groups(logs, keys)
     if not groups or not any(len(logs[k]) for _, ks in groups for k in ks):
-        raise ValueError("the history holds no logged values (was the model trained?)")
+        raise ArgumentError("the history holds no logged values (was the model trained?)")
     if best_epoch is None:
         best_epoch = _restored_epoch(owner)
     if len(groups) == 1:
@@ -424,8 +424,8 @@ def _gradient_records(monitor):
     """``(epochs, norms (epochs x layers), names)`` from a GradientMonitor or a History."""
     if hasattr(monitor, "grad_norms") and hasattr(monitor, "epochs"):
         if not monitor.grad_norms:
-            raise ValueError("the GradientMonitor recorded no epochs; pass it to the Trainer's "
-                             "callbacks and call fit")
+            raise ArgumentError("the GradientMonitor recorded no epochs; pass it to the Trainer's "
+                                "callbacks and call fit")
         names = list(getattr(monitor, "layer_names", [])) or \
             [f"layer {l}" for l in range(len(monitor.grad_norms[0]))]
         return np.asarray(monitor.epochs), np.asarray(monitor.grad_norms, dtype=float), names
@@ -433,8 +433,8 @@ def _gradient_records(monitor):
     keys = sorted((k for k in logs if k.startswith("grad_norm_")),
                   key=lambda k: int(k.rsplit("_", 1)[1]))
     if not keys:
-        raise ValueError("no gradient norms recorded: train with a "
-                         "fusenn.diagnostics.GradientMonitor among the callbacks")
+        raise ArgumentError("no gradient norms recorded: train with a "
+                            "fusenn.diagnostics.GradientMonitor among the callbacks")
     norms = np.column_stack([np.asarray(logs[k], dtype=float) for k in keys])
     return np.asarray(epochs[:len(norms)]), norms, [f"layer {k[10:]}" for k in keys]
 
@@ -542,7 +542,7 @@ def saturation(model, X, ax=None, tail=0.05):
 
     sat = diagnostics.saturation(model, X, tail=tail)
     if not sat:
-        raise ValueError("no layer of this model has a sigmoid, tanh or ReLU-like activation")
+        raise ArgumentError("no layer of this model has a sigmoid, tanh or ReLU-like activation")
     ax = _one_axes(ax, (5.5, 3.5))
     layers = list(sat)
     heights = [sat[i].fraction for i in layers]
@@ -626,10 +626,10 @@ def decision_boundary(model, X, y, ax=None, resolution=200, margin=0.25):
         raise ShapeError(f"y must hold one label per row of X ({X.shape[0]}), got shape "
                          f"{y.shape}")
     if not hasattr(model, "predict"):
-        raise TypeError(f"model must have a predict method, got {type(model).__name__}")
+        raise ArgumentTypeError(f"model must have a predict method, got {type(model).__name__}")
     if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) \
             or resolution < 2:
-        raise ValueError(f"resolution must be an integer >= 2, got {resolution!r}")
+        raise ArgumentError(f"resolution must be an integer >= 2, got {resolution!r}")
     lo, hi = X.min(axis=0), X.max(axis=0)
     span = np.where(hi > lo, hi - lo, 1.0)
     lo, hi = lo - margin * span, hi + margin * span
@@ -711,7 +711,7 @@ def confusion_matrix(y_true, y_pred, labels=None, normalize=None, ax=None, cmap=
     from . import metrics
 
     if normalize not in (None, "true", "pred", "all"):
-        raise ValueError(f"normalize must be None, 'true', 'pred' or 'all', got {normalize!r}")
+        raise ArgumentError(f"normalize must be None, 'true', 'pred' or 'all', got {normalize!r}")
     cm = metrics.confusion_matrix(y_true, y_pred, labels)
     if labels is None:
         labels = np.union1d(np.asarray(y_true).ravel(), np.asarray(y_pred).ravel())
@@ -797,7 +797,7 @@ def weights_as_images(layer, shape, ax=None, ncols=None, per_unit=True, cmap="Rd
     if ncols is None:
         ncols = math.ceil(math.sqrt(n))
     elif isinstance(ncols, bool) or not isinstance(ncols, (int, np.integer)) or ncols < 1:
-        raise ValueError(f"ncols must be a positive integer, got {ncols!r}")
+        raise ArgumentError(f"ncols must be a positive integer, got {ncols!r}")
     nrows = math.ceil(n / ncols)
     scale = np.abs(W).max(axis=0) if per_unit else np.full(n, np.abs(W).max())
     scale = np.where(scale > 0, scale, 1.0)
@@ -823,12 +823,12 @@ def _weight_matrix(layer):
     if isinstance(layer, Sequential):
         first = next((l for l in layer.layers if isinstance(l, Dense)), None)
         if first is None:
-            raise TypeError("this Sequential has no Dense layer")
+            raise ArgumentTypeError("this Sequential has no Dense layer")
         layer = first
     W = layer.W if isinstance(layer, Dense) else layer
     if not isinstance(W, np.ndarray) and not isinstance(W, (list, tuple)):
-        raise TypeError(f"layer must be a Dense layer, a Sequential or a weight matrix, got "
-                        f"{type(layer).__name__}")
+        raise ArgumentTypeError(f"layer must be a Dense layer, a Sequential or a weight matrix, "
+                                f"got {type(layer).__name__}")
     W = np.asarray(W, dtype=float)
     if W.ndim != 2:
         raise ShapeError(f"weights must be a 2-D (n_in, n_units) matrix, got shape {W.shape}")
@@ -918,8 +918,8 @@ def save(figure, path, dpi=100):
 
     fig = figure.figure if isinstance(figure, Axes) else figure
     if not isinstance(fig, Figure):
-        raise TypeError(f"figure must be a matplotlib Figure or Axes, got "
-                        f"{type(figure).__name__}")
+        raise ArgumentTypeError(f"figure must be a matplotlib Figure or Axes, got "
+                                f"{type(figure).__name__}")
     path = check_output_path(path)
     ext = os.path.splitext(path)[1].lstrip(".").lower()
     _archive.write_atomic(path, lambda f: fig.savefig(f, format=ext, dpi=dpi))
@@ -963,9 +963,9 @@ def check_output_path(path):
     formats = FigureCanvasBase.get_supported_filetypes()
     ext = os.path.splitext(shown)[1].lstrip(".").lower()
     if ext not in formats:
-        raise ValueError(f"cannot write {shown}: matplotlib writes "
-                         f"{', '.join('.' + f for f in sorted(formats))}, chosen by the "
-                         f"file's extension")
+        raise ArgumentError(f"cannot write {shown}: matplotlib writes "
+                            f"{', '.join('.' + f for f in sorted(formats))}, chosen by the "
+                            f"file's extension")
     real = os.path.realpath(shown)
     if os.path.isdir(real):
         raise IsADirectoryError(f"cannot save to {shown}: it is a directory")

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from ..errors import UnsupportedFeatureError, UnsupportedNameError
+from ..errors import ArgumentError, UnsupportedFeatureError, UnsupportedNameError
 
 
 def unsupported(feature, hint="", error=UnsupportedFeatureError):
@@ -98,7 +98,7 @@ def set_random_seed(seed):
     >>> set_random_seed(0)
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        raise ArgumentError(f"seed must be a non-negative integer, got {seed!r}")
     _SEED["rng"] = np.random.default_rng(int(seed))
 
 
@@ -120,7 +120,7 @@ def resolve_verbose(verbose):
     if verbose == "auto":
         return 1
     if isinstance(verbose, bool) or verbose not in (0, 1, 2):
-        raise ValueError(f"verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
+        raise ArgumentError(f"verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
     return int(verbose)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ArgumentTypeError
 from .. import activations as _acts
 from ._common import missing_attribute, unsupported
 
@@ -71,8 +72,8 @@ def get(identifier):
                               "use a name from keras.activations")
         identifier = name
     if not isinstance(identifier, str):
-        raise TypeError(f"activation must be a name or a function, got "
-                        f"{type(identifier).__name__}")
+        raise ArgumentTypeError(f"activation must be a name or a function, got "
+                                f"{type(identifier).__name__}")
     key = identifier.strip().lower()
     if key not in KERAS_NAMES:
         raise unsupported(f"the activation {identifier!r}",

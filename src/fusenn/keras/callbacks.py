@@ -18,6 +18,7 @@ import warnings
 
 import numpy as np
 
+from ..errors import ArgumentError, ArgumentTypeError
 from ._common import missing_attribute, print_line, unsupported
 
 _BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin",
@@ -83,7 +84,7 @@ class History(Callback):
 
 def _mode_op(monitor, mode):
     if mode not in ("auto", "min", "max"):
-        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        raise ArgumentError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
     if mode == "auto":
         higher = ("acc", "auc", "precision", "recall")
         mode = "max" if not monitor.endswith("loss") and any(h in monitor for h in higher) \
@@ -175,8 +176,8 @@ class ModelCheckpoint(Callback):
             raise unsupported(f"ModelCheckpoint(save_freq={save_freq!r})", "save per epoch")
         self.filepath = os.fspath(filepath)
         if not save_weights_only and not self.filepath.endswith(".keras"):
-            raise ValueError(f"The filepath provided must end in `.keras` (Keras model "
-                             f"format). Received: filepath={self.filepath}")
+            raise ArgumentError(f"The filepath provided must end in `.keras` (Keras model "
+                                f"format). Received: filepath={self.filepath}")
         self.monitor, self.verbose = monitor, int(verbose)
         self.save_best_only, self.save_weights_only = bool(save_best_only), \
             bool(save_weights_only)
@@ -213,10 +214,11 @@ class ReduceLROnPlateau(Callback):
                  min_delta=1e-4, cooldown=0, min_lr=0.0, **kwargs):
         super().__init__()
         if kwargs:
-            raise TypeError(f"ReduceLROnPlateau got unexpected argument(s) {sorted(kwargs)}")
+            raise ArgumentTypeError(f"ReduceLROnPlateau got unexpected argument(s) "
+                                    f"{sorted(kwargs)}")
         if factor >= 1.0:
-            raise ValueError("ReduceLROnPlateau does not support a factor >= 1.0, got "
-                             f"{factor}")
+            raise ArgumentError("ReduceLROnPlateau does not support a factor >= 1.0, got "
+                                f"{factor}")
         self.monitor, self.factor, self.patience = monitor, float(factor), int(patience)
         self.verbose, self.min_delta, self.cooldown = int(verbose), float(min_delta), \
             int(cooldown)

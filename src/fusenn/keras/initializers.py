@@ -12,6 +12,7 @@ a truncated normal; fusenn from the plain normal of the same variance.
 """
 from __future__ import annotations
 
+from ..errors import ArgumentTypeError
 from .. import initializers as _inits
 from ._common import missing_attribute, unsupported
 
@@ -92,8 +93,8 @@ def get(identifier):
         if cfg and identifier in globals() and callable(globals()[identifier]):
             return globals()[identifier](**cfg)
     if not isinstance(identifier, str):
-        raise TypeError(f"initializer must be a name or an initializer, got "
-                        f"{type(identifier).__name__}")
+        raise ArgumentTypeError(f"initializer must be a name or an initializer, got "
+                                f"{type(identifier).__name__}")
     key = identifier.strip()
     if key in _CLASSES:
         return globals()[key]()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ArgumentError
 from .. import layers as _layers
 from . import activations as _activations
 from . import initializers as _initializers
@@ -29,7 +30,7 @@ def _input_width(shape, what):
         return None
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     if not shape or any(s is None or int(s) < 1 for s in shape):
-        raise ValueError(f"{what} must be a tuple of positive sizes, got {shape!r}")
+        raise ArgumentError(f"{what} must be a tuple of positive sizes, got {shape!r}")
     return int(np.prod(shape))
 
 
@@ -161,7 +162,7 @@ class InputLayer(Layer):
         super().__init__(name=name, input_shape=shape if shape is not None else input_shape,
                          dtype=dtype, **kwargs)
         if self.input_dim is None:
-            raise ValueError("Input needs a shape, e.g. Input(shape=(784,))")
+            raise ArgumentError("Input needs a shape, e.g. Input(shape=(784,))")
         self.shape = tuple(shape if shape is not None else input_shape)
 
     def get_config(self):
@@ -221,7 +222,7 @@ class Dense(Layer):
                  kernel_constraint=None, bias_constraint=None, lora_rank=None, **kwargs):
         super().__init__(**kwargs)
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
-            raise ValueError(f"Dense units must be a positive integer, got {units!r}")
+            raise ArgumentError(f"Dense units must be a positive integer, got {units!r}")
         _no("Dense(activity_regularizer=...)", activity_regularizer)
         _no("Dense(kernel_constraint=...)", kernel_constraint)
         _no("Dense(bias_constraint=...)", bias_constraint)
@@ -285,7 +286,7 @@ class Dropout(Layer):
         super().__init__(**kwargs)
         _no("Dropout(noise_shape=...)", noise_shape)
         if not 0.0 <= float(rate) < 1.0:
-            raise ValueError(f"Dropout rate must be in [0, 1), got {rate!r}")
+            raise ArgumentError(f"Dropout rate must be in [0, 1), got {rate!r}")
         self.rate, self.seed = float(rate), seed
 
     def _make(self, n_in, dtype, rng):
@@ -312,7 +313,7 @@ class BatchNormalization(Layer):
         _no("BatchNormalization(center=False)", center, True)
         _no("BatchNormalization(scale=False)", scale, True)
         if not 0.0 <= float(momentum) < 1.0:
-            raise ValueError(f"BatchNormalization momentum must be in [0, 1), got {momentum!r}")
+            raise ArgumentError(f"BatchNormalization momentum must be in [0, 1), got {momentum!r}")
         self.momentum, self.epsilon = float(momentum), float(epsilon)
 
     def _make(self, n_in, dtype, rng):

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import losses as _core
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 from ._common import missing_attribute, unsupported
 
 _EPS = 1e-7  # Keras's clipping of probabilities when a loss is called on them directly
@@ -191,7 +191,7 @@ class Huber(Loss):
     def __init__(self, delta=1.0, **kwargs):
         super().__init__(**kwargs)
         if not delta > 0:
-            raise ValueError(f"Huber delta must be > 0, got {delta!r}")
+            raise ArgumentError(f"Huber delta must be > 0, got {delta!r}")
         self.delta = float(delta)
 
     def per_sample(self, z, t):
@@ -234,7 +234,7 @@ class WeightedLoss(_core.Loss):
         if w.shape != (n_samples,):
             raise ShapeError(f"sample_weight must have shape ({n_samples},), got {w.shape}")
         if not np.all(np.isfinite(w)) or np.any(w < 0):
-            raise ValueError("sample weights must be finite and >= 0")
+            raise ArgumentError("sample weights must be finite and >= 0")
         return np.ascontiguousarray(np.column_stack([t, w]).astype(dtype))
 
     def prepare_targets(self, y, n_samples, n_outputs, dtype):

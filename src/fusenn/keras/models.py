@@ -38,7 +38,7 @@ import numpy as np
 
 from .. import io as _fio
 from ..callbacks import Callback as _CoreCallback
-from ..errors import DivergenceError, FormatError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, DivergenceError, FormatError, ShapeError
 from ..model import Sequential as _Network
 from ..trainer import Trainer
 from . import callbacks as _callbacks
@@ -162,7 +162,7 @@ class Sequential:
             raise unsupported(f"the layer {type(layer).__module__}.{type(layer).__name__}",
                               "use the layers of fusenn.keras.layers")
         if isinstance(layer, _layers.InputLayer) and self._layers:
-            raise ValueError("an Input layer can only be the first layer of a Sequential")
+            raise ArgumentError("an Input layer can only be the first layer of a Sequential")
         self._layers.append(layer)
         self._unbuild()
 
@@ -170,7 +170,7 @@ class Sequential:
         """Remove and return the last layer."""
         layers = [l for l in self._layers if not isinstance(l, _layers.InputLayer)]
         if not layers:
-            raise TypeError("There are no layers in the model.")
+            raise ArgumentTypeError("There are no layers in the model.")
         self._layers.remove(layers[-1])
         self._unbuild()
         return layers[-1]
@@ -191,8 +191,8 @@ class Sequential:
         for layer in self.layers:
             if layer.name == name:
                 return layer
-        raise ValueError(f"No such layer: {name}. Existing layers are: "
-                         f"{[l.name for l in self.layers]}.")
+        raise ArgumentError(f"No such layer: {name}. Existing layers are: "
+                            f"{[l.name for l in self.layers]}.")
 
     def _flattens(self):
         first = [l for l in self._layers if not isinstance(l, _layers.InputLayer)]
@@ -224,7 +224,7 @@ class Sequential:
         if self.network is not None:
             return self.network
         if not self._layers:
-            raise ValueError("Sequential model has no layers: add some before using it")
+            raise ArgumentError("Sequential model has no layers: add some before using it")
         n_in = None
         if input_shape is not None:
             shape = tuple(input_shape)
@@ -236,8 +236,8 @@ class Sequential:
         elif first is not None and first != n_in:
             raise ShapeError(f"the model expects {first} input features, got {n_in}")
         if n_in is None:
-            raise ValueError("the input width is unknown: give the first layer input_shape= "
-                             "or start with Input(shape=...), or call fit/predict first")
+            raise ArgumentError("the input width is unknown: give the first layer input_shape= "
+                                "or start with Input(shape=...), or call fit/predict first")
         rng = np.random.default_rng(draw_seed())
         width = n_in
         for layer in self._layers:
@@ -247,8 +247,8 @@ class Sequential:
                 width = layer.build(width, np.float32, rng)
         core = [c for layer in self._layers for c in layer.core]
         if not core:
-            raise ValueError("the model has no layer that computes anything (only Input or "
-                             "Flatten)")
+            raise ArgumentError("the model has no layer that computes anything (only Input or "
+                                "Flatten)")
         self.network = _Network(core, dtype=np.float32)
         self._trainer = None
         return self.network
@@ -307,8 +307,8 @@ class Sequential:
             raise RuntimeError("You must call `compile()` before using the model (fit, "
                                "evaluate).")
         if self.loss is None:
-            raise ValueError("No loss to compute: give compile() a loss, e.g. "
-                             "loss='sparse_categorical_crossentropy'")
+            raise ArgumentError("No loss to compute: give compile() a loss, e.g. "
+                                "loss='sparse_categorical_crossentropy'")
 
     def _penalties(self):
         return [p for layer in self._layers for p in layer._penalties()]
@@ -354,7 +354,7 @@ class Sequential:
             raise ShapeError(f"sample_weight must have shape ({n},), got {w.shape}")
         if class_weight is not None:
             if not isinstance(class_weight, dict):
-                raise TypeError("class_weight must be a dict {class: weight}")
+                raise ArgumentTypeError("class_weight must be a dict {class: weight}")
             yy = np.asarray(y)
             labels = np.argmax(yy, axis=1) if yy.ndim == 2 and yy.shape[1] > 1 else \
                 yy.reshape(n).astype(np.int64)
@@ -425,7 +425,7 @@ class Sequential:
         x = self._input(x)
         self.build((None, x.shape[1]))
         if y is None:
-            raise ValueError("fit needs targets y")
+            raise ArgumentError("fit needs targets y")
         y = np.asarray(y)
         n = x.shape[0]
         if y.shape[0] != n:
@@ -435,11 +435,11 @@ class Sequential:
         val_w = None
         if validation_data is None and validation_split:
             if not 0.0 < validation_split < 1.0:
-                raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
+                raise ArgumentError(f"validation_split must be in [0, 1), got {validation_split}")
             split = int(math.floor(n * (1.0 - validation_split)))
             if split < 1 or split >= n:
-                raise ValueError(f"validation_split={validation_split} leaves no training or "
-                                 f"no validation samples out of {n}")
+                raise ArgumentError(f"validation_split={validation_split} leaves no training or "
+                                    f"no validation samples out of {n}")
             validation_data = (x[split:], y[split:]) + (() if w is None else (w[split:],))
             x, y, w = x[:split], y[:split], None if w is None else w[:split]
             n = split
@@ -662,8 +662,8 @@ class Sequential:
         if path.endswith((".h5", ".hdf5")):
             raise unsupported("saving in the legacy HDF5 (.h5) format", "save to a .keras file")
         if not path.endswith(".keras"):
-            raise ValueError(f"Invalid filepath extension for saving: give a `.keras` "
-                             f"extension. Received: filepath={path}")
+            raise ArgumentError(f"Invalid filepath extension for saving: give a `.keras` "
+                                f"extension. Received: filepath={path}")
         if not overwrite and os.path.exists(path):
             raise FileExistsError(f"{path} exists and overwrite=False")
         net = self.build()

@@ -27,6 +27,7 @@ differs from Keras by terms of order ``epsilon``.
 """
 from __future__ import annotations
 
+from ..errors import ArgumentError, ArgumentTypeError
 from .. import optim as _optim
 from ._common import missing_attribute, unsupported
 
@@ -48,10 +49,10 @@ class Optimizer:
             if kwargs.pop(key, None) is not None:
                 raise unsupported(f"the optimizer argument {key}")
         if kwargs:
-            raise TypeError(f"{type(self).__name__} got unexpected argument(s) "
-                            f"{', '.join(sorted(kwargs))}")
+            raise ArgumentTypeError(f"{type(self).__name__} got unexpected argument(s) "
+                                    f"{', '.join(sorted(kwargs))}")
         if weight_decay is not None and not weight_decay >= 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+            raise ArgumentError(f"weight_decay must be >= 0, got {weight_decay!r}")
         self.decay = float(weight_decay or 0.0)
         self.name = name or type(self).__name__.lower()
         self.penalties = []  # [(regularizer, fusenn layer, attribute)], set by the model
@@ -168,8 +169,8 @@ class Adagrad(Optimizer, _optim.Adagrad):
                  weight_decay=None, name=None, lr=None, **kwargs):
         _optim.Adagrad.__init__(self, _learning_rate(learning_rate, lr, 0.001), eps=epsilon)
         if not initial_accumulator_value >= 0:
-            raise ValueError(f"initial_accumulator_value must be >= 0, got "
-                             f"{initial_accumulator_value!r}")
+            raise ArgumentError(f"initial_accumulator_value must be >= 0, got "
+                                f"{initial_accumulator_value!r}")
         self.initial_accumulator_value = float(initial_accumulator_value)
         self._keras_setup(name, weight_decay, kwargs)
 

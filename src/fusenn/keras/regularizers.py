@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ArgumentError
 from ._common import missing_attribute, unsupported
 
 
@@ -35,7 +36,7 @@ class Regularizer:
     def __init__(self, l1=0.0, l2=0.0):
         for name, v in (("l1", l1), ("l2", l2)):
             if not (isinstance(v, (int, float, np.floating)) and np.isfinite(v) and v >= 0):
-                raise ValueError(f"regularizer {name} must be a finite number >= 0, got {v!r}")
+                raise ArgumentError(f"regularizer {name} must be a finite number >= 0, got {v!r}")
         self.l1, self.l2 = float(l1), float(l2)
 
     def __call__(self, w):

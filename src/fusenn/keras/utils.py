@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ArgumentError
 from ._common import missing_attribute, set_random_seed
 
 __all__ = ["to_categorical", "set_random_seed"]
@@ -36,13 +37,13 @@ def to_categorical(x, num_classes=None):
     if arr.ndim > 1 and arr.shape[-1] == 1:
         arr = arr[..., 0]
     if arr.size and (arr.dtype.kind not in "iub" and not np.all(arr == np.round(arr))):
-        raise ValueError("to_categorical needs integer class labels")
+        raise ArgumentError("to_categorical needs integer class labels")
     labels = arr.astype(np.int64)
     if labels.size and labels.min() < 0:
-        raise ValueError(f"to_categorical needs labels >= 0, got {labels.min()}")
+        raise ArgumentError(f"to_categorical needs labels >= 0, got {labels.min()}")
     k = int(labels.max()) + 1 if num_classes is None else int(num_classes)
     if labels.size and labels.max() >= k:
-        raise ValueError(f"label {labels.max()} is not below num_classes={k}")
+        raise ArgumentError(f"label {labels.max()} is not below num_classes={k}")
     out = np.zeros(labels.shape + (k,))
     np.put_along_axis(out, labels[..., None], 1.0, axis=-1)
     return out

@@ -344,7 +344,7 @@ cdef Py_ssize_t _train_epoch_t(floating[::1] flat, floating[::1] grad,
     cdef floating* s0 = NULL
     cdef floating* s1 = NULL
     cdef floating[::1] work
-    cdef int64_t[::1] woff, aoff, zoff, dzoff
+    cdef const int64_t[::1] woff, aoff, zoff, dzoff
     if L < 1:
         raise _ArgumentError(f"widths must hold at least 2 sizes, got {widths.shape[0]}")
     for l in range(L + 1):
@@ -367,7 +367,7 @@ cdef Py_ssize_t _train_epoch_t(floating[::1] flat, floating[::1] grad,
     _blas_dims(rows, 1, 1)
     plan = plan_epoch(widths, codes, rows, LINEAR)
     P = plan.n_params
-    woff = np.asarray(plan.woff, dtype=np.int64)
+    woff = plan.woff
     _same1("flat", flat.shape[0], P)
     _same1("grad", grad.shape[0], P)
     if X.shape[1] != widths[0]:
@@ -408,9 +408,9 @@ cdef Py_ssize_t _train_epoch_t(floating[::1] flat, floating[::1] grad,
         raise _ArgumentError(f"losses has length {losses.shape[0]}, expected at least {n_batches}")
     if n == 0:
         return 0
-    aoff = np.asarray(plan.aoff, dtype=np.int64)
-    zoff = np.asarray(plan.zoff, dtype=np.int64)
-    dzoff = np.asarray(plan.dzoff, dtype=np.int64)
+    aoff = plan.aoff
+    zoff = plan.zoff
+    dzoff = plan.dzoff
     work = np.empty(plan.size, dtype=_F32 if floating is float else _F64)
     with nogil:
         result = _epoch(&flat[0], &grad[0], s0, s1, P, &widths[0], &codes[0], &params[0, 0],

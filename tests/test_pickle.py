@@ -48,3 +48,19 @@ def test_trainer_resumes_bit_identically():
     copy.fit(X, y, epochs=3)
     for a, b in zip(trainer.model.get_weights(), copy.model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_keras_face_round_trip():
+    """A compiled and fitted Keras-face model pickles to one that predicts alike and trains on."""
+    from fusenn.keras import Sequential, layers
+
+    X, y = _data()
+    model = Sequential([layers.Dense(6, activation="relu", input_shape=(4,)),
+                        layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(X, y, epochs=2, batch_size=8, verbose=0)
+    back = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(back.predict(X, verbose=0), model.predict(X, verbose=0))
+    back.fit(X, y, epochs=1, batch_size=8, verbose=0)
+    assert back.evaluate(X, y, verbose=0)[0] >= 0

@@ -60,6 +60,8 @@ loss_code, opt_code, hyper, state, losses) -> int``
 """
 from __future__ import annotations
 
+import array
+import functools
 from typing import NamedTuple
 
 #: Every kernel of the contract, in the order documented above: its arguments and what it
@@ -171,18 +173,23 @@ class EpochPlan(NamedTuple):
     its pre-activation. Each holds ``rows`` rows of the layer's width.
     """
 
-    woff: list
-    aoff: list
-    zoff: list
-    dzoff: list
+    woff: array.array  # int64 ("q"), readable as NumPy arrays or typed memoryviews
+    aoff: array.array
+    zoff: array.array
+    dzoff: array.array
     n_params: int
     size: int
 
 
 def plan_epoch(widths, codes, rows, linear_code=0):
     """The :class:`EpochPlan` of layers of ``widths`` with activation ``codes``, batches of at
-    most ``rows`` rows."""
-    widths = [int(w) for w in widths]
+    most ``rows`` rows (planned once per network and batch size: the plans are cached)."""
+    return _plan(tuple(int(w) for w in widths), tuple(int(c) for c in codes), int(rows),
+                 int(linear_code))
+
+
+@functools.lru_cache(maxsize=64)
+def _plan(widths, codes, rows, linear_code):
     L = len(widths) - 1
     woff, p = [], 0
     for l in range(L):
@@ -194,13 +201,15 @@ def plan_epoch(widths, codes, rows, linear_code=0):
         size = rows * widths[l + 1]
         zoff.append(off)
         off += size
-        if int(codes[l]) == linear_code:
+        if codes[l] == linear_code:
             aoff.append(zoff[l])
         else:
             aoff.append(off)
             off += size
         dzoff.append(off)
         off += size
-    return EpochPlan(woff, aoff, zoff, dzoff, p, off)
+    offsets = (array.array("q", v) for v in (woff, aoff, zoff, dzoff))  # int64 buffers
+    return EpochPlan(*offsets, p, off)
+
 
 assert list(UPDATES) == list(OPTIMIZERS), "UPDATES follows the optimiser codes"

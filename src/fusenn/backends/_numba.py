@@ -529,36 +529,34 @@ def mse(pred, targets, grad, half):
                        bool(half)))
 
 
-def _update(opt, p, g, s0, s1, t=0, **settings):
-    """One optimiser step (settings by their names in the contract's ``hyper`` vector)."""
-    if s0 is None and not (opt == OPT_SGD and settings["momentum"] == 0):
+def _update(opt, p, g, s0, s1, t, lr, momentum=0.0, nesterov=False, weight_decay=0.0,
+            beta1=0.0, beta2=0.0, eps=0.0, rho=0.0):
+    """One optimiser step of the contract's ``<opt>_update`` (settings as in ``hyper``)."""
+    if s0 is None and not (opt == OPT_SGD and momentum == 0):
         raise ArgumentError("this update keeps state: its state vector is None")
     if p.size == 0:
         return
-    hyper = np.zeros(N_HYPER)
-    for name, value in settings.items():
-        hyper[HYPER.index(name)] = value
+    hyper = np.array((lr, momentum, nesterov, weight_decay, beta1, beta2, eps, rho, 0.0))
     serial, parallel = UPDATES[opt]
     s0 = p if s0 is None else s0  # never read: plain SGD
     _call(serial, parallel, p.size, p, g, s0, s0 if s1 is None else s1, hyper, int(t))
 
 
 def sgd_update(p, g, vel, lr, momentum, nesterov, weight_decay):
-    _update(OPT_SGD, p, g, vel, None, lr=lr, momentum=momentum, nesterov=nesterov,
-            weight_decay=weight_decay)
+    _update(OPT_SGD, p, g, vel, None, 0, lr, momentum, nesterov, weight_decay)
 
 
 def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, t):
-    _update(OPT_ADAM, p, g, m, v, t, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
-            weight_decay=weight_decay)
+    _update(OPT_ADAM, p, g, m, v, t, lr, weight_decay=weight_decay, beta1=beta1, beta2=beta2,
+            eps=eps)
 
 
 def rmsprop_update(p, g, sq, lr, rho, eps, weight_decay):
-    _update(OPT_RMSPROP, p, g, sq, None, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
+    _update(OPT_RMSPROP, p, g, sq, None, 0, lr, weight_decay=weight_decay, eps=eps, rho=rho)
 
 
 def adagrad_update(p, g, acc, lr, eps, weight_decay):
-    _update(OPT_ADAGRAD, p, g, acc, None, lr=lr, eps=eps, weight_decay=weight_decay)
+    _update(OPT_ADAGRAD, p, g, acc, None, 0, lr, weight_decay=weight_decay, eps=eps)
 
 
 def train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, batch_size,
@@ -577,8 +575,8 @@ def train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, bat
     widths = np.asarray(widths, dtype=np.int64)
     codes = np.asarray(codes, dtype=np.int64)
     plan = plan_epoch(widths, codes, max(1, min(int(batch_size), X.shape[0])), LINEAR)
-    offsets = [np.asarray(o, dtype=np.int64) for o in (plan.woff, plan.aoff, plan.zoff,
-                                                        plan.dzoff)]
+    offsets = [np.frombuffer(o, dtype=np.int64) for o in (plan.woff, plan.aoff, plan.zoff,
+                                                          plan.dzoff)]
     return int(_train_epoch(flat, grad, widths, codes, np.asarray(params, dtype=np.float64), X,
                             labels, targets, perm, int(batch_size), int(loss_code),
                             int(opt_code), np.asarray(hyper, dtype=np.float64), state, losses,

@@ -114,6 +114,13 @@ class BuildExt(build_ext):
             ext.extra_compile_args = list(ext.extra_compile_args or []) + cflags + extra
             ext.extra_link_args = list(ext.extra_link_args or []) + lflags
         super().build_extensions()
+        if not any(ext.name.endswith("_avx2") for ext in self.extensions):
+            # A debug or sanitizer build has no AVX2 twin: remove one left by an earlier
+            # build, which would otherwise be installed and loaded instead of this build.
+            stale = self.get_ext_fullpath("fusenn._cykernels_avx2")
+            if os.path.exists(stale):
+                os.remove(stale)
+                print(f"fusenn: removed the stale AVX2 build {stale}")
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -150,6 +150,8 @@ def _extensions():
         "embedsignature": True,
     }
     macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+    if DEBUG or SANITIZE:
+        macros.append(("FUSENN_DEBUG_BUILD", "1"))
     if sys.platform != "win32":
         # Each activation's scalar functions are small `cdef inline`s, called from one loop
         # per activation; GCC's size limits stop inlining them into the big generated loop

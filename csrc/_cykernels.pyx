@@ -42,6 +42,7 @@ from fusenn.backends._contract import plan_epoch
 
 cdef extern from "fusenn_math.h":
     int FUSENN_HAVE_OPENMP
+    int FUSENN_DEBUG_BUILD
     float fusenn_expf(float x) noexcept nogil
     double fusenn_exp(double x) noexcept nogil
     float fusenn_tanhf(float x) noexcept nogil
@@ -49,6 +50,8 @@ cdef extern from "fusenn_math.h":
 NAME = "cython"
 #: Whether this extension was compiled with OpenMP (``prange`` runs in parallel).
 OPENMP = bool(FUSENN_HAVE_OPENMP)
+#: Whether this is a debug or sanitizer build (bounds checking; no AVX2 twin is built).
+DEBUG_BUILD = bool(FUSENN_DEBUG_BUILD)
 
 include "_generated.pxi"
 include "_kernels.pxi"

@@ -3,6 +3,10 @@
 #ifndef FUSENN_MATH_H
 #define FUSENN_MATH_H
 
+#ifndef FUSENN_DEBUG_BUILD  /* setup.py defines it to 1 for debug and sanitizer builds */
+#define FUSENN_DEBUG_BUILD 0
+#endif
+
 #ifdef _OPENMP
 #define FUSENN_HAVE_OPENMP 1
 #else

@@ -626,6 +626,9 @@ _define("softmax", SOFTMAX, "f(z)_i = exp(z_i - max z) / sum_j exp(z_j - max z)"
         "(0, 1), rows sum to 1", _softmax_rows, _softmax_d, rowwise=True)
 
 # --------------------------------------------------------------------------- codes
+#: The codes a per-element dispatcher (Numba's ``_act``) tests first: the common ones.
+DISPATCH_FIRST = (RELU, TANH, SIGMOID, LINEAR)
+
 #: ``{"LINEAR": 0, "RELU": 7, ...}``: each kernel's code under its name in capitals.
 CODES = {d.name.lstrip("_").upper(): code for code, d in sorted(BY_CODE.items())}
 assert all(globals()[name] == code for name, code in CODES.items())

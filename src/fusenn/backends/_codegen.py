@@ -406,7 +406,9 @@ def numba_source(table, contract):
            "    return njit(**_JIT)(body), njit(parallel=True, **_JIT)(copy)", "", ""]
     out += [f"{name} = {value}" for name, value in contract.CONSTANTS.items()] + ["", ""]
     out += _scalar_functions("numba", table)
-    kernels = _kernels(table)
+    first = getattr(table, "DISPATCH_FIRST", ())
+    kernels = sorted(_kernels(table), key=lambda k: (k[0] not in first,
+                                                     first.index(k[0]) if k[0] in first else 0))
     for name, prefix, args, doc in (
             ("_act", "_f_", "z, code, p0, p1", "f(z) for activation ``code``"),
             ("_act_prime", "_d_", "z, code, p0, p1", "f'(z) for activation ``code``"),

@@ -43,13 +43,14 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .._activation_table import LINEAR, RELU, SOFTMAX
+from .._activation_table import LINEAR, RELU, SIGMOID, SOFTMAX, TANH
 from .._threads import get_num_threads
 from ._contract import (H_STEP, HYPER, LOSS_HALF_MSE, LOSS_MSE,  # noqa: F401
                         LOSS_SIGMOID_BCE, LOSS_SOFTMAX_XENT, N_HYPER, OPT_ADAGRAD, OPT_ADAM,
                         OPT_RMSPROP, OPT_SGD, plan_epoch)
 from ._numba_generated import (_JIT, UPDATES, _act, _act_back, _act_prime, _b_relu,
-                                 _f_relu, _optimizer_step, _sigmoid, _twins, _typed)
+                               _b_sigmoid, _b_tanh, _f_relu, _optimizer_step, _sigmoid, _twins,
+                               _typed)
 from ..errors import ArgumentError
 
 NAME = "numba"
@@ -191,9 +192,15 @@ def _act_grad(z, a, dy, has_dy, code, p0, p1, out):
             if code == LINEAR:
                 for j in range(k):
                     out[i, j] = dy[i, j]
-            elif code == RELU:  # the common case without the per-element switch: vectorises
+            elif code == RELU:  # the common cases without the per-element switch: vectorise
                 for j in range(k):
                     out[i, j] = _b_relu(dy[i, j], z[i, j], a[i, j], p0, p1)
+            elif code == TANH:
+                for j in range(k):
+                    out[i, j] = _b_tanh(dy[i, j], z[i, j], a[i, j], p0, p1)
+            elif code == SIGMOID:
+                for j in range(k):
+                    out[i, j] = _b_sigmoid(dy[i, j], z[i, j], a[i, j], p0, p1)
             else:
                 for j in range(k):
                     out[i, j] = _act_back(dy[i, j], z[i, j], a[i, j], code, p0, p1)

@@ -557,6 +557,12 @@ def _b_hard_shrink(dy, z, a, p0, p1):
 @njit(**_JIT)
 def _act(z, code, p0, p1):
     """f(z) for activation ``code`` (any but SOFTMAX)."""
+    if code == 7:
+        return _f_relu(z, p0, p1)
+    if code == 6:
+        return _f_tanh(z, p0, p1)
+    if code == 5:
+        return _f_sigmoid(z, p0, p1)
     if code == 0:
         return _f_linear(z, p0, p1)
     if code == 1:
@@ -567,12 +573,6 @@ def _act(z, code, p0, p1):
         return _f_sign(z, p0, p1)
     if code == 4:
         return _f_piecewise_linear(z, p0, p1)
-    if code == 5:
-        return _f_sigmoid(z, p0, p1)
-    if code == 6:
-        return _f_tanh(z, p0, p1)
-    if code == 7:
-        return _f_relu(z, p0, p1)
     if code == 8:
         return _f_leaky_relu(z, p0, p1)
     if code == 10:
@@ -613,6 +613,12 @@ def _act(z, code, p0, p1):
 @njit(**_JIT)
 def _act_prime(z, code, p0, p1):
     """f'(z) for activation ``code`` (any but SOFTMAX)."""
+    if code == 7:
+        return _d_relu(z, p0, p1)
+    if code == 6:
+        return _d_tanh(z, p0, p1)
+    if code == 5:
+        return _d_sigmoid(z, p0, p1)
     if code == 0:
         return _d_linear(z, p0, p1)
     if code == 1:
@@ -623,12 +629,6 @@ def _act_prime(z, code, p0, p1):
         return _d_sign(z, p0, p1)
     if code == 4:
         return _d_piecewise_linear(z, p0, p1)
-    if code == 5:
-        return _d_sigmoid(z, p0, p1)
-    if code == 6:
-        return _d_tanh(z, p0, p1)
-    if code == 7:
-        return _d_relu(z, p0, p1)
     if code == 8:
         return _d_leaky_relu(z, p0, p1)
     if code == 10:
@@ -669,6 +669,12 @@ def _act_prime(z, code, p0, p1):
 @njit(**_JIT)
 def _act_back(dy, z, a, code, p0, p1):
     """dy * f'(z) for activation ``code``, given a = f(z) (any but SOFTMAX)."""
+    if code == 7:
+        return _b_relu(dy, z, a, p0, p1)
+    if code == 6:
+        return _b_tanh(dy, z, a, p0, p1)
+    if code == 5:
+        return _b_sigmoid(dy, z, a, p0, p1)
     if code == 0:
         return _b_linear(dy, z, a, p0, p1)
     if code == 1:
@@ -679,12 +685,6 @@ def _act_back(dy, z, a, code, p0, p1):
         return _b_sign(dy, z, a, p0, p1)
     if code == 4:
         return _b_piecewise_linear(dy, z, a, p0, p1)
-    if code == 5:
-        return _b_sigmoid(dy, z, a, p0, p1)
-    if code == 6:
-        return _b_tanh(dy, z, a, p0, p1)
-    if code == 7:
-        return _b_relu(dy, z, a, p0, p1)
     if code == 8:
         return _b_leaky_relu(dy, z, a, p0, p1)
     if code == 10:

@@ -128,13 +128,7 @@ class Passes:
         for i, (W, b) in enumerate(zip(net.coefs, net.intercepts)):
             code = self.code if i < last else _LINEAR
             z, a = self.z[i][:r], self.a[i][:r]
-            if i == 0 and self.sparse:
-                z[...] = safe_sparse_dot(x, W)
-                z += b
-                if a is not z:
-                    be.act_forward(z, *code, a)
-            else:
-                be.dense_forward(x, W, b, *code, z, a)
+            _dense(be, x, W, b, code, z, a, sparse=i == 0 and self.sparse)
             x = a
         return self.z[last][:r]
 
@@ -176,6 +170,18 @@ def output_activation(name, out):
     return out
 
 
+def _dense(be, x, W, b, code, z, a, sparse):
+    """One layer: ``z = x @ W + b``, ``a = f(z)`` (``code``: activation code and parameters),
+    through the fused dense kernel, or for a sparse ``x`` its product then the activation."""
+    if sparse:
+        z[...] = safe_sparse_dot(x, W)
+        z += b
+        if a is not z:
+            be.act_forward(z, *code, a)
+    else:
+        be.dense_forward(x, W, b, *code, z, a)
+
+
 def predict_raw(X, coefs, intercepts, activation, out_activation):
     """Outputs of the network for ``X`` (dense or CSR), ``PREDICT_BATCH`` rows at a time.
 
@@ -208,13 +214,7 @@ def predict_raw(X, coefs, intercepts, activation, out_activation):
                 z = hidden[i][0][:r]
                 a = z if hidden[i][1] is None else hidden[i][1][:r]
                 layer_code = code
-            if i == 0 and sparse:
-                z[...] = safe_sparse_dot(x, W)
-                z += b
-                if a is not z:
-                    be.act_forward(z, *layer_code, a)
-            else:
-                be.dense_forward(x, W, b, *layer_code, z, a)
+            _dense(be, x, W, b, layer_code, z, a, sparse=i == 0 and sparse)
             x = a
     return output_activation(out_activation, out)
 

@@ -334,9 +334,10 @@ cdef Py_ssize_t _train_epoch_t(floating[::1] flat, floating[::1] grad,
                                labels_obj, targets_obj, const int64_t[::1] perm,
                                Py_ssize_t bs, int loss_code, int opt_code,
                                const double[::1] hyper, floating[:, ::1] state,
-                               double[::1] losses) except -1:
+                               double[::1] losses, double[::1] correct) except -1:
     cdef Py_ssize_t L = widths.shape[0] - 1, n = X.shape[0], P = 0, l, i, rows
-    cdef Py_ssize_t n_batches, need_state, k_out, result
+    cdef Py_ssize_t n_batches, need_state, k_out, result, n_epochs
+    cdef double* cp = NULL
     cdef const int64_t[::1] labels
     cdef const floating[:, ::1] targets
     cdef const int64_t* lp = NULL
@@ -372,8 +373,13 @@ cdef Py_ssize_t _train_epoch_t(floating[::1] flat, floating[::1] grad,
     _same1("grad", grad.shape[0], P)
     if X.shape[1] != widths[0]:
         raise _ArgumentError(f"X has {X.shape[1]} features, the first layer takes {widths[0]}")
-    _same1("perm", perm.shape[0], n)
-    for i in range(n):
+    if n == 0:
+        return 0
+    if perm.shape[0] % n != 0 or perm.shape[0] == 0:
+        raise _ArgumentError(f"perm has {perm.shape[0]} entries, expected one or more rows of "
+                             f"{n} (one order of the samples per epoch)")
+    n_epochs = perm.shape[0] // n
+    for i in range(perm.shape[0]):
         if perm[i] < 0 or perm[i] >= n:
             raise IndexError(f"perm[{i}] = {perm[i]} is out of range for {n} samples")
     k_out = widths[L]
@@ -404,53 +410,73 @@ cdef Py_ssize_t _train_epoch_t(floating[::1] flat, floating[::1] grad,
         if need_state == 2:
             s1 = &state[1, 0]
     n_batches = (n + bs - 1) // bs
-    if losses.shape[0] < n_batches:
-        raise _ArgumentError(f"losses has length {losses.shape[0]}, expected at least {n_batches}")
-    if n == 0:
-        return 0
+    if losses.shape[0] < n_epochs * n_batches:
+        raise _ArgumentError(f"losses has {losses.shape[0]} entries, expected at least "
+                             f"{n_epochs * n_batches} ({n_epochs} epochs of {n_batches} batches)")
+    if correct is not None and correct.shape[0] > 0:
+        if correct.shape[0] < n_epochs * n_batches:
+            raise _ArgumentError(f"correct has {correct.shape[0]} entries, expected at least "
+                                 f"{n_epochs * n_batches}, or none")
+        cp = &correct[0]
     aoff = plan.aoff
     zoff = plan.zoff
     dzoff = plan.dzoff
     work = np.empty(plan.size, dtype=_F32 if floating is float else _F64)
     with nogil:
         result = _epoch(&flat[0], &grad[0], s0, s1, P, &widths[0], &codes[0], &params[0, 0],
-                        L, &woff[0], &X[0, 0], n, lp, tp, &perm[0], bs, loss_code, opt_code,
-                        &hyper[0], &losses[0], &work[0], &aoff[0], &zoff[0], &dzoff[0])
+                        L, &woff[0], &X[0, 0], n, lp, tp, &perm[0], bs, n_epochs, loss_code,
+                        opt_code, &hyper[0], &losses[0], cp, &work[0], &aoff[0], &zoff[0],
+                        &dzoff[0])
     return result
 
 
 def train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, batch_size,
-                loss_code, opt_code, hyper, state, losses):
-    """One epoch of mini-batch training of a stack of Dense layers, GIL released throughout.
+                loss_code, opt_code, hyper, state, losses, correct=None):
+    """Epochs of mini-batch training of a stack of Dense layers (one per row of ``perm``),
+    GIL released throughout.
 
     Arguments as :func:`fusenn.backends._numpy.train_epoch`. Returns the number of batches
-    completed: all of them, or the index of the first batch whose loss was not finite (the
-    weights are then those before that batch's update).
+    completed over all epochs: all of them, or the index of the first batch whose loss was not
+    finite (the weights are then those before that batch's update).
     """
     cdef int kind = _kind(X, "X")
     w = _as_i64(widths, "widths")
     c = _as_i64(codes, "codes")
     pr = np.ascontiguousarray(params, dtype=np.float64)
     hy = np.ascontiguousarray(hyper, dtype=np.float64)
-    pm = _as_i64(perm, "perm")
+    pm = _as_i64(np.ravel(perm), "perm")
     if int(loss_code) == LOSS_SOFTMAX_XENT:
         labels = _as_i64(labels, "labels")
-    out = losses
-    if not (isinstance(losses, np.ndarray) and losses.dtype == _F64 and losses.ndim == 1
-            and losses.flags.c_contiguous):
-        out = np.zeros(np.shape(losses)[0] if np.ndim(losses) else 0, dtype=np.float64)
+    out = _f64_out(losses)
+    counts = None if correct is None or np.size(correct) == 0 else _f64_out(correct)
     st = state
     if st is not None and np.ndim(st) == 2 and np.shape(st)[0] == 0:
         st = None  # an empty state (plain SGD) needs no buffer
     if kind == 0:
         done = _train_epoch_t[float](flat, grad, w, c, pr, X, labels, targets, pm,
                                      int(batch_size), int(loss_code), int(opt_code), hy, st,
-                                     out)
+                                     out, counts)
     else:
         done = _train_epoch_t[double](flat, grad, w, c, pr, X, labels, targets, pm,
                                       int(batch_size), int(loss_code), int(opt_code), hy, st,
-                                      out)
-    if out is not losses:
-        n = min(len(out), np.shape(losses)[0])
-        losses[:n] = out[:n]
+                                      out, counts)
+    _copy_back(out, losses)
+    if counts is not None:
+        _copy_back(counts, correct)
     return done
+
+
+def _f64_out(arr):
+    """``arr`` flattened as the float64 C-contiguous buffer the kernel writes (a view when it
+    is one already, else a scratch copy for :func:`_copy_back`)."""
+    if isinstance(arr, np.ndarray) and arr.dtype == _F64 and arr.flags.c_contiguous:
+        return arr.reshape(-1)
+    return np.zeros(np.size(arr), dtype=np.float64)
+
+
+def _copy_back(buf, arr):
+    """Write a scratch output back into the caller's array ``arr``."""
+    if isinstance(arr, np.ndarray) and not np.shares_memory(buf, arr):
+        flat = arr.reshape(-1)
+        n = min(flat.shape[0], buf.shape[0])
+        flat[:n] = buf[:n]

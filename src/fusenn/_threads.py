@@ -4,6 +4,12 @@ On a 2-core machine threads decide speed more than instructions do: two BLAS poo
 idle OpenMP threads spinning after a parallel region, can halve throughput. fusenn therefore
 keeps one number, ``FUSENN_NUM_THREADS`` or :func:`set_num_threads`, and applies it to every
 pool only inside :func:`thread_limits` (a ``try/finally`` that restores what was there).
+
+Where the user has set no number, the count follows the size of the work (:func:`threads_for`):
+a mini-batch of a small network is done before a second thread has started, and two threads
+that must meet after every product are slowed down badly by any other busy process on the
+machine, so below :data:`ONE_THREAD_BELOW` multiply-adds per batch (or per prediction chunk)
+fusenn runs on one thread, and on every core above it.
 """
 from __future__ import annotations
 
@@ -66,6 +72,26 @@ def set_num_threads(n):
     _num_threads = n
 
 
+#: Multiply-adds per mini-batch (or prediction chunk) below which one thread is as fast as
+#: every core, so that fusenn uses one. Measured on the 2-core development machine with
+#: ``python -m fusenn.bench.threads`` (see that module).
+ONE_THREAD_BELOW = 2_000_000
+
+
+def threads_for(work):
+    """The thread count for calls of ``work`` multiply-adds each: the number the user set
+    (:func:`set_num_threads` or ``FUSENN_NUM_THREADS``), else one thread below
+    :data:`ONE_THREAD_BELOW` and :func:`get_num_threads` from there on."""
+    if _in_forked_child:
+        return 1
+    if _num_threads is not None:
+        return _num_threads
+    env = _env_threads()
+    if env is not None:
+        return env
+    return 1 if work < ONE_THREAD_BELOW else cpu_count()
+
+
 def get_num_threads():
     """The thread count fusenn uses now (1 in a child made by ``fork()``)."""
     if _in_forked_child:
@@ -93,14 +119,18 @@ def _thread_pools():
 
 
 @contextlib.contextmanager
-def thread_limits(n=None):
-    """Limit BLAS, OpenMP and (if loaded) Numba to ``n`` threads inside the block.
+def thread_limits(n=None, work=None):
+    """Limit BLAS, OpenMP and (if loaded) Numba to ``n`` threads inside the block (default:
+    :func:`threads_for` ``work``, the multiply-adds of each call inside, when given, else
+    :func:`get_num_threads`).
 
     Only the pools whose count differs are touched, and restored on the way out: when every
     pool already runs ``n`` threads (the common case) the block costs a few microseconds,
     which matters for a fit that lasts a millisecond.
     """
-    n = get_num_threads() if n is None else int(n)
+    if n is None:
+        n = get_num_threads() if work is None else threads_for(work)
+    n = int(n)
     numba = sys.modules.get("numba")
     old_numba = None
     changed = []

@@ -3,6 +3,13 @@
 A callback receives the :class:`fusenn.Trainer` in ``set_trainer`` and the epoch's logs
 (``{"loss": ..., "accuracy": ..., "val_loss": ...}``) in ``on_epoch_end``. It stops training by
 setting ``trainer.stop_training = True``.
+
+A callback that only reads the logs (it neither looks at the weights between epochs nor stops
+training), such as :class:`History`, says so with ``replayable = True``. When every callback of
+a fit is replayable and there is no validation data, the Trainer may run many epochs in one
+compiled call and then hands their logs to :meth:`Callback.on_epochs_end`, which replays each
+epoch's ``on_epoch_begin``/``on_epoch_end`` in order with the same logs (a callback may do it
+at once, as :class:`History` does).
 """
 from __future__ import annotations
 
@@ -14,6 +21,9 @@ from .errors import ArgumentError
 
 class Callback:
     trainer = None
+    #: Whether the callback only reads the logs, so that its epoch calls may be replayed after
+    #: several epochs ran in one compiled call (see the module's docstring).
+    replayable = False
 
     def set_trainer(self, trainer):
         self.trainer = trainer
@@ -30,9 +40,20 @@ class Callback:
     def on_train_end(self, logs=None):
         pass
 
+    def on_epochs_end(self, first, logs):
+        """Epochs ``first, first + 1, ...`` ran in one call (only for a replayable callback):
+        ``logs`` maps each name to one value per epoch. Replays ``on_epoch_begin`` and
+        ``on_epoch_end`` for each epoch in turn."""
+        names = list(logs)
+        for e, values in enumerate(zip(*logs.values())):
+            self.on_epoch_begin(first + e)
+            self.on_epoch_end(first + e, dict(zip(names, values)))
+
 
 class History(Callback):
     """Records every epoch's logs: ``history.history["loss"]`` is the list of epoch losses."""
+
+    replayable = True
 
     def __init__(self):
         self.history = {}
@@ -46,6 +67,11 @@ class History(Callback):
         self.epoch.append(epoch)
         for k, v in (logs or {}).items():
             self.history.setdefault(k, []).append(v)
+
+    def on_epochs_end(self, first, logs):
+        self.epoch.extend(range(first, first + len(next(iter(logs.values())))))
+        for k, v in logs.items():
+            self.history.setdefault(k, []).extend(v)
 
     def __getitem__(self, key):
         return self.history[key]

@@ -212,7 +212,8 @@ class Sequential:
             batch_size = PREDICT_BATCH
         else:
             batch_size = check_positive(batch_size, "batch_size", integer=True)
-        with thread_limits(), self._lock:  # BLAS and OpenMP on fusenn's count, as in fit
+        # BLAS and OpenMP on fusenn's count for this size, as in fit
+        with thread_limits(work=min(X.shape[0], batch_size) * self.n_params), self._lock:
             if X.shape[0] <= batch_size:
                 return self._forward(X, False)
             parts = [self._forward(X[i:i + batch_size], False)

@@ -70,6 +70,9 @@ class Trainer:
         for m in metrics:
             if m != "accuracy":
                 raise ArgumentError(f"unknown metric {m!r}; valid: accuracy")
+            if self.loss.task == "regression":
+                raise ArgumentError(f"accuracy is not defined for a regression loss "
+                                    f"({self.loss.name}); use metrics=[]")
         self.metrics = list(metrics)
         self.verbose = int(verbose)
         if fast_path not in ("auto", False):
@@ -131,9 +134,21 @@ class Trainer:
         out = self._logits(X)
         logs = {"loss": self.loss.kernel(backends.get(), out, y, None)}  # y is prepared
         if "accuracy" in self.metrics:
-            logs["accuracy"] = _accuracy(out, y, self.loss, self._fuses_output(),
-                                         self.model.output_activation.name)
+            right, judged = self._correct(out, y)
+            logs["accuracy"] = right / judged
         return logs
+
+    def _correct(self, out, y):
+        """``(correct predictions, predictions judged)`` of outputs ``out`` (logits when the
+        output is fused) against prepared targets ``y``: one judgement per row for the softmax
+        cross-entropy, one per output otherwise (the compiled epoch counts the same way,
+        see :func:`fusenn.backends._numpy._count_correct`)."""
+        if self.loss.code == _losses.CrossEntropy.code:
+            labels = y if y.ndim == 1 else np.argmax(y, axis=1)
+            return float(np.count_nonzero(np.argmax(out, axis=1) == labels)), out.shape[0]
+        logits = self.loss.code == _losses.BinaryCrossEntropy.code or self._fuses_output()
+        threshold = 0.0 if logits else 0.5
+        return float(np.count_nonzero((out > threshold) == (y > 0.5))), out.size
 
     def evaluate(self, X, y):
         """``{"loss": ..., "accuracy": ...}`` on ``(X, y)`` in evaluation mode."""
@@ -289,7 +304,8 @@ class Trainer:
         order = np.arange(n, dtype=np.int64)
         last_good = _LastGood(model, self.optimizer)
 
-        with thread_limits(), _InterruptsAtSafePoints() as interrupts:
+        # one thread for small networks' batches (see fusenn._threads.threads_for)
+        with thread_limits(work=bs * model.n_params), _InterruptsAtSafePoints() as interrupts:
             for cb in callbacks:
                 cb.on_train_begin()
             try:
@@ -302,77 +318,154 @@ class Trainer:
 
     def _epochs(self, path, epochs, n, bs, order, y, validation_data, callbacks, last_good,
                 interrupts):
-        """The epoch loop of :meth:`fit`."""
-        model = self.model
-        for epoch in range(epochs):
+        """The epoch loop of :meth:`fit`.
+
+        When every callback is replayable and nothing is validated, the path may run several
+        epochs per call (:meth:`CompiledEpoch.span`); their callbacks are then replayed in
+        order with each epoch's logs. If such a call diverges, the weights go back to its
+        start and its epochs are run again one at a time, with the same sample orders, so that
+        divergence is reported and restored per epoch as always.
+        """
+        span = 1
+        if validation_data is None and all(cb.replayable for cb in callbacks):
+            span = path.span(n)
+        counting = "accuracy" in self.metrics
+        replay = []  # sample orders of epochs to run again one at a time
+        epoch = 0
+        while epoch < epochs:
             interrupts.deliver()
-            for cb in callbacks:
-                cb.on_epoch_begin(epoch)
-            perm = self.rng.permutation(n).astype(np.int64) if self.shuffle else order
+            if replay:
+                orders = replay.pop(0)[None]
+            else:
+                orders = self._orders(min(span, epochs - epoch), n, order)
+            one = orders.shape[0] == 1
+            if one:
+                for cb in callbacks:
+                    cb.on_epoch_begin(epoch)
             last_good.keep()
             # overflow on the way to divergence is reported as DivergenceError below
             with self._training_mode(reuse=True), np.errstate(over="ignore", invalid="ignore"):
-                model.training = True
-                batch_losses, done = path.run(perm, interrupts)
+                self.model.training = True
+                losses, correct, done = path.run(orders, counting, interrupts)
             interrupts.deliver()  # a Ctrl-C during the epoch, now that t and weights agree
-            if done < len(batch_losses) or not last_good.finite_now():
+            if done < losses.size or not last_good.finite_now():
                 last_good.restore()
-                what = (f"the loss became {batch_losses[done]} at epoch {epoch + 1}, batch "
-                        f"{done + 1}" if done < len(batch_losses) else
-                        f"the weights became infinite or NaN at epoch {epoch + 1}, batch "
-                        f"{len(batch_losses)} (the last update)")
-                raise DivergenceError(
-                    f"training diverged: {what}; the weights and the optimiser state are "
-                    f"restored to their values at the start of epoch {epoch + 1}, the last "
-                    f"finite ones (try a smaller learning rate)")
-            sizes = np.full(len(batch_losses), bs, dtype=np.float64)
-            sizes[-1] = n - bs * (len(batch_losses) - 1)
-            logs = {"loss": float(np.dot(batch_losses, sizes) / n)}
-            if "accuracy" in self.metrics:
-                logs["accuracy"] = self._scores(path.X, y)["accuracy"]
+                if not one:
+                    replay = list(orders)
+                    continue
+                self._diverged(losses.reshape(-1), done, epoch)
+            # each epoch's logs, one value per epoch of the call
+            columns = {"loss": ((losses * path.sizes).sum(axis=1) / n).tolist()}
+            if counting:
+                judged = n if self.loss.code == _losses.CrossEntropy.code else y[:1].size * n
+                columns["accuracy"] = (correct.sum(axis=1) / judged).tolist()
+            if not one:
+                for cb in callbacks:
+                    cb.on_epochs_end(epoch, columns)
+                epoch += orders.shape[0]
+                continue
+            logs = {k: v[0] for k, v in columns.items()}
             if validation_data is not None:
-                logs.update({"val_" + k: v
-                             for k, v in self._scores(*validation_data).items()})
+                logs.update({"val_" + k: v for k, v in self._scores(*validation_data).items()})
             for cb in callbacks:
                 cb.on_epoch_end(epoch, logs)
+            epoch += 1
             if self.stop_training:
-                break
+                return
+
+    def _orders(self, count, n, order):
+        """``count`` epochs' sample orders, one per row: fresh permutations when shuffling
+        (the same as ``count`` calls of ``rng.permutation(n)``), else ``order``."""
+        if not self.shuffle:
+            return np.broadcast_to(order, (count, n))
+        return self.rng.permuted(np.broadcast_to(order, (count, n)), axis=1)
+
+    @staticmethod
+    def _diverged(losses, done, epoch):
+        what = (f"the loss became {losses[done]} at epoch {epoch + 1}, batch {done + 1}"
+                if done < losses.size else
+                f"the weights became infinite or NaN at epoch {epoch + 1}, batch "
+                f"{losses.size} (the last update)")
+        raise DivergenceError(
+            f"training diverged: {what}; the weights and the optimiser state are restored to "
+            f"their values at the start of epoch {epoch + 1}, the last finite ones (try a "
+            f"smaller learning rate)")
 
 
-class CompiledEpoch:
-    """One epoch in one call of a compiled backend's ``train_epoch``: every mini-batch's
-    forward pass, fused loss, backward pass and optimiser step with no Python per batch."""
+class _EpochPath:
+    """What both epoch paths share: the batch sizes of an epoch, and the buffers of losses
+    and correct counts that :meth:`run` fills (one row per epoch of a call)."""
+
+    def __init__(self, n, bs):
+        self.n_batches = -(-n // bs)
+        self.sizes = np.full(self.n_batches, bs, dtype=np.float64)
+        self.sizes[-1] = n - bs * (self.n_batches - 1)
+        self._buffers = (np.empty((0, self.n_batches)), np.empty((0, self.n_batches)))
+
+    def describe(self):
+        return f"{self.kind}:{self.backend.NAME}"
+
+    def span(self, n):
+        """How many epochs one call may run (when nothing needs Python between them)."""
+        return 1
+
+    def _outputs(self, epochs):
+        """``(losses, correct)``, ``(epochs, n_batches)`` each, reused between calls."""
+        if self._buffers[0].shape[0] < epochs:
+            self._buffers = (np.empty((epochs, self.n_batches)),
+                             np.zeros((epochs, self.n_batches)))
+        return self._buffers[0][:epochs], self._buffers[1][:epochs]
+
+
+class CompiledEpoch(_EpochPath):
+    """Epochs in one call of a compiled backend's ``train_epoch``: every mini-batch's
+    forward pass, fused loss, correct-prediction count, backward pass and optimiser step with
+    no Python per batch, and with no Python per epoch when several run in one call."""
 
     kind = "fast"
+    #: Samples one call may visit when it runs several epochs (small data sets: many epochs
+    #: per call, so that Python's per-epoch cost does not dominate; Ctrl-C waits at most
+    #: this long).
+    SPAN_SAMPLES = 8192
 
     def __init__(self, trainer, backend, X, y, bs, layout):
         self.trainer, self.backend, self.bs = trainer, backend, bs
         self.X = np.ascontiguousarray(X)
+        super().__init__(self.X.shape[0], bs)
         self.widths, self.codes, self.params = layout
         xent = trainer.loss.code == _losses.CrossEntropy.code
         model = trainer.model
         self.labels = y if xent else np.empty(0, dtype=np.int64)
         self.targets = np.empty((0, model.n_out), dtype=model.dtype) if xent else y
-        self.losses = np.empty(-(-self.X.shape[0] // bs))
+        prepare = getattr(backend, "prepare_epoch", None)
+        if prepare is not None:  # a backend that compiles on first use does it now, not in epoch 1
+            opt = trainer.optimizer
+            losses, correct = self._outputs(1)
+            prepare(model.flat_params, model.flat_grads, self.widths, self.codes, self.params,
+                    self.X, self.labels, self.targets, np.arange(self.X.shape[0]), bs,
+                    trainer.loss.code, opt.code, opt.hyper(), opt.state, losses, correct)
 
-    def describe(self):
-        return f"{self.kind}:{self.backend.NAME}"
+    def span(self, n):
+        return max(1, self.SPAN_SAMPLES // n)
 
-    def run(self, perm, interrupts=None):
-        """``(batch losses, batches done)`` for the samples in the order ``perm``.
+    def run(self, orders, count=True, interrupts=None):
+        """``(losses, correct, batches done)`` for the epochs whose sample orders are the rows
+        of ``orders``: each batch's loss and correct predictions, ``(epochs, n_batches)``
+        (``correct`` is not written unless ``count``).
 
         The step count moves with the weights: a Ctrl-C is held back by ``interrupts`` (see
         :class:`_InterruptsAtSafePoints`) until both are updated."""
         model, opt = self.trainer.model, self.trainer.optimizer
+        losses, correct = self._outputs(orders.shape[0])
         done = self.backend.train_epoch(
             model.flat_params, model.flat_grads, self.widths, self.codes, self.params, self.X,
-            self.labels, self.targets, perm, self.bs, self.trainer.loss.code, opt.code,
-            opt.hyper(), opt.state, self.losses)
+            self.labels, self.targets, orders, self.bs, self.trainer.loss.code, opt.code,
+            opt.hyper(), opt.state, losses, correct if count else None)
         opt.t += int(done)
-        return self.losses, int(done)
+        return losses, correct, int(done)
 
 
-class PerBatchEpoch:
+class PerBatchEpoch(_EpochPath):
     """One epoch through the layers' ``forward``/``backward``, a mini-batch at a time; the
     batch buffers are allocated once per fit."""
 
@@ -380,36 +473,39 @@ class PerBatchEpoch:
 
     def __init__(self, trainer, backend, X, y, bs):
         self.trainer, self.backend, self.X, self.y, self.bs = trainer, backend, X, y, bs
+        super().__init__(X.shape[0], bs)
         model = trainer.model
         self.xbuf = np.empty((bs, X.shape[1]), dtype=X.dtype)
         self.ybuf = np.empty((bs,) + y.shape[1:], dtype=y.dtype)
         self.gbuf = np.empty((bs, model.n_out), dtype=model.dtype)
 
-    def describe(self):
-        return f"{self.kind}:{self.backend.NAME}"
-
-    def run(self, perm, interrupts=None):
-        """``(batch losses, batches done)`` for the samples in the order ``perm``; stops
-        after the batch in which ``interrupts`` saw a Ctrl-C (the step count and the weights
-        agree at every batch boundary)."""
+    def run(self, orders, count=True, interrupts=None):
+        """``(losses, correct, batches done)`` for the epochs of ``orders`` (one row each, as
+        :meth:`CompiledEpoch.run`); stops after the batch in which ``interrupts`` saw a Ctrl-C
+        (the step count and the weights agree at every batch boundary)."""
         model, opt, loss_fn = self.trainer.model, self.trainer.optimizer, self.trainer.loss
         bs, X, y = self.bs, self.X, self.y
-        n_batches = -(-X.shape[0] // bs)
-        losses = np.empty(n_batches)
-        for k in range(n_batches):
-            idx = perm[k * bs:(k + 1) * bs]
-            m = idx.shape[0]
-            xb = np.take(X, idx, axis=0, out=self.xbuf[:m])
-            yb = np.take(y, idx, axis=0, out=self.ybuf[:m])
-            out = model._forward(xb, True)
-            losses[k] = loss_fn.kernel(self.backend, out, yb, self.gbuf[:m])
-            if not math.isfinite(losses[k]):
-                return losses, k
-            model._backward(self.gbuf[:m])
-            opt._step(model.flat_params, model.flat_grads)
-            if interrupts is not None and interrupts.pending:
-                return losses, k + 1
-        return losses, n_batches
+        losses, correct = self._outputs(orders.shape[0])
+        flat_losses, flat_correct = losses.reshape(-1), correct.reshape(-1)
+        kk = 0
+        for perm in orders:
+            for k in range(self.n_batches):
+                idx = perm[k * bs:(k + 1) * bs]
+                m = idx.shape[0]
+                xb = np.take(X, idx, axis=0, out=self.xbuf[:m])
+                yb = np.take(y, idx, axis=0, out=self.ybuf[:m])
+                out = model._forward(xb, True)
+                if count:
+                    flat_correct[kk] = self.trainer._correct(out, yb)[0]
+                flat_losses[kk] = loss_fn.kernel(self.backend, out, yb, self.gbuf[:m])
+                if not math.isfinite(flat_losses[kk]):
+                    return losses, correct, kk
+                model._backward(self.gbuf[:m])
+                opt._step(model.flat_params, model.flat_grads)
+                kk += 1
+                if interrupts is not None and interrupts.pending:
+                    return losses, correct, kk
+        return losses, correct, kk
 
 
 class _LastGood:
@@ -495,14 +591,3 @@ class _InterruptsAtSafePoints:
         if exc_type is None:
             self.deliver()
         return False
-
-
-def _accuracy(out, y, loss, fused, act_name):
-    """Accuracy from model outputs (logits when ``fused``)."""
-    if loss.code == _losses.CrossEntropy.code:
-        labels = y if y.ndim == 1 else np.argmax(y, axis=1)
-        return float(np.mean(np.argmax(out, axis=1) == labels))
-    threshold = 0.0 if fused or act_name != "sigmoid" else 0.5
-    if loss.task == "regression":
-        raise ArgumentError("accuracy is not defined for a regression loss")
-    return float(np.mean((out > threshold) == (y > 0.5)))

@@ -55,8 +55,10 @@ outlives the call. Activations are passed as ``(code, p0, p1)`` from
 ``adagrad_update(p, g, acc, lr, eps, weight_decay)``
     ``acc += g'^2``; ``p -= lr g' / (sqrt(acc) + eps)``.
 ``train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, batch_size,
-loss_code, opt_code, hyper, state, losses) -> int``
-    One epoch of mini-batch training of a stack of Dense layers, see :func:`train_epoch`.
+loss_code, opt_code, hyper, state, losses, correct=None) -> int``
+    Mini-batch training of a stack of Dense layers for one epoch, or for several in one call
+    (one row of ``perm`` per epoch); ``correct`` receives each batch's count of correct
+    predictions, see :func:`train_epoch`.
 """
 from __future__ import annotations
 
@@ -94,8 +96,9 @@ KERNELS = {
     "rmsprop_update": ("p, g, sq, lr, rho, eps, weight_decay", "In place RMSprop step."),
     "adagrad_update": ("p, g, acc, lr, eps, weight_decay", "In place Adagrad step."),
     "train_epoch": ("flat, grad, widths, codes, params, X, labels, targets, perm, batch_size, "
-                    "loss_code, opt_code, hyper, state, losses",
-                    "One epoch of mini-batch training of a stack of Dense layers."),
+                    "loss_code, opt_code, hyper, state, losses, correct=None",
+                    "Epochs of mini-batch training of a stack of Dense layers (one per row of "
+                    "``perm``), counting correct predictions."),
 }
 
 #: train_epoch's loss codes, by name (never renumber; append).

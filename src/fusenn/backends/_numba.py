@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import math
 import os
+import sys
+import threading
 
 import numba
 import numpy as np
@@ -86,7 +88,7 @@ __all__ = [
     "NAME", "act_forward", "act_derivative", "dense_forward", "dense_backward", "softmax",
     "log_softmax", "logsumexp", "softmax_xent", "softmax_xent_probs", "sigmoid_bce", "mse",
     "sgd_update", "adam_update", "rmsprop_update", "adagrad_update", "train_epoch",
-    "PARALLEL_MIN", "N_HYPER",
+    "prepare_epoch", "PARALLEL_MIN", "N_HYPER",
 ]
 
 #: Element count from which a row-wise or elementwise kernel runs its ``parallel=True`` twin.
@@ -350,10 +352,13 @@ def _loss(loss_code, out, yl, yt, grad):
 
 @njit(**_JIT)
 def _train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, batch_size,
-                 loss_code, opt_code, hyper, state, losses, woff, aoff, zoff, dzoff, work):
-    """The epoch, its workspace ``work`` laid out by :func:`fusenn.backends._contract.plan_epoch`
-    (a[0] the batch, then per layer z, a (z itself for a linear layer) and dz)."""
-    n = perm.shape[0]
+                 loss_code, opt_code, hyper, state, losses, correct, woff, aoff, zoff, dzoff,
+                 work):
+    """The epochs (one per ``n`` entries of ``perm``), the workspace ``work`` laid out by
+    :func:`fusenn.backends._contract.plan_epoch` (a[0] the batch, then per layer z, a (z
+    itself for a linear layer) and dz); ``correct`` empty: not counted."""
+    n = X.shape[0]
+    n_epochs = perm.shape[0] // n
     L = codes.shape[0]
     dt = X.dtype
     # activation parameters in the data's type (kinks compare as the oracle compares)
@@ -368,10 +373,12 @@ def _train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, ba
     acc = np.empty(widths[1:].max(), dtype=np.float64)
     step = np.int64(hyper[H_STEP])
     n_batches = (n + batch_size - 1) // batch_size
-    for kb in range(n_batches):
-        start = kb * batch_size
+    count = correct.shape[0] > 0
+    for kk in range(n_epochs * n_batches):
+        start = (kk % n_batches) * batch_size
         m = min(batch_size, n - start)
-        idx = perm[start:start + m]
+        first = (kk // n_batches) * n + start
+        idx = perm[first:first + m]
         a0 = work[0:m * widths[0]].reshape(m, widths[0])
         for i in range(m):
             a0[i, :] = X[idx[i], :]
@@ -393,10 +400,12 @@ def _train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, ba
                 yl[i] = labels[idx[i]]
             else:
                 yt[i, :] = targets[idx[i], :]
+        if count:
+            correct[kk] = _count_correct(loss_code, out, yl, yt)
         loss = _loss(loss_code, out, yl, yt, dout)
-        losses[kb] = loss
+        losses[kk] = loss
         if not math.isfinite(loss):
-            return kb
+            return kk
         for l in range(L - 1, -1, -1):
             n_in, n_out = widths[l], widths[l + 1]
             W = flat[woff[l]:woff[l] + n_in * n_out].reshape(n_in, n_out)
@@ -414,7 +423,29 @@ def _train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, ba
                 np.dot(dz, W.T, dx)
         step += 1
         _optimizer_step(opt_code, flat, grad, hyper, state, step)
-    return n_batches
+    return n_epochs * n_batches
+
+
+@njit(**_JIT)
+def _count_correct(loss_code, out, labels, targets):
+    """A batch's correct predictions (:func:`fusenn.backends._numpy._count_correct`)."""
+    count = 0.0
+    m, k = out.shape
+    if loss_code == LOSS_SOFTMAX_XENT:
+        for i in range(m):
+            best = 0
+            for j in range(1, k):
+                if out[i, j] > out[i, best]:
+                    best = j
+            if best == labels[i]:
+                count += 1.0
+        return count
+    threshold = 0.0 if loss_code == LOSS_SIGMOID_BCE else 0.5
+    for i in range(m):
+        for j in range(k):
+            if (out[i, j] > threshold) == (targets[i, j] > 0.5):
+                count += 1.0
+    return count
 
 
 # =========================================================================== tier 3: contract
@@ -567,24 +598,84 @@ def adagrad_update(p, g, acc, lr, eps, weight_decay):
 
 
 def train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, batch_size,
-                loss_code, opt_code, hyper, state, losses):
-    """One epoch in one compiled call; see :func:`fusenn.backends._numpy.train_epoch`.
+                loss_code, opt_code, hyper, state, losses, correct=None):
+    """Epochs (one per row of ``perm``) in one compiled call; see
+    :func:`fusenn.backends._numpy.train_epoch`.
 
-    Returns the number of batches completed (the index of the first non-finite batch if the
-    loss diverged, with the weights left at their last finite values). Every elementwise
-    pass inside runs serially; BLAS threads are the caller's
+    Returns the number of batches completed over all epochs (the index of the first
+    non-finite batch if the loss diverged, with the weights left at their last finite
+    values). Every elementwise pass inside runs serially; BLAS threads are the caller's
     (:func:`fusenn._threads.thread_limits`).
     """
+    args = _epoch_args(flat, grad, widths, codes, params, X, labels, targets, perm,
+                       batch_size, loss_code, opt_code, hyper, state, losses, correct)
+    if args is None:
+        return 0
+    if (X.dtype, type(state)) not in _READY:
+        _compile_for(args)
+    return int(_train_epoch(*args))
+
+
+def prepare_epoch(*args):
+    """Compile :func:`train_epoch`'s kernel for its arguments' types (``args``: as
+    :func:`train_epoch` takes them) now, or load it from Numba's cache, so that the first
+    epoch's time is the epoch's. A compile is the first use on a machine and takes a while:
+    if it has not finished after :data:`NOTICE_AFTER` seconds, one line on stderr says what
+    is happening."""
+    args = _epoch_args(*args)
+    if args is not None:
+        _compile_for(args)
+
+
+def _compile_for(args):
+    """Compile (or load) the whole-epoch kernel for the types of its arguments ``args``."""
+    types = tuple(numba.typeof(a) for a in args)
+    if types not in _train_epoch.overloads:
+        notice = threading.Timer(NOTICE_AFTER, _say_compiling)
+        notice.daemon = True
+        notice.start()
+        try:
+            _train_epoch.compile(types)
+        finally:
+            notice.cancel()
+    _READY.add((args[5].dtype, type(args[13])))
+
+
+def _say_compiling():
+    print("fusenn: Numba is compiling the training kernel for this machine (once; later runs "
+          "load it from Numba's cache)...", file=sys.stderr, flush=True)
+
+
+#: Seconds a compile may take before :func:`prepare_epoch` says that it is compiling.
+NOTICE_AFTER = 1.0
+#: (data type, state type) for which the whole-epoch kernel is compiled in this process.
+_READY = set()
+
+
+def _epoch_args(flat, grad, widths, codes, params, X, labels, targets, perm, batch_size,
+                loss_code, opt_code, hyper, state, losses, correct):
+    """The compiled kernel's arguments (None for no samples), checked and planned."""
     if loss_code not in (LOSS_SOFTMAX_XENT, LOSS_SIGMOID_BCE, LOSS_MSE, LOSS_HALF_MSE):
         raise ArgumentError(f"unknown loss code {loss_code}")
     if opt_code not in (OPT_SGD, OPT_ADAM, OPT_RMSPROP, OPT_ADAGRAD):
         raise ArgumentError(f"unknown optimiser code {opt_code}")
+    n = X.shape[0]
+    perm = np.ravel(perm)
+    if n == 0:
+        return None
+    if perm.shape[0] == 0 or perm.shape[0] % n:
+        raise ArgumentError(f"perm has {perm.shape[0]} entries, expected one or more rows of "
+                            f"{n} (one order of the samples per epoch)")
     widths = np.asarray(widths, dtype=np.int64)
     codes = np.asarray(codes, dtype=np.int64)
-    plan = plan_epoch(widths, codes, max(1, min(int(batch_size), X.shape[0])), LINEAR)
+    plan = plan_epoch(widths, codes, max(1, min(int(batch_size), n)), LINEAR)
     offsets = [np.frombuffer(o, dtype=np.int64) for o in (plan.woff, plan.aoff, plan.zoff,
                                                           plan.dzoff)]
-    return int(_train_epoch(flat, grad, widths, codes, np.asarray(params, dtype=np.float64), X,
-                            labels, targets, perm, int(batch_size), int(loss_code),
-                            int(opt_code), np.asarray(hyper, dtype=np.float64), state, losses,
-                            *offsets, np.empty(plan.size, dtype=X.dtype)))
+    counts = _NO_COUNTS if correct is None or np.size(correct) == 0 else correct.reshape(-1)
+    return (flat, grad, widths, codes, np.asarray(params, dtype=np.float64), X, labels,
+            targets, perm, int(batch_size), int(loss_code), int(opt_code),
+            np.asarray(hyper, dtype=np.float64), state, losses.reshape(-1), counts, *offsets,
+            np.empty(plan.size, dtype=X.dtype))
+
+
+_NO_COUNTS = np.empty(0)

@@ -228,52 +228,79 @@ def _loss_forward_backward(loss_code, out, labels, targets, grad):
 
 
 def train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, batch_size,
-                loss_code, opt_code, hyper, state, losses):
-    """Train a stack of Dense layers for one epoch; return the number of batches completed.
+                loss_code, opt_code, hyper, state, losses, correct=None):
+    """Train a stack of Dense layers for one epoch, or several; return the number of batches
+    completed.
 
     ``flat`` holds every layer's ``W`` then ``b`` (see :func:`layer_views`), ``grad`` is a
     workspace of the same size. ``widths`` (int64, L+1) are the layer sizes, ``codes`` (int64,
     L) and ``params`` (float64, (L, 2)) the activations. Samples are visited in the order
-    ``perm`` (int64), ``batch_size`` at a time (the last batch may be smaller). ``labels``
-    (int64) serve the softmax cross-entropy, ``targets`` (2-D, dtype D) the others; the unused
-    one may be empty. ``hyper`` (float64, N_HYPER) holds the optimiser's settings and, at
-    ``H_STEP``, the number of steps taken before this epoch. ``state`` (2, P) is the
-    optimiser's state. ``losses[k]`` receives batch k's mean loss.
+    ``perm`` (int64), ``batch_size`` at a time (the last batch may be smaller); a 2-D ``perm``
+    of shape ``(E, n)`` runs ``E`` epochs, one row each, in one call. ``labels`` (int64) serve
+    the softmax cross-entropy, ``targets`` (2-D, dtype D) the others; the unused one may be
+    empty. ``hyper`` (float64, N_HYPER) holds the optimiser's settings and, at ``H_STEP``, the
+    number of steps taken before this call. ``state`` (2, P) is the optimiser's state.
+    ``losses`` (float64, one entry per batch of every epoch: ``(n_batches,)`` or ``(E,
+    n_batches)``) receives each batch's mean loss.
 
-    If a batch's loss is not finite the epoch stops before updating on it, leaving the weights
-    at their last finite values, and its index is returned (fewer than the number of batches).
+    ``correct`` (None, empty, or shaped as ``losses``) receives each batch's count of correct
+    predictions, judged on the batch's outputs before its update (as Keras reports training
+    accuracy): softmax cross-entropy, rows whose largest logit (the first, on ties) is the
+    label; sigmoid cross-entropy, outputs whose sign of the logit matches ``target > 0.5``;
+    squared errors, outputs with ``(output > 0.5) == (target > 0.5)``.
+
+    If a batch's loss is not finite the call stops before updating on it, leaving the weights
+    at their last finite values, and its index counted over all epochs is returned (fewer than
+    ``E * n_batches``).
     """
+    perm = np.asarray(perm)
+    orders = perm.reshape(1, -1) if perm.ndim == 1 else perm
     n = X.shape[0]
     views = layer_views(flat, widths)
     gviews = layer_views(grad, widths)
     L = len(views)
-    # workspaces, once per epoch: activations a[l] (a[0] is the batch input) and z[l]
+    # workspaces, once per call: activations a[l] (a[0] is the batch input) and z[l]
     a = [np.empty((batch_size, int(w)), dtype=X.dtype) for w in widths]
     z = [np.empty((batch_size, int(w)), dtype=X.dtype) for w in widths[1:]]
     dz = [np.empty((batch_size, int(w)), dtype=X.dtype) for w in widths]
     step = int(hyper[H_STEP])
     n_batches = (n + batch_size - 1) // batch_size
-    for k in range(n_batches):
-        idx = perm[k * batch_size:(k + 1) * batch_size]
-        m = idx.shape[0]
-        np.take(X, idx, axis=0, out=a[0][:m])
-        for l in range(L):
-            W, b = views[l]
-            dense_forward(a[l][:m], W, b, codes[l], params[l, 0], params[l, 1], z[l][:m],
-                          a[l + 1][:m])
-        out = a[L][:m]
-        yl = labels[idx] if loss_code == LOSS_SOFTMAX_XENT else labels
-        yt = targets if loss_code == LOSS_SOFTMAX_XENT else targets[idx]
-        loss = _loss_forward_backward(loss_code, out, yl, yt, dz[L][:m])
-        losses[k] = loss
-        if not math.isfinite(loss):
-            return k
-        for l in range(L - 1, -1, -1):
-            W, _ = views[l]
-            gW, gb = gviews[l]
-            dense_backward(a[l][:m], W, z[l][:m], a[l + 1][:m], dz[l + 1][:m], codes[l],
-                           params[l, 0], params[l, 1], dz[l + 1][:m], gW, gb,
-                           dz[l][:m] if l > 0 else None)
-        step += 1
-        _optimizer_step(opt_code, flat, grad, hyper, state, step)
-    return n_batches
+    flat_losses = losses.reshape(-1)
+    counts = None if correct is None or np.size(correct) == 0 else correct.reshape(-1)
+    for e, order in enumerate(orders):
+        for k in range(n_batches):
+            kk = e * n_batches + k
+            idx = order[k * batch_size:(k + 1) * batch_size]
+            m = idx.shape[0]
+            np.take(X, idx, axis=0, out=a[0][:m])
+            for l in range(L):
+                W, b = views[l]
+                dense_forward(a[l][:m], W, b, codes[l], params[l, 0], params[l, 1], z[l][:m],
+                              a[l + 1][:m])
+            out = a[L][:m]
+            yl = labels[idx] if loss_code == LOSS_SOFTMAX_XENT else labels
+            yt = targets if loss_code == LOSS_SOFTMAX_XENT else targets[idx]
+            if counts is not None:
+                counts[kk] = _count_correct(loss_code, out, yl, yt)
+            loss = _loss_forward_backward(loss_code, out, yl, yt, dz[L][:m])
+            flat_losses[kk] = loss
+            if not math.isfinite(loss):
+                return kk
+            for l in range(L - 1, -1, -1):
+                W, _ = views[l]
+                gW, gb = gviews[l]
+                dense_backward(a[l][:m], W, z[l][:m], a[l + 1][:m], dz[l + 1][:m], codes[l],
+                               params[l, 0], params[l, 1], dz[l + 1][:m], gW, gb,
+                               dz[l][:m] if l > 0 else None)
+            step += 1
+            _optimizer_step(opt_code, flat, grad, hyper, state, step)
+    return orders.shape[0] * n_batches
+
+
+def _count_correct(loss_code, out, labels, targets):
+    """How many of a batch's predictions are correct, as :func:`train_epoch` counts them:
+    ``out`` are the last layer's outputs (logits for the two cross-entropies)."""
+    if loss_code == LOSS_SOFTMAX_XENT:
+        return float(np.count_nonzero(np.argmax(out, axis=1) == labels))
+    threshold = 0.0 if loss_code == LOSS_SIGMOID_BCE else 0.5
+    return float(np.count_nonzero((out > threshold) == (targets > 0.5)))

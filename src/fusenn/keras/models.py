@@ -19,8 +19,15 @@ layers with a compiled loss and optimiser and no regulariser, weights or decay, 
 path otherwise. ``compile`` may be called again at any time and takes effect at the next
 ``fit``/``evaluate``; the weights stay.
 
-What differs from Keras: metrics on the training data are measured once per epoch with the
-epoch's final weights (Keras averages them over the epoch's batches); a NaN loss raises
+Training accuracy (``"accuracy"`` and the binary, categorical and sparse categorical
+accuracies, where the loss's own rule judges the same predictions) is counted as Keras counts
+it, over the epoch's batches before each update, inside the compiled epoch at no extra cost;
+when nothing else needs Python between epochs (no callbacks, ``verbose=0``, no validation), a
+small data set trains many epochs per compiled call.
+
+What differs from Keras: other metrics on the training data (mae, mse, AUC, precision,
+recall) are measured once per epoch with the epoch's final weights (Keras averages them over
+the epoch's batches); a NaN loss raises
 :class:`fusenn.errors.DivergenceError` unless a ``TerminateOnNaN`` callback stops training;
 ``save`` writes fusenn's own ``.keras`` file (a zip of a JSON description and a fusenn
 ``.npz`` model, no pickle), without the optimiser's state.
@@ -38,6 +45,7 @@ import numpy as np
 
 from .. import io as _fio
 from ..callbacks import Callback as _CoreCallback
+from .. import losses as _core_losses
 from ..errors import ArgumentError, ArgumentTypeError, DivergenceError, FormatError, ShapeError
 from ..model import Sequential as _Network
 from ..trainer import Trainer
@@ -76,12 +84,16 @@ class _EpochBridge(_CoreCallback):
     Keras's keys and order, the progress line, and the Keras callbacks."""
 
     def __init__(self, model, callbacks, history, train, val, initial_epoch, epochs, steps,
-                 verbose):
+                 verbose, counted):
         self.kmodel, self.kcallbacks, self.history = model, callbacks, history
         self.train, self.val = train, val
         self.initial_epoch, self.epochs, self.steps, self.verbose = (initial_epoch, epochs,
                                                                      steps, verbose)
+        self.counted = counted  # metrics read from the Trainer's batch counts ("accuracy")
         self.last_logs = {}
+        # nothing here looks at the weights between epochs: the Trainer may run many per call
+        self.replayable = (not callbacks and not verbose and val is None
+                           and len(counted) == len(model._metrics))
 
     def _all(self):
         return self.kcallbacks + [self.history]
@@ -98,7 +110,8 @@ class _EpochBridge(_CoreCallback):
             cb.on_epoch_begin(epoch + self.initial_epoch, {})
 
     def on_epoch_end(self, epoch, logs=None):
-        train = {"loss": logs["loss"], **self.kmodel._metric_values(*self.train)}
+        train = {"loss": logs["loss"], **{m.name: logs["accuracy"] for m in self.counted},
+                 **self.kmodel._metric_values(*self.train, skip=self.counted)}
         val = {}
         if self.val is not None:
             val = {"val_loss": logs["val_loss"],
@@ -113,6 +126,16 @@ class _EpochBridge(_CoreCallback):
         self.last_logs = dict(logs)
         if self.kmodel.stop_training:
             self.trainer.stop_training = True
+
+    def on_epochs_end(self, first, logs):
+        # replayable: no Keras callbacks, no progress line, every metric from the batch counts
+        counted = {m.name: logs["accuracy"] for m in self.counted}
+        columns = _sorted_logs({"loss": logs["loss"], **counted}, {})
+        start = first + self.initial_epoch
+        self.history.epoch.extend(range(start, start + len(logs["loss"])))
+        for k, v in columns.items():
+            self.history.history.setdefault(k, []).extend(v)
+        self.last_logs = {k: v[-1] for k, v in columns.items()}
 
     def on_train_end(self, logs=None):
         for cb in self._all():
@@ -370,11 +393,38 @@ class Sequential:
         return np.concatenate([net.forward(x[i:i + _PREDICT_CHUNK])
                                for i in range(0, x.shape[0], _PREDICT_CHUNK)])
 
-    def _metric_values(self, x, y):
-        if not self._metrics:
+    def _metric_values(self, x, y, skip=()):
+        metrics = [m for m in self._metrics if m not in skip]
+        if not metrics:
             return {}
         out = self._outputs(x)
-        return {m.name: m(y, out) for m in self._metrics}
+        return {m.name: m(y, out) for m in metrics}
+
+    def _counted_metrics(self, trainer, y):
+        """The metrics whose value on the training data is the Trainer's batch accuracy:
+        accuracies that judge each prediction as the loss's compiled count does (argmax for
+        the softmax cross-entropy; for a sigmoid output or a squared error, the output against
+        0.5), with unweighted targets."""
+        core = trainer.loss
+        if core.code is None:
+            return []
+        xent = core.code == _core_losses.CrossEntropy.code
+        binary = (core.code == _core_losses.BinaryCrossEntropy.code and trainer._fuses_output()
+                  or core.task == "regression")
+        counted = []
+        for m in self._metrics:
+            rule = m
+            if isinstance(m, _metrics._Accuracy):  # resolved by the first data, as Keras does
+                if m.resolved is None:
+                    m.resolved = _metrics.resolve_accuracy(np.shape(y),
+                                                           (None, self.network.n_out))
+                rule = m.resolved
+            if (xent and type(rule) in (_metrics.SparseCategoricalAccuracy,
+                                        _metrics.CategoricalAccuracy)
+                    or binary and type(rule) is _metrics.BinaryAccuracy
+                    and rule.threshold == 0.5):
+                counted.append(m)
+        return counted
 
     # -- fit ---------------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
@@ -477,8 +527,10 @@ class Sequential:
         n_epochs = int(epochs) - int(initial_epoch)
         if n_epochs <= 0:
             return history
+        counted = self._counted_metrics(trainer, y)
+        trainer.metrics = ["accuracy"] if counted else []
         bridge = _EpochBridge(self, kcallbacks, history, (x, y), val, int(initial_epoch),
-                              int(epochs), steps, verbose)
+                              int(epochs), steps, verbose, counted)
         trainer.callbacks = [bridge]
         try:
             trainer.fit(x, y_fit, epochs=n_epochs, validation_data=val_fit)

@@ -45,14 +45,16 @@ def as_float_array(x, name="X", dtype=None):
 
 
 def _surely_finite(arr):
-    """True when every element of the float array is finite, by one BLAS dot product x.x
-    (NaN and infinity reach the sum; twice as fast as ``isfinite(...).all()`` and no
-    temporary). False means "look element by element": a huge finite value can overflow the
-    sum too."""
-    if arr.dtype.kind != "f" or not arr.flags.c_contiguous or arr.size < 4096:
+    """True when every element of the float array is finite, by one sum of its elements: a
+    BLAS dot product x.x from 4096 elements, a plain sum below (NaN and infinity reach the
+    sum; twice as fast as ``isfinite(...).all()`` and no temporary). False means "look element
+    by element": a huge finite value can overflow the sum too."""
+    if arr.dtype.kind != "f" or not arr.flags.c_contiguous:
         return False
     flat = arr.reshape(-1)
     with np.errstate(over="ignore", invalid="ignore"):
+        if flat.shape[0] < 4096:
+            return math.isfinite(np.add.reduce(flat))
         return bool(np.isfinite(np.dot(flat, flat)))
 
 

@@ -10,11 +10,13 @@ array([0.659, 0.242, 0.099])
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from . import activations as _acts
 from . import backends
-from ._validation import as_float_array, check_finite, check_labels
+from ._validation import FLOAT_DTYPES, all_finite, as_float_array, check_finite, check_labels
 from .errors import ShapeError
 
 
@@ -37,12 +39,15 @@ def linear(x, W, b=None, activation=None, **params):
     ``x``: (n, n_in); ``W``: (n_in, n_out); ``b``: (n_out,) or None; ``activation``: a name
     from :func:`fusenn.activations.names` (with ``params``) or an Activation. Returns (n, n_out)
     in ``x``'s dtype.
+
+    NaN or infinity in ``x``, ``W`` or ``b`` raises ArgumentError naming the array. The check
+    costs one pass over the pre-activation ``x @ W + b`` (where any of them would land) instead
+    of one over each input, so that this call is not slower than the NumPy expression it
+    replaces.
     """
-    x = as_float_array(x, "x")
-    if x.ndim != 2:
-        raise ShapeError(f"x must be 2-D (n, n_in), got shape {x.shape}")
-    W = as_float_array(W, "W", x.dtype)
-    if W.ndim != 2 or W.shape[0] != x.shape[1]:
+    x = _matrix(x, "x")
+    W = _matrix(W, "W", x.dtype)
+    if W.shape[0] != x.shape[1]:
         raise ShapeError(f"W must have shape ({x.shape[1]}, n_out) to multiply x of shape "
                          f"{x.shape}, got {W.shape}")
     if b is not None:
@@ -50,16 +55,40 @@ def linear(x, W, b=None, activation=None, **params):
         if b.shape != (W.shape[1],):
             raise ShapeError(f"b must have shape ({W.shape[1]},), got {b.shape}")
         b = np.ascontiguousarray(b)
-        check_finite(b, "b")
-    for arr, name in ((x, "x"), (W, "W")):
-        check_finite(arr, name)
-    act = _acts.get(activation, **params)
-    x = np.ascontiguousarray(x)
-    W = np.ascontiguousarray(W)
+    code, p0, p1 = _kernel_args(activation, params)
     z = np.empty((x.shape[0], W.shape[1]), dtype=x.dtype)
-    a = z if act.code == _acts.LINEAR else np.empty_like(z)
-    backends.get().dense_forward(x, W, b, act.code, act.p0, act.p1, z, a)
+    a = z if code == _acts.LINEAR else np.empty_like(z)
+    with np.errstate(invalid="ignore", over="ignore"):  # bad inputs are named below
+        backends.get().dense_forward(x, W, b, code, p0, p1, z, a)
+    if not all_finite(z):  # a NaN or infinity anywhere in x, W or b reaches z
+        for arr, name in ((x, "x"), (W, "W"), (b, "b")):
+            if arr is not None:
+                check_finite(arr, name)
     return a
+
+
+def _matrix(arr, name, dtype=None):
+    """``arr`` as a C-contiguous 2-D float array (itself when it is one already)."""
+    if not (type(arr) is np.ndarray and arr.ndim == 2 and arr.flags.c_contiguous
+            and (arr.dtype == dtype if dtype is not None else arr.dtype in FLOAT_DTYPES)):
+        arr = np.ascontiguousarray(as_float_array(arr, name, dtype))
+    if arr.ndim != 2:
+        raise ShapeError(f"{name} must be 2-D, got shape {arr.shape}")
+    return arr
+
+
+def _kernel_args(activation, params):
+    """``(code, p0, p1)`` of an activation given by name (cached) or as an Activation."""
+    if params or not (activation is None or isinstance(activation, str)):
+        act = _acts.get(activation, **params)
+        return act.code, act.p0, act.p1
+    return _named_kernel_args(activation)
+
+
+@functools.lru_cache(maxsize=None)
+def _named_kernel_args(name):
+    act = _acts.get(name)
+    return act.code, act.p0, act.p1
 
 
 def softmax(z):

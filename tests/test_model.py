@@ -178,3 +178,19 @@ def test_predict_runs_blas_on_fusenns_thread_count(monkeypatch):
     finally:
         fn.set_num_threads(None)
     assert seen == [{1}]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("first", ["dense", "prelu"])
+def test_predict_names_non_finite_input_in_any_chunk(any_backend, bad, first):
+    """The finiteness of X is checked where it lands (the first Dense layer's pre-activation,
+    chunk by chunk) or on X itself: either way the error names X and the first bad index."""
+    layers = [fn.layers.Dense(3, 4, "relu"), fn.layers.Dense(4, 2)]
+    if first == "prelu":
+        layers.insert(0, fn.layers.PReLU(3))
+    model = fn.Sequential(layers, random_state=0)
+    model.layers[-2].W[1] = 0.0  # inf * 0 lands as NaN
+    X = np.ones((10, 3))
+    X[7, 1] = bad
+    with bad_input(ValueError, r"X contains NaN or infinity \(first at index \(7, 1\)\)"):
+        model.predict(X, batch_size=4)

@@ -75,7 +75,7 @@ def set_num_threads(n):
 #: Multiply-adds per mini-batch (or prediction chunk) below which one thread is as fast as
 #: every core, so that fusenn uses one. Measured on the 2-core development machine with
 #: ``python -m fusenn.bench.threads`` (see that module).
-ONE_THREAD_BELOW = 2_000_000
+ONE_THREAD_BELOW = 8_000_000
 
 
 def threads_for(work):

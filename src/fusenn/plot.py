@@ -23,7 +23,7 @@ sequence of Axes, one per panel).
 >>> import fusenn.plot
 >>> ax = fn.plot.activation("sigmoid")      # sigmoid and its derivative, at most 1/4
 >>> [line.get_label() for line in ax.get_lines() if line.get_gid()]
-["f(z)", "f'(z)"]
+['f(z)', "f'(z)"]
 """
 from __future__ import annotations
 
@@ -955,7 +955,7 @@ def check_output_path(path):
     >>> fusenn.plot.check_output_path("picture.webm")
     Traceback (most recent call last):
     ...
-    ValueError: cannot write picture.webm: matplotlib writes ...
+    fusenn.errors.ArgumentError: cannot write picture.webm: matplotlib writes ...
     """
     from matplotlib.backend_bases import FigureCanvasBase
 

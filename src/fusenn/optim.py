@@ -567,7 +567,7 @@ class StepLR(LRSchedule):
         self.gamma = check_positive(gamma, "gamma")
 
     def rate(self, epoch: int) -> float:
-        return self.base_lr * self.gamma ** (epoch // self.step_size)
+        return float(self.base_lr * self.gamma ** (epoch // self.step_size))
 
 
 class ExponentialLR(LRSchedule):
@@ -588,7 +588,7 @@ class ExponentialLR(LRSchedule):
         self.gamma = check_positive(gamma, "gamma")
 
     def rate(self, epoch: int) -> float:
-        return self.base_lr * self.gamma ** epoch
+        return float(self.base_lr * self.gamma ** epoch)
 
 
 class InverseScalingLR(LRSchedule):
@@ -609,7 +609,7 @@ class InverseScalingLR(LRSchedule):
         self.power_t = check_positive(power_t, "power_t")
 
     def rate(self, epoch: int) -> float:
-        return self.base_lr / (epoch + 1) ** self.power_t
+        return float(self.base_lr / (epoch + 1) ** self.power_t)
 
 
 class ReduceLROnPlateau(Callback):

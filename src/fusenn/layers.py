@@ -290,8 +290,8 @@ class Dense(Layer):
         The activation (None: linear).
     init : str, Initializer or None, default None
         Initialiser of ``W`` (None: chosen from the activation, as above).
-    bias_init : str or Initializer, default "zeros"
-        Initialiser of ``b``.
+    bias_init : str, Initializer or None, default "zeros"
+        Initialiser of ``b`` (None: zeros).
     random_state : None, int or numpy.random.Generator
         Random source of the initial weights.
     dtype : float32 or float64, default float32
@@ -333,7 +333,8 @@ class Dense(Layer):
                              f"weights; at most {MAX_WEIGHTS:,} (2**31 - 1, BLAS's int) fit")
         self.activation = _acts.get(activation)
         self.init = _inits.get(init) or _inits.default_for(self.activation.name)
-        self.bias_init = _inits.get(bias_init)
+        # None means the default, as for ``init`` (it used to be called, a TypeError)
+        self.bias_init = _inits.get(bias_init) or _inits.Zeros()
         self.output_logits = False  # the Trainer fuses the output activation with the loss
         self.reset_parameters(check_random_state(random_state))
 
@@ -414,7 +415,7 @@ class DenseNoBias(Layer):
         super().__init__(dtype)
         self.n_in = check_positive(n_in, "DenseNoBias n_in", integer=True)
         self.n_out = check_positive(n_out, "DenseNoBias n_out", integer=True)
-        self.init = _inits.get(init) or _inits.get("glorot_uniform")
+        self.init = _inits.get(init) or _inits.default_for("linear")  # glorot_uniform
         self.reset_parameters(check_random_state(random_state))
 
     def describe(self) -> str:
@@ -922,7 +923,7 @@ class Maxout(Layer):
         self.n_in = check_positive(n_in, "Maxout n_in", integer=True)
         self.n_out = check_positive(n_out, "Maxout n_out", integer=True)
         self.k = check_positive(k, "Maxout k", integer=True)
-        self.init = _inits.get(init) or _inits.get("glorot_uniform")
+        self.init = _inits.get(init) or _inits.default_for("linear")  # glorot_uniform
         self.reset_parameters(check_random_state(random_state))
 
     def describe(self) -> str:

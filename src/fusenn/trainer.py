@@ -629,7 +629,14 @@ class PerBatchEpoch:
         self.ybuf = np.empty((bs,) + y.shape[1:], dtype=y.dtype)
         self.gbuf = np.empty((bs, model.n_out), dtype=model.dtype)
 
-    describe = CompiledEpoch.describe
+    def describe(self) -> str:
+        """``"<kind>:<backend>"``, such as ``"per-batch:numpy"``.
+
+        Returns
+        -------
+        str
+        """
+        return f"{self.kind}:{self.backend.NAME}"
 
     def run(self, perm: Array, interrupts: Any = None) -> Tuple[Array, int]:
         """``(batch losses, batches done)`` for the samples in the order ``perm``; stops

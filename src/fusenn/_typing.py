@@ -6,6 +6,7 @@ integer label vectors); ``ArrayLike`` what a user may pass where an array is con
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Dict, Optional, Union
 
 import numpy as np
@@ -17,5 +18,6 @@ DTypeLike = Union[npt.DTypeLike, None]
 FloatArray = npt.NDArray[np.floating[Any]]
 Logs = Optional[Dict[str, Any]]
 Seed = Union[None, int, np.random.Generator]
+PathLike = Union[str, "os.PathLike[str]"]
 
-__all__ = ["Array", "ArrayLike", "DTypeLike", "FloatArray", "Logs", "Seed"]
+__all__ = ["Array", "ArrayLike", "DTypeLike", "FloatArray", "Logs", "PathLike", "Seed"]

@@ -4,6 +4,8 @@ The hot kernels (fused dense forward and backward, softmax cross-entropy, optimi
 whole training epoch) exist three times behind one API: Cython (compiled from csrc/), Numba,
 and a pure-NumPy reference that is always present. See :func:`show_config` for what runs here.
 """
+from typing import Any
+
 from ._version import __version__
 from . import errors
 from .errors import (BackendUnavailableError, DivergenceError, FormatError, FusennError,
@@ -34,7 +36,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     import importlib
 
     if name in _LAZY:
@@ -49,5 +51,5 @@ def __getattr__(name):
     raise AttributeError(f"module 'fusenn' has no attribute {name!r}")
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import platform
+from typing import Any
 
 from . import backends
 from ._threads import get_num_threads
 from ._version import __version__
 
 
-def config():
+def config() -> Any:
     """A dict describing the installation (what :func:`show_config` prints)."""
     import numpy as np
 
@@ -39,7 +40,7 @@ def config():
     return info
 
 
-def show_config(file=None):
+def show_config(file: Any = None) -> Any:
     """Print the installation's configuration: which backends run here and why not."""
     lines = []
     for key, value in config().items():

@@ -24,7 +24,7 @@ Everything here is NumPy only; :mod:`fusenn.plot` draws it.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -41,7 +41,7 @@ _RELU_LIKE = tuple(name for name, d in _table.REGISTRY.items() if d.relu_like)
 _SQUASHING = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "hard_sigmoid": (0.0, 1.0)}
 
 
-def gradient_norms(model, X, y, loss="cross_entropy"):
+def gradient_norms(model: Any, X: Any, y: Any, loss: Any = "cross_entropy") -> Any:
     """``[||dL/dW_l||_2 for each layer with parameters]`` for the batch ``(X, y)``."""
     loss = _losses.get(loss)
     X = model._check_input(X)
@@ -56,7 +56,7 @@ def gradient_norms(model, X, y, loss="cross_entropy"):
     return [float(np.linalg.norm(layer.grads[0])) for layer in model.layers if layer.params]
 
 
-def dead_units(model, X):
+def dead_units(model: Any, X: Any) -> Any:
     """``{layer index: fraction of units never active on X}`` for ReLU-like Dense layers."""
     X = model._check_input(X)
     result = {}
@@ -75,7 +75,7 @@ class Saturation(NamedTuple):
     fraction: float  #: the share, in [0, 1]
 
 
-def saturation(model, X, tail=0.05):
+def saturation(model: Any, X: Any, tail: Any = 0.05) -> Any:
     """Per layer, the share of units that have stopped passing gradient on ``X``.
 
     For a layer with a squashing activation (sigmoid, tanh, hard_sigmoid) the share of its
@@ -175,17 +175,20 @@ class GradientMonitor(Callback):
     (3, 2)
     """
 
-    def __init__(self, X, y):
+    def __init__(self, X: Any, y: Any) -> None:
         self.X, self.y = X, y
-        self.epochs, self.grad_norms, self.dead, self.layer_names = [], [], [], []
+        self.epochs: list[int] = []
+        self.grad_norms: list[Any] = []
+        self.dead: list[Any] = []
+        self.layer_names: list[str] = []
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Any = None) -> None:
         model = self.trainer.model
         self.epochs, self.grad_norms, self.dead = [], [], []
         self.layer_names = [_layer_name(i, layer) for i, layer in enumerate(model.layers)
                             if layer.params]
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: Any, logs: Any = None) -> None:
         model = self.trainer.model
         norms = gradient_norms(model, self.X, self.y, self.trainer.loss)
         dead = dead_units(model, self.X)
@@ -198,6 +201,6 @@ class GradientMonitor(Callback):
         self.dead.append(dead)
 
 
-def _layer_name(index, layer):
+def _layer_name(index: Any, layer: Any) -> Any:
     act = getattr(layer, "activation", None)
     return f"{index}: {layer.describe()}" + (f" {act.name}" if act is not None else "")

@@ -11,6 +11,7 @@ Deliberately per sample and in plain NumPy: this is the algorithm as the notes t
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -25,13 +26,14 @@ class Perceptron:
     ``errors_`` (misclassified samples per epoch), ``converged_``.
     """
 
-    def __init__(self, lr=1.0, max_iter=100, shuffle=False, random_state=None):
+    def __init__(self, lr: Any = 1.0, max_iter: Any = 100, shuffle: Any = False,
+                 random_state: Any = None) -> None:
         self.lr = check_positive(lr, "lr")
         self.max_iter = check_positive(max_iter, "max_iter", integer=True)
         self.shuffle = bool(shuffle)
         self.random_state = random_state
 
-    def fit(self, X, y):
+    def fit(self, X: Any, y: Any) -> Any:
         X = check_2d(X, "X", np.float64)
         t = check_labels(y, X.shape[0], 2)
         rng = check_random_state(self.random_state)
@@ -61,7 +63,7 @@ class Perceptron:
                           f"be linearly separable", ConvergenceWarning, stacklevel=2)
         return self
 
-    def decision_function(self, X):
+    def decision_function(self, X: Any) -> Any:
         if not hasattr(self, "w_"):
             raise RuntimeError("this Perceptron is not fitted yet; call fit first")
         X = check_2d(X, "X", np.float64)
@@ -70,8 +72,8 @@ class Perceptron:
                              f"{self.w_.shape[0]}")
         return X @ self.w_ + self.b_
 
-    def predict(self, X):
+    def predict(self, X: Any) -> Any:
         return (self.decision_function(X) >= 0).astype(np.int64)
 
-    def score(self, X, y):
+    def score(self, X: Any, y: Any) -> Any:
         return float(np.mean(self.predict(X) == np.asarray(y)))

@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from typing import Any
 
 import numpy as np
 
@@ -56,13 +57,13 @@ JUMP_TOLERANCE = 1e-4
 _DIAGNOSTIC_KEY = re.compile(r"^(grad_norm|dead)_\d+$")
 
 
-def _pyplot():
+def _pyplot() -> Any:
     import matplotlib.pyplot as plt  # lazily: selecting a backend is the caller's business
 
     return plt
 
 
-def _check_axes(ax, what="ax"):
+def _check_axes(ax: Any, what: Any = "ax") -> Any:
     from matplotlib.axes import Axes
 
     if not isinstance(ax, Axes):
@@ -70,7 +71,7 @@ def _check_axes(ax, what="ax"):
     return ax
 
 
-def _one_axes(ax, figsize):
+def _one_axes(ax: Any, figsize: Any) -> Any:
     """``ax`` checked, or the Axes of a new figure."""
     if ax is None:
         _, ax = _pyplot().subplots(figsize=figsize, layout="constrained")
@@ -78,7 +79,7 @@ def _one_axes(ax, figsize):
     return _check_axes(ax)
 
 
-def _panels(ax, n, ncols, panel_size):
+def _panels(ax: Any, n: Any, ncols: Any, panel_size: Any) -> Any:
     """``n`` Axes: new ones in a grid of ``ncols`` columns, or the first ``n`` of ``ax``."""
     if ax is None:
         ncols = max(1, min(ncols, n))
@@ -100,7 +101,7 @@ def _panels(ax, n, ncols, panel_size):
 
 
 # ------------------------------------------------------------------------------ activations
-def _activation_names(names):
+def _activation_names(names: Any) -> Any:
     from . import activations as _acts
 
     if isinstance(names, str):
@@ -112,7 +113,7 @@ def _activation_names(names):
     return [_acts.definition(n).name for n in names]  # unknown names raise, listing the valid
 
 
-def _params_for(name, params, several):
+def _params_for(name: Any, params: Any, several: Any) -> Any:
     """The subset of ``params`` that activation ``name`` takes (all of them for one name)."""
     from . import activations as _acts
 
@@ -122,7 +123,7 @@ def _params_for(name, params, several):
     return {k: v for k, v in params.items() if k in declared}
 
 
-def _curve_values(act, z):
+def _curve_values(act: Any, z: Any) -> Any:
     """``(f(z), f'(z))`` in float64; softmax is drawn as its first output on rows ``[z, 0]``."""
     if act.rowwise:
         rows = np.column_stack([z, np.zeros_like(z)])
@@ -130,7 +131,7 @@ def _curve_values(act, z):
     return act.forward(z), act.derivative(z)
 
 
-def _jumps(act, lo, hi):
+def _jumps(act: Any, lo: Any, hi: Any) -> Any:
     """``({"forward": [points], "derivative": [points]}, h)``: where in (lo, hi) f and f'
     jump, and the offset ``h`` at which their one-sided limits are taken.
 
@@ -142,7 +143,7 @@ def _jumps(act, lo, hi):
 
     h = 1e-7 * (hi - lo)
     candidates = sorted({float(c) for c in (*_acts.kink_points(act), 0.0) if lo < c < hi})
-    found = {"forward": [], "derivative": []}
+    found: dict[str, list[Any]] = {"forward": [], "derivative": []}
     if act.rowwise or not candidates:
         return found, h
     c = np.array(candidates)
@@ -152,7 +153,8 @@ def _jumps(act, lo, hi):
     return found, h
 
 
-def _draw_curve(ax, act, z, values, index, jumps, h, color, style, label, gid):
+def _draw_curve(ax: Any, act: Any, z: Any, values: Any, index: Any, jumps: Any, h: Any, color: Any,
+                style: Any, label: Any, gid: Any) -> None:
     """One curve; at each jump a gap, open points at the one-sided limits, a filled point at
     the value itself."""
     x, y = z, values
@@ -178,7 +180,7 @@ def _draw_curve(ax, act, z, values, index, jumps, h, color, style, label, gid):
         limits.set_gid(gid + "-limit")
 
 
-def _draw_activation(ax, act, derivative, lo, hi, n_points):
+def _draw_activation(ax: Any, act: Any, derivative: Any, lo: Any, hi: Any, n_points: Any) -> None:
     from . import activations as _acts
 
     found, h = _jumps(act, lo, hi)
@@ -207,7 +209,8 @@ def _draw_activation(ax, act, derivative, lo, hi, n_points):
     ax.set_xlabel("z")
 
 
-def activation(names, derivative=True, x=(-6, 6), ax=None, n_points=601, **params):
+def activation(names: Any, derivative: Any = True, x: Any = (-6, 6), ax: Any = None,
+               n_points: Any = 601, **params: Any) -> Any:
     """Draw activation functions and their derivatives, as the catalogue defines them.
 
     The values are the catalogue's own: ``fusenn.activations.get(name, **params)``'s
@@ -288,7 +291,7 @@ def activation(names, derivative=True, x=(-6, 6), ax=None, n_points=601, **param
 
 
 # ------------------------------------------------------------------------------ training
-def _history_dict(history):
+def _history_dict(history: Any) -> Any:
     """``(logs, epochs, owner)`` from a History or a ``{key: [values]}`` mapping."""
     if hasattr(history, "history") and isinstance(history.history, dict):
         logs = history.history
@@ -302,7 +305,7 @@ def _history_dict(history):
                             f"dict of lists, got {type(history).__name__}")
 
 
-def _restored_epoch(owner):
+def _restored_epoch(owner: Any) -> Any:
     """The epoch whose weights EarlyStopping restored at the end of the run, or None."""
     from .callbacks import EarlyStopping
 
@@ -314,7 +317,7 @@ def _restored_epoch(owner):
     return None
 
 
-def _metric_groups(logs, keys):
+def _metric_groups(logs: Any, keys: Any) -> Any:
     """``[(name, [keys drawn in its panel])]``: each metric with its ``val_`` twin."""
     if keys is None:
         keys = [k for k in logs if not _DIAGNOSTIC_KEY.match(k)]
@@ -324,7 +327,7 @@ def _metric_groups(logs, keys):
         if missing:
             raise KeyError(f"not in the history: {', '.join(missing)}; it holds "
                            f"{', '.join(logs) or 'nothing'}")
-    groups = {}
+    groups: dict[Any, Any] = {}
     for k in keys:
         base = k[4:] if k.startswith("val_") else k
         groups.setdefault(base, []).append(k)
@@ -332,7 +335,7 @@ def _metric_groups(logs, keys):
     return [(g, sorted(groups[g], key=lambda k: k.startswith("val_"))) for g in order]
 
 
-def history(history, ax=None, keys=None, best_epoch=None):
+def history(history: Any, ax: Any = None, keys: Any = None, best_epoch: Any = None) -> Any:
     """Draw loss and metrics per epoch, training and validation, one panel per metric.
 
     Each metric's panel holds its training curve (solid) and its ``val_`` twin (dashed), the
@@ -420,7 +423,7 @@ def history(history, ax=None, keys=None, best_epoch=None):
 _plot_history = history  # for report(), whose argument of that name hides the function
 
 
-def _gradient_records(monitor):
+def _gradient_records(monitor: Any) -> Any:
     """``(epochs, norms (epochs x layers), names)`` from a GradientMonitor or a History."""
     if hasattr(monitor, "grad_norms") and hasattr(monitor, "epochs"):
         if not monitor.grad_norms:
@@ -439,7 +442,7 @@ def _gradient_records(monitor):
     return np.asarray(epochs[:len(norms)]), norms, [f"layer {k[10:]}" for k in keys]
 
 
-def gradient_norms(monitor, ax=None):
+def gradient_norms(monitor: Any, ax: Any = None) -> Any:
     """Draw each layer's gradient norm per epoch on a log axis.
 
     The notes' vanishing gradients show as lines for the first layers far below those of the
@@ -497,7 +500,7 @@ def gradient_norms(monitor, ax=None):
     return ax
 
 
-def saturation(model, X, ax=None, tail=0.05):
+def saturation(model: Any, X: Any, ax: Any = None, tail: Any = 0.05) -> Any:
     """Draw, per layer, the share of units that no longer pass gradient on ``X``.
 
     One bar per layer from :func:`fusenn.diagnostics.saturation`: for sigmoid and tanh layers
@@ -567,7 +570,8 @@ def saturation(model, X, ax=None, tail=0.05):
 
 
 # ------------------------------------------------------------------------------ predictions
-def decision_boundary(model, X, y, ax=None, resolution=200, margin=0.25):
+def decision_boundary(model: Any, X: Any, y: Any, ax: Any = None, resolution: Any = 200,
+                      margin: Any = 0.25) -> Any:
     """Draw a classifier's predicted regions over a 2-D input plane, with the data on top.
 
     Every point of a ``resolution`` x ``resolution`` grid covering the data (plus ``margin``
@@ -669,7 +673,8 @@ def decision_boundary(model, X, y, ax=None, resolution=200, margin=0.25):
     return ax
 
 
-def confusion_matrix(y_true, y_pred, labels=None, normalize=None, ax=None, cmap="Blues"):
+def confusion_matrix(y_true: Any, y_pred: Any, labels: Any = None, normalize: Any = None,
+                     ax: Any = None, cmap: Any = "Blues") -> Any:
     """Draw the confusion matrix as an annotated heat map (rows: true, columns: predicted).
 
     The counts are :func:`fusenn.metrics.confusion_matrix`'s; each cell is written on the
@@ -741,7 +746,8 @@ def confusion_matrix(y_true, y_pred, labels=None, normalize=None, ax=None, cmap=
     return ax
 
 
-def weights_as_images(layer, shape, ax=None, ncols=None, per_unit=True, cmap="RdBu_r"):
+def weights_as_images(layer: Any, shape: Any, ax: Any = None, ncols: Any = None,
+                      per_unit: Any = True, cmap: Any = "RdBu_r") -> Any:
     """Draw each unit's incoming weights as an image: the features a first layer learnt.
 
     For a model on 8x8 digits, unit ``j``'s weights ``W[:, j]`` reshaped to ``(8, 8)`` show
@@ -816,7 +822,7 @@ def weights_as_images(layer, shape, ax=None, ncols=None, per_unit=True, cmap="Rd
     return ax
 
 
-def _weight_matrix(layer):
+def _weight_matrix(layer: Any) -> Any:
     from .layers import Dense
     from .model import Sequential
 
@@ -836,7 +842,7 @@ def _weight_matrix(layer):
 
 
 # ------------------------------------------------------------------------------ whole runs
-def report(history, y_true, y_pred, labels=None):
+def report(history: Any, y_true: Any, y_pred: Any, labels: Any = None) -> Any:
     """One figure for a training run: its curves (:func:`history`) and the test set's
     confusion matrix (:func:`confusion_matrix`), side by side - what ``fusenn train --plot``
     writes.
@@ -874,7 +880,7 @@ def report(history, y_true, y_pred, labels=None):
     return fig
 
 
-def save(figure, path, dpi=100):
+def save(figure: Any, path: Any, dpi: Any = 100) -> Any:
     """Write a figure to ``path``, its format from the extension (``.png``, ``.svg``, ...).
 
     The write is atomic: a temporary file in the same directory is rendered and renamed over
@@ -926,7 +932,7 @@ def save(figure, path, dpi=100):
     return path
 
 
-def check_output_path(path):
+def check_output_path(path: Any) -> Any:
     """The real path a figure for ``path`` would be written to; raise if it cannot be.
 
     Checks what :func:`save` checks, before any drawing: a format matplotlib writes, an

@@ -13,6 +13,10 @@ from .errors import (BackendUnavailableError, DivergenceError, FormatError, Fuse
 from .backends import available_backends, get_backend, set_backend, use_backend
 from ._threads import get_num_threads, set_num_threads
 from . import activations, functional
+# Bound eagerly: the name ``config`` is both this function and the submodule it lives in, and
+# importing the submodule later (``fusenn.show_config``, ``import fusenn.config``) would
+# otherwise leave ``fusenn.config`` bound to the module, not the function.
+from .config import config, show_config
 
 _LAZY = {
     "layers": ".layers", "optim": ".optim", "losses": ".losses", "callbacks": ".callbacks",
@@ -23,8 +27,7 @@ _LAZY = {
 _LAZY_ATTRS = {
     "Sequential": (".model", "Sequential"), "Trainer": (".trainer", "Trainer"),
     "History": (".callbacks", "History"), "Perceptron": (".perceptron", "Perceptron"),
-    "load": (".io", "load"), "show_config": (".config", "show_config"),
-    "config": (".config", "config"),
+    "load": (".io", "load"),
 }
 
 __all__ = [

@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._typing import Array
+from ._typing import Array, DTypeLike, PathLike
 from ._validation import check_random_state, float_dtype
 from .errors import ArgumentError, ArgumentTypeError, FormatError, ShapeError
 
@@ -64,11 +64,28 @@ class Dataset(NamedTuple):
 # XOR
 # --------------------------------------------------------------------------------------------
 
-def xor(dtype: Any = np.float64) -> Dataset:
+def xor(dtype: DTypeLike = np.float64) -> Dataset:
     """The XOR truth table as a classification problem.
 
     Returns ``Dataset(X, y)`` with ``X`` of shape (4, 2) in ``dtype`` (float32 or float64)
     holding the inputs (0, 0), (0, 1), (1, 0), (1, 1), and ``y`` = [0, 1, 1, 0] (int64).
+
+    Parameters
+    ----------
+    dtype : float32 or float64, default float64
+        The dtype of ``X``.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    TypeError
+        ``dtype`` is not float32 or float64.
+
+    Examples
+    --------
 
     >>> X, y = xor()
     >>> X.tolist(), y.tolist()
@@ -355,7 +372,7 @@ def _first_existing(paths: Any) -> Any:
     return next((p for p in paths if p.is_file()), None)
 
 
-def find_mnist(directory: Any, kind: Any = "auto") -> MnistFiles:
+def find_mnist(directory: PathLike, kind: str = "auto") -> MnistFiles:
     """Locate the MNIST-format files of one set in ``directory``.
 
     ``kind`` is ``"train"`` (``train-images-idx3-ubyte[.gz]`` and
@@ -365,6 +382,25 @@ def find_mnist(directory: Any, kind: Any = "auto") -> MnistFiles:
     ``kind`` says which was found, so a caller can split the test set itself when there is no
     training set. Raises FileNotFoundError listing the names it looked for (with ``"auto"``,
     a training set with only one of its two files is an error, not a reason to fall back).
+
+    Parameters
+    ----------
+    directory : str or path-like
+        The folder holding the files.
+    kind : {"auto", "train", "t10k", "test"}, default "auto"
+        Which set to look for.
+
+    Returns
+    -------
+    MnistFiles
+        The images and labels paths, and the kind found.
+
+    Raises
+    ------
+    FileNotFoundError
+        The directory or a file is missing (the names looked for are listed).
+    ValueError
+        An unknown ``kind``.
     """
     directory = Path(os.fspath(directory))
     if not directory.is_dir():
@@ -399,7 +435,8 @@ def _labels_path_for(images_path: Any) -> Any:
     return images_path.with_name(derived)
 
 
-def load_mnist(path: Any, kind: Any = "auto", dtype: Any = np.float32, labels: Any = None) -> Dataset:
+def load_mnist(path: PathLike, kind: str = "auto", dtype: DTypeLike = np.float32,
+               labels: PathLike | None = None) -> Dataset:
     """MNIST-format images and labels, flattened and scaled to [0, 1].
 
     ``path`` is either a directory holding the files (see :func:`find_mnist` for the names and
@@ -416,6 +453,28 @@ def load_mnist(path: Any, kind: Any = "auto", dtype: Any = np.float32, labels: A
     file (magic 2051, shape n x rows x cols) with a matching labels file (magic 2049, shape n),
     including truncated files and a label count that differs from the image count;
     FileNotFoundError for a missing file or directory.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A directory holding the files, or the images file.
+    kind : {"auto", "train", "t10k", "test"}, default "auto"
+        Which set to read from a directory.
+    dtype : float32 or float64, default float32
+        The dtype of ``X``.
+    labels : str, path-like or None, default None
+        The labels file, when ``path`` is an images file with an unusual name.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    FormatError
+        A malformed or truncated file, or counts that differ.
+    FileNotFoundError
+        A missing file or directory.
     """
     dt = float_dtype(dtype)
     path = Path(os.fspath(path))
@@ -489,7 +548,7 @@ def _parse_digits_csv(data: Any, name: Any) -> Any:
     return features, labels
 
 
-def load_digits(dtype: Any = np.float64, path: Any = None) -> Dataset:
+def load_digits(dtype: DTypeLike = np.float64, path: PathLike | None = None) -> Dataset:
     """The UCI 8x8 optical handwritten digits: 1,797 images of the digits 0-9.
 
     Each image is 8x8 cells, each cell the count (0..16) of set pixels in a 4x4 block of the
@@ -506,6 +565,26 @@ def load_digits(dtype: Any = np.float64, path: Any = None) -> Dataset:
     out-of-range values, truncated gzip) or larger than 16 MiB once decompressed (more is
     never read or inflated).
 
+    Parameters
+    ----------
+    dtype : float32 or float64, default float64
+        The dtype of ``X``.
+    path : str, path-like or None, default None
+        Another file in the same format (None: the copy inside the package).
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    FormatError
+        A malformed file.
+    FileNotFoundError
+        ``path`` does not exist.
+
+    Examples
+    --------
     >>> X, y = load_digits()
     >>> X.shape, y.shape, float(X.max()), sorted(set(y.tolist())) == list(range(10))
     ((1797, 64), (1797,), 1.0, True)

@@ -31,7 +31,7 @@ import os
 import sys
 import time
 import zlib
-from typing import Any, Callable, NamedTuple, NoReturn
+from typing import Any, Callable, NamedTuple, NoReturn, Sequence
 
 PROG = "fusenn"
 #: Default learning rate per optimiser (``--lr`` overrides; an optimiser of fusenn.optim that
@@ -43,7 +43,13 @@ MNIST_T10K_TEST = 2000
 
 
 class UsageError(Exception):
-    """A bad command line (exit status 2)."""
+    """A bad command line (exit status 2).
+
+    Examples
+    --------
+    >>> main(["no-such-command"])
+    2
+    """
 
 
 class _Parser(argparse.ArgumentParser):
@@ -299,8 +305,26 @@ def _stratify_ok(y: Any) -> Any:
     return bool(np.all(counts[counts > 0] >= 2))
 
 
-def load_training_data(args: Any, say: Any) -> Any:
-    """``(name, X_train, X_test, y_train, y_test)`` as the options ask."""
+def load_training_data(args: argparse.Namespace, say: Callable[[str], Any]) -> Any:
+    """``(name, X_train, X_test, y_train, y_test)`` as the options ask.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``fusenn train``'s options (``--data``, ``--mnist``, ``--test-size``, ...).
+    say : callable
+        Prints a progress line (or nothing, with ``--quiet``).
+
+    Returns
+    -------
+    tuple
+        The data set's name and the train/test split.
+
+    Raises
+    ------
+    UsageError, FormatError, FileNotFoundError
+        Options or files that cannot be used.
+    """
     import numpy as np
 
     from . import datasets
@@ -347,8 +371,30 @@ def load_training_data(args: Any, say: Any) -> Any:
 # Reporting
 # --------------------------------------------------------------------------------------------
 
-def format_confusion_matrix(cm: Any, labels: Any) -> Any:
-    """Rows: true class, columns: predicted class, with the labels as headers."""
+def format_confusion_matrix(cm: Any, labels: Any) -> str:
+    """Rows: true class, columns: predicted class, with the labels as headers.
+
+    Parameters
+    ----------
+    cm : ndarray of int, shape (k, k)
+        The confusion matrix (:func:`fusenn.metrics.confusion_matrix`).
+    labels : sequence of length k
+        The class labels, in the matrix's order.
+
+    Returns
+    -------
+    str
+        The table, one line per true class.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> print(format_confusion_matrix(np.array([[2, 0], [1, 3]]), [0, 1]))
+          0  1
+       +------
+     0 |  2  0
+     1 |  1  3
+    """
     labels = [str(v) for v in labels]
     width = max(max(len(v) for v in labels), len(str(int(cm.max()))) if cm.size else 1) + 1
     head = " " * (width + 2) + "".join(v.rjust(width + 1) for v in labels)
@@ -379,7 +425,24 @@ def _make_timer() -> Any:
 # Commands
 # --------------------------------------------------------------------------------------------
 
-def cmd_info(args: Any) -> Any:
+def cmd_info(args: argparse.Namespace) -> int:
+    """``fusenn info``: print :func:`fusenn.show_config`'s report.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options of ``fusenn info`` (see ``fusenn info --help``).
+
+    Returns
+    -------
+    int
+        The exit status (0 on success).
+
+    Raises
+    ------
+    UsageError
+        Options that do not fit together (:func:`main` prints it and returns 2).
+    """
     from .config import show_config
 
     show_config()
@@ -421,7 +484,24 @@ def _check_writable(directory: Any, path: Any) -> None:
         raise OSError(exc.errno, f"cannot save to {path}: {exc.strerror or exc}") from None
 
 
-def cmd_train(args: Any) -> Any:
+def cmd_train(args: argparse.Namespace) -> int:
+    """``fusenn train``: train a network on the digits, MNIST or a table and report it.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options of ``fusenn train`` (see ``fusenn train --help``).
+
+    Returns
+    -------
+    int
+        The exit status (0 on success).
+
+    Raises
+    ------
+    UsageError
+        Options that do not fit together (:func:`main` prints it and returns 2).
+    """
     import numpy as np
 
     import fusenn as fn
@@ -546,7 +626,24 @@ def _save_plot(draw: Any, path: Any) -> None:
         plt.close(fig)
 
 
-def cmd_plot(args: Any) -> Any:
+def cmd_plot(args: argparse.Namespace) -> int:
+    """``fusenn plot``: draw activations (and their derivatives) to a file.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options of ``fusenn plot`` (see ``fusenn plot --help``).
+
+    Returns
+    -------
+    int
+        The exit status (0 on success).
+
+    Raises
+    ------
+    UsageError
+        Options that do not fit together (:func:`main` prints it and returns 2).
+    """
     if args.what is None:
         raise UsageError(f"choose what to plot: activations (see '{PROG} plot --help')")
     from . import plot
@@ -557,7 +654,24 @@ def cmd_plot(args: Any) -> Any:
     return 0
 
 
-def cmd_predict(args: Any) -> Any:
+def cmd_predict(args: argparse.Namespace) -> int:
+    """``fusenn predict``: label the rows of a file with a saved model.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options of ``fusenn predict`` (see ``fusenn predict --help``).
+
+    Returns
+    -------
+    int
+        The exit status (0 on success).
+
+    Raises
+    ------
+    UsageError
+        Options that do not fit together (:func:`main` prints it and returns 2).
+    """
     import numpy as np
 
     import fusenn as fn
@@ -632,7 +746,24 @@ def _bench_paths(text: Any, what: Any, bench: Any) -> Any:
     return paths
 
 
-def cmd_bench(args: Any) -> Any:
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``fusenn bench``: run the benchmarks of :mod:`fusenn.bench` and print the table.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options of ``fusenn bench`` (see ``fusenn bench --help``).
+
+    Returns
+    -------
+    int
+        The exit status (0 on success).
+
+    Raises
+    ------
+    UsageError
+        Options that do not fit together (:func:`main` prints it and returns 2).
+    """
     from . import backends, bench
 
     what = args.what
@@ -702,16 +833,34 @@ def _error_text(exc: Any) -> Any:
     return " ".join(text.split())  # one line
 
 
-def main(argv: Any = None) -> Any:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``fusenn`` command with ``argv`` (default ``sys.argv[1:]``); return the exit
-    status."""
+    status.
+
+    Parameters
+    ----------
+    argv : sequence of str or None, default None
+        The arguments after the program name.
+
+    Returns
+    -------
+    int
+        0 on success, 1 for an error in fusenn's input (printed as one line), 2 for a bad
+        command line.
+
+    Examples
+    --------
+    >>> main(["plot"])          # a usage error: one line on stderr, status 2
+    2
+    """
     from .errors import FusennError
 
     try:
         args = build_parser().parse_args(argv)
         if args.command is None:
             raise UsageError(f"choose a command: {', '.join(COMMANDS)} (see '{PROG} --help')")
-        return COMMANDS[args.command].run(args)
+        status: int = COMMANDS[args.command].run(args)
+        return status
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

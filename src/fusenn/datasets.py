@@ -39,11 +39,11 @@ import warnings
 import zlib
 from importlib import resources
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Tuple
 
 import numpy as np
 
-from ._typing import Array, DTypeLike, PathLike
+from ._typing import Array, ArrayLike, DTypeLike, PathLike, Seed
 from ._validation import check_random_state, float_dtype
 from .errors import ArgumentError, ArgumentTypeError, FormatError, ShapeError
 
@@ -317,7 +317,7 @@ def _read_idx(file: Any, expected_magic: Any = None) -> Any:
         return _idx_payload(source, shape, dtype, header), source.name
 
 
-def read_idx(file: Any) -> np.ndarray:
+def read_idx(file: Any) -> Array:
     """Read one IDX file (the format of the MNIST files), gzip-compressed or raw.
 
     ``file`` is a path or a binary file object; gzip is detected from the first two bytes
@@ -652,8 +652,9 @@ def _stratified_indices(strata: Any, n_test: Any, rng: Any) -> Any:
     return rng.permutation(grouped[~is_test]), rng.permutation(grouped[is_test])
 
 
-def train_test_split(X: Any, y: Any, test_size: Any = 0.2, random_state: Any = None,
-                     stratify: Any = False, shuffle: Any = True) -> Any:
+def train_test_split(X: ArrayLike, y: ArrayLike, test_size: float = 0.2,
+                     random_state: Seed = None, stratify: bool = False,
+                     shuffle: bool = True) -> Tuple[Array, Array, Array, Array]:
     """Split samples into a training set and a test set.
 
     Parameters
@@ -796,7 +797,7 @@ def _read_csv(path: Any) -> Any:
     return table, None
 
 
-def read_table(path: Any) -> Any:
+def read_table(path: PathLike) -> Array:
     """Read a CSV or NPZ file of samples, without deciding what its columns mean.
 
     A file whose first bytes are ``PK`` is an NPZ archive: it must hold an array ``X`` of
@@ -846,10 +847,12 @@ def read_table(path: Any) -> Any:
         raise FileNotFoundError(f"no such file: {path}")
     if os.path.isdir(path):
         raise IsADirectoryError(f"{path} is a directory, not a data file")
-    return _read_npz(path) if _is_zip(path) else _read_csv(path)
+    table: Array = _read_npz(path) if _is_zip(path) else _read_csv(path)
+    return table
 
 
-def as_labels(values: Any, source: Any, what: Any = "labels (the last column)") -> Any:
+def as_labels(values: ArrayLike, source: PathLike,
+              what: str = "labels (the last column)") -> Array:
     """Class labels 0, 1, 2, ... as int64, from numbers read from a file.
 
     Parameters
@@ -891,7 +894,7 @@ def as_labels(values: Any, source: Any, what: Any = "labels (the last column)") 
     return labels
 
 
-def split_features_labels(table: Any, source: Any) -> Dataset:
+def split_features_labels(table: Array, source: PathLike) -> Dataset:
     """Split a table of samples into features (every column but the last) and labels (the last).
 
     Parameters
@@ -924,7 +927,7 @@ def split_features_labels(table: Any, source: Any) -> Dataset:
     return Dataset(table[:, :-1], as_labels(table[:, -1], source))
 
 
-def load_table(path: Any, dtype: Any = np.float64) -> Dataset:
+def load_table(path: PathLike, dtype: DTypeLike = np.float64) -> Dataset:
     """Features and integer class labels from a CSV or NPZ file of one's own.
 
     The file is read by :func:`read_table`. Its labels are an NPZ's ``y`` or, for a CSV (or an

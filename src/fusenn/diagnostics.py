@@ -30,7 +30,7 @@ import numpy as np
 
 from . import _activation_table as _table
 from . import losses as _losses
-from ._typing import ArrayLike
+from ._typing import ArrayLike, Logs
 from .callbacks import Callback
 from .layers import Dense
 from .errors import ArgumentError
@@ -140,7 +140,7 @@ class Saturation(NamedTuple):
     fraction: float  #: the share, in [0, 1]
 
 
-def saturation(model: Any, X: Any, tail: Any = 0.05) -> Any:
+def saturation(model: Sequential, X: ArrayLike, tail: float = 0.05) -> dict[int, Saturation]:
     """Per layer, the share of units that have stopped passing gradient on ``X``.
 
     For a layer with a squashing activation (sigmoid, tanh, hard_sigmoid) the share of its
@@ -247,13 +247,13 @@ class GradientMonitor(Callback):
         self.dead: list[Any] = []
         self.layer_names: list[str] = []
 
-    def on_train_begin(self, logs: Any = None) -> None:
+    def on_train_begin(self, logs: Logs = None) -> None:
         model = self.trainer.model
         self.epochs, self.grad_norms, self.dead = [], [], []
         self.layer_names = [_layer_name(i, layer) for i, layer in enumerate(model.layers)
                             if layer.params]
 
-    def on_epoch_end(self, epoch: Any, logs: Any = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         model = self.trainer.model
         norms = gradient_norms(model, self.X, self.y, self.trainer.loss)
         dead = dead_units(model, self.X)

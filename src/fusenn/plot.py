@@ -30,12 +30,19 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence, Union
 
 import numpy as np
 
 from . import _archive
+from ._typing import ArrayLike, PathLike
 from .errors import ArgumentError, ArgumentTypeError, MissingDependencyError, ShapeError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .model import Sequential
 
 try:
     import matplotlib
@@ -209,8 +216,8 @@ def _draw_activation(ax: Any, act: Any, derivative: Any, lo: Any, hi: Any, n_poi
     ax.set_xlabel("z")
 
 
-def activation(names: Any, derivative: Any = True, x: Any = (-6, 6), ax: Any = None,
-               n_points: Any = 601, **params: Any) -> Any:
+def activation(names: Any, derivative: bool = True, x: Any = (-6, 6), ax: Any = None,
+               n_points: int = 601, **params: Any) -> Union[Axes, Figure]:
     """Draw activation functions and their derivatives, as the catalogue defines them.
 
     The values are the catalogue's own: ``fusenn.activations.get(name, **params)``'s
@@ -282,12 +289,14 @@ def activation(names: Any, derivative: Any = True, x: Any = (-6, 6), ax: Any = N
         ax = _one_axes(ax, (5, 3.5))
         _draw_activation(ax, acts[0], derivative, lo, hi, n_points)
         ax.legend(fontsize=8, loc="best")
-        return ax
+        one: Axes = ax
+        return one
     fig, axes = _panels(ax, len(acts), min(6, math.ceil(math.sqrt(len(acts)))), (3.2, 2.6))
     for a, act in zip(axes, acts):
         _draw_activation(a, act, derivative, lo, hi, n_points)
     axes[0].legend(fontsize=8, loc="best")
-    return fig
+    grid: Figure = fig
+    return grid
 
 
 # ------------------------------------------------------------------------------ training
@@ -335,7 +344,8 @@ def _metric_groups(logs: Any, keys: Any) -> Any:
     return [(g, sorted(groups[g], key=lambda k: k.startswith("val_"))) for g in order]
 
 
-def history(history: Any, ax: Any = None, keys: Any = None, best_epoch: Any = None) -> Any:
+def history(history: Any, ax: Any = None, keys: Sequence[str] | None = None,
+            best_epoch: int | None = None) -> Any:
     """Draw loss and metrics per epoch, training and validation, one panel per metric.
 
     Each metric's panel holds its training curve (solid) and its ``val_`` twin (dashed), the
@@ -442,7 +452,7 @@ def _gradient_records(monitor: Any) -> Any:
     return np.asarray(epochs[:len(norms)]), norms, [f"layer {k[10:]}" for k in keys]
 
 
-def gradient_norms(monitor: Any, ax: Any = None) -> Any:
+def gradient_norms(monitor: Any, ax: Axes | None = None) -> Axes:
     """Draw each layer's gradient norm per epoch on a log axis.
 
     The notes' vanishing gradients show as lines for the first layers far below those of the
@@ -500,7 +510,8 @@ def gradient_norms(monitor: Any, ax: Any = None) -> Any:
     return ax
 
 
-def saturation(model: Any, X: Any, ax: Any = None, tail: Any = 0.05) -> Any:
+def saturation(model: Sequential, X: ArrayLike, ax: Axes | None = None,
+               tail: float = 0.05) -> Axes:
     """Draw, per layer, the share of units that no longer pass gradient on ``X``.
 
     One bar per layer from :func:`fusenn.diagnostics.saturation`: for sigmoid and tanh layers
@@ -570,8 +581,8 @@ def saturation(model: Any, X: Any, ax: Any = None, tail: Any = 0.05) -> Any:
 
 
 # ------------------------------------------------------------------------------ predictions
-def decision_boundary(model: Any, X: Any, y: Any, ax: Any = None, resolution: Any = 200,
-                      margin: Any = 0.25) -> Any:
+def decision_boundary(model: Any, X: ArrayLike, y: ArrayLike, ax: Axes | None = None,
+                      resolution: int = 200, margin: float = 0.25) -> Axes:
     """Draw a classifier's predicted regions over a 2-D input plane, with the data on top.
 
     Every point of a ``resolution`` x ``resolution`` grid covering the data (plus ``margin``
@@ -673,8 +684,9 @@ def decision_boundary(model: Any, X: Any, y: Any, ax: Any = None, resolution: An
     return ax
 
 
-def confusion_matrix(y_true: Any, y_pred: Any, labels: Any = None, normalize: Any = None,
-                     ax: Any = None, cmap: Any = "Blues") -> Any:
+def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, labels: ArrayLike | None = None,
+                     normalize: str | None = None, ax: Axes | None = None,
+                     cmap: Any = "Blues") -> Axes:
     """Draw the confusion matrix as an annotated heat map (rows: true, columns: predicted).
 
     The counts are :func:`fusenn.metrics.confusion_matrix`'s; each cell is written on the
@@ -746,8 +758,9 @@ def confusion_matrix(y_true: Any, y_pred: Any, labels: Any = None, normalize: An
     return ax
 
 
-def weights_as_images(layer: Any, shape: Any, ax: Any = None, ncols: Any = None,
-                      per_unit: Any = True, cmap: Any = "RdBu_r") -> Any:
+def weights_as_images(layer: Any, shape: Sequence[int], ax: Axes | None = None,
+                      ncols: int | None = None, per_unit: bool = True,
+                      cmap: Any = "RdBu_r") -> Axes:
     """Draw each unit's incoming weights as an image: the features a first layer learnt.
 
     For a model on 8x8 digits, unit ``j``'s weights ``W[:, j]`` reshaped to ``(8, 8)`` show
@@ -842,7 +855,8 @@ def _weight_matrix(layer: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------ whole runs
-def report(history: Any, y_true: Any, y_pred: Any, labels: Any = None) -> Any:
+def report(history: Any, y_true: ArrayLike, y_pred: ArrayLike,
+           labels: ArrayLike | None = None) -> Figure:
     """One figure for a training run: its curves (:func:`history`) and the test set's
     confusion matrix (:func:`confusion_matrix`), side by side - what ``fusenn train --plot``
     writes.
@@ -877,10 +891,11 @@ def report(history: Any, y_true: Any, y_pred: Any, labels: Any = None) -> Any:
     axes = list(np.ravel(axes))
     _plot_history(history, ax=axes[:n] if n > 1 else axes[0])
     confusion_matrix(y_true, y_pred, labels=labels, ax=axes[n])
-    return fig
+    figure: Figure = fig
+    return figure
 
 
-def save(figure: Any, path: Any, dpi: Any = 100) -> Any:
+def save(figure: Any, path: PathLike, dpi: float = 100) -> str:
     """Write a figure to ``path``, its format from the extension (``.png``, ``.svg``, ...).
 
     The write is atomic: a temporary file in the same directory is rendered and renamed over
@@ -932,7 +947,7 @@ def save(figure: Any, path: Any, dpi: Any = 100) -> Any:
     return path
 
 
-def check_output_path(path: Any) -> Any:
+def check_output_path(path: PathLike) -> str:
     """The real path a figure for ``path`` would be written to; raise if it cannot be.
 
     Checks what :func:`save` checks, before any drawing: a format matplotlib writes, an

@@ -16,7 +16,7 @@ from . import activations, functional
 # Bound eagerly: the name ``config`` is both this function and the submodule it lives in, and
 # importing the submodule later (``fusenn.show_config``, ``import fusenn.config``) would
 # otherwise leave ``fusenn.config`` bound to the module, not the function.
-from .config import config, show_config
+from .config import config, show_config  # noqa: F401 - fn.config() and fn.show_config()
 
 _LAZY = {
     "layers": ".layers", "optim": ".optim", "losses": ".losses", "callbacks": ".callbacks",

@@ -55,7 +55,7 @@ import stat
 import struct
 import zipfile
 import zlib
-from typing import Any, Dict, Union
+from typing import Any, Dict
 
 import numpy as np
 

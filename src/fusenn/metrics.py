@@ -8,7 +8,7 @@ with no predicted (or no true) samples scores 0 for precision (recall), as in sc
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Tuple
+from typing import Any, Tuple
 
 import numpy as np
 

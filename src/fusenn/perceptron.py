@@ -11,7 +11,6 @@ Deliberately per sample and in plain NumPy: this is the algorithm as the notes t
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 import numpy as np
 

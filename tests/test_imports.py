@@ -97,3 +97,15 @@ def test_each_module_imports_alone(name):
     proc = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+
+def test_config_stays_the_function_after_its_module_is_imported():
+    # fusenn.config is documented as the function; importing the module of the same name
+    # (as the lazy fusenn.show_config did) used to rebind fusenn.config to the module
+    code = ("import io, fusenn; fusenn.show_config(file=io.StringIO()); "
+            "import sys, fusenn.config; m = sys.modules['fusenn.config']; "
+            "assert callable(fusenn.config), fusenn.config; "
+            "assert 'available backends' in fusenn.config(); "
+            "assert fusenn.show_config is m.show_config")
+    subprocess.run([sys.executable, "-c", code], check=True)

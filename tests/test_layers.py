@@ -148,3 +148,10 @@ def test_bad_layer_arguments():
         L.Dense(3, 2, "sigmoidd")
     with bad_input(ValueError, match="unknown initialiser 'glorot'.*glorot_uniform"):
         L.Dense(3, 2, init="glorot")
+
+
+def test_dense_bias_init_none_means_zeros():
+    # found by the type annotations: bias_init=None was called as an initialiser (TypeError)
+    layer = fn.layers.Dense(2, 3, bias_init=None, random_state=0)
+    assert layer.b.tolist() == [0.0, 0.0, 0.0]
+    assert layer.W.shape == (2, 3)

@@ -4,6 +4,8 @@ The hot kernels (fused dense forward and backward, softmax cross-entropy, optimi
 whole training epoch) exist three times behind one API: Cython (compiled from csrc/), Numba,
 and a pure-NumPy reference that is always present. See :func:`show_config` for what runs here.
 """
+from typing import Any
+
 from ._version import __version__
 from . import errors
 from .errors import (BackendUnavailableError, DivergenceError, FormatError, FusennError,
@@ -11,6 +13,10 @@ from .errors import (BackendUnavailableError, DivergenceError, FormatError, Fuse
 from .backends import available_backends, get_backend, set_backend, use_backend
 from ._threads import get_num_threads, set_num_threads
 from . import activations, functional
+# Bound eagerly: the name ``config`` is both this function and the submodule it lives in, and
+# importing the submodule later (``fusenn.show_config``, ``import fusenn.config``) would
+# otherwise leave ``fusenn.config`` bound to the module, not the function.
+from .config import config, show_config  # noqa: F401 - fn.config() and fn.show_config()
 
 _LAZY = {
     "layers": ".layers", "optim": ".optim", "losses": ".losses", "callbacks": ".callbacks",
@@ -21,8 +27,7 @@ _LAZY = {
 _LAZY_ATTRS = {
     "Sequential": (".model", "Sequential"), "Trainer": (".trainer", "Trainer"),
     "History": (".callbacks", "History"), "Perceptron": (".perceptron", "Perceptron"),
-    "load": (".io", "load"), "show_config": (".config", "show_config"),
-    "config": (".config", "config"),
+    "load": (".io", "load"),
 }
 
 __all__ = [
@@ -34,7 +39,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     import importlib
 
     if name in _LAZY:
@@ -49,5 +54,5 @@ def __getattr__(name):
     raise AttributeError(f"module 'fusenn' has no attribute {name!r}")
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))

@@ -34,14 +34,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only: setup.py loads this file on its own
+    from ._typing import Array
 
 try:
     from .errors import ArgumentError
 except ImportError:  # loaded on its own by the code generator at build time (setup.py)
-    ArgumentError = ValueError
+    ArgumentError = ValueError  # type: ignore[misc, assignment]
 
 # --------------------------------------------------------------------------- scalar language
 # Each kernel's code: the number the compiled backends switch on. Never renumber; append.
@@ -92,21 +95,22 @@ class Kernel:
 
 
 # --------------------------------------------------------------------------- NumPy pieces
-def _sigmoid(z):
+def _sigmoid(z: Array) -> Array:
     """1 / (1 + exp(-z)) without overflow: exp only ever sees -|z|."""
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-def _softplus(z):
+def _softplus(z: Array) -> Array:
     """log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|))."""
     return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
 
 
-def _erf(z):
+def _erf(z: Array) -> Array:
     from scipy.special import erf  # imported on first use: keeps `import fusenn` fast
 
-    return erf(z)
+    out: Array = erf(z)
+    return out
 
 
 # --------------------------------------------------------------------------- definitions
@@ -119,21 +123,21 @@ class ActivationDef:
     formula: str
     derivative_formula: str
     range: str
-    forward: Callable  # (z, p0, p1) -> array, NumPy reference
-    derivative: Callable  # (z, p0, p1) -> array, NumPy reference
+    forward: Callable[..., Any]  # (z, p0, p1) -> array, NumPy reference
+    derivative: Callable[..., Any]  # (z, p0, p1) -> array, NumPy reference
     kernel: Optional[Kernel] = None  # None: runs another entry's kernel (same code)
-    params: tuple = ()  # ((name, default), ...) in the order they map to p0, p1
-    aliases: tuple = ()
-    kinks: tuple = ()  # points (in units of the parameters, see kink_points) where f' jumps
+    params: Tuple[Tuple[str, Any], ...] = ()  # ((name, default), ...) in the order they map to p0, p1
+    aliases: Tuple[str, ...] = ()
+    kinks: Tuple[float, ...] = ()  # points (in units of the parameters, see kink_points) where f' jumps
     rowwise: bool = False  # softmax: a function of the whole row, not elementwise
-    resolve: Callable = None  # params dict -> (code, p0, p1) when not the plain mapping
-    check: Callable = None  # params dict -> None, raises ValueError on a bad value
+    resolve: Optional[Callable[[Dict[str, Any]], Tuple[int, float, float]]] = None  # params dict -> (code, p0, p1) when not the plain mapping
+    check: Optional[Callable[[Dict[str, Any]], None]] = None  # params dict -> None, raises ValueError on a bad value
     init: str = "glorot_uniform"  # the usual initialiser of a layer it follows
     relu_like: bool = False  # units can die (output 0 with derivative 0 for z < 0)
     numpy_from: float = math.inf  # elements from which NumPy's ufuncs beat compiled loops
     doc: str = ""
 
-    def kernel_args(self, params):
+    def kernel_args(self, params: Dict[str, Any]) -> Tuple[int, float, float]:
         """``(code, p0, p1)`` for the compiled kernels from this definition's parameters."""
         if self.resolve is not None:
             return self.resolve(params)
@@ -142,12 +146,14 @@ class ActivationDef:
 
 
 #: name -> definition; alias -> name; code -> the definition whose kernel runs that code.
-REGISTRY: dict = {}
-ALIASES: dict = {}
-BY_CODE: dict = {}
+REGISTRY: Dict[str, ActivationDef] = {}
+ALIASES: Dict[str, str] = {}
+BY_CODE: Dict[int, ActivationDef] = {}
 
 
-def _define(name, code, formula, derivative_formula, range_, forward, derivative, **kw):
+def _define(name: str, code: int, formula: str, derivative_formula: str, range_: str,
+            forward: Callable[..., Any], derivative: Callable[..., Any],
+            **kw: Any) -> ActivationDef:
     d = ActivationDef(name, code, formula, derivative_formula, range_, forward, derivative, **kw)
     if not name.startswith("_"):
         REGISTRY[name] = d
@@ -159,31 +165,31 @@ def _define(name, code, formula, derivative_formula, range_, forward, derivative
     return d
 
 
-def _zeros(z, p0, p1):
+def _zeros(z: Array, p0: float, p1: float) -> Array:
     return np.zeros_like(z)
 
 
-def _positive(name):
-    def check(p):
+def _positive(name: str) -> Callable[[Dict[str, Any]], None]:
+    def check(p: Dict[str, Any]) -> None:
         for key in p:
             if not p[key] > 0:
                 raise ArgumentError(f"{name}: parameter {key} must be > 0, got {p[key]!r}")
     return check
 
 
-def _nonnegative(name):
-    def check(p):
+def _nonnegative(name: str) -> Callable[[Dict[str, Any]], None]:
+    def check(p: Dict[str, Any]) -> None:
         for key in p:
             if not p[key] >= 0:
                 raise ArgumentError(f"{name}: parameter {key} must be >= 0, got {p[key]!r}")
     return check
 
 
-def _linear(z, a, b):
+def _linear(z: Array, a: float, b: float) -> Array:
     return z
 
 
-def _ones(z, a, b):
+def _ones(z: Array, a: float, b: float) -> Array:
     return np.ones_like(z)
 
 
@@ -191,7 +197,7 @@ _define("linear", LINEAR, "f(z) = z", "f'(z) = 1", "(-inf, inf)", _linear, _ones
         kernel=Kernel("z", "1", backward="dy"), aliases=("identity", "none"))
 
 
-def _step(z, a, b):
+def _step(z: Array, a: float, b: float) -> Array:
     return np.where(z >= 0, 1.0, 0.0)
 
 
@@ -199,7 +205,7 @@ _define("step", STEP, "f(z) = 1 if z >= 0 else 0", "f'(z) = 0", "{0, 1}", _step,
         kernel=Kernel("1 if z >= 0 else 0", "0"), aliases=("binary_step",))
 
 
-def _heaviside(z, a, b):
+def _heaviside(z: Array, a: float, b: float) -> Array:
     return np.where(z > 0, 1.0, np.where(z == 0, 0.5, 0.0))
 
 
@@ -208,7 +214,7 @@ _define("heaviside", HEAVISIDE, "f(z) = 0 if z < 0, 0.5 if z = 0, 1 if z > 0", "
         kernel=Kernel("1 if z > 0 else (0.5 if z == 0 else 0)", "0"))
 
 
-def _sign(z, a, b):
+def _sign(z: Array, a: float, b: float) -> Array:
     return np.sign(z)
 
 
@@ -217,11 +223,11 @@ _define("sign", SIGN, "f(z) = -1 if z < 0, 0 if z = 0, 1 if z > 0", "f'(z) = 0",
         aliases=("signum",))
 
 
-def _piecewise_linear(z, a, b):
+def _piecewise_linear(z: Array, a: float, b: float) -> Array:
     return np.clip(z + 0.5, 0.0, 1.0)
 
 
-def _piecewise_linear_d(z, a, b):
+def _piecewise_linear_d(z: Array, a: float, b: float) -> Array:
     return np.where((z > -0.5) & (z < 0.5), 1.0, 0.0)
 
 
@@ -232,11 +238,11 @@ _define("piecewise_linear", PIECEWISE_LINEAR,
         kinks=(-0.5, 0.5))
 
 
-def _sigmoid_f(z, a, b):
+def _sigmoid_f(z: Array, a: float, b: float) -> Array:
     return _sigmoid(z)
 
 
-def _sigmoid_d(z, a, b):
+def _sigmoid_d(z: Array, a: float, b: float) -> Array:
     return _sigmoid(z) * _sigmoid(-z)
 
 
@@ -249,11 +255,11 @@ _define("sigmoid", SIGMOID, "f(z) = 1 / (1 + exp(-z))", "f'(z) = f(z) (1 - f(z))
         aliases=("logistic",))
 
 
-def _tanh(z, a, b):
+def _tanh(z: Array, a: float, b: float) -> Array:
     return np.tanh(z)
 
 
-def _tanh_d(z, a, b):
+def _tanh_d(z: Array, a: float, b: float) -> Array:
     return 1.0 - np.tanh(z) ** 2
 
 
@@ -264,11 +270,11 @@ _define("tanh", TANH, "f(z) = (exp(z) - exp(-z)) / (exp(z) + exp(-z))", "f'(z) =
         numpy_from=512)
 
 
-def _relu(z, a, b):
+def _relu(z: Array, a: float, b: float) -> Array:
     return np.maximum(z, 0)
 
 
-def _relu_d(z, a, b):
+def _relu_d(z: Array, a: float, b: float) -> Array:
     return np.where(z > 0, 1.0, 0.0)
 
 
@@ -278,11 +284,11 @@ _define("relu", RELU, "f(z) = max(0, z)", "f'(z) = 1 if z > 0 else 0", "[0, inf)
         kinks=(0.0,), init="he_uniform", relu_like=True)
 
 
-def _leaky(z, alpha, b):
+def _leaky(z: Array, alpha: float, b: float) -> Array:
     return np.where(z > 0, z, alpha * z)
 
 
-def _leaky_d(z, alpha, b):
+def _leaky_d(z: Array, alpha: float, b: float) -> Array:
     return np.where(z > 0, 1.0, alpha)
 
 
@@ -297,21 +303,21 @@ _define("prelu", LEAKY_RELU,
         params=(("alpha", 0.25),), kinks=(0.0,), init="he_uniform")
 
 
-def _rrelu_check(p):
+def _rrelu_check(p: Dict[str, Any]) -> None:
     if not 0 <= p["lower"] <= p["upper"]:
         raise ArgumentError(f"rrelu: need 0 <= lower <= upper, got lower={p['lower']!r}, "
                          f"upper={p['upper']!r}")
 
 
-def _rrelu(z, lo, up):
+def _rrelu(z: Array, lo: float, up: float) -> Array:
     return _leaky(z, 0.5 * (lo + up), 0)
 
 
-def _rrelu_d(z, lo, up):
+def _rrelu_d(z: Array, lo: float, up: float) -> Array:
     return _leaky_d(z, 0.5 * (lo + up), 0)
 
 
-def _rrelu_resolve(p):
+def _rrelu_resolve(p: Dict[str, Any]) -> Tuple[int, float, float]:
     return LEAKY_RELU, 0.5 * (float(p["lower"]) + float(p["upper"])), 0.0
 
 
@@ -322,11 +328,11 @@ _define("rrelu", LEAKY_RELU, "f(z) = z if z >= 0 else a z, a ~ U(lower, upper) i
         doc="As a plain function this is the evaluation form; the RReLU layer draws slopes.")
 
 
-def _elu(z, alpha, b):
+def _elu(z: Array, alpha: float, b: float) -> Array:
     return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0)))
 
 
-def _elu_d(z, alpha, b):
+def _elu_d(z: Array, alpha: float, b: float) -> Array:
     return np.where(z > 0, 1.0, alpha * np.exp(np.minimum(z, 0)))
 
 
@@ -337,11 +343,11 @@ _define("elu", ELU, "f(z) = z if z > 0 else alpha (exp(z) - 1)",
         params=(("alpha", 1.0),), kinks=(0.0,), check=_positive("elu"), init="he_uniform")
 
 
-def _selu(z, a, b):
+def _selu(z: Array, a: float, b: float) -> Array:
     return SELU_SCALE * np.where(z > 0, z, SELU_ALPHA * np.expm1(np.minimum(z, 0)))
 
 
-def _selu_d(z, a, b):
+def _selu_d(z: Array, a: float, b: float) -> Array:
     return SELU_SCALE * np.where(z > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(z, 0)))
 
 
@@ -353,18 +359,18 @@ _define("selu", SELU, "f(z) = scale (z if z > 0 else alpha (exp(z) - 1)), "
         kinks=(0.0,), init="lecun_normal")
 
 
-def _gelu_resolve(p):
+def _gelu_resolve(p: Dict[str, Any]) -> Tuple[int, float, float]:
     mode = p["approximate"]
     if mode not in ("none", "tanh"):
         raise ArgumentError(f"gelu: approximate must be 'none' or 'tanh', got {mode!r}")
     return (GELU if mode == "none" else GELU_TANH), 0.0, 0.0
 
 
-def _gelu(z, a, b):
+def _gelu(z: Array, a: float, b: float) -> Array:
     return 0.5 * z * (1.0 + _erf(z / math.sqrt(2.0)))
 
 
-def _gelu_d(z, a, b):
+def _gelu_d(z: Array, a: float, b: float) -> Array:
     return (0.5 * (1.0 + _erf(z / math.sqrt(2.0)))
             + z * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi))
 
@@ -378,21 +384,22 @@ _define("gelu", GELU, "f(z) = z Phi(z) (exact, approximate='none'); "
         params=(("approximate", "none"),), resolve=_gelu_resolve, init="he_uniform")
 
 
-def _gelu_tanh_t(z):
+def _gelu_tanh_t(z: Array) -> Array:
     return np.tanh(GELU_TANH_K * (z + GELU_TANH_C * z ** 3))
 
 
-def _gelu_tanh(z, a, b):
+def _gelu_tanh(z: Array, a: float, b: float) -> Array:
     return 0.5 * z * (1.0 + _gelu_tanh_t(z))
 
 
-def _gelu_tanh_d(z, a, b):
+def _gelu_tanh_d(z: Array, a: float, b: float) -> Array:
     # Where tanh has saturated (|z| > about 10) the second term is exactly 0; computing it
     # would multiply 0 by an overflowing z^2 (NaN in float32 from |z| > 5e19).
     t = _gelu_tanh_t(z)
     with np.errstate(over="ignore", invalid="ignore"):
         slope = 0.5 * z * (1.0 - t * t) * GELU_TANH_K * (1.0 + 3.0 * GELU_TANH_C * z * z)
-    return 0.5 * (1.0 + t) + np.where(t * t < 1.0, slope, 0.0).astype(np.result_type(z))
+    out: Array = 0.5 * (1.0 + t) + np.where(t * t < 1.0, slope, 0.0).astype(np.result_type(z))
+    return out
 
 
 # Reachable by code (gelu with approximate="tanh"); not a name of its own.
@@ -407,11 +414,11 @@ _define("_gelu_tanh", GELU_TANH, "z/2 (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))"
         init="he_uniform")
 
 
-def _swish(z, beta, b):
+def _swish(z: Array, beta: float, b: float) -> Array:
     return z * _sigmoid(beta * z)
 
 
-def _swish_d(z, beta, b):
+def _swish_d(z: Array, beta: float, b: float) -> Array:
     return _sigmoid(beta * z) * (1.0 + beta * z * _sigmoid(-beta * z))
 
 
@@ -422,15 +429,15 @@ _define("swish", SWISH, "f(z) = z sigmoid(beta z)",
         params=(("beta", 1.0),), init="he_uniform")
 
 
-def _silu(z, beta, b):
+def _silu(z: Array, beta: float, b: float) -> Array:
     return _swish(z, 1.0, b)
 
 
-def _silu_d(z, beta, b):
+def _silu_d(z: Array, beta: float, b: float) -> Array:
     return _swish_d(z, 1.0, b)
 
 
-def _silu_resolve(p):
+def _silu_resolve(p: Dict[str, Any]) -> Tuple[int, float, float]:
     return SWISH, 1.0, 0.0
 
 
@@ -438,11 +445,11 @@ _define("silu", SWISH, "f(z) = z sigmoid(z)", "f'(z) = s (1 + z (1 - s)), s = si
         "(-0.28, inf)", _silu, _silu_d, resolve=_silu_resolve, init="he_uniform")
 
 
-def _mish(z, a, b):
+def _mish(z: Array, a: float, b: float) -> Array:
     return z * np.tanh(_softplus(z))
 
 
-def _mish_d(z, a, b):
+def _mish_d(z: Array, a: float, b: float) -> Array:
     t = np.tanh(_softplus(z))
     return t + z * _sigmoid(z) * (1.0 - t * t)
 
@@ -455,11 +462,11 @@ _define("mish", MISH, "f(z) = z tanh(softplus(z))",
         init="he_uniform")
 
 
-def _softplus_f(z, beta, b):
+def _softplus_f(z: Array, beta: float, b: float) -> Array:
     return _softplus(beta * z) / beta
 
 
-def _softplus_d(z, beta, b):
+def _softplus_d(z: Array, beta: float, b: float) -> Array:
     return _sigmoid(beta * z)
 
 
@@ -469,11 +476,11 @@ _define("softplus", SOFTPLUS, "f(z) = log(1 + exp(beta z)) / beta", "f'(z) = sig
         params=(("beta", 1.0),), check=_positive("softplus"), numpy_from=256)
 
 
-def _softsign(z, a, b):
+def _softsign(z: Array, a: float, b: float) -> Array:
     return z / (1.0 + np.abs(z))
 
 
-def _softsign_d(z, a, b):
+def _softsign_d(z: Array, a: float, b: float) -> Array:
     return 1.0 / (1.0 + np.abs(z)) ** 2
 
 
@@ -482,11 +489,11 @@ _define("softsign", SOFTSIGN, "f(z) = z / (1 + |z|)", "f'(z) = 1 / (1 + |z|)^2",
         _softsign_d, kernel=Kernel("z / (1 + abs(z))", "q = 1 + abs(z); 1 / (q * q)", cost=8))
 
 
-def _log_sigmoid(z, a, b):
+def _log_sigmoid(z: Array, a: float, b: float) -> Array:
     return -_softplus(-z)
 
 
-def _log_sigmoid_d(z, a, b):
+def _log_sigmoid_d(z: Array, a: float, b: float) -> Array:
     return _sigmoid(-z)
 
 
@@ -495,11 +502,12 @@ _define("log_sigmoid", LOG_SIGMOID, "f(z) = log(sigmoid(z)) = -softplus(-z)",
         kernel=Kernel("-softplus(-z)", "sigmoid(-z)", cost=8), aliases=("logsigmoid",))
 
 
-def _sinc(z, a, b):
-    return np.sin(z) / np.where(z == 0, 1.0, z) * (z != 0) + (z == 0)
+def _sinc(z: Array, a: float, b: float) -> Array:
+    out: Array = np.sin(z) / np.where(z == 0, 1.0, z) * (z != 0) + (z == 0)
+    return out
 
 
-def _sinc_d(z, a, b):
+def _sinc_d(z: Array, a: float, b: float) -> Array:
     small = np.abs(z) < SINC_SERIES_BELOW
     zs = np.where(small, 1.0, z)
     big = (np.cos(zs) - np.sin(zs) / zs) / zs
@@ -515,11 +523,11 @@ _define("sinc", SINC, "f(z) = sin(z) / z, f(0) = 1", "f'(z) = (cos z - sin(z)/z)
                       "else (cos(z) - sin(z) / z) / z", cost=8))
 
 
-def _hard_swish(z, a, b):
+def _hard_swish(z: Array, a: float, b: float) -> Array:
     return z * np.clip(z + 3.0, 0.0, 6.0) / 6.0
 
 
-def _hard_swish_d(z, a, b):
+def _hard_swish_d(z: Array, a: float, b: float) -> Array:
     return np.where(z < -3, 0.0, np.where(z > 3, 1.0, (2.0 * z + 3.0) / 6.0))
 
 
@@ -531,11 +539,11 @@ _define("hard_swish", HARD_SWISH, "f(z) = 0 if z <= -3, z if z >= 3, z (z + 3) /
         kinks=(-3.0, 3.0), aliases=("hardswish",), init="he_uniform", relu_like=True)
 
 
-def _hard_sigmoid(z, a, b):
+def _hard_sigmoid(z: Array, a: float, b: float) -> Array:
     return np.clip(z / 6.0 + 0.5, 0.0, 1.0)
 
 
-def _hard_sigmoid_d(z, a, b):
+def _hard_sigmoid_d(z: Array, a: float, b: float) -> Array:
     return np.where((z > -3) & (z < 3), 1.0 / 6.0, 0.0)
 
 
@@ -545,17 +553,17 @@ _define("hard_sigmoid", HARD_SIGMOID, "f(z) = 0 if z <= -3, 1 if z > 3, z/6 + 1/
         kinks=(-3.0, 3.0), aliases=("hardsigmoid",))
 
 
-def _hard_tanh_check(p):
+def _hard_tanh_check(p: Dict[str, Any]) -> None:
     if not p["min_val"] < p["max_val"]:
         raise ArgumentError(f"hard_tanh: need min_val < max_val, got {p['min_val']!r} and "
                          f"{p['max_val']!r}")
 
 
-def _hard_tanh(z, lo, hi):
+def _hard_tanh(z: Array, lo: float, hi: float) -> Array:
     return np.clip(z, lo, hi)
 
 
-def _hard_tanh_d(z, lo, hi):
+def _hard_tanh_d(z: Array, lo: float, hi: float) -> Array:
     return np.where((z > lo) & (z < hi), 1.0, 0.0)
 
 
@@ -568,11 +576,11 @@ _define("hard_tanh", HARD_TANH,
         aliases=("hardtanh",), relu_like=True)
 
 
-def _tanh_shrink(z, a, b):
+def _tanh_shrink(z: Array, a: float, b: float) -> Array:
     return z - np.tanh(z)
 
 
-def _tanh_shrink_d(z, a, b):
+def _tanh_shrink_d(z: Array, a: float, b: float) -> Array:
     return np.tanh(z) ** 2
 
 
@@ -581,11 +589,11 @@ _define("tanh_shrink", TANH_SHRINK, "f(z) = z - tanh(z)", "f'(z) = tanh(z)^2", "
         kernel=Kernel("z - tanh(z)", "t = tanh(z); t * t", cost=8), aliases=("tanhshrink",))
 
 
-def _soft_shrink(z, lam, b):
+def _soft_shrink(z: Array, lam: float, b: float) -> Array:
     return np.where(z > lam, z - lam, np.where(z < -lam, z + lam, 0.0))
 
 
-def _shrink_d(z, lam, b):
+def _shrink_d(z: Array, lam: float, b: float) -> Array:
     return np.where(np.abs(z) > lam, 1.0, 0.0)
 
 
@@ -597,7 +605,7 @@ _define("soft_shrink", SOFT_SHRINK, "f(z) = z - lambd if z > lambd, z + lambd if
         aliases=("softshrink",))
 
 
-def _hard_shrink(z, lam, b):
+def _hard_shrink(z: Array, lam: float, b: float) -> Array:
     return np.where(np.abs(z) > lam, z, 0.0)
 
 
@@ -609,13 +617,14 @@ _define("hard_shrink", HARD_SHRINK, "f(z) = z if |z| > lambd else 0",
         aliases=("hardshrink",))
 
 
-def _softmax_rows(z, a=0, b=0):
+def _softmax_rows(z: Array, a: float = 0, b: float = 0) -> Array:
     m = np.max(z, axis=-1, keepdims=True)
     e = np.exp(z - m)
-    return e / np.sum(e, axis=-1, keepdims=True)
+    out: Array = e / np.sum(e, axis=-1, keepdims=True)
+    return out
 
 
-def _softmax_d(z, a, b):
+def _softmax_d(z: Array, a: float, b: float) -> Array:
     s = _softmax_rows(z)
     return s * (1.0 - s)
 

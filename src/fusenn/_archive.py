@@ -21,6 +21,7 @@ import re
 import secrets
 import stat
 import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -41,7 +42,7 @@ OPTIMIZER_STATE = "optimizer.state"
 # Writing
 # --------------------------------------------------------------------------------------------
 
-def _jsonable(value):
+def _jsonable(value: Any) -> Any:
     """``value`` with numpy scalars and arrays turned into JSON types (arrays tagged)."""
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -60,11 +61,11 @@ def _jsonable(value):
     raise TypeError(f"cannot describe {type(value).__name__} {value!r} in JSON")
 
 
-def _array_name(index, name):
+def _array_name(index: int, name: str) -> str:
     return f"layers.{index}.{name}"
 
 
-def _describe_model(model):
+def _describe_model(model: Any) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """The JSON description of ``model`` and its arrays ``{name: array}``."""
     layers, arrays = [], {}
     for i, layer in enumerate(model.layers):
@@ -90,7 +91,7 @@ def _describe_model(model):
     return desc, arrays
 
 
-def _new_file_mode():
+def _new_file_mode() -> int:
     """Permissions an ordinary new file gets here (0666 less the umask)."""
     umask = os.umask(0o022)
     os.umask(umask)
@@ -108,7 +109,7 @@ STALE_TEMPORARY_SECONDS = 15 * 60
 _MAX_SYMLINKS = 40  # as Linux's limit on links followed in one lookup
 
 
-def _what_is(mode):
+def _what_is(mode: int) -> str:
     """What a non-regular file is, in words, for messages."""
     if stat.S_ISDIR(mode):
         return "a directory"
@@ -123,7 +124,7 @@ def _what_is(mode):
     return "not a regular file"
 
 
-def _save_target(path):
+def _save_target(path: Any) -> Tuple[str, Optional[os.stat_result]]:
     """``(file to write, its os.stat result or None when it does not exist yet)``.
 
     Symbolic links are followed (the link stays, its target is written; a dangling link
@@ -148,7 +149,7 @@ def _save_target(path):
     return target, st
 
 
-def _pid_running(pid):
+def _pid_running(pid: int) -> bool:
     """Whether a process ``pid`` exists on this machine (True when it cannot be told)."""
     if pid <= 0:
         return False
@@ -163,7 +164,7 @@ def _pid_running(pid):
     return True
 
 
-def _remove_stale_temporaries(directory, now=None):
+def _remove_stale_temporaries(directory: str, now: Optional[float] = None) -> List[str]:
     """Remove the temporary files of fusenn saves that were killed before their rename.
 
     Only regular files named like fusenn's own (``.<name>.fusenn-tmp-<pid>-<random>``) and
@@ -172,7 +173,7 @@ def _remove_stale_temporaries(directory, now=None):
     up never makes a save fail. Returns the names removed.
     """
     now = time.time() if now is None else now
-    removed = []
+    removed: List[str] = []
     try:
         entries = list(os.scandir(directory))
     except OSError:
@@ -196,7 +197,7 @@ def _remove_stale_temporaries(directory, now=None):
     return removed
 
 
-def _create_temporary(directory, name):
+def _create_temporary(directory: str, name: str) -> Tuple[int, str]:
     """``(fd, path)`` of a new, empty, private file ``.<name>.fusenn-tmp-<pid>-<random>``."""
     prefix = os.path.join(directory, f".{name[:100]}{_TMP_TAG}{os.getpid()}-")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
@@ -209,7 +210,7 @@ def _create_temporary(directory, name):
     raise FileExistsError(f"cannot create a temporary file in {directory}")  # pragma: no cover
 
 
-def check_target(path):
+def check_target(path: Any) -> Tuple[str, str, Optional[os.stat_result]]:
     """``(file to write, its directory, its os.stat result or None)`` for a save to ``path``:
     SaveError for anything but a regular file or a new path (links followed),
     FileNotFoundError when the directory does not exist. Nothing is written."""
@@ -221,7 +222,7 @@ def check_target(path):
     return target, directory, st
 
 
-def write_atomic(path, write):
+def write_atomic(path: Any, write: Callable[[Any], None]) -> None:
     """Write ``path`` atomically with ``write(binary file object)``.
 
     The file written is ``path`` itself or, when ``path`` is a symbolic link, the file it
@@ -253,7 +254,7 @@ def write_atomic(path, write):
     _fsync_directory(directory)
 
 
-def _write_atomic(path, desc, arrays):
+def _write_atomic(path: Any, desc: Dict[str, Any], arrays: Dict[str, Any]) -> None:
     """Write ``arrays`` and the JSON ``desc`` to ``path`` as one .npz, atomically."""
     if DESCRIPTION in arrays:
         raise ValueError(f"array name {DESCRIPTION!r} is reserved")
@@ -263,7 +264,7 @@ def _write_atomic(path, desc, arrays):
     write_atomic(path, lambda f: np.savez(f, **payload))
 
 
-def _fsync_directory(directory):
+def _fsync_directory(directory: str) -> None:
     """Make the rename itself durable where the platform allows it (POSIX)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
@@ -277,13 +278,13 @@ def _fsync_directory(directory):
         os.close(fd)
 
 
-def write_model(model, path):
+def write_model(model: Any, path: Any) -> None:
     """Write ``model`` (a :class:`fusenn.Sequential`) to ``path`` atomically."""
     desc, arrays = _describe_model(model)
     _write_atomic(path, desc, arrays)
 
 
-def write_checkpoint(model, state, path):
+def write_checkpoint(model: Any, state: Dict[str, Any], path: Any) -> None:
     """Write ``model`` and a :meth:`fusenn.Trainer.state_dict` ``state`` to ``path``."""
     desc, arrays = _describe_model(model)
     desc["format"] = CHECKPOINT_FORMAT

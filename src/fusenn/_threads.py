@@ -59,8 +59,31 @@ def cpu_count():
         return os.cpu_count() or 1
 
 
-def set_num_threads(n):
-    """Set the thread count used by fusenn's kernels (``None``: the environment or all cores)."""
+def set_num_threads(n: int | None) -> None:
+    """Set the thread count used by fusenn's kernels (``None``: the environment or all cores).
+
+    Applied to OpenMP, Numba and BLAS alike while fusenn computes, and restored after.
+
+    Parameters
+    ----------
+    n : int or None
+        Threads, from 1 to the machine's limit; None: ``FUSENN_NUM_THREADS`` or all cores.
+
+    Raises
+    ------
+    TypeError
+        ``n`` is not an integer.
+    ValueError
+        ``n`` is out of range.
+
+    Examples
+    --------
+    >>> import fusenn as fn
+    >>> fn.set_num_threads(1)
+    >>> fn.get_num_threads()
+    1
+    >>> fn.set_num_threads(None)
+    """
     global _num_threads
     if n is not None:
         if isinstance(n, bool) or not isinstance(n, (int,)) and not hasattr(n, "__index__"):
@@ -92,8 +115,13 @@ def threads_for(work):
     return 1 if work < ONE_THREAD_BELOW else cpu_count()
 
 
-def get_num_threads():
-    """The thread count fusenn uses now (1 in a child made by ``fork()``)."""
+def get_num_threads() -> int:
+    """The thread count fusenn uses now (1 in a child made by ``fork()``).
+
+    Returns
+    -------
+    int
+    """
     if _in_forked_child:
         return 1
     if _num_threads is not None:

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any, Optional, Tuple
 
 import numpy as np
+
+from ._typing import Array, ArrayLike, DTypeLike
 
 from .errors import ArgumentError, ArgumentTypeError, LabelError, ShapeError
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def float_dtype(dtype):
+def float_dtype(dtype: DTypeLike) -> np.dtype[Any]:
     """Normalise a dtype argument to float32 or float64, or raise naming the value."""
     try:
         dt = np.dtype(dtype)
@@ -27,7 +30,7 @@ def float_dtype(dtype):
     return dt
 
 
-def as_float_array(x, name="X", dtype=None):
+def as_float_array(x: ArrayLike, name: str = "X", dtype: DTypeLike = None) -> Array:
     """``x`` as a float32/float64 array (see the module's dtype rule), no copy when possible."""
     if isinstance(x, np.ndarray) and x.dtype == object or isinstance(x, str):
         raise ArgumentTypeError(f"{name} must be numeric, got {type(x).__name__}")
@@ -44,7 +47,7 @@ def as_float_array(x, name="X", dtype=None):
     return arr
 
 
-def _surely_finite(arr):
+def _surely_finite(arr: Array) -> bool:
     """True when every element of the float array is finite, by one sum of its elements: a
     BLAS dot product x.x from 4096 elements, a plain sum below (NaN and infinity reach the
     sum; twice as fast as ``isfinite(...).all()`` and no temporary). False means "look element
@@ -58,13 +61,13 @@ def _surely_finite(arr):
         return bool(np.isfinite(np.dot(flat, flat)))
 
 
-def all_finite(arr):
+def all_finite(arr: Array) -> bool:
     """Whether every element of the float array ``arr`` is finite (one dot product when that
     can tell, else an elementwise pass)."""
     return _surely_finite(arr) or bool(np.isfinite(arr).all())
 
 
-def check_batch(arr, shape, dtype, name):
+def check_batch(arr: ArrayLike, shape: Tuple[int, ...], dtype: DTypeLike, name: str) -> Array:
     """``arr`` as a C-contiguous array of exactly ``shape`` and ``dtype``, for the arrays a
     layer or a model is handed mid-computation (``backward``'s ``dy``).
 
@@ -81,7 +84,7 @@ def check_batch(arr, shape, dtype, name):
     return np.ascontiguousarray(arr)
 
 
-def check_finite(arr, name):
+def check_finite(arr: Array, name: str) -> None:
     """Raise ArgumentError naming ``name`` and the first bad index if ``arr`` holds NaN or inf."""
     if _surely_finite(arr):
         return
@@ -91,7 +94,8 @@ def check_finite(arr, name):
                          f"{tuple(int(i) for i in bad)})")
 
 
-def check_2d(x, name="X", dtype=None, finite=True):
+def check_2d(x: ArrayLike, name: str = "X", dtype: DTypeLike = None,
+             finite: bool = True) -> Array:
     """A finite, non-empty 2-D float array."""
     arr = as_float_array(x, name, dtype)
     if arr.ndim != 2:
@@ -105,7 +109,8 @@ def check_2d(x, name="X", dtype=None, finite=True):
     return arr
 
 
-def check_labels(y, n_samples, n_classes=None, name="y"):
+def check_labels(y: ArrayLike, n_samples: int, n_classes: Optional[int] = None,
+                 name: str = "y") -> Array:
     """Integer class labels 0..n_classes-1 as an int64 vector of length n_samples."""
     arr = np.asarray(y)
     if arr.ndim == 2 and arr.shape[1] == 1:
@@ -136,7 +141,8 @@ def check_labels(y, n_samples, n_classes=None, name="y"):
     return labels
 
 
-def check_targets(y, n_samples, n_outputs, dtype, name="y"):
+def check_targets(y: ArrayLike, n_samples: int, n_outputs: int, dtype: DTypeLike,
+                  name: str = "y") -> Array:
     """Real targets as a 2-D (n_samples, n_outputs) array of ``dtype``."""
     arr = as_float_array(y, name, dtype)
     if arr.ndim == 1:
@@ -153,11 +159,14 @@ def check_targets(y, n_samples, n_outputs, dtype, name="y"):
     return np.ascontiguousarray(arr)
 
 
-def check_positive(value, name, integer=False, allow_none=False):
+def check_positive(value: Any, name: str, integer: bool = False,
+                   allow_none: bool = False) -> Any:
+    """``value`` as a positive float (or int with ``integer``; None with ``allow_none``)."""
     if value is None and allow_none:
         return None
     kind = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kind):
+    number: Any = value  # the isinstance test below does not narrow what is compared
+    if isinstance(number, bool) or not isinstance(number, kind):
         raise ArgumentTypeError(f"{name} must be {'an integer' if integer else 'a number'}, got "
                         f"{value!r}")
     if not value > 0 or not _is_finite(value):
@@ -174,7 +183,7 @@ def check_positive(value, name, integer=False, allow_none=False):
 MAX_COUNT = 2 ** 63 - 1
 
 
-def _is_finite(value):
+def _is_finite(value: Any) -> bool:
     """``math.isfinite`` that also takes integers too large for a float (False for them)."""
     try:
         return math.isfinite(value)
@@ -182,8 +191,11 @@ def _is_finite(value):
         return False
 
 
-def check_in_range(value, name, lo, hi, lo_open=False, hi_open=True):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+def check_in_range(value: Any, name: str, lo: float, hi: float, lo_open: bool = False,
+                   hi_open: bool = True) -> float:
+    """``value`` as a float inside the interval from ``lo`` to ``hi``."""
+    number: Any = value  # the isinstance test below does not narrow what is compared
+    if isinstance(number, bool) or not isinstance(number, numbers.Real):
         raise ArgumentTypeError(f"{name} must be a number, got {value!r}")
     ok_lo = value > lo if lo_open else value >= lo
     ok_hi = value < hi if hi_open else value <= hi
@@ -193,14 +205,15 @@ def check_in_range(value, name, lo, hi, lo_open=False, hi_open=True):
     return float(value)
 
 
-def check_random_state(random_state):
+def check_random_state(random_state: Any) -> np.random.Generator:
     """A numpy Generator from None, an int seed or a Generator."""
     if isinstance(random_state, np.random.Generator):
         return random_state
     if random_state is None or isinstance(random_state, (numbers.Integral, np.random.SeedSequence)):
         if isinstance(random_state, bool):
             raise ArgumentTypeError("random_state must be None, an int or a numpy Generator")
-        return np.random.default_rng(random_state)
+        seed: Any = random_state
+        return np.random.default_rng(seed)
     raise ArgumentTypeError(f"random_state must be None, an int or a numpy Generator, got "
                     f"{type(random_state).__name__}")
 
@@ -209,7 +222,7 @@ def check_random_state(random_state):
 BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
 
-def generator_from_state(state):
+def generator_from_state(state: Any) -> np.random.Generator:
     """A ``numpy.random.Generator`` whose bit generator has ``state`` (a
     ``bit_generator.state`` dict); ValueError naming the problem for anything else."""
     name = state.get("bit_generator") if isinstance(state, dict) else None

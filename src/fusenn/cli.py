@@ -31,7 +31,7 @@ import os
 import sys
 import time
 import zlib
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, NoReturn, Sequence
 
 PROG = "fusenn"
 #: Default learning rate per optimiser (``--lr`` overrides; an optimiser of fusenn.optim that
@@ -43,14 +43,20 @@ MNIST_T10K_TEST = 2000
 
 
 class UsageError(Exception):
-    """A bad command line (exit status 2)."""
+    """A bad command line (exit status 2).
+
+    Examples
+    --------
+    >>> main(["no-such-command"])
+    2
+    """
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a bad command line raises UsageError (one line) instead of printing the
     usage block and exiting."""
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
@@ -58,10 +64,10 @@ class _Parser(argparse.ArgumentParser):
 # Argument types
 # --------------------------------------------------------------------------------------------
 
-def _number_type(convert, ok, expected):
+def _number_type(convert: Any, ok: Any, expected: Any) -> Any:
     """An argparse type: ``convert(text)``, accepted when ``ok(value)``, else an error that
     says what was ``expected``."""
-    def parse(text):
+    def parse(text: Any) -> Any:
         try:
             value = convert(text)
         except ValueError:
@@ -78,14 +84,14 @@ _positive_float = _number_type(float, lambda v: 0 < v < float("inf"), "a positiv
 _fraction = _number_type(float, lambda v: 0.0 <= v < 1.0, "a number in [0, 1)")
 
 
-def _open_fraction(text):
+def _open_fraction(text: Any) -> Any:
     value = _fraction(text)
     if value == 0.0:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
     return value
 
 
-def _test_size(text):
+def _test_size(text: Any) -> Any:
     """A fraction in (0, 1) or a number of samples."""
     try:
         return _positive_int(text)
@@ -98,7 +104,7 @@ def _test_size(text):
             f"expected a fraction in (0, 1) or a number of samples, got {text!r}") from None
 
 
-def _hidden(text):
+def _hidden(text: Any) -> Any:
     """``"128,64"`` -> (128, 64); ``""`` or ``"none"`` -> () (no hidden layer)."""
     text = text.strip()
     if text.lower() in ("", "none", "0"):
@@ -118,7 +124,7 @@ def _hidden(text):
 # The command line
 # --------------------------------------------------------------------------------------------
 
-def build_parser():
+def build_parser() -> Any:
     """The argument parser of the ``fusenn`` command: one subcommand per :data:`COMMANDS`."""
     from ._version import __version__
 
@@ -131,7 +137,7 @@ def build_parser():
     return parser
 
 
-def _add_backend_option(parser, default):
+def _add_backend_option(parser: Any, default: Any) -> None:
     """``--backend``: ``auto`` or a name of fusenn.backends.NAMES; ``default`` says what an
     absent option means."""
     from . import backends
@@ -141,14 +147,14 @@ def _add_backend_option(parser, default):
                         help=f"kernel backend (default: {default})")
 
 
-def _info_parser(sub, name):
+def _info_parser(sub: Any, name: Any) -> Any:
     return sub.add_parser(name, help="show the version, backends, threads, BLAS and OpenMP",
                           description="Show what this installation of fusenn runs on: "
                                       "version, available backends (and why any is missing), "
                                       "threads, BLAS and OpenMP thread pools.")
 
 
-def _train_parser(sub, name):
+def _train_parser(sub: Any, name: Any) -> Any:
     from . import optim
 
     t = sub.add_parser(
@@ -208,7 +214,7 @@ def _train_parser(sub, name):
     return t
 
 
-def _predict_parser(sub, name):
+def _predict_parser(sub: Any, name: Any) -> Any:
     p = sub.add_parser(
         name, help="predict with a saved model",
         description="Predict with a model saved by 'fusenn train --save' (or model.save). "
@@ -225,10 +231,10 @@ def _predict_parser(sub, name):
     return p
 
 
-def _bench_parser(sub, name):
+def _bench_parser(sub: Any, name: Any) -> Any:
     from . import bench
 
-    def listed(names):
+    def listed(names: Any) -> Any:
         return ", ".join(names)
 
     peers = listed(peer.title for peer in bench.peers("train"))
@@ -271,7 +277,7 @@ def _bench_parser(sub, name):
     return b
 
 
-def _plot_parser(sub, name):
+def _plot_parser(sub: Any, name: Any) -> Any:
     g = sub.add_parser(
         name, help="draw pictures (needs pip install 'fusenn[plot]')",
         description="Draw what the course notes draw, into an image file.")
@@ -291,7 +297,7 @@ def _plot_parser(sub, name):
 # Data
 # --------------------------------------------------------------------------------------------
 
-def _stratify_ok(y):
+def _stratify_ok(y: Any) -> Any:
     """Whether every class present has the 2 samples a stratified split needs."""
     import numpy as np
 
@@ -299,8 +305,26 @@ def _stratify_ok(y):
     return bool(np.all(counts[counts > 0] >= 2))
 
 
-def load_training_data(args, say):
-    """``(name, X_train, X_test, y_train, y_test)`` as the options ask."""
+def load_training_data(args: argparse.Namespace, say: Callable[[str], Any]) -> Any:
+    """``(name, X_train, X_test, y_train, y_test)`` as the options ask.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``fusenn train``'s options (``--data``, ``--mnist``, ``--test-size``, ...).
+    say : callable
+        Prints a progress line (or nothing, with ``--quiet``).
+
+    Returns
+    -------
+    tuple
+        The data set's name and the train/test split.
+
+    Raises
+    ------
+    UsageError, FormatError, FileNotFoundError
+        Options or files that cannot be used.
+    """
     import numpy as np
 
     from . import datasets
@@ -347,8 +371,30 @@ def load_training_data(args, say):
 # Reporting
 # --------------------------------------------------------------------------------------------
 
-def format_confusion_matrix(cm, labels):
-    """Rows: true class, columns: predicted class, with the labels as headers."""
+def format_confusion_matrix(cm: Any, labels: Any) -> str:
+    """Rows: true class, columns: predicted class, with the labels as headers.
+
+    Parameters
+    ----------
+    cm : ndarray of int, shape (k, k)
+        The confusion matrix (:func:`fusenn.metrics.confusion_matrix`).
+    labels : sequence of length k
+        The class labels, in the matrix's order.
+
+    Returns
+    -------
+    str
+        The table, one line per true class.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> print(format_confusion_matrix(np.array([[2, 0], [1, 3]]), [0, 1]))
+          0  1
+       +------
+     0 |  2  0
+     1 |  1  3
+    """
     labels = [str(v) for v in labels]
     width = max(max(len(v) for v in labels), len(str(int(cm.max()))) if cm.size else 1) + 1
     head = " " * (width + 2) + "".join(v.rjust(width + 1) for v in labels)
@@ -357,19 +403,19 @@ def format_confusion_matrix(cm, labels):
     return "\n".join([head, " " * (width + 1) + "+" + "-" * ((width + 1) * len(labels))] + rows)
 
 
-def _make_timer():
+def _make_timer() -> Any:
     from .callbacks import Callback
 
     class EpochTimer(Callback):
         """Wall time of every epoch (including the per-epoch evaluation)."""
 
-        def on_train_begin(self, logs=None):
-            self.times = []
+        def on_train_begin(self, logs: Any = None) -> None:
+            self.times: list[float] = []
 
-        def on_epoch_begin(self, epoch, logs=None):
+        def on_epoch_begin(self, epoch: Any, logs: Any = None) -> None:
             self._t0 = time.perf_counter()
 
-        def on_epoch_end(self, epoch, logs=None):
+        def on_epoch_end(self, epoch: Any, logs: Any = None) -> None:
             self.times.append(time.perf_counter() - self._t0)
 
     return EpochTimer()
@@ -379,14 +425,31 @@ def _make_timer():
 # Commands
 # --------------------------------------------------------------------------------------------
 
-def cmd_info(args):
+def cmd_info(args: argparse.Namespace) -> int:
+    """``fusenn info``: print :func:`fusenn.show_config`'s report.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options of ``fusenn info`` (see ``fusenn info --help``).
+
+    Returns
+    -------
+    int
+        The exit status (0 on success).
+
+    Raises
+    ------
+    UsageError
+        Options that do not fit together (:func:`main` prints it and returns 2).
+    """
     from .config import show_config
 
     show_config()
     return 0
 
 
-def _build_model(args, n_in, n_classes):
+def _build_model(args: Any, n_in: Any, n_classes: Any) -> Any:
     import fusenn as fn
 
     act = fn.activations.get(args.activation)
@@ -396,11 +459,11 @@ def _build_model(args, n_in, n_classes):
     return fn.Sequential(layers, dtype=args.dtype, random_state=args.seed, task="multiclass")
 
 
-def _make_optimizer(args):
+def _make_optimizer(args: Any) -> Any:
     from . import optim
 
     lr = DEFAULT_LR.get(args.optimizer) if args.lr is None else args.lr
-    params = {} if lr is None else {"lr": lr}
+    params: dict[str, Any] = {} if lr is None else {"lr": lr}
     if args.optimizer == "sgd":
         momentum = DEFAULT_SGD_MOMENTUM if args.momentum is None else args.momentum
         return optim.SGD(momentum=momentum, **params)
@@ -409,7 +472,7 @@ def _make_optimizer(args):
     return optim.get(args.optimizer, **params)
 
 
-def _check_writable(directory, path):
+def _check_writable(directory: Any, path: Any) -> None:
     """Fail before training when ``directory`` cannot take the file ``path`` (read-only
     directory or file system, no permission): a temporary file is made there and removed."""
     import tempfile
@@ -421,7 +484,24 @@ def _check_writable(directory, path):
         raise OSError(exc.errno, f"cannot save to {path}: {exc.strerror or exc}") from None
 
 
-def cmd_train(args):
+def cmd_train(args: argparse.Namespace) -> int:
+    """``fusenn train``: train a network on the digits, MNIST or a table and report it.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options of ``fusenn train`` (see ``fusenn train --help``).
+
+    Returns
+    -------
+    int
+        The exit status (0 on success).
+
+    Raises
+    ------
+    UsageError
+        Options that do not fit together (:func:`main` prints it and returns 2).
+    """
     import numpy as np
 
     import fusenn as fn
@@ -429,7 +509,7 @@ def cmd_train(args):
 
     quiet = args.quiet
 
-    def say(*parts):
+    def say(*parts: Any) -> None:
         if not quiet:
             print(*parts, flush=True)
 
@@ -510,7 +590,7 @@ def cmd_train(args):
         print()
         if stopper is not None and stopper.stopped_epoch is not None:
             print(f"early stopping: stopped after epoch {stopper.stopped_epoch + 1}; kept the "
-                  f"weights of epoch {stopper.best_epoch + 1} (val_loss {stopper.best:.4f})")
+                  f"weights of epoch {(stopper.best_epoch or 0) + 1} (val_loss {stopper.best:.4f})")
         print(f"path: {trainer.last_path}")
         print(f"time: {times.sum():.2f} s for {len(times)} epochs, {times.mean():.3f} s per "
               f"epoch")
@@ -533,7 +613,7 @@ def cmd_train(args):
     return 0
 
 
-def _save_plot(draw, path):
+def _save_plot(draw: Any, path: Any) -> None:
     """Draw a figure with ``draw()`` and write it to ``path``; the figure is closed after."""
     from . import plot
     import matplotlib.pyplot as plt
@@ -546,7 +626,24 @@ def _save_plot(draw, path):
         plt.close(fig)
 
 
-def cmd_plot(args):
+def cmd_plot(args: argparse.Namespace) -> int:
+    """``fusenn plot``: draw activations (and their derivatives) to a file.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options of ``fusenn plot`` (see ``fusenn plot --help``).
+
+    Returns
+    -------
+    int
+        The exit status (0 on success).
+
+    Raises
+    ------
+    UsageError
+        Options that do not fit together (:func:`main` prints it and returns 2).
+    """
     if args.what is None:
         raise UsageError(f"choose what to plot: activations (see '{PROG} plot --help')")
     from . import plot
@@ -557,7 +654,24 @@ def cmd_plot(args):
     return 0
 
 
-def cmd_predict(args):
+def cmd_predict(args: argparse.Namespace) -> int:
+    """``fusenn predict``: label the rows of a file with a saved model.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options of ``fusenn predict`` (see ``fusenn predict --help``).
+
+    Returns
+    -------
+    int
+        The exit status (0 on success).
+
+    Raises
+    ------
+    UsageError
+        Options that do not fit together (:func:`main` prints it and returns 2).
+    """
     import numpy as np
 
     import fusenn as fn
@@ -619,7 +733,7 @@ BENCH_OPTION_MODES = {"configs": ("train", "predict"), "rounds": ("train", "pred
                       "rows": ("predict",)}
 
 
-def _bench_paths(text, what, bench):
+def _bench_paths(text: Any, what: Any, bench: Any) -> Any:
     """``--paths`` as a list, every name checked against the paths of ``what``."""
     known = bench.paths(what)
     paths = [p.strip() for p in text.split(",") if p.strip()]
@@ -632,7 +746,24 @@ def _bench_paths(text, what, bench):
     return paths
 
 
-def cmd_bench(args):
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``fusenn bench``: run the benchmarks of :mod:`fusenn.bench` and print the table.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options of ``fusenn bench`` (see ``fusenn bench --help``).
+
+    Returns
+    -------
+    int
+        The exit status (0 on success).
+
+    Raises
+    ------
+    UsageError
+        Options that do not fit together (:func:`main` prints it and returns 2).
+    """
     from . import backends, bench
 
     what = args.what
@@ -683,8 +814,8 @@ def cmd_bench(args):
 class Command(NamedTuple):
     """A subcommand: ``add_parser(subparsers, name)`` adds its argument parser, ``run(args)``
     runs it and returns the exit status."""
-    add_parser: Callable
-    run: Callable
+    add_parser: Callable[..., Any]
+    run: Callable[..., Any]
 
 
 #: Every subcommand of ``fusenn``, in the order of its help.
@@ -693,7 +824,7 @@ COMMANDS = {"info": Command(_info_parser, cmd_info), "train": Command(_train_par
             "bench": Command(_bench_parser, cmd_bench), "plot": Command(_plot_parser, cmd_plot)}
 
 
-def _error_text(exc):
+def _error_text(exc: Any) -> Any:
     if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
         return f"{exc.strerror}: {exc.filename}"
     text = str(exc).strip() or type(exc).__name__
@@ -702,16 +833,34 @@ def _error_text(exc):
     return " ".join(text.split())  # one line
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``fusenn`` command with ``argv`` (default ``sys.argv[1:]``); return the exit
-    status."""
+    status.
+
+    Parameters
+    ----------
+    argv : sequence of str or None, default None
+        The arguments after the program name.
+
+    Returns
+    -------
+    int
+        0 on success, 1 for an error in fusenn's input (printed as one line), 2 for a bad
+        command line.
+
+    Examples
+    --------
+    >>> main(["plot"])          # a usage error: one line on stderr, status 2
+    2
+    """
     from .errors import FusennError
 
     try:
         args = build_parser().parse_args(argv)
         if args.command is None:
             raise UsageError(f"choose a command: {', '.join(COMMANDS)} (see '{PROG} --help')")
-        return COMMANDS[args.command].run(args)
+        status: int = COMMANDS[args.command].run(args)
+        return status
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

@@ -2,14 +2,29 @@
 from __future__ import annotations
 
 import platform
+from typing import IO, Any
 
 from . import backends
 from ._threads import get_num_threads
 from ._version import __version__
 
 
-def config():
-    """A dict describing the installation (what :func:`show_config` prints)."""
+def config() -> dict[str, Any]:
+    """A dict describing the installation (what :func:`show_config` prints).
+
+    Returns
+    -------
+    dict
+        The version, Python and NumPy versions, the selected backend and what ``"auto"``
+        picks, the available backends and why the others are not, threads and thread pools,
+        and how the Cython extension was built.
+
+    Examples
+    --------
+    >>> import fusenn as fn
+    >>> "numpy" in fn.config()["available backends"]
+    True
+    """
     import numpy as np
 
     info = {
@@ -39,8 +54,27 @@ def config():
     return info
 
 
-def show_config(file=None):
-    """Print the installation's configuration: which backends run here and why not."""
+def show_config(file: IO[str] | None = None) -> str:
+    """Print the installation's configuration: which backends run here and why not.
+
+    Parameters
+    ----------
+    file : file-like or None, default None
+        Where to print (None: ``sys.stdout``).
+
+    Returns
+    -------
+    str
+        The text printed.
+
+    Examples
+    --------
+    >>> import io
+    >>> import fusenn as fn
+    >>> text = fn.show_config(file=io.StringIO())
+    >>> "available backends:" in text
+    True
+    """
     lines = []
     for key, value in config().items():
         if isinstance(value, dict):

@@ -39,10 +39,11 @@ import warnings
 import zlib
 from importlib import resources
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, Tuple
 
 import numpy as np
 
+from ._typing import Array, ArrayLike, DTypeLike, PathLike, Seed
 from ._validation import check_random_state, float_dtype
 from .errors import ArgumentError, ArgumentTypeError, FormatError, ShapeError
 
@@ -63,11 +64,28 @@ class Dataset(NamedTuple):
 # XOR
 # --------------------------------------------------------------------------------------------
 
-def xor(dtype=np.float64) -> Dataset:
+def xor(dtype: DTypeLike = np.float64) -> Dataset:
     """The XOR truth table as a classification problem.
 
     Returns ``Dataset(X, y)`` with ``X`` of shape (4, 2) in ``dtype`` (float32 or float64)
     holding the inputs (0, 0), (0, 1), (1, 0), (1, 1), and ``y`` = [0, 1, 1, 0] (int64).
+
+    Parameters
+    ----------
+    dtype : float32 or float64, default float64
+        The dtype of ``X``.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    TypeError
+        ``dtype`` is not float32 or float64.
+
+    Examples
+    --------
 
     >>> X, y = xor()
     >>> X.tolist(), y.tolist()
@@ -96,14 +114,14 @@ _PREALLOCATE = 64 << 20  # declared sizes up to this are read into one buffer at
 class _Prefixed(io.RawIOBase):
     """``head`` (bytes already read) followed by the rest of the binary stream ``rest``."""
 
-    def __init__(self, head, rest):
+    def __init__(self, head: Any, rest: Any) -> None:
         super().__init__()
         self._head, self._rest = head, rest
 
-    def readable(self):
+    def readable(self) -> Any:
         return True
 
-    def readinto(self, b):
+    def readinto(self, b: Any) -> Any:
         if self._head:
             n = min(len(b), len(self._head))
             b[:n] = self._head[:n]
@@ -127,7 +145,7 @@ class _Source(NamedTuple):
 
 
 @contextlib.contextmanager
-def _open_data(file, name=None):
+def _open_data(file: Any, name: Any = None) -> Any:
     """The :class:`_Source` of ``file`` (a path or a binary file object).
 
     Nothing is read but the first two bytes (the gzip magic 1f 8b); decompression happens as
@@ -146,7 +164,7 @@ def _open_data(file, name=None):
         head = raw.read(2)
         if not isinstance(head, (bytes, bytearray)):
             raise ArgumentTypeError(f"{name}: expected a binary file object, got text")
-        stream = _Prefixed(bytes(head), raw)
+        stream: Any = _Prefixed(bytes(head), raw)
         is_gzip = bytes(head) == _GZIP_MAGIC
         if is_gzip:
             stream = stack.enter_context(gzip.GzipFile(fileobj=stream, mode="rb"))
@@ -154,7 +172,7 @@ def _open_data(file, name=None):
 
 
 @contextlib.contextmanager
-def _gzip_errors(source):
+def _gzip_errors(source: Any) -> Any:
     """Corrupt gzip data (bad header, CRC, truncated stream) as FormatError naming the file."""
     if not source.gzip:
         yield
@@ -165,7 +183,7 @@ def _gzip_errors(source):
         raise FormatError(f"{source.name}: corrupt or truncated gzip data ({exc})") from None
 
 
-def _read_upto(source, n):
+def _read_upto(source: Any, n: Any) -> Any:
     """The next ``n`` bytes of ``source`` as a uint8 array (shorter only where the data end),
     read ``_CHUNK`` at a time: never more is inflated.
 
@@ -177,7 +195,7 @@ def _read_upto(source, n):
     """
     trusted = source.size is not None and (not source.gzip or n <= _PREALLOCATE)
     out = np.empty(n if trusted else 0, dtype=np.uint8)
-    view, chunks, got = memoryview(out), [], 0
+    view, chunks, got = memoryview(out), [], 0  # type: ignore[arg-type]  # a buffer
     with _gzip_errors(source):
         while got < n:
             want = min(_CHUNK, n - got)
@@ -195,7 +213,7 @@ def _read_upto(source, n):
     return np.frombuffer(b"".join(chunks), dtype=np.uint8)
 
 
-def _read_bytes(file, limit, name=None):
+def _read_bytes(file: Any, limit: Any, name: Any = None) -> Any:
     """The decompressed contents of ``file`` (a path or binary file object) and its name, or
     FormatError if they exceed ``limit`` bytes (the rest is never read)."""
     chunks, total = [], 0
@@ -225,7 +243,7 @@ _LABELS_MAGIC = 0x0801  # 2049: unsigned bytes, 1 dimension (n,)
 _MAGIC_NAMES = {_IMAGES_MAGIC: "an images file", _LABELS_MAGIC: "a labels file"}
 
 
-def _idx_header(source, expected_magic=None):
+def _idx_header(source: Any, expected_magic: Any = None) -> Any:
     """Read and check an IDX header; return ``(shape, big-endian dtype, header bytes)``."""
     name = source.name
     magic_bytes = _read_upto(source, 4).tobytes()
@@ -258,17 +276,17 @@ def _idx_header(source, expected_magic=None):
     return shape, np.dtype(_IDX_TYPES[type_code]), header
 
 
-def _idx_payload(source, shape, dtype, header):
+def _idx_payload(source: Any, shape: Any, dtype: Any, header: Any) -> Any:
     """The data after an IDX header: exactly what the header declares, checked against the
     file's size before anything is read where that size is known."""
     name = source.name
     expected = math.prod(shape) * dtype.itemsize
 
-    def truncated(actual):
+    def truncated(actual: Any) -> Any:
         return FormatError(f"{name}: truncated: header declares shape {shape} ({expected} "
                            f"bytes of data) but only {actual} bytes follow")
 
-    def too_long(extra, exact=True):
+    def too_long(extra: Any, exact: Any = True) -> Any:
         return FormatError(f"{name}: too long: header declares shape {shape} ({expected} bytes "
                            f"of data) but {expected + extra} bytes follow "
                            f"({'' if exact else 'at least '}{extra} extra)")
@@ -292,14 +310,14 @@ def _idx_payload(source, shape, dtype, header):
     return data.view(dtype).reshape(shape)
 
 
-def _read_idx(file, expected_magic=None):
+def _read_idx(file: Any, expected_magic: Any = None) -> Any:
     """``(big-endian array, name)`` of one IDX file, bounded by its header."""
     with _open_data(file) as source:
         shape, dtype, header = _idx_header(source, expected_magic)
         return _idx_payload(source, shape, dtype, header), source.name
 
 
-def read_idx(file) -> np.ndarray:
+def read_idx(file: Any) -> Array:
     """Read one IDX file (the format of the MNIST files), gzip-compressed or raw.
 
     ``file`` is a path or a binary file object; gzip is detected from the first two bytes
@@ -329,7 +347,8 @@ def read_idx(file) -> np.ndarray:
         For a missing file.
     """
     arr, _ = _read_idx(file)
-    return arr.astype(arr.dtype.newbyteorder("="))
+    native: Array = arr.astype(arr.dtype.newbyteorder("="))
+    return native
 
 
 class MnistFiles(NamedTuple):
@@ -344,17 +363,16 @@ class MnistFiles(NamedTuple):
 _KINDS = {"train": "train", "t10k": "t10k", "test": "t10k"}
 
 
-def _candidates(directory, prefix, what, idx):
-    # The published names, with and without .gz, and the common "train-images.idx3-ubyte".
+def _candidates(directory: Any, prefix: Any, what: Any, idx: Any) -> Any:
     stems = (f"{prefix}-{what}-{idx}-ubyte", f"{prefix}-{what}.{idx}-ubyte")
     return [directory / (stem + ext) for stem in stems for ext in ("", ".gz")]
 
 
-def _first_existing(paths):
+def _first_existing(paths: Any) -> Any:
     return next((p for p in paths if p.is_file()), None)
 
 
-def find_mnist(directory, kind="auto") -> MnistFiles:
+def find_mnist(directory: PathLike, kind: str = "auto") -> MnistFiles:
     """Locate the MNIST-format files of one set in ``directory``.
 
     ``kind`` is ``"train"`` (``train-images-idx3-ubyte[.gz]`` and
@@ -364,6 +382,25 @@ def find_mnist(directory, kind="auto") -> MnistFiles:
     ``kind`` says which was found, so a caller can split the test set itself when there is no
     training set. Raises FileNotFoundError listing the names it looked for (with ``"auto"``,
     a training set with only one of its two files is an error, not a reason to fall back).
+
+    Parameters
+    ----------
+    directory : str or path-like
+        The folder holding the files.
+    kind : {"auto", "train", "t10k", "test"}, default "auto"
+        Which set to look for.
+
+    Returns
+    -------
+    MnistFiles
+        The images and labels paths, and the kind found.
+
+    Raises
+    ------
+    FileNotFoundError
+        The directory or a file is missing (the names looked for are listed).
+    ValueError
+        An unknown ``kind``.
     """
     directory = Path(os.fspath(directory))
     if not directory.is_dir():
@@ -389,7 +426,7 @@ def find_mnist(directory, kind="auto") -> MnistFiles:
     return MnistFiles(found[0], found[1], prefix)
 
 
-def _labels_path_for(images_path):
+def _labels_path_for(images_path: Any) -> Any:
     name = images_path.name
     derived = name.replace("images", "labels").replace("idx3", "idx1")
     if derived == name:
@@ -398,7 +435,8 @@ def _labels_path_for(images_path):
     return images_path.with_name(derived)
 
 
-def load_mnist(path, kind="auto", dtype=np.float32, labels=None) -> Dataset:
+def load_mnist(path: PathLike, kind: str = "auto", dtype: DTypeLike = np.float32,
+               labels: PathLike | None = None) -> Dataset:
     """MNIST-format images and labels, flattened and scaled to [0, 1].
 
     ``path`` is either a directory holding the files (see :func:`find_mnist` for the names and
@@ -415,6 +453,28 @@ def load_mnist(path, kind="auto", dtype=np.float32, labels=None) -> Dataset:
     file (magic 2051, shape n x rows x cols) with a matching labels file (magic 2049, shape n),
     including truncated files and a label count that differs from the image count;
     FileNotFoundError for a missing file or directory.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A directory holding the files, or the images file.
+    kind : {"auto", "train", "t10k", "test"}, default "auto"
+        Which set to read from a directory.
+    dtype : float32 or float64, default float32
+        The dtype of ``X``.
+    labels : str, path-like or None, default None
+        The labels file, when ``path`` is an images file with an unusual name.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    FormatError
+        A malformed or truncated file, or counts that differ.
+    FileNotFoundError
+        A missing file or directory.
     """
     dt = float_dtype(dtype)
     path = Path(os.fspath(path))
@@ -458,7 +518,7 @@ _DIGITS_MAX = 16
 _DIGITS_MAX_BYTES = 16 << 20
 
 
-def _parse_digits_csv(data, name):
+def _parse_digits_csv(data: Any, name: Any) -> Any:
     """(features as an int64 (n, 64) array, labels as int64 (n,)) from the CSV bytes."""
     try:
         text = data.decode("ascii")
@@ -488,7 +548,7 @@ def _parse_digits_csv(data, name):
     return features, labels
 
 
-def load_digits(dtype=np.float64, path=None) -> Dataset:
+def load_digits(dtype: DTypeLike = np.float64, path: PathLike | None = None) -> Dataset:
     """The UCI 8x8 optical handwritten digits: 1,797 images of the digits 0-9.
 
     Each image is 8x8 cells, each cell the count (0..16) of set pixels in a 4x4 block of the
@@ -505,13 +565,33 @@ def load_digits(dtype=np.float64, path=None) -> Dataset:
     out-of-range values, truncated gzip) or larger than 16 MiB once decompressed (more is
     never read or inflated).
 
+    Parameters
+    ----------
+    dtype : float32 or float64, default float64
+        The dtype of ``X``.
+    path : str, path-like or None, default None
+        Another file in the same format (None: the copy inside the package).
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    FormatError
+        A malformed file.
+    FileNotFoundError
+        ``path`` does not exist.
+
+    Examples
+    --------
     >>> X, y = load_digits()
     >>> X.shape, y.shape, float(X.max()), sorted(set(y.tolist())) == list(range(10))
     ((1797, 64), (1797,), 1.0, True)
     """
     dt = float_dtype(dtype)
     if path is None:
-        resource = resources.files("fusenn").joinpath("data", _DIGITS_FILE)
+        resource = resources.files("fusenn").joinpath("data").joinpath(_DIGITS_FILE)
         with resource.open("rb") as f:
             data, name = _read_bytes(f, _DIGITS_MAX_BYTES, f"fusenn/data/{_DIGITS_FILE}")
     else:
@@ -526,17 +606,17 @@ def load_digits(dtype=np.float64, path=None) -> Dataset:
 # Train/test split
 # --------------------------------------------------------------------------------------------
 
-def _n_test(test_size, n):
+def _n_test(test_size: Any, n: Any) -> Any:
     """The number of test samples: a fraction in (0, 1) (rounded up) or a count."""
     if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real):
         raise ArgumentTypeError(f"test_size must be a fraction in (0, 1) or an integer count, got "
                                 f"{test_size!r}")
     if isinstance(test_size, numbers.Integral):
-        if not 1 <= test_size <= n - 1:
+        if not 1 <= int(test_size) <= n - 1:
             raise ArgumentError(f"test_size={test_size} must be between 1 and n_samples - 1 = "
                                 f"{n - 1}")
         return int(test_size)
-    if not 0.0 < test_size < 1.0:
+    if not 0.0 < float(test_size) < 1.0:
         raise ArgumentError(f"test_size as a fraction must be in (0, 1), got {test_size!r}")
     # round() first so that 0.7 * 10 = 7.000000000000001 gives 7, not 8
     n_test = math.ceil(round(test_size * n, 9))
@@ -545,7 +625,7 @@ def _n_test(test_size, n):
     return n_test
 
 
-def _stratified_indices(strata, n_test, rng):
+def _stratified_indices(strata: Any, n_test: Any, rng: Any) -> Any:
     """(train, test) indices with each class's share of the test set as close as possible to
     its share of the data: floor(count * n_test / n) per class, then the leftover samples to
     the classes with the largest remainders (ties broken at random)."""
@@ -572,7 +652,9 @@ def _stratified_indices(strata, n_test, rng):
     return rng.permutation(grouped[~is_test]), rng.permutation(grouped[is_test])
 
 
-def train_test_split(X, y, test_size=0.2, random_state=None, stratify=False, shuffle=True):
+def train_test_split(X: ArrayLike, y: ArrayLike, test_size: float = 0.2,
+                     random_state: Seed = None, stratify: bool = False,
+                     shuffle: bool = True) -> Tuple[Array, Array, Array, Array]:
     """Split samples into a training set and a test set.
 
     Parameters
@@ -650,12 +732,12 @@ def train_test_split(X, y, test_size=0.2, random_state=None, stratify=False, shu
 # Tables of one's own: CSV and NPZ files of features and labels
 # --------------------------------------------------------------------------------------------
 
-def _is_zip(path):
+def _is_zip(path: Any) -> Any:
     with open(path, "rb") as f:
         return f.read(2) == b"PK"
 
 
-def _first_data_line(path):
+def _first_data_line(path: Any) -> Any:
     """``(index, text)`` of the first line that is neither blank nor a comment, or None."""
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8", errors="replace") as f:
@@ -666,7 +748,7 @@ def _first_data_line(path):
     return None
 
 
-def _read_npz(path):
+def _read_npz(path: Any) -> Any:
     try:
         with np.load(path, allow_pickle=False) as npz:
             names = list(npz.files)
@@ -688,7 +770,7 @@ def _read_npz(path):
     return X, y
 
 
-def _read_csv(path):
+def _read_csv(path: Any) -> Any:
     first = _first_data_line(path)
     if first is None:
         raise FormatError(f"{path}: holds no data rows")
@@ -715,7 +797,7 @@ def _read_csv(path):
     return table, None
 
 
-def read_table(path):
+def read_table(path: PathLike) -> Array:
     """Read a CSV or NPZ file of samples, without deciding what its columns mean.
 
     A file whose first bytes are ``PK`` is an NPZ archive: it must hold an array ``X`` of
@@ -765,10 +847,12 @@ def read_table(path):
         raise FileNotFoundError(f"no such file: {path}")
     if os.path.isdir(path):
         raise IsADirectoryError(f"{path} is a directory, not a data file")
-    return _read_npz(path) if _is_zip(path) else _read_csv(path)
+    table: Array = _read_npz(path) if _is_zip(path) else _read_csv(path)
+    return table
 
 
-def as_labels(values, source, what="labels (the last column)"):
+def as_labels(values: ArrayLike, source: PathLike,
+              what: str = "labels (the last column)") -> Array:
     """Class labels 0, 1, 2, ... as int64, from numbers read from a file.
 
     Parameters
@@ -810,7 +894,7 @@ def as_labels(values, source, what="labels (the last column)"):
     return labels
 
 
-def split_features_labels(table, source) -> Dataset:
+def split_features_labels(table: Array, source: PathLike) -> Dataset:
     """Split a table of samples into features (every column but the last) and labels (the last).
 
     Parameters
@@ -843,7 +927,7 @@ def split_features_labels(table, source) -> Dataset:
     return Dataset(table[:, :-1], as_labels(table[:, -1], source))
 
 
-def load_table(path, dtype=np.float64) -> Dataset:
+def load_table(path: PathLike, dtype: DTypeLike = np.float64) -> Dataset:
     """Features and integer class labels from a CSV or NPZ file of one's own.
 
     The file is read by :func:`read_table`. Its labels are an NPZ's ``y`` or, for a CSV (or an

@@ -24,15 +24,19 @@ Everything here is NumPy only; :mod:`fusenn.plot` draws it.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from . import _activation_table as _table
 from . import losses as _losses
+from ._typing import ArrayLike, Logs
 from .callbacks import Callback
 from .layers import Dense
 from .errors import ArgumentError
+
+if TYPE_CHECKING:
+    from .model import Sequential
 
 #: ReLU-like activations (units that can die), from the activation table.
 _RELU_LIKE = tuple(name for name, d in _table.REGISTRY.items() if d.relu_like)
@@ -41,8 +45,43 @@ _RELU_LIKE = tuple(name for name, d in _table.REGISTRY.items() if d.relu_like)
 _SQUASHING = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "hard_sigmoid": (0.0, 1.0)}
 
 
-def gradient_norms(model, X, y, loss="cross_entropy"):
-    """``[||dL/dW_l||_2 for each layer with parameters]`` for the batch ``(X, y)``."""
+def gradient_norms(model: Sequential, X: ArrayLike, y: ArrayLike,
+                   loss: Any = "cross_entropy") -> list[float]:
+    """``[||dL/dW_l||_2 for each layer with parameters]`` for the batch ``(X, y)``.
+
+    One forward and backward pass in training mode (the weights do not change).
+
+    Parameters
+    ----------
+    model : Sequential
+        The model.
+    X : array_like of shape (n, n_in)
+        The batch's inputs.
+    y : array_like
+        Its targets, as the loss takes them.
+    loss : str or Loss, default "cross_entropy"
+        The loss whose gradient is measured.
+
+    Returns
+    -------
+    list of float
+        The Frobenius norm of each parameterised layer's first parameter's gradient (``W``
+        for Dense), first layer first.
+
+    Raises
+    ------
+    ShapeError, ValueError
+        ``X`` or ``y`` does not fit the model and the loss.
+
+    Examples
+    --------
+    >>> import fusenn as fn
+    >>> X, y = fn.datasets.xor()
+    >>> model = fn.Sequential([fn.layers.Dense(2, 4, activation="sigmoid"),
+    ...                        fn.layers.Dense(4, 2)], random_state=0)
+    >>> len(fn.diagnostics.gradient_norms(model, X, y))
+    2
+    """
     loss = _losses.get(loss)
     X = model._check_input(X)
     y = loss.prepare_targets(y, X.shape[0], model.n_out, model.dtype)
@@ -56,10 +95,36 @@ def gradient_norms(model, X, y, loss="cross_entropy"):
     return [float(np.linalg.norm(layer.grads[0])) for layer in model.layers if layer.params]
 
 
-def dead_units(model, X):
-    """``{layer index: fraction of units never active on X}`` for ReLU-like Dense layers."""
+def dead_units(model: Sequential, X: ArrayLike) -> dict[int, float]:
+    """``{layer index: fraction of units never active on X}`` for ReLU-like Dense layers.
+
+    Parameters
+    ----------
+    model : Sequential
+        The model.
+    X : array_like of shape (n, n_in)
+        The inputs (a unit is dead when its output is <= 0 on every row).
+
+    Returns
+    -------
+    dict of int to float
+
+    Raises
+    ------
+    ShapeError
+        ``X`` does not fit the model.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fusenn as fn
+    >>> model = fn.Sequential([fn.layers.Dense(2, 2, activation="relu")])
+    >>> model.set_weights([np.array([[1.0, -1.0], [1.0, -1.0]]), np.zeros(2)])
+    >>> fn.diagnostics.dead_units(model, np.ones((3, 2)))
+    {0: 0.5}
+    """
     X = model._check_input(X)
-    result = {}
+    result: dict[int, float] = {}
     for i, layer in enumerate(model.layers):
         X = layer.forward(X, False)
         if isinstance(layer, Dense) and layer.activation.name in _RELU_LIKE:
@@ -75,7 +140,7 @@ class Saturation(NamedTuple):
     fraction: float  #: the share, in [0, 1]
 
 
-def saturation(model, X, tail=0.05):
+def saturation(model: Sequential, X: ArrayLike, tail: float = 0.05) -> dict[int, Saturation]:
     """Per layer, the share of units that have stopped passing gradient on ``X``.
 
     For a layer with a squashing activation (sigmoid, tanh, hard_sigmoid) the share of its
@@ -175,17 +240,20 @@ class GradientMonitor(Callback):
     (3, 2)
     """
 
-    def __init__(self, X, y):
+    def __init__(self, X: Any, y: Any) -> None:
         self.X, self.y = X, y
-        self.epochs, self.grad_norms, self.dead, self.layer_names = [], [], [], []
+        self.epochs: list[int] = []
+        self.grad_norms: list[Any] = []
+        self.dead: list[Any] = []
+        self.layer_names: list[str] = []
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Logs = None) -> None:
         model = self.trainer.model
         self.epochs, self.grad_norms, self.dead = [], [], []
         self.layer_names = [_layer_name(i, layer) for i, layer in enumerate(model.layers)
                             if layer.params]
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         model = self.trainer.model
         norms = gradient_norms(model, self.X, self.y, self.trainer.loss)
         dead = dead_units(model, self.X)
@@ -198,6 +266,6 @@ class GradientMonitor(Callback):
         self.dead.append(dead)
 
 
-def _layer_name(index, layer):
+def _layer_name(index: Any, layer: Any) -> Any:
     act = getattr(layer, "activation", None)
     return f"{index}: {layer.describe()}" + (f" {act.name}" if act is not None else "")

@@ -55,6 +55,7 @@ import stat
 import struct
 import zipfile
 import zlib
+from typing import Any, Dict
 
 import numpy as np
 
@@ -67,6 +68,7 @@ from . import optim as _optim
 from ._archive import (CHECKPOINT_FORMAT, DESCRIPTION, FORMAT_VERSION,  # noqa: F401
                        MODEL_FORMAT, OPTIMIZER_STATE, STALE_TEMPORARY_SECONDS, _array_name,
                        _jsonable, _what_is)
+from ._typing import PathLike
 from ._version import __version__
 from ._validation import BIT_GENERATORS as _BIT_GENERATORS
 from .errors import ArgumentTypeError, FormatError, FusennError
@@ -78,7 +80,7 @@ __all__ = ["save", "load", "save_checkpoint", "load_checkpoint", "read_descripti
 
 
 
-def save(model, path):
+def save(model: Sequential, path: PathLike) -> None:
     """Write ``model`` to ``path`` as one ``.npz`` file (arrays plus a JSON description).
 
     The path is used exactly as given (no ``.npz`` is appended). The write is atomic: a
@@ -117,7 +119,7 @@ def save(model, path):
     _archive.write_model(model, path)
 
 
-def save_checkpoint(trainer, path):
+def save_checkpoint(trainer: Trainer, path: PathLike) -> None:
     """Write ``trainer`` (its model, optimiser and random state) to ``path`` atomically.
 
     :func:`load_checkpoint` gives back a Trainer whose next ``fit`` continues exactly where
@@ -177,7 +179,7 @@ _ARCHIVE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFErro
 
 
 @contextlib.contextmanager
-def _archive_errors(path, what=""):
+def _archive_errors(path: Any, what: Any = "") -> Any:
     """Turn what a damaged archive makes zipfile or NumPy raise into FormatError."""
     try:
         yield
@@ -187,13 +189,13 @@ def _archive_errors(path, what=""):
         raise FormatError(f"{path}: truncated or corrupt .npz archive{what} ({exc})") from None
 
 
-def _short(value, limit=120):
+def _short(value: Any, limit: Any = 120) -> Any:
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
 
 
 @contextlib.contextmanager
-def _open_archive(path):
+def _open_archive(path: Any) -> Any:
     """``(zipfile.ZipFile, {array name: ZipInfo})`` for the .npz at ``path``; every member
     must be a plain .npy whose declared sizes the file can actually hold."""
     if not os.path.exists(path):
@@ -215,7 +217,7 @@ def _open_archive(path):
             yield zf, _members(path, zf, st.st_size)
 
 
-def _members(path, zf, disk_size):
+def _members(path: Any, zf: Any, disk_size: Any) -> Any:
     with _archive_errors(path):
         infos = zf.infolist()
     keys = [i.filename[:-4] if i.filename.endswith(".npy") else i.filename for i in infos]
@@ -250,7 +252,7 @@ def _members(path, zf, disk_size):
     return members
 
 
-def _read_npy(path, zf, info, key, expect, max_data):
+def _read_npy(path: Any, zf: Any, info: Any, key: Any, expect: Any, max_data: Any) -> Any:
     """The array in member ``info``, never reading more than its .npy header declares.
 
     ``max_data`` bounds the data the zip directory may declare (checked before the member is
@@ -293,8 +295,8 @@ def _read_npy(path, zf, info, key, expect, max_data):
     return arr.reshape(shape, order="F" if fortran else "C")
 
 
-def _read_description(path, zf, members):
-    def expect(shape, fortran, dtype):
+def _read_description(path: Any, zf: Any, members: Any) -> Any:
+    def expect(shape: Any, fortran: Any, dtype: Any) -> None:
         if not ((dtype == np.uint8 and len(shape) == 1)
                 or (dtype.kind == "U" and shape == ())):
             raise FormatError(f"{path}: malformed description: expected UTF-8 JSON bytes, "
@@ -304,18 +306,18 @@ def _read_description(path, zf, members):
     return _parse_description(path, raw)
 
 
-def _refuse_constant(name):
+def _refuse_constant(name: Any) -> None:
     raise ValueError(f"non-finite number {name}")
 
 
-def _finite_float(text):
+def _finite_float(text: Any) -> Any:
     value = float(text)
     if not math.isfinite(value):
         raise ValueError(f"number {text[:30]} is out of range")
     return value
 
 
-def _parse_description(path, raw):
+def _parse_description(path: Any, raw: Any) -> Any:
     if raw.dtype == np.uint8 and raw.ndim == 1:
         data = raw.tobytes()
     elif raw.dtype.kind == "U" and raw.ndim == 0:
@@ -357,11 +359,11 @@ def _parse_description(path, raw):
 
 # -- validating the description ---------------------------------------------------------------
 
-def _is_int(value):
+def _is_int(value: Any) -> Any:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value):
+def _is_number(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     try:
@@ -373,16 +375,16 @@ def _is_number(value):
 class _Checker:
     """Validates one description, raising FormatError that names the file and the field."""
 
-    def __init__(self, path, desc):
+    def __init__(self, path: Any, desc: Any) -> None:
         self.path = path
         minor = int(desc["format_version"].split(".")[1])
         # A newer minor version may add fields; this version's own files may not.
         self.strict = minor <= FORMAT_VERSION[1]
 
-    def fail(self, message):
+    def fail(self, message: Any) -> Any:
         return FormatError(f"{self.path}: malformed description: {message}")
 
-    def keys(self, d, what, known, required=()):
+    def keys(self, d: Any, what: Any, known: Any, required: Any = ()) -> None:
         if not isinstance(d, dict):
             raise self.fail(f"{what} is {_short(d)}, expected a JSON object")
         for key in required:
@@ -394,7 +396,7 @@ class _Checker:
                 raise self.fail(f"{what} has unknown field(s) "
                                 f"{', '.join(_short(k, 40) for k in unknown[:5])}")
 
-    def field(self, d, key, what, test, expected, default=None):
+    def field(self, d: Any, key: Any, what: Any, test: Any, expected: Any, default: Any = None) -> Any:
         value = d.get(key, default)
         if not test(value):
             raise self.fail(f"{what} {key!r} is {_short(value)}, expected {expected}")
@@ -419,7 +421,7 @@ _LAYER_REQUIRED = {"Dense": ("n_in", "n_out"), "DenseNoBias": ("n_in", "n_out"),
                    "Activation": ("activation",), "Maxout": ("n_in", "n_out")}
 
 
-def _check_value(kind, value):
+def _check_value(kind: Any, value: Any) -> Any:
     if kind == _SIZE:
         return _is_int(value) and 1 <= value <= _MAX_WIDTH
     if kind == _SIZE_OR_NONE:
@@ -431,7 +433,7 @@ def _check_value(kind, value):
     return True  # activations are checked by _check_activation
 
 
-def _check_activation(spec):
+def _check_activation(spec: Any) -> None:
     """Raise ValueError/TypeError unless ``spec`` (None, a name, or {"name": ..., params})
     names an activation with valid parameters."""
 
@@ -448,7 +450,7 @@ def _check_activation(spec):
     _acts.get(spec["name"], **params)
 
 
-def _describe_layer(kind, cfg, n_in, n_out):
+def _describe_layer(kind: Any, cfg: Any, n_in: Any, n_out: Any) -> Any:
     """The layer's ``describe()`` text, from its configuration (for messages)."""
     if kind in ("Dense", "DenseNoBias"):
         return f"{kind}({n_in} -> {n_out})"
@@ -459,7 +461,7 @@ def _describe_layer(kind, cfg, n_in, n_out):
     return kind
 
 
-def _plan_layer(check, i, entry, width):
+def _plan_layer(check: Any, i: Any, entry: Any, width: Any) -> Any:
     """``(kind, config, describe, n_in, n_out, [(name, shape, is_param)])`` of layer ``i``,
     from its description alone (``width``: its input width, None for the first layer)."""
 
@@ -473,7 +475,7 @@ def _plan_layer(check, i, entry, width):
                           f"fusenn knows {', '.join(sorted(_layers.LAYERS))}")
     fields = _LAYER_FIELDS[kind]
 
-    def invalid(reason):
+    def invalid(reason: Any) -> Any:
         return FormatError(f"{path}: layer {i} ({kind}) has an invalid configuration "
                            f"{_short(config)}: {reason}")
 
@@ -493,7 +495,7 @@ def _plan_layer(check, i, entry, width):
         except (TypeError, ValueError) as exc:
             raise invalid(str(exc)) from None
 
-    def mismatch(n_in):
+    def mismatch(n_in: Any) -> Any:
         return FormatError(f"{path}: the layers do not fit together: layer {i} "
                            f"({_describe_layer(kind, config, n_in, None)}) expects {n_in} "
                            f"inputs but receives {width}")
@@ -503,7 +505,7 @@ def _plan_layer(check, i, entry, width):
         if width is not None and width != n_in:
             raise mismatch(n_in)
         cols = n_out * config.get("k", 2) if kind == "Maxout" else n_out
-        arrays = [("W", (n_in, cols), True)]
+        arrays: Any = [("W", (n_in, cols), True)]
         if kind != "DenseNoBias":
             arrays.append(("b", (cols,), True))
     else:
@@ -534,14 +536,14 @@ class _Plan:
     ``nonneg`` says which part cannot be negative: None (no part), ``...`` (all of it) or a
     tuple of row indices."""
 
-    def __init__(self, desc):
+    def __init__(self, desc: Any) -> None:
         self.desc = desc
-        self.layers = []  # (kind, config)
-        self.arrays = {}
+        self.layers: Any = []  # (kind, config)
+        self.arrays: Dict[str, Any] = {}
         self.dtype = None
         self.task = None
         self.n_params = 0
-        self.stochastic = set()  # indices of layers that draw random numbers
+        self.stochastic: Any = set()  # indices of layers that draw random numbers
 
 
 _MODEL_KEYS = ("format", "format_version", "fusenn_version", "dtype", "task", "n_in", "n_out",
@@ -549,7 +551,7 @@ _MODEL_KEYS = ("format", "format_version", "fusenn_version", "dtype", "task", "n
 _CHECKPOINT_KEYS = ("optimizer", "trainer")
 
 
-def _plan(path, desc):
+def _plan(path: Any, desc: Any) -> Any:
     """Validate the whole description ``desc`` (model and, for a checkpoint, optimiser and
     trainer) and return the :class:`_Plan` of the arrays it implies. Nothing is allocated
     beyond the description itself."""
@@ -599,8 +601,7 @@ def _plan(path, desc):
     return plan
 
 
-def _plan_checkpoint(check, desc, plan):
-
+def _plan_checkpoint(check: Any, desc: Any, plan: Any) -> None:
     opt = desc["optimizer"]
     check.keys(opt, "the optimizer", ("name", "config", "t", "state"), ("name", "config", "t"))
     name = check.field(opt, "name", "the optimizer", lambda v: isinstance(v, str), "a name")
@@ -672,7 +673,7 @@ _RNG_STATES = {
 assert set(_RNG_STATES) == set(_BIT_GENERATORS)
 
 
-def _rng_state_value(spec, value):
+def _rng_state_value(spec: Any, value: Any) -> Any:
     """``value`` (JSON) as the bit-generator state field ``spec`` describes, or None."""
     if isinstance(spec, dict):
         if not isinstance(value, dict) or set(value) != set(spec):
@@ -698,7 +699,7 @@ def _rng_state_value(spec, value):
     return np.array(items, dtype=dtype)
 
 
-def _check_rng_state(path, value, what):
+def _check_rng_state(path: Any, value: Any, what: Any) -> Any:
     """The numpy state dict of a saved random generator, every field checked."""
     name = value.get("bit_generator") if isinstance(value, dict) else None
     if not isinstance(name, str) or name not in _RNG_STATES:
@@ -713,14 +714,14 @@ def _check_rng_state(path, value, what):
     return {"bit_generator": name, **state}
 
 
-def _rng_fields(spec):
+def _rng_fields(spec: Any) -> Any:
     return "{" + ", ".join(k + (": " + _rng_fields(v) if isinstance(v, dict) else "")
                            for k, v in spec.items()) + "}"
 
 
 # -- reading the arrays -----------------------------------------------------------------------
 
-def _read_arrays(path, zf, members, plan):
+def _read_arrays(path: Any, zf: Any, members: Any, plan: Any) -> Any:
     """``{name: array}`` for every array of ``plan``, each checked (name, declared size,
     header, then values) before the next is read; extra or missing members are refused
     before any is read."""
@@ -737,7 +738,7 @@ def _read_arrays(path, zf, members, plan):
     for key, (shape, what, nonneg) in plan.arrays.items():
         label = f"array {key!r}" + (f" ({what})" if what else "")
 
-        def expect(got_shape, fortran, dtype, shape=shape, label=label):
+        def expect(got_shape: Any, fortran: Any, dtype: Any, shape: Any = shape, label: Any = label) -> None:
             if got_shape != shape:
                 raise FormatError(f"{path}: {label} has shape {got_shape}, expected {shape}")
             if dtype.newbyteorder("=") != plan.dtype or dtype.fields is not None:
@@ -760,7 +761,7 @@ def _read_arrays(path, zf, members, plan):
 
 # -- building ---------------------------------------------------------------------------------
 
-def _build_model(path, plan, arrays):
+def _build_model(path: Any, plan: Any, arrays: Any) -> Any:
     """The Sequential of ``plan``, its parameters and buffers those of ``arrays`` (already
     checked). Dense and Maxout layers start from zeros, not from a pointless random draw."""
 
@@ -776,10 +777,10 @@ def _build_model(path, plan, arrays):
             raise FormatError(f"{path}: layer {i} ({kind}) has an invalid configuration "
                               f"{_short(config)}: {exc}") from None
         # The initialiser a fresh layer would have (for a later reset_parameters).
-        if kind == "Dense":
+        if isinstance(layer, _layers.Dense):
             layer.init = _inits.default_for(layer.activation.name)
-        elif kind in ("Maxout", "DenseNoBias"):
-            layer.init = _inits.get("glorot_uniform")
+        elif isinstance(layer, (_layers.Maxout, _layers.DenseNoBias)):
+            layer.init = _inits.default_for("linear")  # glorot_uniform
         layers.append(layer)
     try:
         model = Sequential(layers, dtype=plan.dtype, task=plan.task)
@@ -796,7 +797,7 @@ def _build_model(path, plan, arrays):
     return model
 
 
-def _read(path, arrays=True):
+def _read(path: Any, arrays: Any = True) -> Any:
     """``(description, plan, {name: array} or None)`` of the file at ``path``."""
     with _open_archive(path) as (zf, members):
         desc = _read_description(path, zf, members)
@@ -805,7 +806,7 @@ def _read(path, arrays=True):
     return desc, plan, data
 
 
-def read_description(path):
+def read_description(path: PathLike) -> Dict[str, Any]:
     """The JSON description of a saved model or checkpoint.
 
     Parameters
@@ -826,10 +827,11 @@ def read_description(path):
         If the file or its description is malformed (see the module docstring).
     """
     path = os.fspath(path)
-    return _read(path, arrays=False)[0]
+    desc: Dict[str, Any] = _read(path, arrays=False)[0]
+    return desc
 
 
-def load(path):
+def load(path: PathLike) -> Sequential:
     """Rebuild the model saved at ``path`` by :func:`save` (or the model of a checkpoint).
 
     Nothing is built before the whole file is checked: the description completely, every
@@ -856,10 +858,11 @@ def load(path):
     """
     path = os.fspath(path)
     _, plan, arrays = _read(path)
-    return _build_model(path, plan, arrays)
+    model: Sequential = _build_model(path, plan, arrays)
+    return model
 
 
-def _restore_trainer(path, desc, model, arrays, callbacks):
+def _restore_trainer(path: Any, desc: Any, model: Any, arrays: Any, callbacks: Any) -> Any:
     """The Trainer that :meth:`fusenn.Trainer.state_dict` described, around ``model`` (the
     description already checked by the plan)."""
     opt, tr = desc["optimizer"], dict(desc["trainer"])
@@ -881,7 +884,7 @@ def _restore_trainer(path, desc, model, arrays, callbacks):
         raise FormatError(f"{path}: malformed checkpoint: {exc}") from None
 
 
-def load_checkpoint(path, callbacks=()):
+def load_checkpoint(path: PathLike, callbacks: Any = ()) -> Trainer:
     """A :class:`fusenn.Trainer` restored from a :func:`save_checkpoint` file.
 
     Its model, optimiser (settings, step count and state), settings and random generators are
@@ -917,4 +920,5 @@ def load_checkpoint(path, callbacks=()):
         plan = _plan(path, desc)
         arrays = _read_arrays(path, zf, members, plan)
     model = _build_model(path, plan, arrays)
-    return _restore_trainer(path, desc, model, arrays, callbacks)
+    trainer: Trainer = _restore_trainer(path, desc, model, arrays, callbacks)
+    return trainer

@@ -23,18 +23,26 @@ sequence of Axes, one per panel).
 >>> import fusenn.plot
 >>> ax = fn.plot.activation("sigmoid")      # sigmoid and its derivative, at most 1/4
 >>> [line.get_label() for line in ax.get_lines() if line.get_gid()]
-["f(z)", "f'(z)"]
+['f(z)', "f'(z)"]
 """
 from __future__ import annotations
 
 import math
 import os
 import re
+from typing import TYPE_CHECKING, Any, Sequence, Union
 
 import numpy as np
 
 from . import _archive
+from ._typing import ArrayLike, PathLike
 from .errors import ArgumentError, ArgumentTypeError, MissingDependencyError, ShapeError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .model import Sequential
 
 try:
     import matplotlib
@@ -56,13 +64,13 @@ JUMP_TOLERANCE = 1e-4
 _DIAGNOSTIC_KEY = re.compile(r"^(grad_norm|dead)_\d+$")
 
 
-def _pyplot():
+def _pyplot() -> Any:
     import matplotlib.pyplot as plt  # lazily: selecting a backend is the caller's business
 
     return plt
 
 
-def _check_axes(ax, what="ax"):
+def _check_axes(ax: Any, what: Any = "ax") -> Any:
     from matplotlib.axes import Axes
 
     if not isinstance(ax, Axes):
@@ -70,7 +78,7 @@ def _check_axes(ax, what="ax"):
     return ax
 
 
-def _one_axes(ax, figsize):
+def _one_axes(ax: Any, figsize: Any) -> Any:
     """``ax`` checked, or the Axes of a new figure."""
     if ax is None:
         _, ax = _pyplot().subplots(figsize=figsize, layout="constrained")
@@ -78,7 +86,7 @@ def _one_axes(ax, figsize):
     return _check_axes(ax)
 
 
-def _panels(ax, n, ncols, panel_size):
+def _panels(ax: Any, n: Any, ncols: Any, panel_size: Any) -> Any:
     """``n`` Axes: new ones in a grid of ``ncols`` columns, or the first ``n`` of ``ax``."""
     if ax is None:
         ncols = max(1, min(ncols, n))
@@ -100,7 +108,7 @@ def _panels(ax, n, ncols, panel_size):
 
 
 # ------------------------------------------------------------------------------ activations
-def _activation_names(names):
+def _activation_names(names: Any) -> Any:
     from . import activations as _acts
 
     if isinstance(names, str):
@@ -112,7 +120,7 @@ def _activation_names(names):
     return [_acts.definition(n).name for n in names]  # unknown names raise, listing the valid
 
 
-def _params_for(name, params, several):
+def _params_for(name: Any, params: Any, several: Any) -> Any:
     """The subset of ``params`` that activation ``name`` takes (all of them for one name)."""
     from . import activations as _acts
 
@@ -122,7 +130,7 @@ def _params_for(name, params, several):
     return {k: v for k, v in params.items() if k in declared}
 
 
-def _curve_values(act, z):
+def _curve_values(act: Any, z: Any) -> Any:
     """``(f(z), f'(z))`` in float64; softmax is drawn as its first output on rows ``[z, 0]``."""
     if act.rowwise:
         rows = np.column_stack([z, np.zeros_like(z)])
@@ -130,7 +138,7 @@ def _curve_values(act, z):
     return act.forward(z), act.derivative(z)
 
 
-def _jumps(act, lo, hi):
+def _jumps(act: Any, lo: Any, hi: Any) -> Any:
     """``({"forward": [points], "derivative": [points]}, h)``: where in (lo, hi) f and f'
     jump, and the offset ``h`` at which their one-sided limits are taken.
 
@@ -142,7 +150,7 @@ def _jumps(act, lo, hi):
 
     h = 1e-7 * (hi - lo)
     candidates = sorted({float(c) for c in (*_acts.kink_points(act), 0.0) if lo < c < hi})
-    found = {"forward": [], "derivative": []}
+    found: dict[str, list[Any]] = {"forward": [], "derivative": []}
     if act.rowwise or not candidates:
         return found, h
     c = np.array(candidates)
@@ -152,7 +160,8 @@ def _jumps(act, lo, hi):
     return found, h
 
 
-def _draw_curve(ax, act, z, values, index, jumps, h, color, style, label, gid):
+def _draw_curve(ax: Any, act: Any, z: Any, values: Any, index: Any, jumps: Any, h: Any, color: Any,
+                style: Any, label: Any, gid: Any) -> None:
     """One curve; at each jump a gap, open points at the one-sided limits, a filled point at
     the value itself."""
     x, y = z, values
@@ -178,7 +187,7 @@ def _draw_curve(ax, act, z, values, index, jumps, h, color, style, label, gid):
         limits.set_gid(gid + "-limit")
 
 
-def _draw_activation(ax, act, derivative, lo, hi, n_points):
+def _draw_activation(ax: Any, act: Any, derivative: Any, lo: Any, hi: Any, n_points: Any) -> None:
     from . import activations as _acts
 
     found, h = _jumps(act, lo, hi)
@@ -207,7 +216,8 @@ def _draw_activation(ax, act, derivative, lo, hi, n_points):
     ax.set_xlabel("z")
 
 
-def activation(names, derivative=True, x=(-6, 6), ax=None, n_points=601, **params):
+def activation(names: Any, derivative: bool = True, x: Any = (-6, 6), ax: Any = None,
+               n_points: int = 601, **params: Any) -> Union[Axes, Figure]:
     """Draw activation functions and their derivatives, as the catalogue defines them.
 
     The values are the catalogue's own: ``fusenn.activations.get(name, **params)``'s
@@ -279,16 +289,18 @@ def activation(names, derivative=True, x=(-6, 6), ax=None, n_points=601, **param
         ax = _one_axes(ax, (5, 3.5))
         _draw_activation(ax, acts[0], derivative, lo, hi, n_points)
         ax.legend(fontsize=8, loc="best")
-        return ax
+        one: Axes = ax
+        return one
     fig, axes = _panels(ax, len(acts), min(6, math.ceil(math.sqrt(len(acts)))), (3.2, 2.6))
     for a, act in zip(axes, acts):
         _draw_activation(a, act, derivative, lo, hi, n_points)
     axes[0].legend(fontsize=8, loc="best")
-    return fig
+    grid: Figure = fig
+    return grid
 
 
 # ------------------------------------------------------------------------------ training
-def _history_dict(history):
+def _history_dict(history: Any) -> Any:
     """``(logs, epochs, owner)`` from a History or a ``{key: [values]}`` mapping."""
     if hasattr(history, "history") and isinstance(history.history, dict):
         logs = history.history
@@ -302,7 +314,7 @@ def _history_dict(history):
                             f"dict of lists, got {type(history).__name__}")
 
 
-def _restored_epoch(owner):
+def _restored_epoch(owner: Any) -> Any:
     """The epoch whose weights EarlyStopping restored at the end of the run, or None."""
     from .callbacks import EarlyStopping
 
@@ -314,7 +326,7 @@ def _restored_epoch(owner):
     return None
 
 
-def _metric_groups(logs, keys):
+def _metric_groups(logs: Any, keys: Any) -> Any:
     """``[(name, [keys drawn in its panel])]``: each metric with its ``val_`` twin."""
     if keys is None:
         keys = [k for k in logs if not _DIAGNOSTIC_KEY.match(k)]
@@ -324,7 +336,7 @@ def _metric_groups(logs, keys):
         if missing:
             raise KeyError(f"not in the history: {', '.join(missing)}; it holds "
                            f"{', '.join(logs) or 'nothing'}")
-    groups = {}
+    groups: dict[Any, Any] = {}
     for k in keys:
         base = k[4:] if k.startswith("val_") else k
         groups.setdefault(base, []).append(k)
@@ -332,7 +344,8 @@ def _metric_groups(logs, keys):
     return [(g, sorted(groups[g], key=lambda k: k.startswith("val_"))) for g in order]
 
 
-def history(history, ax=None, keys=None, best_epoch=None):
+def history(history: Any, ax: Any = None, keys: Sequence[str] | None = None,
+            best_epoch: int | None = None) -> Any:
     """Draw loss and metrics per epoch, training and validation, one panel per metric.
 
     Each metric's panel holds its training curve (solid) and its ``val_`` twin (dashed), the
@@ -420,7 +433,7 @@ def history(history, ax=None, keys=None, best_epoch=None):
 _plot_history = history  # for report(), whose argument of that name hides the function
 
 
-def _gradient_records(monitor):
+def _gradient_records(monitor: Any) -> Any:
     """``(epochs, norms (epochs x layers), names)`` from a GradientMonitor or a History."""
     if hasattr(monitor, "grad_norms") and hasattr(monitor, "epochs"):
         if not monitor.grad_norms:
@@ -439,7 +452,7 @@ def _gradient_records(monitor):
     return np.asarray(epochs[:len(norms)]), norms, [f"layer {k[10:]}" for k in keys]
 
 
-def gradient_norms(monitor, ax=None):
+def gradient_norms(monitor: Any, ax: Axes | None = None) -> Axes:
     """Draw each layer's gradient norm per epoch on a log axis.
 
     The notes' vanishing gradients show as lines for the first layers far below those of the
@@ -497,7 +510,8 @@ def gradient_norms(monitor, ax=None):
     return ax
 
 
-def saturation(model, X, ax=None, tail=0.05):
+def saturation(model: Sequential, X: ArrayLike, ax: Axes | None = None,
+               tail: float = 0.05) -> Axes:
     """Draw, per layer, the share of units that no longer pass gradient on ``X``.
 
     One bar per layer from :func:`fusenn.diagnostics.saturation`: for sigmoid and tanh layers
@@ -567,7 +581,8 @@ def saturation(model, X, ax=None, tail=0.05):
 
 
 # ------------------------------------------------------------------------------ predictions
-def decision_boundary(model, X, y, ax=None, resolution=200, margin=0.25):
+def decision_boundary(model: Any, X: ArrayLike, y: ArrayLike, ax: Axes | None = None,
+                      resolution: int = 200, margin: float = 0.25) -> Axes:
     """Draw a classifier's predicted regions over a 2-D input plane, with the data on top.
 
     Every point of a ``resolution`` x ``resolution`` grid covering the data (plus ``margin``
@@ -669,7 +684,9 @@ def decision_boundary(model, X, y, ax=None, resolution=200, margin=0.25):
     return ax
 
 
-def confusion_matrix(y_true, y_pred, labels=None, normalize=None, ax=None, cmap="Blues"):
+def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, labels: ArrayLike | None = None,
+                     normalize: str | None = None, ax: Axes | None = None,
+                     cmap: Any = "Blues") -> Axes:
     """Draw the confusion matrix as an annotated heat map (rows: true, columns: predicted).
 
     The counts are :func:`fusenn.metrics.confusion_matrix`'s; each cell is written on the
@@ -741,7 +758,9 @@ def confusion_matrix(y_true, y_pred, labels=None, normalize=None, ax=None, cmap=
     return ax
 
 
-def weights_as_images(layer, shape, ax=None, ncols=None, per_unit=True, cmap="RdBu_r"):
+def weights_as_images(layer: Any, shape: Sequence[int], ax: Axes | None = None,
+                      ncols: int | None = None, per_unit: bool = True,
+                      cmap: Any = "RdBu_r") -> Axes:
     """Draw each unit's incoming weights as an image: the features a first layer learnt.
 
     For a model on 8x8 digits, unit ``j``'s weights ``W[:, j]`` reshaped to ``(8, 8)`` show
@@ -816,7 +835,7 @@ def weights_as_images(layer, shape, ax=None, ncols=None, per_unit=True, cmap="Rd
     return ax
 
 
-def _weight_matrix(layer):
+def _weight_matrix(layer: Any) -> Any:
     from .layers import Dense
     from .model import Sequential
 
@@ -836,7 +855,8 @@ def _weight_matrix(layer):
 
 
 # ------------------------------------------------------------------------------ whole runs
-def report(history, y_true, y_pred, labels=None):
+def report(history: Any, y_true: ArrayLike, y_pred: ArrayLike,
+           labels: ArrayLike | None = None) -> Figure:
     """One figure for a training run: its curves (:func:`history`) and the test set's
     confusion matrix (:func:`confusion_matrix`), side by side - what ``fusenn train --plot``
     writes.
@@ -871,10 +891,11 @@ def report(history, y_true, y_pred, labels=None):
     axes = list(np.ravel(axes))
     _plot_history(history, ax=axes[:n] if n > 1 else axes[0])
     confusion_matrix(y_true, y_pred, labels=labels, ax=axes[n])
-    return fig
+    figure: Figure = fig
+    return figure
 
 
-def save(figure, path, dpi=100):
+def save(figure: Any, path: PathLike, dpi: float = 100) -> str:
     """Write a figure to ``path``, its format from the extension (``.png``, ``.svg``, ...).
 
     The write is atomic: a temporary file in the same directory is rendered and renamed over
@@ -926,7 +947,7 @@ def save(figure, path, dpi=100):
     return path
 
 
-def check_output_path(path):
+def check_output_path(path: PathLike) -> str:
     """The real path a figure for ``path`` would be written to; raise if it cannot be.
 
     Checks what :func:`save` checks, before any drawing: a format matplotlib writes, an
@@ -955,7 +976,7 @@ def check_output_path(path):
     >>> fusenn.plot.check_output_path("picture.webm")
     Traceback (most recent call last):
     ...
-    ValueError: cannot write picture.webm: matplotlib writes ...
+    fusenn.errors.ArgumentError: cannot write picture.webm: matplotlib writes ...
     """
     from matplotlib.backend_bases import FigureCanvasBase
 

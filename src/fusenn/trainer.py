@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import signal
 import threading
+from typing import Any, Dict, Iterable, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -29,6 +31,7 @@ from . import _archive, backends
 from . import losses as _losses
 from . import optim as _optim
 from ._threads import thread_limits
+from ._typing import Array, ArrayLike, Seed
 from ._validation import (all_finite, check_in_range, check_positive, check_random_state,
                           generator_from_state)
 from .activations import LINEAR
@@ -46,10 +49,84 @@ class Trainer:
     a name (default ``SGD(lr=0.1)``). ``batch_size``: positive int, or None for the full batch.
     ``metrics``: ``"auto"`` (accuracy for classifiers), or a list of ``"accuracy"``; ``[]`` for
     none. ``fast_path``: ``"auto"`` or False to force the per-batch path.
+
+    **Targets** ``y`` that :meth:`fit` and :meth:`evaluate` accept, by loss:
+
+    * ``"cross_entropy"`` (multiclass; the default): integer class labels ``0..k-1`` of shape
+      (n,) or (n, 1), where k is the model's output width; or one-hot rows of shape (n, k)
+      (turned into labels); or rows of target probabilities (n, k) that sum to 1 (soft
+      targets: trained on the per-batch path). Float labels must be whole numbers.
+    * ``"binary_cross_entropy"``: targets in [0, 1] of shape (n,) for one output, or
+      (n, n_outputs) (one independent binary target per output).
+    * ``"mse"`` and ``"half_mse"`` (regression): real targets of shape (n,) for one output,
+      or (n, n_outputs).
+
+    A model whose last layer already applies the loss's activation (a softmax output with
+    cross-entropy, a sigmoid with binary cross-entropy) is trained on its logits: both ways
+    of writing the model train identically.
+
+    Parameters
+    ----------
+    model : Sequential
+        The model to train (in place).
+    loss : str or Loss, default "cross_entropy"
+        The loss, by name (:func:`fusenn.losses.names`, aliases accepted) or object.
+    optimizer : str, Optimizer or None, default None
+        The optimiser (None: ``SGD(lr=0.1)``).
+    batch_size : int or None, default 32
+        Samples per mini-batch (None: the full batch; 1: stochastic gradient descent).
+    shuffle : bool, default True
+        Visit the samples in a fresh random order every epoch.
+    random_state : None, int or numpy.random.Generator
+        Random source of the shuffling and of stochastic layers; the same seed and data give
+        bit-identical weights.
+    callbacks : iterable of Callback, default ()
+        Called at the start and end of training and of every epoch.
+    metrics : "auto" or list of str, default "auto"
+        Metrics logged per epoch: ``"auto"`` is ``["accuracy"]`` for a classification loss
+        and ``[]`` for regression.
+    verbose : int, default 0
+        1: a progress bar; 2: one line per epoch.
+    fast_path : "auto" or False, default "auto"
+        False forces the per-batch path (the compiled whole-epoch path otherwise runs when
+        the model is a stack of Dense layers and a compiled backend is selected).
+
+    Raises
+    ------
+    TypeError
+        ``model`` is not a Sequential, or a callback is not a Callback.
+    ValueError
+        An unknown loss, optimiser or metric, a batch size that is not a positive integer,
+        or a bad ``fast_path``.
+
+    Examples
+    --------
+    >>> import fusenn as fn
+    >>> X, y = fn.datasets.xor()                    # 4 samples, integer labels 0 and 1
+    >>> model = fn.Sequential([fn.layers.Dense(2, 8, activation="tanh"),
+    ...                        fn.layers.Dense(8, 2)], random_state=0)
+    >>> trainer = fn.Trainer(model, optimizer=fn.optim.SGD(lr=0.5, momentum=0.9),
+    ...                      batch_size=4, random_state=0)
+    >>> history = trainer.fit(X, y, epochs=300)
+    >>> model.predict(X).tolist(), history["accuracy"][-1]
+    ([0, 1, 1, 0], 1.0)
+
+    One-hot rows train the same model as labels do, and regression takes real targets:
+
+    >>> import numpy as np
+    >>> onehot = np.eye(2)[y]
+    >>> sorted(fn.Trainer(model).evaluate(X, onehot))
+    ['accuracy', 'loss']
+    >>> reg = fn.Sequential([fn.layers.Dense(2, 1)], random_state=0)
+    >>> fn.Trainer(reg, loss="mse", batch_size=None).fit(X, X.sum(axis=1), epochs=2).epoch
+    [0, 1]
     """
 
-    def __init__(self, model, loss="cross_entropy", optimizer=None, batch_size=32, shuffle=True,
-                 random_state=None, callbacks=(), metrics="auto", verbose=0, fast_path="auto"):
+    def __init__(self, model: Sequential, loss: Any = "cross_entropy", optimizer: Any = None,
+                 batch_size: Optional[int] = 32, shuffle: bool = True,
+                 random_state: Seed = None, callbacks: Iterable[Callback] = (),
+                 metrics: Union[str, Sequence[str]] = "auto", verbose: int = 0,
+                 fast_path: Union[str, bool] = "auto") -> None:
         if not isinstance(model, Sequential):
             raise ArgumentTypeError(f"model must be a fusenn.Sequential, got {type(model).__name__}")
         self.model = model
@@ -150,13 +227,31 @@ class Trainer:
         threshold = 0.0 if logits else 0.5
         return float(np.count_nonzero((out > threshold) == (y > 0.5))), out.size
 
-    def evaluate(self, X, y):
-        """``{"loss": ..., "accuracy": ...}`` on ``(X, y)`` in evaluation mode."""
+    def evaluate(self, X: ArrayLike, y: ArrayLike) -> Dict[str, float]:
+        """``{"loss": ..., "accuracy": ...}`` on ``(X, y)`` in evaluation mode.
+
+        Parameters
+        ----------
+        X : array_like of shape (n, n_in)
+            The inputs.
+        y : array_like
+            The targets, in any form the loss accepts (see the class's docstring).
+
+        Returns
+        -------
+        dict
+            The loss, and the metrics (``"accuracy"`` for a classifier by default).
+
+        Raises
+        ------
+        ShapeError, ValueError
+            ``X`` or ``y`` does not fit the model and the loss.
+        """
         X, y = self._prepare(X, y)
         return self._scores(X, y)
 
     # -- state ----------------------------------------------------------------------------
-    def state_dict(self):
+    def state_dict(self) -> Dict[str, Any]:
         """Everything but the model that the next ``fit`` depends on, as plain values.
 
         ``{"settings": {...}, "optimizer": optimizer.state_dict(), "rng": ..., "rng_handed_out":
@@ -165,6 +260,15 @@ class Trainer:
         every stochastic layer. :meth:`from_state_dict` on the same model gives a Trainer whose
         ``fit`` continues bit for bit. The loss and optimiser must be fusenn's own (they are
         kept by name); :func:`fusenn.io.save_checkpoint` writes this with the model.
+
+        Returns
+        -------
+        dict
+
+        Raises
+        ------
+        ValueError
+            A custom loss or optimiser (not one of fusenn's own).
         """
         if self.loss.name not in _losses.names() or type(self.loss) is not type(
                 _losses.get(self.loss.name)):
@@ -193,12 +297,42 @@ class Trainer:
         }
 
     @classmethod
-    def from_state_dict(cls, model, state, callbacks=()):
+    def from_state_dict(cls, model: Sequential, state: Dict[str, Any],
+                        callbacks: Iterable[Callback] = ()) -> Trainer:
         """The Trainer that :meth:`state_dict` describes, training ``model``.
 
         Raises ValueError (or TypeError) for a state that does not fit: an unknown loss or
         optimiser, a bit-generator state NumPy refuses, a layer index that is not a
         stochastic layer of ``model``.
+
+        Parameters
+        ----------
+        model : Sequential
+            The model to train (the one whose trainer's state this is, or a copy).
+        state : dict
+            What :meth:`state_dict` returned.
+        callbacks : iterable of Callback, default ()
+            The new trainer's callbacks (they are not part of the state).
+
+        Returns
+        -------
+        Trainer
+
+        Raises
+        ------
+        ValueError, TypeError
+            A state that does not fit (see above).
+
+        Examples
+        --------
+        >>> import fusenn as fn
+        >>> X, y = fn.datasets.xor()
+        >>> model = fn.Sequential([fn.layers.Dense(2, 2)], random_state=0)
+        >>> trainer = fn.Trainer(model, optimizer="adam", random_state=0)
+        >>> _ = trainer.fit(X, y, epochs=2)
+        >>> again = fn.Trainer.from_state_dict(model, trainer.state_dict())
+        >>> again.optimizer.t == trainer.optimizer.t
+        True
         """
         settings = dict(state["settings"])
         rng = generator_from_state(state["rng"])
@@ -216,10 +350,23 @@ class Trainer:
             model.layers[i].rng = generator_from_state(layer_state)
         return trainer
 
-    def save_checkpoint(self, path):
+    def save_checkpoint(self, path: Union[str, os.PathLike[str]]) -> None:
         """Save the model and :meth:`state_dict` to ``path`` (see
         :func:`fusenn.io.save_checkpoint`), so that a Trainer read back with
-        :func:`fusenn.io.load_checkpoint` resumes ``fit`` exactly."""
+        :func:`fusenn.io.load_checkpoint` resumes ``fit`` exactly.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file (one ``.npz``), written atomically.
+
+        Raises
+        ------
+        ValueError
+            A custom loss or optimiser.
+        SaveError, OSError
+            The path cannot be written.
+        """
         _archive.write_checkpoint(self.model, self.state_dict(), path)
 
     # -- the two paths -------------------------------------------------------------------
@@ -254,13 +401,56 @@ class Trainer:
         return PerBatchEpoch(self, backends.get(), X, y, bs)
 
     # -- fit --------------------------------------------------------------------------------
-    def fit(self, X, y, epochs=10, validation_data=None, validation_split=None, verbose=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, epochs: int = 10,
+            validation_data: Optional[Tuple[ArrayLike, ArrayLike]] = None,
+            validation_split: Optional[float] = None,
+            verbose: Optional[int] = None) -> History:
         """Train for ``epochs`` epochs; return the :class:`fusenn.History`.
 
         ``validation_data=(X_val, y_val)``, or ``validation_split=f`` to hold out the last
         fraction ``f`` of the samples (before shuffling, as Keras does). Logs per epoch:
         ``loss`` (mean over the epoch's samples, measured as the batches went), the metrics on
         the training data, and ``val_loss``/``val_*`` when validating.
+
+        Parameters
+        ----------
+        X : array_like of shape (n, n_in)
+            The training inputs (converted to the model's dtype).
+        y : array_like
+            The targets: integer labels, one-hot or probability rows, binary or real
+            targets, as the loss takes them (see the class's docstring).
+        epochs : int > 0, default 10
+            Passes over the data (a callback may stop earlier).
+        validation_data : (X_val, y_val) or None, default None
+            Data scored after every epoch (logged as ``val_*``).
+        validation_split : float in (0, 1) or None, default None
+            Fraction of the samples, taken from the end, held out for validation.
+        verbose : int or None, default None
+            Overrides the trainer's ``verbose`` for this call.
+
+        Returns
+        -------
+        History
+            The logs of every epoch.
+
+        Raises
+        ------
+        ShapeError, ValueError
+            Data that does not fit the model or the loss (the message names it), or both
+            ``validation_data`` and ``validation_split``.
+        DivergenceError
+            The loss or the weights became NaN or infinite; the weights and the optimiser are
+            restored to the start of the failing epoch.
+
+        Examples
+        --------
+        >>> import fusenn as fn
+        >>> X, y = fn.datasets.xor()
+        >>> model = fn.Sequential([fn.layers.Dense(2, 2)], random_state=0)
+        >>> history = fn.Trainer(model, random_state=0).fit(X, y, epochs=3,
+        ...                                                 validation_data=(X, y))
+        >>> sorted(history.history)
+        ['accuracy', 'loss', 'val_accuracy', 'val_loss']
         """
         epochs = check_positive(epochs, "epochs", integer=True)
         model = self.model
@@ -402,11 +592,29 @@ class _EpochPath:
         self.sizes[-1] = n - bs * (self.n_batches - 1)
         self._buffers = (np.empty((0, self.n_batches)), np.empty((0, self.n_batches)))
 
-    def describe(self):
+    def describe(self) -> str:
+        """``"<kind>:<backend>"``, such as ``"fast:cython"`` or ``"per-batch:numpy"``.
+
+        Returns
+        -------
+        str
+        """
         return f"{self.kind}:{self.backend.NAME}"
 
-    def span(self, n):
-        """How many epochs one call may run (when nothing needs Python between them)."""
+    def span(self, n: int) -> int:
+        """How many epochs one call of :meth:`run` may run when nothing needs Python between
+        them.
+
+        Parameters
+        ----------
+        n : int
+            The number of training samples.
+
+        Returns
+        -------
+        int
+            One here: a path that runs Python per batch gains nothing from more.
+        """
         return 1
 
     def _outputs(self, epochs):
@@ -420,7 +628,25 @@ class _EpochPath:
 class CompiledEpoch(_EpochPath):
     """Epochs in one call of a compiled backend's ``train_epoch``: every mini-batch's
     forward pass, fused loss, correct-prediction count, backward pass and optimiser step with
-    no Python per batch, and with no Python per epoch when several run in one call."""
+    no Python per batch, and with no Python per epoch when several run in one call.
+
+    Made by :meth:`Trainer.fit`; ``trainer.last_path`` is its :meth:`describe`.
+
+    Parameters
+    ----------
+    trainer : Trainer
+        The trainer whose model, loss and optimiser run.
+    backend : module
+        A compiled backend with ``train_epoch``.
+    X : ndarray of shape (n, n_in)
+        The prepared training inputs.
+    y : ndarray
+        The prepared targets (labels for cross-entropy).
+    bs : int
+        The batch size.
+    layout : (widths, codes, params)
+        The model as a stack of Dense layers.
+    """
 
     kind = "fast"
     #: Samples one call may visit when it runs several epochs (small data sets: many epochs
@@ -428,7 +654,8 @@ class CompiledEpoch(_EpochPath):
     #: this long).
     SPAN_SAMPLES = 8192
 
-    def __init__(self, trainer, backend, X, y, bs, layout):
+    def __init__(self, trainer: Trainer, backend: Any, X: Array, y: Array, bs: int,
+                 layout: Tuple[Array, Array, Array]) -> None:
         self.trainer, self.backend, self.bs = trainer, backend, bs
         self.X = np.ascontiguousarray(X)
         super().__init__(self.X.shape[0], bs)
@@ -445,16 +672,47 @@ class CompiledEpoch(_EpochPath):
                     self.X, self.labels, self.targets, np.arange(self.X.shape[0]), bs,
                     trainer.loss.code, opt.code, opt.hyper(), opt.state, losses, correct)
 
-    def span(self, n):
+    def span(self, n: int) -> int:
+        """How many epochs one compiled call may run: as many as visit at most
+        :data:`SPAN_SAMPLES` samples, at least one.
+
+        Parameters
+        ----------
+        n : int
+            The number of training samples.
+
+        Returns
+        -------
+        int
+        """
         return max(1, self.SPAN_SAMPLES // n)
 
-    def run(self, orders, count=True, interrupts=None):
+    def run(self, orders: Array, count: bool = True,
+            interrupts: Any = None) -> Tuple[Array, Array, int]:
         """``(losses, correct, batches done)`` for the epochs whose sample orders are the rows
         of ``orders``: each batch's loss and correct predictions, ``(epochs, n_batches)``
         (``correct`` is not written unless ``count``).
 
         The step count moves with the weights: a Ctrl-C is held back by ``interrupts`` (see
-        :class:`_InterruptsAtSafePoints`) until both are updated."""
+        :class:`_InterruptsAtSafePoints`) until both are updated.
+
+        Parameters
+        ----------
+        orders : ndarray of int64, shape (epochs, n)
+            The order of the samples in each epoch of the call.
+        count : bool, default True
+            Whether to count each batch's correct predictions.
+        interrupts : object or None, default None
+            The Ctrl-C holder of :meth:`Trainer.fit`.
+
+        Returns
+        -------
+        losses, correct : ndarray of shape (epochs, n_batches)
+            Each batch's loss and count of correct predictions.
+        done : int
+            Batches completed over all epochs (fewer than ``losses.size`` when the loss
+            became NaN).
+        """
         model, opt = self.trainer.model, self.trainer.optimizer
         losses, correct = self._outputs(orders.shape[0])
         done = self.backend.train_epoch(
@@ -467,11 +725,25 @@ class CompiledEpoch(_EpochPath):
 
 class PerBatchEpoch(_EpochPath):
     """One epoch through the layers' ``forward``/``backward``, a mini-batch at a time; the
-    batch buffers are allocated once per fit."""
+    batch buffers are allocated once per fit.
+
+    Parameters
+    ----------
+    trainer : Trainer
+        The trainer whose model, loss and optimiser run.
+    backend : module
+        The backend of the kernels.
+    X : ndarray of shape (n, n_in)
+        The prepared training inputs.
+    y : ndarray
+        The prepared targets.
+    bs : int
+        The batch size.
+    """
 
     kind = "per-batch"
 
-    def __init__(self, trainer, backend, X, y, bs):
+    def __init__(self, trainer: Trainer, backend: Any, X: Array, y: Array, bs: int) -> None:
         self.trainer, self.backend, self.X, self.y, self.bs = trainer, backend, X, y, bs
         super().__init__(X.shape[0], bs)
         model = trainer.model
@@ -479,10 +751,29 @@ class PerBatchEpoch(_EpochPath):
         self.ybuf = np.empty((bs,) + y.shape[1:], dtype=y.dtype)
         self.gbuf = np.empty((bs, model.n_out), dtype=model.dtype)
 
-    def run(self, orders, count=True, interrupts=None):
+    def run(self, orders: Array, count: bool = True,
+            interrupts: Any = None) -> Tuple[Array, Array, int]:
         """``(losses, correct, batches done)`` for the epochs of ``orders`` (one row each, as
         :meth:`CompiledEpoch.run`); stops after the batch in which ``interrupts`` saw a Ctrl-C
-        (the step count and the weights agree at every batch boundary)."""
+        (the step count and the weights agree at every batch boundary).
+
+        Parameters
+        ----------
+        orders : ndarray of int64, shape (epochs, n)
+            The order of the samples in each epoch of the call.
+        count : bool, default True
+            Whether to count each batch's correct predictions.
+        interrupts : object or None, default None
+            The Ctrl-C holder of :meth:`Trainer.fit`.
+
+        Returns
+        -------
+        losses, correct : ndarray of shape (epochs, n_batches)
+            Each batch's loss and count of correct predictions.
+        done : int
+            Batches completed over all epochs (fewer than ``losses.size`` when the loss
+            became NaN).
+        """
         model, opt, loss_fn = self.trainer.model, self.trainer.optimizer, self.trainer.loss
         bs, X, y = self.bs, self.X, self.y
         losses, correct = self._outputs(orders.shape[0])

@@ -19,6 +19,7 @@ import importlib
 import importlib.util
 import os
 import threading
+from typing import Any, Dict, Iterator, List, Optional
 
 from ..errors import ArgumentTypeError, BackendUnavailableError
 from . import _contract
@@ -30,13 +31,13 @@ _MODULES = {
     "numpy": "fusenn.backends._numpy",
 }
 NAMES = tuple(_MODULES)
-_loaded: dict = {}
-_errors: dict = {}
+_loaded: Dict[str, Any] = {}
+_errors: Dict[str, str] = {}
 _lock = threading.Lock()
 _state = threading.local()
 
 
-def _default_choice():
+def _default_choice() -> str:
     name = os.environ.get("FUSENN_BACKEND", "auto").strip().lower() or "auto"
     if name != "auto" and name not in _MODULES:
         raise BackendUnavailableError(
@@ -45,10 +46,10 @@ def _default_choice():
     return name
 
 
-_global_choice = None  # set lazily from the environment, changed by set_backend
+_global_choice: Optional[str] = None  # set lazily from the environment, by set_backend
 
 
-def _load(name):
+def _load(name: str) -> Any:
     """Import backend ``name`` once; return the module or None, remembering why it failed."""
     if name in _loaded:
         return _loaded[name]
@@ -64,7 +65,7 @@ def _load(name):
         return mod
 
 
-def _probe(name):
+def _probe(name: str) -> bool:
     """Whether backend ``name`` can be used, without importing heavy modules when avoidable."""
     if name in _loaded:
         return _loaded[name] is not None
@@ -85,19 +86,39 @@ def _probe(name):
     return False
 
 
-def available_backends():
-    """Names of the backends that can run here, fastest first (``numpy`` is always last)."""
+def available_backends() -> List[str]:
+    """Names of the backends that can run here, fastest first (``numpy`` is always last).
+
+    Returns
+    -------
+    list of str
+        A sub-list of ``["cython", "numba", "numpy"]``; :func:`unavailable_reasons` says why
+        a backend is missing.
+
+    Examples
+    --------
+    >>> import fusenn as fn
+    >>> fn.available_backends()[-1]
+    'numpy'
+    """
     return [n for n in NAMES if _probe(n)]
 
 
-def unavailable_reasons():
-    """``{name: reason}`` for every backend that cannot run here."""
+def unavailable_reasons() -> Dict[str, str]:
+    """``{name: reason}`` for every backend that cannot run here.
+
+    Returns
+    -------
+    dict of str to str
+        The import error's type and text for each backend that failed to load (empty when
+        all three run).
+    """
     for n in NAMES:
         _probe(n)
     return {n: _errors[n] for n in NAMES if n in _errors}
 
 
-def _check_name(name):
+def _check_name(name: Any) -> str:
     if not isinstance(name, str):
         raise ArgumentTypeError(f"backend name must be a string, got {type(name).__name__}")
     key = name.strip().lower()
@@ -110,27 +131,70 @@ def _check_name(name):
     return key
 
 
-def set_backend(name):
-    """Select the backend for this process (threads without their own ``use_backend``)."""
+def set_backend(name: str) -> None:
+    """Select the backend for this process (threads without their own ``use_backend``).
+
+    Parameters
+    ----------
+    name : {"auto", "cython", "numba", "numpy"}
+        The backend; ``"auto"`` picks the fastest available per kernel call and size.
+
+    Raises
+    ------
+    BackendUnavailableError
+        An unknown name, or a backend that cannot run here (the message says why).
+    TypeError
+        ``name`` is not a string.
+
+    Examples
+    --------
+    >>> import fusenn as fn
+    >>> fn.set_backend("numpy")
+    >>> fn.get_backend()
+    'numpy'
+    >>> fn.set_backend("auto")
+    """
     global _global_choice
     _global_choice = _check_name(name)
 
 
-def get_backend():
-    """The name selected now: ``"auto"``, ``"numpy"``, ``"cython"`` or ``"numba"``."""
+def get_backend() -> str:
+    """The name selected now: ``"auto"``, ``"numpy"``, ``"cython"`` or ``"numba"``.
+
+    Returns
+    -------
+    str
+        This thread's :func:`use_backend` choice, else the process's (:func:`set_backend`,
+        else ``FUSENN_BACKEND``, else ``"auto"``).
+    """
     global _global_choice
     local = getattr(_state, "choice", None)
     if local is not None:
-        return local
+        return str(local)
     if _global_choice is None:
         _global_choice = _default_choice()
     return _global_choice
 
 
-def for_epoch(loss_code, opt_code, work):
+def for_epoch(loss_code: int, opt_code: int, work: float) -> Any:
     """The backend that runs a whole training epoch (``train_epoch``) with this loss and
     optimiser, for mini-batches of ``work`` multiply-adds, or None: then the Trainer takes the
-    per-batch path. Under ``"auto"``, the backend auto's table picks for that work."""
+    per-batch path. Under ``"auto"``, the backend auto's table picks for that work.
+
+    Parameters
+    ----------
+    loss_code : int
+        The fused loss's code in the kernel contract (``_contract.LOSS_*``).
+    opt_code : int
+        The optimiser's code (``_contract.OPT_*``).
+    work : float
+        Multiply-adds of one mini-batch's forward pass.
+
+    Returns
+    -------
+    module or None
+        The backend, or None when no backend runs that combination in one call.
+    """
     be = get()
     if be.NAME == "auto":
         be = be.module(be.pick("train_epoch", work))  # falls back if the pick fails to load
@@ -138,8 +202,33 @@ def for_epoch(loss_code, opt_code, work):
 
 
 @contextlib.contextmanager
-def use_backend(name):
-    """Run a block with another backend, restoring the previous choice on exit."""
+def use_backend(name: str) -> Iterator[str]:
+    """Run a block with another backend, restoring the previous choice on exit.
+
+    The choice is thread-local: other threads keep theirs.
+
+    Parameters
+    ----------
+    name : {"auto", "cython", "numba", "numpy"}
+        The backend for the block.
+
+    Yields
+    ------
+    str
+        The normalised name.
+
+    Raises
+    ------
+    BackendUnavailableError
+        An unknown name, or a backend that cannot run here.
+
+    Examples
+    --------
+    >>> import fusenn as fn
+    >>> with fn.use_backend("numpy") as name:
+    ...     print(name, fn.get_backend())
+    numpy numpy
+    """
     key = _check_name(name)
     previous = getattr(_state, "choice", None)
     _state.choice = key
@@ -149,9 +238,31 @@ def use_backend(name):
         _state.choice = previous
 
 
-def resolve(name=None):
+def resolve(name: Optional[str] = None) -> str:
     """The concrete backend a call made now would run on; for ``"auto"``, the first available
-    in the order of preference (each kernel's own pick: :func:`auto_picks`)."""
+    in the order of preference (each kernel's own pick: :func:`auto_picks`).
+
+    Parameters
+    ----------
+    name : str or None, default None
+        A backend name (None: the current selection).
+
+    Returns
+    -------
+    str
+        ``"cython"``, ``"numba"`` or ``"numpy"``.
+
+    Raises
+    ------
+    BackendUnavailableError
+        An unknown name or a backend that cannot run here.
+
+    Examples
+    --------
+    >>> import fusenn as fn
+    >>> fn.backends.resolve("numpy")
+    'numpy'
+    """
     key = get_backend() if name is None else _check_name(name)
     if key != "auto":
         if not _probe(key):
@@ -164,9 +275,31 @@ def resolve(name=None):
     return "numpy"  # pragma: no cover - numpy always loads
 
 
-def get(name=None):
+def get(name: Optional[str] = None) -> Any:
     """Return the backend for ``name`` (default: the current selection): a backend module,
-    or for ``"auto"`` the dispatcher that picks one per kernel call and size."""
+    or for ``"auto"`` the dispatcher that picks one per kernel call and size.
+
+    Parameters
+    ----------
+    name : str or None, default None
+        A backend name (None: the current selection).
+
+    Returns
+    -------
+    module or AutoBackend
+        An object with every kernel of the contract (``dense_forward``, ...) and ``NAME``.
+
+    Raises
+    ------
+    BackendUnavailableError
+        An unknown name or a backend that cannot run here.
+
+    Examples
+    --------
+    >>> import fusenn as fn
+    >>> fn.backends.get("numpy").NAME
+    'numpy'
+    """
     key = get_backend() if name is None else _check_name(name)
     if key == "auto":
         return _auto_backend()
@@ -177,10 +310,10 @@ def get(name=None):
     return mod
 
 
-_auto_instance = None
+_auto_instance: Any = None
 
 
-def _auto_backend():
+def _auto_backend() -> Any:
     global _auto_instance
     if _auto_instance is None:
         from ._auto import AutoBackend
@@ -189,6 +322,13 @@ def _auto_backend():
     return _auto_instance
 
 
-def auto_picks():
-    """``{kernel: what auto runs it on}``, by size where the pick changes with size."""
-    return _auto_backend().describe()
+def auto_picks() -> Dict[str, Any]:
+    """``{kernel: what auto runs it on}``, by size where the pick changes with size.
+
+    Returns
+    -------
+    dict
+        For each kernel, a backend name or a description of the picks by size.
+    """
+    picks: Dict[str, Any] = _auto_backend().describe()
+    return picks

@@ -1,15 +1,15 @@
 """Keras's losses (``keras.losses``) for MLPs, trained through fusenn's fused losses.
 
-================================  ==========================================  =============
-Keras name (class)                per sample (``z``: outputs, ``t``: targets)   fusenn path
-================================  ==========================================  =============
-binary_crossentropy               mean_k softplus(z) - t z  (z logits)        fused, compiled
-categorical_crossentropy          logsumexp(z) - sum_k t z                    fused, compiled
-sparse_categorical_crossentropy   logsumexp(z) - z[y]                         fused, compiled
-mse (mean_squared_error)          mean_k (z - t)^2                            compiled
-mae (mean_absolute_error)         mean_k |z - t|                              per-batch
-huber (Huber(delta=1.0))          mean_k 0.5 e^2 if |e| <= d else d(|e|-d/2)  per-batch
-================================  ==========================================  =============
+===============================  =================================================  ===============
+Keras name (class)               per sample (``z``: outputs, ``t``: targets)        fusenn path
+===============================  =================================================  ===============
+binary_crossentropy              mean_k softplus(z) - t z  (z logits)               fused, compiled
+categorical_crossentropy         logsumexp(z) - sum_k t z                           fused, compiled
+sparse_categorical_crossentropy  logsumexp(z) - z[y]                                fused, compiled
+mse (mean_squared_error)         mean_k (z - t)^2                                   compiled
+mae (mean_absolute_error)        mean_k abs(z - t)                                  per-batch
+huber (Huber(delta=1.0))         mean_k e^2/2 if abs(e) <= d else d (abs(e) - d/2)  per-batch
+===============================  =================================================  ===============
 
 The batch's loss is the mean of the per-sample losses, each times its sample weight when
 ``fit`` gets ``sample_weight`` or ``class_weight`` (Keras's ``"sum_over_batch_size"``). As in

@@ -150,4 +150,6 @@ for _key in KERAS_NAMES:
     globals()[_key] = _make(_key)
 del _key
 
+__all__ = ["get", "serialize", *KERAS_NAMES]
+
 __getattr__ = missing_attribute(__name__, KERAS_NAMES)

@@ -534,6 +534,9 @@ class LambdaCallback(Callback):
                 setattr(self, name, fn)
 
 
+__all__ = ["Callback", "History", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau",
+           "TerminateOnNaN", "CSVLogger", "LambdaCallback", "check_callback"]
+
 _NAMES = ("Callback", "History", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau",
           "TerminateOnNaN", "CSVLogger", "LambdaCallback")
 __getattr__ = missing_attribute(__name__, _NAMES)

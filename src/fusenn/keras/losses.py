@@ -489,6 +489,12 @@ class WeightedLoss(_core.Loss):
         return value
 
 
+__all__ = ["Loss", "BinaryCrossentropy", "CategoricalCrossentropy",
+           "SparseCategoricalCrossentropy", "MeanSquaredError", "MeanAbsoluteError", "Huber",
+           "WeightedLoss", "binary_crossentropy", "categorical_crossentropy",
+           "sparse_categorical_crossentropy", "mean_squared_error", "mse",
+           "mean_absolute_error", "mae", "huber", "get"]
+
 _CLASSES = {cls.__name__: cls for cls in (BinaryCrossentropy, CategoricalCrossentropy,
                                           SparseCategoricalCrossentropy, MeanSquaredError,
                                           MeanAbsoluteError, Huber)}

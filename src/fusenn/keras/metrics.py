@@ -343,6 +343,10 @@ def resolve_accuracy(true_shape: tuple[int, ...], pred_shape: tuple[int, ...]) -
     return CategoricalAccuracy()
 
 
+__all__ = ["Metric", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy",
+           "MeanAbsoluteError", "MeanSquaredError", "AUC", "Precision", "Recall",
+           "resolve_accuracy", "get"]
+
 _CLASSES = {cls.__name__: cls for cls in (BinaryAccuracy, CategoricalAccuracy,
                                           SparseCategoricalAccuracy, MeanAbsoluteError,
                                           MeanSquaredError, AUC, Precision, Recall)}

@@ -214,9 +214,9 @@ class Adam(Optimizer, _optim.Adam):
         self._keras_setup(name, weight_decay if weight_decay is not None
                           else self._default_decay, kwargs)
 
-    beta_1 = property(lambda self: self.beta1)
-    beta_2 = property(lambda self: self.beta2)
-    epsilon = property(lambda self: self.eps)
+    beta_1 = property(lambda self: self.beta1, doc="Keras's name of ``beta1``.")
+    beta_2 = property(lambda self: self.beta2, doc="Keras's name of ``beta2``.")
+    epsilon = property(lambda self: self.eps, doc="Keras's name of ``eps``.")
 
 
 class AdamW(Adam):
@@ -234,7 +234,11 @@ class AdamW(Adam):
         Added to the root of the second moment (as PyTorch adds it).
     amsgrad : bool, default=False
         Only False.
-    name, lr, **kwargs
+    name : str, optional
+        As :class:`Adam`.
+    lr : float, optional
+        As :class:`Adam`.
+    **kwargs
         As :class:`Adam`.
     """
 
@@ -297,7 +301,7 @@ class RMSprop(Optimizer, _optim.RMSprop):
                                 eps=epsilon)
         self._keras_setup(name, weight_decay, kwargs)
 
-    epsilon = property(lambda self: self.eps)
+    epsilon = property(lambda self: self.eps, doc="Keras's name of ``eps``.")
 
 
 class Adagrad(Optimizer, _optim.Adagrad):
@@ -344,7 +348,7 @@ class Adagrad(Optimizer, _optim.Adagrad):
         self.initial_accumulator_value = float(initial_accumulator_value)
         self._keras_setup(name, weight_decay, kwargs)
 
-    epsilon = property(lambda self: self.eps)
+    epsilon = property(lambda self: self.eps, doc="Keras's name of ``eps``.")
 
     def setup(self, n_params: int, dtype: Any) -> None:
         """Allocate the state for ``n_params`` parameters, the accumulator at its start value.
@@ -361,6 +365,8 @@ class Adagrad(Optimizer, _optim.Adagrad):
         if self.state is not before:
             self.state[0].fill(self.initial_accumulator_value)
 
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "get"]
 
 _CLASSES = {cls.__name__: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad)}
 

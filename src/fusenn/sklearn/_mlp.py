@@ -813,4 +813,4 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
 if MLPClassifier.__doc__:  # None under python -OO
     MLPClassifier.__doc__ = MLPClassifier.__doc__.format(params=_PARAMS_DOC)
-    MLPRegressor.__doc__ = MLPRegressor.__doc__.format(params=_PARAMS_DOC.split("\n", 3)[3])
+    MLPRegressor.__doc__ = MLPRegressor.__doc__.format(params=_PARAMS_DOC.split("\n", 3)[3].lstrip())

@@ -214,9 +214,20 @@ class Adam(Optimizer, _optim.Adam):
         self._keras_setup(name, weight_decay if weight_decay is not None
                           else self._default_decay, kwargs)
 
-    beta_1 = property(lambda self: self.beta1, doc="Keras's name of ``beta1``.")
-    beta_2 = property(lambda self: self.beta2, doc="Keras's name of ``beta2``.")
-    epsilon = property(lambda self: self.eps, doc="Keras's name of ``eps``.")
+    @property
+    def beta_1(self) -> float:
+        """Keras's name of ``beta1``, the decay rate of the first moment."""
+        return float(self.beta1)
+
+    @property
+    def beta_2(self) -> float:
+        """Keras's name of ``beta2``, the decay rate of the second moment."""
+        return float(self.beta2)
+
+    @property
+    def epsilon(self) -> float:
+        """Keras's name of ``eps``."""
+        return float(self.eps)
 
 
 class AdamW(Adam):
@@ -301,7 +312,10 @@ class RMSprop(Optimizer, _optim.RMSprop):
                                 eps=epsilon)
         self._keras_setup(name, weight_decay, kwargs)
 
-    epsilon = property(lambda self: self.eps, doc="Keras's name of ``eps``.")
+    @property
+    def epsilon(self) -> float:
+        """Keras's name of ``eps``."""
+        return float(self.eps)
 
 
 class Adagrad(Optimizer, _optim.Adagrad):
@@ -348,7 +362,10 @@ class Adagrad(Optimizer, _optim.Adagrad):
         self.initial_accumulator_value = float(initial_accumulator_value)
         self._keras_setup(name, weight_decay, kwargs)
 
-    epsilon = property(lambda self: self.eps, doc="Keras's name of ``eps``.")
+    @property
+    def epsilon(self) -> float:
+        """Keras's name of ``eps``."""
+        return float(self.eps)
 
     def setup(self, n_params: int, dtype: Any) -> None:
         """Allocate the state for ``n_params`` parameters, the accumulator at its start value.

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 import numpy as np
 
@@ -139,10 +139,11 @@ def unfused_dense(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
     >>> unfused_dense(np.ones((1, 2)), np.eye(2), np.array([-2.0, 0.5])).tolist()
     [[0.0, 1.5]]
     """
-    return np.maximum(x @ W + b, 0)
+    out: np.ndarray = np.maximum(x @ W + b, 0)
+    return out
 
 
-def _dense_data(case):
+def _dense_data(case: KernelCase) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     m, k, n = case.shape
     dtype = np.dtype(case.dtype)
     rng = np.random.default_rng(0)
@@ -152,13 +153,14 @@ def _dense_data(case):
     return x, W, b
 
 
-def _row_data(case):
+def _row_data(case: KernelCase) -> tuple[np.random.Generator, np.ndarray]:
     """The generator (for whatever a kernel draws next) and the (rows, classes) logits."""
     rng = np.random.default_rng(1)
     return rng, (rng.standard_normal(case.shape) * 3).astype(case.dtype)
 
 
-def _optimizer_data(case):
+def _optimizer_data(case: KernelCase
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Parameters, small gradients, and two zeroed state vectors."""
     rng = np.random.default_rng(2)
     p = rng.standard_normal(case.shape).astype(case.dtype)
@@ -169,23 +171,23 @@ def _optimizer_data(case):
 # --------------------------------------------------------------------------- builders
 # Each builder takes (case, backend module) and returns the KernelCall of the case there.
 
-def _build_dense_forward(case, be):
+def _build_dense_forward(case: KernelCase, be: Any) -> KernelCall:
     x, W, b = _dense_data(case)
     act = activations.get(case.activation)
     z = np.empty((x.shape[0], W.shape[1]), dtype=x.dtype)
     a = np.empty_like(z)
 
-    def check(_):
+    def check(_: Any) -> None:
         np.testing.assert_allclose(a, unfused_dense(x, W, b), rtol=1e-4, atol=1e-4)
 
     return KernelCall(be.dense_forward, (x, W, b, act.code, act.p0, act.p1, z, a), check)
 
 
-def _build_unfused_dense(case):
+def _build_unfused_dense(case: KernelCase) -> KernelCall:
     return KernelCall(unfused_dense, _dense_data(case))
 
 
-def _build_dense_backward(case, be):
+def _build_dense_backward(case: KernelCase, be: Any) -> KernelCall:
     x, W, b = _dense_data(case)
     act = activations.get(case.activation)
     z = x @ W + b
@@ -196,57 +198,57 @@ def _build_dense_backward(case, be):
                       (x, W, z, a, dy, act.code, act.p0, act.p1, dz, dW, db, dx))
 
 
-def _build_activation(case, be):
+def _build_activation(case: KernelCase, be: Any) -> KernelCall:
     act = activations.get(case.activation)
     z = np.random.default_rng(0).standard_normal(case.shape).astype(case.dtype)
     return KernelCall(be.act_forward, (z, act.code, act.p0, act.p1, np.empty_like(z)))
 
 
-def _build_softmax(case, be):
+def _build_softmax(case: KernelCase, be: Any) -> KernelCall:
     _, z = _row_data(case)
     return KernelCall(be.softmax, (z, np.empty_like(z)))
 
 
-def _build_logsumexp(case, be):
+def _build_logsumexp(case: KernelCase, be: Any) -> KernelCall:
     _, z = _row_data(case)
     return KernelCall(be.logsumexp, (z, np.empty(case.shape[0], case.dtype)))
 
 
-def _build_softmax_xent(case, be):
+def _build_softmax_xent(case: KernelCase, be: Any) -> KernelCall:
     rng, z = _row_data(case)
     labels = rng.integers(0, case.shape[1], size=case.shape[0]).astype(np.int64)
 
-    def check(loss):
+    def check(loss: float) -> None:
         ref = backends.get("numpy").softmax_xent(z, labels, np.empty_like(z))
         np.testing.assert_allclose(loss, ref, rtol=1e-5)
 
     return KernelCall(be.softmax_xent, (z, labels, np.empty_like(z)), check)
 
 
-def _build_sgd_momentum(case, be):
+def _build_sgd_momentum(case: KernelCase, be: Any) -> KernelCall:
     p, g, velocity, _ = _optimizer_data(case)
     return KernelCall(be.sgd_update, (p, g, velocity, 0.01, 0.9, False, 0.0))
 
 
-def _build_adam(case, be):
+def _build_adam(case: KernelCase, be: Any) -> KernelCall:
     p, g, m, v = _optimizer_data(case)
     return KernelCall(be.adam_update, (p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 0.0, 1))
 
 
 # --------------------------------------------------------------------------- the table
-def _describe_dense(case):
+def _describe_dense(case: KernelCase) -> str:
     return f"{case.kernel} {case.activation} {case.size} {case.shape} {case.dtype}"
 
 
-def _describe_activation(case):
+def _describe_activation(case: KernelCase) -> str:
     return f"activation {case.activation} {case.size} {case.dtype}"
 
 
-def _describe_rows(case):
+def _describe_rows(case: KernelCase) -> str:
     return f"{case.kernel} {case.size} {case.shape} {case.dtype}"
 
 
-def _describe_optimizer(case):
+def _describe_optimizer(case: KernelCase) -> str:
     return f"{case.kernel} {case.size} P={case.shape[0]} {case.dtype}"
 
 
@@ -277,7 +279,7 @@ class Kernel:
     """
     build: Callable[[KernelCase, Any], KernelCall]
     describe: Callable[[KernelCase], str]
-    shapes: dict[str, tuple[int, ...]]
+    shapes: Mapping[str, tuple[int, ...]]
     dtypes: tuple[str, ...] = ("float32",)
     activations: tuple[Optional[str], ...] = (None,)
     unfused: Optional[Callable[[KernelCase], KernelCall]] = None
@@ -347,7 +349,7 @@ def kernel_call(case: KernelCase, path: str) -> KernelCall:
         raise ArgumentError(f"{case.group} does not run on {path!r}; choose from "
                          f"{', '.join(case.paths)}")
     kernel = KERNELS[case.kernel]
-    if path == UNFUSED:
+    if path == UNFUSED and kernel.unfused is not None:  # case.paths has it only then
         return kernel.unfused(case)
     return kernel.build(case, backends.get(path))
 

@@ -262,7 +262,7 @@ def fusenn_runner(cfg: Config, backend: str, X: np.ndarray,
     trainer = fn.Trainer(model, optimizer=fn.optim.SGD(lr=LR), batch_size=cfg.batch_size,
                          random_state=0, metrics=[])
 
-    def epoch():
+    def epoch() -> Optional[str]:
         with fn.use_backend(backend):
             trainer.fit(X, y, epochs=1)
         return trainer.last_path
@@ -293,7 +293,7 @@ def fusenn_predict_runner(cfg: Config, backend: str, X: np.ndarray) -> Callable[
 
     model = fusenn_mlp(cfg)
 
-    def predict():
+    def predict() -> str:
         with fn.use_backend(backend):  # predict runs on fusenn's thread count, as fit does
             model.predict(X)
             return f"predict:{backends.resolve()}"
@@ -330,7 +330,7 @@ def numpy_mlp_runner(cfg: Config, X: np.ndarray, y: np.ndarray) -> Callable[[], 
     }[cfg.activation]
     n, bsz = X.shape[0], cfg.batch_size
 
-    def epoch():
+    def epoch() -> str:
         perm = rng.permutation(n)
         for i in range(0, n, bsz):
             idx = perm[i:i + bsz]
@@ -382,7 +382,7 @@ def torch_runner(cfg: Config, X: np.ndarray, y: np.ndarray) -> Callable[[], str]
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     n, bsz = X.shape[0], cfg.batch_size
 
-    def epoch():
+    def epoch() -> str:
         perm = torch.randperm(n)
         for i in range(0, n, bsz):
             idx = perm[i:i + bsz]
@@ -419,7 +419,7 @@ def torch_predict_runner(cfg: Config, X: np.ndarray) -> Callable[[], str]:
     module = torch_mlp(cfg, fusenn_mlp(cfg).get_weights()).eval()
     Xt = torch.from_numpy(X)
 
-    def predict():
+    def predict() -> str:
         with torch.no_grad():
             module(Xt).argmax(dim=1)
         return "torch"
@@ -451,7 +451,7 @@ def sklearn_runner(cfg: Config, X: np.ndarray, y: np.ndarray) -> Callable[[], st
                         momentum=0.0, alpha=0.0, random_state=0)
     classes = np.arange(cfg.sizes[-1])
 
-    def epoch():
+    def epoch() -> str:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             clf.partial_fit(X, y, classes=classes)
@@ -537,7 +537,7 @@ def _module_found(module: str) -> bool:
 PEERS: dict[str, Peer] = {}
 
 
-def register_peer(peer):
+def register_peer(peer: Peer) -> Peer:
     """Add ``peer`` (a :class:`Peer`) to :data:`PEERS`.
 
     Parameters
@@ -651,14 +651,15 @@ def paths(what: str) -> tuple[str, ...]:
     return tuple(fusenn_path(b) for b in backends.NAMES) + tuple(p.name for p in peers(what))
 
 
-def _builders(what, cfg, data, include):
+def _builders(what: str, cfg: Config, data: tuple[Any, ...],
+              include: Optional[Iterable[str]]) -> dict[str, Callable[[], Any]]:
     """``{label: builder}`` for every path of ``what`` (only those in ``include``, if given);
     ``builder()`` builds the runner on ``data`` and returns the function to time."""
     # Nothing is probed or loaded here for the peers: loading a compiled backend starts its
     # OpenMP runtime with passive waiting, which PyTorch (sharing libgomp) would inherit.
     fusenn = _measurement(what).fusenn
-    out = {fusenn_path(name): functools.partial(fusenn, cfg, name, *data)
-           for name in backends.NAMES}
+    out: dict[str, Callable[[], Any]] = {
+        fusenn_path(name): functools.partial(fusenn, cfg, name, *data) for name in backends.NAMES}
     out.update({peer.name: functools.partial(peer.runners[what], cfg, *data)
                 for peer in peers(what)})
     if include is not None:
@@ -710,7 +711,7 @@ def predict_runners(cfg: Config, X: np.ndarray,
 
 
 # --------------------------------------------------------------------------- timing
-def _distribution_version(name):
+def _distribution_version(name: str) -> Optional[str]:
     """The installed version of distribution ``name`` (None if absent), read from its metadata
     so that nothing is imported: importing PyTorch would load its OpenMP runtime here."""
     from importlib import metadata
@@ -804,7 +805,8 @@ def measure(config: str, label: str, repeat: int = REPEAT, what: str = "train",
     return time_epochs(run_once, n, repeat)
 
 
-def _measure_in_child(config, label, repeat, what="train", rows=PREDICT_ROWS):
+def _measure_in_child(config: str, label: str, repeat: int, what: str = "train",
+                      rows: int = PREDICT_ROWS) -> tuple[Optional[float], Any]:
     """:func:`measure` in a fresh Python process: no thread pool of another path (PyTorch's
     OpenMP, a second BLAS) is alive to compete with this one."""
     code = ("import json\nfrom fusenn.bench import training as b\n"
@@ -821,7 +823,8 @@ def _measure_in_child(config, label, repeat, what="train", rows=PREDICT_ROWS):
                        f"{proc.stderr.strip()}")
 
 
-def _measure_path(config, label, repeat, what, rows):
+def _measure_path(config: str, label: str, repeat: int, what: str,
+                  rows: int) -> tuple[Optional[float], Any]:
     """``(rate, ran)`` of one path: a peer that is not installed is not started."""
     peer = PEERS.get(label)
     if peer is not None and not peer.installed:

@@ -253,7 +253,7 @@ class EarlyStopping(Callback):
     def _improved(self, value: float, reference: Optional[float]) -> bool:
         return reference is None or bool(self.monitor_op(value - self.min_delta, reference))
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Optional[dict[str, Any]] = None) -> None:
         current = (logs or {}).get(self.monitor)
         if current is None:
             warnings.warn(f"Early stopping conditioned on metric `{self.monitor}` which is not "

@@ -34,7 +34,7 @@ def _input_width(shape: Union[int, Sequence[Optional[int]], None], what: str) ->
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     if not shape or any(s is None or int(s) < 1 for s in shape):
         raise ArgumentError(f"{what} must be a tuple of positive sizes, got {shape!r}")
-    return int(np.prod(shape))
+    return int(np.prod([int(s) for s in shape if s is not None]))
 
 
 def _no(feature: str, value: Any, default: Any = None) -> None:
@@ -202,7 +202,7 @@ class Layer:
         dict
             The arguments that rebuild the layer (its name, input width and own settings).
         """
-        cfg = {"name": self.name}
+        cfg: dict[str, Any] = {"name": self.name}
         if self.input_dim is not None:
             cfg["input_dim"] = self.input_dim
         return cfg
@@ -340,7 +340,7 @@ class Dense(Layer):
             return [_layers.Dense(n_in, self.units, self.activation, init=self.kernel_initializer,
                                   bias_init=self.bias_initializer, random_state=rng,
                                   dtype=dtype)]
-        core = [_layers.DenseNoBias(n_in, self.units, init=self.kernel_initializer,
+        core: list[Any] = [_layers.DenseNoBias(n_in, self.units, init=self.kernel_initializer,
                                     random_state=rng, dtype=dtype)]
         if self.activation.name != "linear":
             core.append(_layers.Activation(self.activation, dtype=dtype))

@@ -119,7 +119,7 @@ class Loss:
             return _core.get(self.core_name)
         return WeightedLoss(self, weighted, penalty)
 
-    def _outputs_from_predictions(self, y_pred):
+    def _outputs_from_predictions(self, y_pred: NDArray[Any]) -> NDArray[Any]:
         return y_pred
 
     def __call__(self, y_true: ArrayLike, y_pred: ArrayLike,
@@ -207,12 +207,13 @@ class BinaryCrossentropy(_FromLogits):
     keras_name = "binary_crossentropy"
     core_name = "binary_cross_entropy"
 
-    def per_sample(self, z, t):
+    def per_sample(self, z: NDArray[Any], t: NDArray[Any]
+                   ) -> tuple[NDArray[Any], NDArray[Any]]:
         k = z.shape[1]
         l = np.mean(np.logaddexp(0.0, z) - t * z, axis=1)
         return l, (np.exp(-np.logaddexp(0.0, -z)) - t) / k  # sigmoid(z), stable
 
-    def _outputs_from_predictions(self, p):
+    def _outputs_from_predictions(self, p: NDArray[Any]) -> NDArray[Any]:
         if self.from_logits:
             return p
         p = np.clip(p, _EPS, 1 - _EPS)
@@ -237,7 +238,8 @@ class CategoricalCrossentropy(_FromLogits):
     keras_name = "categorical_crossentropy"
     core_name = "cross_entropy"
 
-    def per_sample(self, z, t):
+    def per_sample(self, z: NDArray[Any], t: NDArray[Any]
+                   ) -> tuple[NDArray[Any], NDArray[Any]]:
         m = z.max(axis=1, keepdims=True)
         e = np.exp(z - m)
         s = e.sum(axis=1, keepdims=True)
@@ -252,7 +254,7 @@ class CategoricalCrossentropy(_FromLogits):
         st = t.sum(axis=1)
         return st * lse - np.sum(t * z, axis=1), p * st[:, None] - t
 
-    def _outputs_from_predictions(self, p):
+    def _outputs_from_predictions(self, p: NDArray[Any]) -> NDArray[Any]:
         if self.from_logits:
             return p
         p = np.clip(p, _EPS, 1.0)
@@ -298,7 +300,8 @@ class MeanSquaredError(Loss):
     keras_name = "mean_squared_error"
     core_name = "mse"
 
-    def per_sample(self, z, t):
+    def per_sample(self, z: NDArray[Any], t: NDArray[Any]
+                   ) -> tuple[NDArray[Any], NDArray[Any]]:
         e = z - t
         return np.mean(e * e, axis=1), (2.0 / z.shape[1]) * e
 
@@ -314,7 +317,8 @@ class MeanAbsoluteError(Loss):
 
     keras_name = "mean_absolute_error"
 
-    def per_sample(self, z, t):
+    def per_sample(self, z: NDArray[Any], t: NDArray[Any]
+                   ) -> tuple[NDArray[Any], NDArray[Any]]:
         e = z - t
         return np.mean(np.abs(e), axis=1), np.sign(e) / z.shape[1]
 
@@ -343,7 +347,8 @@ class Huber(Loss):
             raise ArgumentError(f"Huber delta must be > 0, got {delta!r}")
         self.delta = float(delta)
 
-    def per_sample(self, z, t):
+    def per_sample(self, z: NDArray[Any], t: NDArray[Any]
+                   ) -> tuple[NDArray[Any], NDArray[Any]]:
         e = z - t
         a, d = np.abs(e), self.delta
         l = np.where(a <= d, 0.5 * e * e, d * (a - 0.5 * d))
@@ -449,7 +454,8 @@ class WeightedLoss(_core.Loss):
             raise ShapeError("weighted targets must be encoded by WeightedLoss.encode")
         return y
 
-    def _split(self, y, n_out):
+    def _split(self, y: NDArray[Any], n_out: int
+               ) -> tuple[NDArray[Any], Optional[NDArray[Any]]]:
         if not self.weighted:
             return y, None
         t, w = y[:, :-1], y[:, -1]

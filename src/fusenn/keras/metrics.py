@@ -230,8 +230,8 @@ class AUC(Metric):
     def __call__(self, y_true: ArrayLike, y_pred: ArrayLike) -> float:
         from scipy.stats import rankdata
 
-        t, p = _column(y_true, y_pred)
-        t, p = (t > 0.5).ravel(), p.ravel()
+        t_col, p_col = _column(y_true, y_pred)
+        t, p = (t_col > 0.5).ravel(), p_col.ravel()
         n_pos, n_neg = int(t.sum()), int((~t).sum())
         if n_pos == 0 or n_neg == 0:
             return 0.0

@@ -379,7 +379,7 @@ class Adagrad(Optimizer, _optim.Adagrad):
         """
         before = self.state
         super().setup(n_params, dtype)
-        if self.state is not before:
+        if self.state is not before and self.state is not None:
             self.state[0].fill(self.initial_accumulator_value)
 
 

@@ -200,7 +200,8 @@ def get(identifier: Union[str, dict[str, float], Regularizer, None]) -> Optional
     if isinstance(identifier, dict) and set(identifier) <= {"l1", "l2"}:
         return L1L2(**identifier)
     if isinstance(identifier, str) and identifier.lower() in ("l1", "l2", "l1_l2"):
-        return {"l1": L1, "l2": L2, "l1_l2": lambda: L1L2(0.01, 0.01)}[identifier.lower()]()
+        key = identifier.lower()
+        return L1() if key == "l1" else L2() if key == "l2" else L1L2(0.01, 0.01)
     raise unsupported(f"the regularizer {identifier!r}", "use l1, l2 or l1_l2")
 
 

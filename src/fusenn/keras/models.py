@@ -946,7 +946,8 @@ class Sequential:
                 zf.write(npz, NETWORK_MEMBER)
             os.replace(staged, path)
 
-    def save_weights(self, filepath: Union[str, "os.PathLike[str]"], overwrite: bool = True) -> None:
+    def save_weights(self, filepath: Union[str, "os.PathLike[str]"],
+                     overwrite: bool = True) -> None:
         """Write the weights (Keras's order) to ``filepath`` as a NumPy ``.npz`` archive,
         whatever its name (Keras's ``.weights.h5`` included).
 

@@ -231,9 +231,9 @@ def torch_mlp(cfg: Config, weights: Optional[Sequence[np.ndarray]] = None) -> An
     if weights is not None:
         linears = [m for m in mods if isinstance(m, torch.nn.Linear)]
         with torch.no_grad():
-            for linear, W, b in zip(linears, weights[0::2], weights[1::2]):
+            for linear, W, bias in zip(linears, weights[0::2], weights[1::2]):
                 linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
-                linear.bias.copy_(torch.from_numpy(b))
+                linear.bias.copy_(torch.from_numpy(bias))
     return model
 
 
@@ -323,8 +323,9 @@ def numpy_mlp_runner(cfg: Config, X: np.ndarray, y: np.ndarray) -> Callable[[], 
     Ws = [(rng.normal(0, np.sqrt(2.0 / a), size=(a, b))).astype(np.float32)
           for a, b in zip(sizes[:-1], sizes[1:])]
     bs = [np.zeros(b, dtype=np.float32) for b in sizes[1:]]
-    act = {
-        "tanh": (np.tanh, lambda a: 1 - a * a),
+    Fn = Callable[[np.ndarray], np.ndarray]
+    act: tuple[Fn, Fn] = {
+        "tanh": (lambda z: np.tanh(z), lambda a: 1 - a * a),
         "sigmoid": (lambda z: 1 / (1 + np.exp(-z)), lambda a: a * (1 - a)),
         "relu": (lambda z: np.maximum(z, 0), lambda a: (a > 0).astype(np.float32)),
     }[cfg.activation]

@@ -55,14 +55,15 @@ numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 
 # Validation of the docstrings against numpydoc's rules, off by default so that the site
-# builds warning-free while parts of the core still lack docstrings. FUSENN_DOCS_VALIDATE=faces
-# checks the faces and the benchmarks (fusenn.sklearn, fusenn.keras, fusenn.bench);
-# FUSENN_DOCS_VALIDATE=all checks every documented name.
+# builds warning-free while parts of the core still lack docstrings:
+# FUSENN_DOCS_VALIDATE=faces checks the faces and the benchmarks (fusenn.sklearn, fusenn.keras,
+# fusenn.bench), FUSENN_DOCS_VALIDATE=all every documented name. The checks are those of
+# tests/test_docs_faces.py: a summary, every parameter documented (with a type, in order, none
+# invented), a Returns section, the sections in order. (A missing docstring, GL08, is left to
+# the tests, which accept an override that inherits its base's docstring.)
 _VALIDATE = os.environ.get("FUSENN_DOCS_VALIDATE", "")
 if _VALIDATE:
-    numpydoc_validation_checks = {"all", "SA01", "ES01", "EX01", "SS05", "GL01", "GL02",
-                                  "RT02", "RT03", "PR08", "PR09", "SS06", "RT05", "SS03",
-                                  "GL03", "PR06", "PR07", "SS02", "YD01"}
+    numpydoc_validation_checks = {"SS01", "PR01", "PR02", "PR03", "PR04", "RT01", "GL07"}
     numpydoc_validation_exclude = {r"\.__\w+__$"}
     if _VALIDATE == "faces":
         numpydoc_validation_exclude |= {r"^fusenn\.(?!sklearn|keras|bench)", r"^fusenn$"}

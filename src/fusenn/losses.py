@@ -10,7 +10,7 @@ output, PyTorch style with raw logits) and trains identically.
 name (aliases)    value                                 fused activation   task
 ================  ====================================  =================  ============
 cross_entropy     mean_i logsumexp(z_i) - z_i[y_i]      softmax            multiclass
-binary_cross_     mean softplus(z) - t z                sigmoid            binary
+binary_cross\\_    mean softplus(z) - t z                sigmoid            binary
 entropy
 mse               mean (y - t)^2 over all elements      -                  regression
 half_mse          1/(2n) sum_i sum_k (t - y)^2          -                  regression

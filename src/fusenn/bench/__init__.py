@@ -26,7 +26,7 @@ __all__ = [*kernels.__all__, *training.__all__, "WHAT", "paths"]
 WHAT = (*MEASUREMENTS, "kernels")
 
 
-def paths(what):
+def paths(what: str) -> tuple[str, ...]:
     """Every path label of a measurement, available here or not.
 
     Parameters

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 import numpy as np
 
@@ -59,20 +59,38 @@ class KernelCase:
     ``activation``, one of :data:`ROW_KERNELS` or of :data:`OPTIMIZER_KERNELS`). ``size``: the
     name of ``shape`` (small, medium, large; ``"256x1024"`` for the activations).
     ``activation``: the activation's name (dense kernels: :data:`DENSE_ACTIVATION`).
+
+    Parameters
+    ----------
+    kernel : str
+        The kernel's key in :data:`KERNELS`.
+    size : str
+        The shape's name.
+    shape : tuple of int
+        The shape the kernel is timed at.
+    dtype : str, default="float32"
+        The dtype of its data.
+    activation : str, optional
+        The activation, for the dense and activation kernels.
+
+    Examples
+    --------
+    >>> KernelCase("softmax", "small", (10, 10)).group
+    'softmax small (10, 10) float32'
     """
     kernel: str
     size: str
-    shape: tuple
+    shape: tuple[int, ...]
     dtype: str = "float32"
-    activation: str = None
+    activation: Optional[str] = None
 
     @property
-    def group(self):
+    def group(self) -> str:
         """The benchmark group: kernel, activation, size, shape and dtype in words."""
         return KERNELS[self.kernel].describe(self)
 
     @property
-    def paths(self):
+    def paths(self) -> tuple[str, ...]:
         """The paths this case runs on (:data:`KERNEL_PATHS`, the unfused expression only for
         a kernel that has one: the dense forward)."""
         return KERNEL_PATHS if KERNELS[self.kernel].unfused is not None else KERNEL_PATHS[1:]
@@ -82,19 +100,50 @@ class KernelCase:
 class KernelCall:
     """One call of a kernel case on one path: ``func(*args)``. ``check(result)``, where not
     None, takes what the call returned and raises AssertionError if its outputs disagree with
-    NumPy's."""
-    func: Callable
-    args: tuple
-    check: Callable = None
+    NumPy's.
+
+    Parameters
+    ----------
+    func : callable
+        The kernel (or the unfused expression).
+    args : tuple
+        Its arguments, seeded data and preallocated outputs.
+    check : callable, optional
+        Compares ``func(*args)``'s result with NumPy's.
+    """
+    func: Callable[..., Any]
+    args: tuple[Any, ...]
+    check: Optional[Callable[[Any], None]] = None
 
 
 # --------------------------------------------------------------------------- seeded data
-def unfused_dense(x, W, b):
-    """The dense forward as one writes it in NumPy: ``np.maximum(x @ W + b, 0)`` (relu)."""
-    return np.maximum(x @ W + b, 0)
+def unfused_dense(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The dense forward as one writes it in NumPy: ``np.maximum(x @ W + b, 0)`` (relu).
+
+    Parameters
+    ----------
+    x : ndarray of shape (batch, n_in)
+        The inputs.
+    W : ndarray of shape (n_in, n_out)
+        The weights.
+    b : ndarray of shape (n_out,)
+        The bias.
+
+    Returns
+    -------
+    ndarray of shape (batch, n_out)
+        ``relu(x @ W + b)``, a new array.
+
+    Examples
+    --------
+    >>> unfused_dense(np.ones((1, 2)), np.eye(2), np.array([-2.0, 0.5])).tolist()
+    [[0.0, 1.5]]
+    """
+    out: np.ndarray = np.maximum(x @ W + b, 0)
+    return out
 
 
-def _dense_data(case):
+def _dense_data(case: KernelCase) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     m, k, n = case.shape
     dtype = np.dtype(case.dtype)
     rng = np.random.default_rng(0)
@@ -104,13 +153,14 @@ def _dense_data(case):
     return x, W, b
 
 
-def _row_data(case):
+def _row_data(case: KernelCase) -> tuple[np.random.Generator, np.ndarray]:
     """The generator (for whatever a kernel draws next) and the (rows, classes) logits."""
     rng = np.random.default_rng(1)
     return rng, (rng.standard_normal(case.shape) * 3).astype(case.dtype)
 
 
-def _optimizer_data(case):
+def _optimizer_data(case: KernelCase
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Parameters, small gradients, and two zeroed state vectors."""
     rng = np.random.default_rng(2)
     p = rng.standard_normal(case.shape).astype(case.dtype)
@@ -121,23 +171,23 @@ def _optimizer_data(case):
 # --------------------------------------------------------------------------- builders
 # Each builder takes (case, backend module) and returns the KernelCall of the case there.
 
-def _build_dense_forward(case, be):
+def _build_dense_forward(case: KernelCase, be: Any) -> KernelCall:
     x, W, b = _dense_data(case)
     act = activations.get(case.activation)
     z = np.empty((x.shape[0], W.shape[1]), dtype=x.dtype)
     a = np.empty_like(z)
 
-    def check(_):
+    def check(_: Any) -> None:
         np.testing.assert_allclose(a, unfused_dense(x, W, b), rtol=1e-4, atol=1e-4)
 
     return KernelCall(be.dense_forward, (x, W, b, act.code, act.p0, act.p1, z, a), check)
 
 
-def _build_unfused_dense(case):
+def _build_unfused_dense(case: KernelCase) -> KernelCall:
     return KernelCall(unfused_dense, _dense_data(case))
 
 
-def _build_dense_backward(case, be):
+def _build_dense_backward(case: KernelCase, be: Any) -> KernelCall:
     x, W, b = _dense_data(case)
     act = activations.get(case.activation)
     z = x @ W + b
@@ -148,57 +198,57 @@ def _build_dense_backward(case, be):
                       (x, W, z, a, dy, act.code, act.p0, act.p1, dz, dW, db, dx))
 
 
-def _build_activation(case, be):
+def _build_activation(case: KernelCase, be: Any) -> KernelCall:
     act = activations.get(case.activation)
     z = np.random.default_rng(0).standard_normal(case.shape).astype(case.dtype)
     return KernelCall(be.act_forward, (z, act.code, act.p0, act.p1, np.empty_like(z)))
 
 
-def _build_softmax(case, be):
+def _build_softmax(case: KernelCase, be: Any) -> KernelCall:
     _, z = _row_data(case)
     return KernelCall(be.softmax, (z, np.empty_like(z)))
 
 
-def _build_logsumexp(case, be):
+def _build_logsumexp(case: KernelCase, be: Any) -> KernelCall:
     _, z = _row_data(case)
     return KernelCall(be.logsumexp, (z, np.empty(case.shape[0], case.dtype)))
 
 
-def _build_softmax_xent(case, be):
+def _build_softmax_xent(case: KernelCase, be: Any) -> KernelCall:
     rng, z = _row_data(case)
     labels = rng.integers(0, case.shape[1], size=case.shape[0]).astype(np.int64)
 
-    def check(loss):
+    def check(loss: float) -> None:
         ref = backends.get("numpy").softmax_xent(z, labels, np.empty_like(z))
         np.testing.assert_allclose(loss, ref, rtol=1e-5)
 
     return KernelCall(be.softmax_xent, (z, labels, np.empty_like(z)), check)
 
 
-def _build_sgd_momentum(case, be):
+def _build_sgd_momentum(case: KernelCase, be: Any) -> KernelCall:
     p, g, velocity, _ = _optimizer_data(case)
     return KernelCall(be.sgd_update, (p, g, velocity, 0.01, 0.9, False, 0.0))
 
 
-def _build_adam(case, be):
+def _build_adam(case: KernelCase, be: Any) -> KernelCall:
     p, g, m, v = _optimizer_data(case)
     return KernelCall(be.adam_update, (p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 0.0, 1))
 
 
 # --------------------------------------------------------------------------- the table
-def _describe_dense(case):
+def _describe_dense(case: KernelCase) -> str:
     return f"{case.kernel} {case.activation} {case.size} {case.shape} {case.dtype}"
 
 
-def _describe_activation(case):
+def _describe_activation(case: KernelCase) -> str:
     return f"activation {case.activation} {case.size} {case.dtype}"
 
 
-def _describe_rows(case):
+def _describe_rows(case: KernelCase) -> str:
     return f"{case.kernel} {case.size} {case.shape} {case.dtype}"
 
 
-def _describe_optimizer(case):
+def _describe_optimizer(case: KernelCase) -> str:
     return f"{case.kernel} {case.size} P={case.shape[0]} {case.dtype}"
 
 
@@ -211,13 +261,28 @@ class Kernel:
     activation x shape (``shapes``: size name -> shape) x dtype, in that order. ``unfused``,
     where not None, builds the call of the plain NumPy expression the kernel replaces
     (path :data:`UNFUSED`).
+
+    Parameters
+    ----------
+    build : callable
+        ``build(case, backend)`` -> :class:`KernelCall`.
+    describe : callable
+        ``describe(case)`` -> the benchmark group.
+    shapes : dict of str to tuple
+        Size name -> shape.
+    dtypes : tuple of str, default=("float32",)
+        The dtypes timed.
+    activations : tuple, default=(None,)
+        The activations timed (None: the kernel has none).
+    unfused : callable, optional
+        ``unfused(case)`` -> the :class:`KernelCall` of the unfused NumPy expression.
     """
-    build: Callable
-    describe: Callable
-    shapes: dict
-    dtypes: tuple = ("float32",)
-    activations: tuple = (None,)
-    unfused: Callable = None
+    build: Callable[[KernelCase, Any], KernelCall]
+    describe: Callable[[KernelCase], str]
+    shapes: Mapping[str, tuple[int, ...]]
+    dtypes: tuple[str, ...] = ("float32",)
+    activations: tuple[Optional[str], ...] = (None,)
+    unfused: Optional[Callable[[KernelCase], KernelCall]] = None
 
 
 #: Every kernel timed, in the order of the table.
@@ -248,7 +313,7 @@ KERNEL_CASES = tuple(KernelCase(name, size, shape, dtype, act)
                      for dtype in kernel.dtypes)
 
 
-def kernel_call(case, path):
+def kernel_call(case: KernelCase, path: str) -> KernelCall:
     """The call of one kernel case on one path, on seeded data made here.
 
     Parameters
@@ -284,18 +349,48 @@ def kernel_call(case, path):
         raise ArgumentError(f"{case.group} does not run on {path!r}; choose from "
                          f"{', '.join(case.paths)}")
     kernel = KERNELS[case.kernel]
-    if path == UNFUSED:
+    if path == UNFUSED and kernel.unfused is not None:  # case.paths has it only then
         return kernel.unfused(case)
     return kernel.build(case, backends.get(path))
 
 
 # --------------------------------------------------------------------------- timing
-def time_call(func, args, repeat=REPEAT, min_time=0.01):
+def time_call(func: Callable[..., Any], args: tuple[Any, ...], repeat: int = REPEAT,
+              min_time: float = 0.01) -> tuple[float, Any]:
     """Best seconds per call of ``func(*args)``, and what its first call returned.
 
     The first call is a warm-up and is not timed. Each of ``repeat`` timings then runs a loop
     of calls lasting at least ``min_time`` seconds (the first timing finds its length), so that
     the clock's resolution does not matter for microsecond kernels.
+
+    Parameters
+    ----------
+    func : callable
+        The function timed.
+    args : tuple
+        Its arguments.
+    repeat : int, default=REPEAT
+        Timings (the best is kept).
+    min_time : float, default=0.01
+        The shortest loop of calls, in seconds.
+
+    Returns
+    -------
+    seconds : float
+        The best time of one call.
+    result : object
+        What the first call returned.
+
+    Raises
+    ------
+    fusenn.errors.ArgumentError
+        For ``repeat < 1``.
+
+    Examples
+    --------
+    >>> seconds, result = time_call(sum, ((1, 2),), repeat=1, min_time=0.001)
+    >>> result, seconds > 0
+    (3, True)
     """
     if repeat < 1:
         raise ArgumentError(f"repeat must be >= 1, got {repeat}")
@@ -318,14 +413,47 @@ def time_call(func, args, repeat=REPEAT, min_time=0.01):
     return best, result
 
 
-def run_kernels(cases=KERNEL_CASES, include=None, repeat=REPEAT, min_time=0.01,
-                print_fn=print):
-    """Time every case on every available path (``include``: only these of
-    :data:`KERNEL_PATHS`), in this process; print and return the table rows.
+def run_kernels(cases: Iterable[KernelCase] = KERNEL_CASES,
+                include: Optional[Iterable[str]] = None, repeat: int = REPEAT,
+                min_time: float = 0.01,
+                print_fn: Optional[Callable[[str], Any]] = print) -> list[dict[str, Any]]:
+    """Time every case on every available path, in this process; print and return the rows.
 
     Each call runs inside :func:`fusenn._threads.thread_limits`, on fusenn's thread count, and
     is checked against NumPy where its :class:`KernelCall` has a check. ``vs_numpy_ref`` is
     the NumPy backend's time divided by the path's (above 1: faster).
+
+    Parameters
+    ----------
+    cases : iterable of KernelCase, default=KERNEL_CASES
+        The cases timed.
+    include : iterable of str, optional
+        Only these paths of :data:`KERNEL_PATHS`.
+    repeat : int, default=REPEAT
+        Timings per case and path (the best is kept).
+    min_time : float, default=0.01
+        The shortest loop of calls, in seconds.
+    print_fn : callable or None, default=print
+        Receives the table (:func:`format_kernel_table`); None prints nothing.
+
+    Returns
+    -------
+    list of dict
+        One row per case and path: ``kernel`` (the group), ``path``, ``seconds``,
+        ``vs_numpy_ref`` (None without a NumPy time).
+
+    Raises
+    ------
+    RuntimeError
+        When a path's result disagrees with NumPy's.
+
+    Examples
+    --------
+    >>> case = KernelCase("softmax", "small", (10, 10))
+    >>> rows = run_kernels([case], include=["numpy"], repeat=1, min_time=0.001,
+    ...                    print_fn=None)
+    >>> [(r["path"], r["vs_numpy_ref"]) for r in rows]
+    [('numpy', 1.0)]
     """
     available = backends.available_backends()
     use = [p for p in KERNEL_PATHS if (p == UNFUSED or p in available)
@@ -355,8 +483,24 @@ def run_kernels(cases=KERNEL_CASES, include=None, repeat=REPEAT, min_time=0.01,
     return rows
 
 
-def format_seconds(seconds):
-    """``1.5e-05`` -> ``"15 us"``: three significant figures in ns, us, ms or s."""
+def format_seconds(seconds: float) -> str:
+    """``1.5e-05`` -> ``"15 us"``: three significant figures in ns, us, ms or s.
+
+    Parameters
+    ----------
+    seconds : float
+        A duration.
+
+    Returns
+    -------
+    str
+        The duration in the largest unit that keeps it under 1000.
+
+    Examples
+    --------
+    >>> format_seconds(1.5e-05), format_seconds(2.0)
+    ('15 us', '2 s')
+    """
     for unit, scale in (("ns", 1e-9), ("us", 1e-6), ("ms", 1e-3)):
         value = float(f"{seconds / scale:.3g}")
         if value < 1000:
@@ -364,8 +508,19 @@ def format_seconds(seconds):
     return f"{seconds:.3g} s"
 
 
-def format_kernel_table(rows):
-    """The rows of :func:`run_kernels` as a text table."""
+def format_kernel_table(rows: list[dict[str, Any]]) -> str:
+    """The rows of :func:`run_kernels` as a text table.
+
+    Parameters
+    ----------
+    rows : list of dict
+        What :func:`run_kernels` returns.
+
+    Returns
+    -------
+    str
+        A header, a rule and one line per row: kernel, path, time per call, ratio to NumPy.
+    """
     width = max([len("kernel")] + [len(r["kernel"]) for r in rows])
     head = f"{'kernel':<{width}} {'path':<14} {'time/call':>10} {'x numpy-ref':>12}"
     lines = [head, "-" * len(head)]

@@ -38,7 +38,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -57,8 +57,23 @@ __all__ = ["Config", "CONFIGS", "LR", "PREDICT_CONFIG", "PREDICT_ROWS", "DEFAULT
 
 @dataclass(frozen=True)
 class Config:
+    """One configuration of the training benchmark.
+
+    Parameters
+    ----------
+    name : str
+        Its key in :data:`CONFIGS`.
+    sizes : tuple of int
+        The layer widths, input first (``(784, 128, 64, 10)``).
+    activation : str
+        The hidden layers' activation.
+    batch_size : int
+        Samples per mini-batch.
+    n_samples : int
+        Samples of one epoch.
+    """
     name: str
-    sizes: tuple
+    sizes: tuple[int, ...]
     activation: str
     batch_size: int
     n_samples: int
@@ -70,6 +85,7 @@ CONFIGS = {
     "medium": Config("medium", (784, 128, 64, 10), "relu", 64, 12800),
     "large": Config("large", (784, 1024, 1024, 10), "relu", 512, 4096),
 }
+#: The learning rate of every path's SGD.
 LR = 0.1
 #: The prediction benchmark: the forward pass of this configuration's network over this many
 #: rows of float32 (313 MB of inputs for the 784 features of the medium network).
@@ -82,16 +98,48 @@ REPEAT = 3
 ROUNDS = 2
 
 
-def check_configs(names):
-    """Raise ValueError naming the first of ``names`` that is not a key of :data:`CONFIGS`."""
+def check_configs(names: Iterable[str]) -> None:
+    """Raise ValueError naming the first of ``names`` that is not a key of :data:`CONFIGS`.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Configuration names.
+
+    Raises
+    ------
+    fusenn.errors.ArgumentError
+        A ``ValueError`` that names the unknown configuration and the valid ones.
+    """
     for name in names:
         if name not in CONFIGS:
             raise ArgumentError(f"unknown configuration {name!r}; choose from "
                              f"{', '.join(CONFIGS)}")
 
 
-def make_data(cfg, seed=0):
-    """Synthetic float32 inputs and int64 labels for ``cfg`` (XOR: the noisy XOR pattern)."""
+def make_data(cfg: Config, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic float32 inputs and int64 labels for ``cfg`` (XOR: the noisy XOR pattern).
+
+    Parameters
+    ----------
+    cfg : Config
+        The configuration (its ``n_samples`` and widths).
+    seed : int, default=0
+        Seed of the generator.
+
+    Returns
+    -------
+    X : ndarray of float32, shape (n_samples, sizes[0])
+        Uniform on [0, 1) (XOR: the four corners plus noise of 0.1).
+    y : ndarray of int64, shape (n_samples,)
+        Random classes (XOR: the corners' XOR).
+
+    Examples
+    --------
+    >>> X, y = make_data(CONFIGS["xor"])
+    >>> X.shape, X.dtype, y.dtype
+    ((4000, 2), dtype('float32'), dtype('int64'))
+    """
     rng = np.random.default_rng(seed)
     n, d, k = cfg.n_samples, cfg.sizes[0], cfg.sizes[-1]
     if cfg.name == "xor":
@@ -104,16 +152,47 @@ def make_data(cfg, seed=0):
     return X, y
 
 
-def make_predict_data(cfg, rows=PREDICT_ROWS, seed=0):
+def make_predict_data(cfg: Config, rows: int = PREDICT_ROWS, seed: int = 0) -> np.ndarray:
     """``rows`` synthetic float32 inputs (rows, n_in) for ``cfg``, drawn like :func:`make_data`'s
-    (for all but xor, the first rows of a larger draw are those of a smaller one)."""
+    (for all but xor, the first rows of a larger draw are those of a smaller one).
+
+    Parameters
+    ----------
+    cfg : Config
+        The configuration.
+    rows : int, default=PREDICT_ROWS
+        The number of rows.
+    seed : int, default=0
+        Seed of the generator.
+
+    Returns
+    -------
+    ndarray of float32, shape (rows, sizes[0])
+        The inputs.
+    """
     return make_data(replace(cfg, n_samples=rows), seed)[0]
 
 
 # --------------------------------------------------------------------------- networks
-def fusenn_mlp(cfg):
+def fusenn_mlp(cfg: Config) -> Any:
     """The network of ``cfg`` in fusenn: Dense layers, ``cfg.activation`` on the hidden ones,
-    logits out (a multiclass classifier), parameters drawn from seed 0."""
+    logits out (a multiclass classifier), parameters drawn from seed 0.
+
+    Parameters
+    ----------
+    cfg : Config
+        The configuration.
+
+    Returns
+    -------
+    fusenn.Sequential
+        The network.
+
+    Examples
+    --------
+    >>> fusenn_mlp(CONFIGS["xor"]).n_params
+    42
+    """
     import fusenn as fn
     from ..layers import Dense
 
@@ -123,11 +202,21 @@ def fusenn_mlp(cfg):
     return fn.Sequential(layers, random_state=0, task="multiclass")
 
 
-def torch_mlp(cfg, weights=None):
+def torch_mlp(cfg: Config, weights: Optional[Sequence[np.ndarray]] = None) -> Any:
     """The same network in PyTorch: ``torch.nn.Sequential`` of Linear and activation modules.
 
-    ``weights``, in fusenn's ``get_weights`` order ``[W0, b0, W1, b1, ...]`` (W of shape
-    (n_in, n_out)), replace PyTorch's initial parameters when given.
+    Parameters
+    ----------
+    cfg : Config
+        The configuration.
+    weights : list of ndarray, optional
+        In fusenn's ``get_weights`` order ``[W0, b0, W1, b1, ...]`` (W of shape
+        (n_in, n_out)); they replace PyTorch's initial parameters when given.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        The network (PyTorch is imported here).
     """
     import torch
 
@@ -142,22 +231,38 @@ def torch_mlp(cfg, weights=None):
     if weights is not None:
         linears = [m for m in mods if isinstance(m, torch.nn.Linear)]
         with torch.no_grad():
-            for linear, W, b in zip(linears, weights[0::2], weights[1::2]):
+            for linear, W, bias in zip(linears, weights[0::2], weights[1::2]):
                 linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
-                linear.bias.copy_(torch.from_numpy(b))
+                linear.bias.copy_(torch.from_numpy(bias))
     return model
 
 
 # --------------------------------------------------------------------------- fusenn's runners
-def fusenn_runner(cfg, backend, X, y):
-    """One epoch with fusenn on ``backend``; the function returns the path that ran."""
+def fusenn_runner(cfg: Config, backend: str, X: np.ndarray,
+                  y: np.ndarray) -> Callable[[], Optional[str]]:
+    """One epoch with fusenn on ``backend``; the function returns the path that ran.
+
+    Parameters
+    ----------
+    cfg : Config
+        The configuration.
+    backend : str
+        A fusenn backend name.
+    X, y : ndarray
+        The data of :func:`make_data`.
+
+    Returns
+    -------
+    callable
+        The function to time: it runs once more and returns the path that ran.
+    """
     import fusenn as fn
 
     model = fusenn_mlp(cfg)
     trainer = fn.Trainer(model, optimizer=fn.optim.SGD(lr=LR), batch_size=cfg.batch_size,
                          random_state=0, metrics=[])
 
-    def epoch():
+    def epoch() -> Optional[str]:
         with fn.use_backend(backend):
             trainer.fit(X, y, epochs=1)
         return trainer.last_path
@@ -166,14 +271,29 @@ def fusenn_runner(cfg, backend, X, y):
     return epoch
 
 
-def fusenn_predict_runner(cfg, backend, X):
+def fusenn_predict_runner(cfg: Config, backend: str, X: np.ndarray) -> Callable[[], str]:
     """``model.predict(X)`` (class labels, all rows in one call) with fusenn on ``backend``;
-    the function returns the path that ran, ``"predict:<backend>"``."""
+    the function returns the path that ran, ``"predict:<backend>"``.
+
+    Parameters
+    ----------
+    cfg : Config
+        The configuration.
+    backend : str
+        A fusenn backend name.
+    X : ndarray
+        The rows of :func:`make_predict_data`.
+
+    Returns
+    -------
+    callable
+        The function to time: it runs once more and returns the path that ran.
+    """
     import fusenn as fn
 
     model = fusenn_mlp(cfg)
 
-    def predict():
+    def predict() -> str:
         with fn.use_backend(backend):  # predict runs on fusenn's thread count, as fit does
             model.predict(X)
             return f"predict:{backends.resolve()}"
@@ -183,21 +303,35 @@ def fusenn_predict_runner(cfg, backend, X):
 
 
 # --------------------------------------------------------------------------- peers' runners
-def numpy_mlp_runner(cfg, X, y):
-    """A plain, straightforward vectorised NumPy MLP: what one writes by hand."""
+def numpy_mlp_runner(cfg: Config, X: np.ndarray, y: np.ndarray) -> Callable[[], str]:
+    """A plain, straightforward vectorised NumPy MLP: what one writes by hand.
+
+    Parameters
+    ----------
+    cfg : Config
+        The configuration.
+    X, y : ndarray
+        The data of :func:`make_data`.
+
+    Returns
+    -------
+    callable
+        The function to time: it runs once more and returns the path that ran.
+    """
     rng = np.random.default_rng(0)
     sizes = cfg.sizes
     Ws = [(rng.normal(0, np.sqrt(2.0 / a), size=(a, b))).astype(np.float32)
           for a, b in zip(sizes[:-1], sizes[1:])]
     bs = [np.zeros(b, dtype=np.float32) for b in sizes[1:]]
-    act = {
-        "tanh": (np.tanh, lambda a: 1 - a * a),
+    Fn = Callable[[np.ndarray], np.ndarray]
+    act: tuple[Fn, Fn] = {
+        "tanh": (lambda z: np.tanh(z), lambda a: 1 - a * a),
         "sigmoid": (lambda z: 1 / (1 + np.exp(-z)), lambda a: a * (1 - a)),
         "relu": (lambda z: np.maximum(z, 0), lambda a: (a > 0).astype(np.float32)),
     }[cfg.activation]
     n, bsz = X.shape[0], cfg.batch_size
 
-    def epoch():
+    def epoch() -> str:
         perm = rng.permutation(n)
         for i in range(0, n, bsz):
             idx = perm[i:i + bsz]
@@ -224,8 +358,21 @@ def numpy_mlp_runner(cfg, X, y):
     return epoch
 
 
-def torch_runner(cfg, X, y):
-    """PyTorch eager on the CPU: same layers, SGD, CrossEntropyLoss, same threads."""
+def torch_runner(cfg: Config, X: np.ndarray, y: np.ndarray) -> Callable[[], str]:
+    """PyTorch eager on the CPU: same layers, SGD, CrossEntropyLoss, same threads.
+
+    Parameters
+    ----------
+    cfg : Config
+        The configuration.
+    X, y : ndarray
+        The data of :func:`make_data`.
+
+    Returns
+    -------
+    callable
+        The function to time: it runs once more and returns the path that ran.
+    """
     import torch
 
     torch.manual_seed(0)
@@ -236,7 +383,7 @@ def torch_runner(cfg, X, y):
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     n, bsz = X.shape[0], cfg.batch_size
 
-    def epoch():
+    def epoch() -> str:
         perm = torch.randperm(n)
         for i in range(0, n, bsz):
             idx = perm[i:i + bsz]
@@ -250,17 +397,30 @@ def torch_runner(cfg, X, y):
     return epoch
 
 
-def torch_predict_runner(cfg, X):
+def torch_predict_runner(cfg: Config, X: np.ndarray) -> Callable[[], str]:
     """PyTorch's forward pass under ``torch.no_grad()`` and ``argmax`` to class labels, like
     ``model.predict``: the same network with the weights of :func:`fusenn_mlp`, on fusenn's
-    thread count."""
+    thread count.
+
+    Parameters
+    ----------
+    cfg : Config
+        The configuration.
+    X : ndarray
+        The rows of :func:`make_predict_data`.
+
+    Returns
+    -------
+    callable
+        The function to time: it runs once more and returns the path that ran.
+    """
     import torch
 
     torch.set_num_threads(get_num_threads())
     module = torch_mlp(cfg, fusenn_mlp(cfg).get_weights()).eval()
     Xt = torch.from_numpy(X)
 
-    def predict():
+    def predict() -> str:
         with torch.no_grad():
             module(Xt).argmax(dim=1)
         return "torch"
@@ -269,8 +429,21 @@ def torch_predict_runner(cfg, X):
     return predict
 
 
-def sklearn_runner(cfg, X, y):
-    """scikit-learn's MLPClassifier, solver sgd, same batch, one pass per partial_fit."""
+def sklearn_runner(cfg: Config, X: np.ndarray, y: np.ndarray) -> Callable[[], str]:
+    """scikit-learn's MLPClassifier, solver sgd, same batch, one pass per partial_fit.
+
+    Parameters
+    ----------
+    cfg : Config
+        The configuration.
+    X, y : ndarray
+        The data of :func:`make_data`.
+
+    Returns
+    -------
+    callable
+        The function to time: it runs once more and returns the path that ran.
+    """
     from sklearn.neural_network import MLPClassifier
 
     clf = MLPClassifier(hidden_layer_sizes=cfg.sizes[1:-1],
@@ -279,7 +452,7 @@ def sklearn_runner(cfg, X, y):
                         momentum=0.0, alpha=0.0, random_state=0)
     classes = np.arange(cfg.sizes[-1])
 
-    def epoch():
+    def epoch() -> str:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             clf.partial_fit(X, y, classes=classes)
@@ -294,9 +467,19 @@ def sklearn_runner(cfg, X, y):
 class Measurement:
     """What one measurement times: ``fusenn(cfg, backend, *data)`` builds fusenn's runner,
     ``data(cfg, rows)`` gives ``(data, n)`` (the runners' data arguments and the samples one
-    call handles), ``unit`` heads the table's rate column."""
-    fusenn: Callable
-    data: Callable
+    call handles), ``unit`` heads the table's rate column.
+
+    Parameters
+    ----------
+    fusenn : callable
+        Builds fusenn's runner: ``fusenn(cfg, backend, *data)``.
+    data : callable
+        ``data(cfg, rows)`` -> ``(data, n)``.
+    unit : str
+        The rate's unit (``"samples/s"``, ``"rows/s"``).
+    """
+    fusenn: Callable[..., Any]
+    data: Callable[..., Any]
     unit: str
 
 
@@ -319,30 +502,43 @@ class Peer:
     the function to time. ``module`` is the top-level module it imports (None: nothing beyond
     NumPy), ``distribution`` the package whose version the benchmark records, and ``title``
     names it in words.
+
+    Parameters
+    ----------
+    name : str
+        The path label.
+    runners : dict
+        Measurement name -> runner factory.
+    title : str
+        The library in words.
+    module : str, optional
+        The top-level module it imports.
+    distribution : str, optional
+        The distribution whose version is recorded.
     """
     name: str
-    runners: dict
+    runners: dict[str, Callable[..., Any]]
     title: str
-    module: str = None
-    distribution: str = None
+    module: Optional[str] = None
+    distribution: Optional[str] = None
 
     @property
-    def installed(self):
+    def installed(self) -> bool:
         """Whether :attr:`module` can be imported here (looked up once, without importing it:
         importing PyTorch would load its OpenMP runtime into this process)."""
         return self.module is None or _module_found(self.module)
 
 
 @functools.lru_cache(maxsize=None)
-def _module_found(module):
+def _module_found(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
 #: Every peer, by path label, in the order of the table (after fusenn's backends).
-PEERS: dict = {}
+PEERS: dict[str, Peer] = {}
 
 
-def register_peer(peer):
+def register_peer(peer: Peer) -> Peer:
     """Add ``peer`` (a :class:`Peer`) to :data:`PEERS`.
 
     Parameters
@@ -389,38 +585,82 @@ register_peer(Peer("sklearn", {"train": sklearn_runner}, "scikit-learn", module=
                    distribution="scikit-learn"))
 
 
-def fusenn_path(backend):
-    """The path label of fusenn on ``backend``: ``"fusenn-<backend>"``."""
+def fusenn_path(backend: str) -> str:
+    """The path label of fusenn on ``backend``: ``"fusenn-<backend>"``.
+
+    Parameters
+    ----------
+    backend : str
+        A fusenn backend name.
+
+    Returns
+    -------
+    str
+        The label.
+
+    Examples
+    --------
+    >>> fusenn_path("numba")
+    'fusenn-numba'
+    """
     return f"fusenn-{backend}"
 
 
-def _measurement(what):
+def _measurement(what: str) -> Measurement:
     if what not in MEASUREMENTS:
         raise ArgumentError(f"unknown measurement {what!r}; choose from "
                          f"{', '.join(MEASUREMENTS)}")
     return MEASUREMENTS[what]
 
 
-def peers(what):
-    """The peers of measurement ``what``, in the order of the table."""
+def peers(what: str) -> list[Peer]:
+    """The peers of measurement ``what``, in the order of the table.
+
+    Parameters
+    ----------
+    what : str
+        A key of :data:`MEASUREMENTS`.
+
+    Returns
+    -------
+    list of Peer
+        Installed or not.
+
+    Raises
+    ------
+    fusenn.errors.ArgumentError
+        For an unknown measurement.
+    """
     _measurement(what)
     return [peer for peer in PEERS.values() if what in peer.runners]
 
 
-def paths(what):
+def paths(what: str) -> tuple[str, ...]:
     """Every path label of measurement ``what``, available here or not: ``fusenn-<backend>``
-    for each backend, then the peers."""
+    for each backend, then the peers.
+
+    Parameters
+    ----------
+    what : str
+        A key of :data:`MEASUREMENTS`.
+
+    Returns
+    -------
+    tuple of str
+        The labels.
+    """
     return tuple(fusenn_path(b) for b in backends.NAMES) + tuple(p.name for p in peers(what))
 
 
-def _builders(what, cfg, data, include):
+def _builders(what: str, cfg: Config, data: tuple[Any, ...],
+              include: Optional[Iterable[str]]) -> dict[str, Callable[[], Any]]:
     """``{label: builder}`` for every path of ``what`` (only those in ``include``, if given);
     ``builder()`` builds the runner on ``data`` and returns the function to time."""
     # Nothing is probed or loaded here for the peers: loading a compiled backend starts its
     # OpenMP runtime with passive waiting, which PyTorch (sharing libgomp) would inherit.
     fusenn = _measurement(what).fusenn
-    out = {fusenn_path(name): functools.partial(fusenn, cfg, name, *data)
-           for name in backends.NAMES}
+    out: dict[str, Callable[[], Any]] = {
+        fusenn_path(name): functools.partial(fusenn, cfg, name, *data) for name in backends.NAMES}
     out.update({peer.name: functools.partial(peer.runners[what], cfg, *data)
                 for peer in peers(what)})
     if include is not None:
@@ -428,19 +668,51 @@ def _builders(what, cfg, data, include):
     return out
 
 
-def runners(cfg, X, y, include=None):
-    """``{label: builder}`` for every training path; ``builder()`` returns the epoch function."""
+def runners(cfg: Config, X: np.ndarray, y: np.ndarray,
+            include: Optional[Iterable[str]] = None) -> dict[str, Callable[[], Any]]:
+    """``{label: builder}`` for every training path; ``builder()`` returns the epoch function.
+
+    Parameters
+    ----------
+    cfg : Config
+        The configuration.
+    X, y : ndarray
+        The data of :func:`make_data`.
+    include : iterable of str, optional
+        Only these labels.
+
+    Returns
+    -------
+    dict of str to callable
+        Nothing is built, imported or loaded until a builder is called.
+    """
     return _builders("train", cfg, (X, y), include)
 
 
-def predict_runners(cfg, X, include=None):
+def predict_runners(cfg: Config, X: np.ndarray,
+                    include: Optional[Iterable[str]] = None) -> dict[str, Callable[[], Any]]:
     """``{label: builder}`` for every prediction path; ``builder()`` returns the function that
-    predicts all rows of ``X``."""
+    predicts all rows of ``X``.
+
+    Parameters
+    ----------
+    cfg : Config
+        The configuration.
+    X : ndarray
+        The rows of :func:`make_predict_data`.
+    include : iterable of str, optional
+        Only these labels.
+
+    Returns
+    -------
+    dict of str to callable
+        Nothing is built, imported or loaded until a builder is called.
+    """
     return _builders("predict", cfg, (X,), include)
 
 
 # --------------------------------------------------------------------------- timing
-def _distribution_version(name):
+def _distribution_version(name: str) -> Optional[str]:
     """The installed version of distribution ``name`` (None if absent), read from its metadata
     so that nothing is imported: importing PyTorch would load its OpenMP runtime here."""
     from importlib import metadata
@@ -451,9 +723,16 @@ def _distribution_version(name):
         return None
 
 
-def peer_versions():
+def peer_versions() -> dict[str, Any]:
     """Python, NumPy, the thread count and the versions of the peers (None: not installed),
-    then of Numba and SciPy."""
+    then of Numba and SciPy.
+
+    Returns
+    -------
+    dict
+        Name -> version string (or the thread count), read from the packages' metadata
+        without importing them.
+    """
     info = {"python": platform.python_version(), "numpy": np.__version__,
             "threads": get_num_threads()}
     for peer in PEERS.values():
@@ -464,9 +743,27 @@ def peer_versions():
     return info
 
 
-def time_epochs(run, n_samples, repeat=REPEAT):
+def time_epochs(run: Callable[[], Any], n_samples: int,
+                repeat: int = REPEAT) -> tuple[float, Any]:
     """Best samples per second over ``repeat`` calls of ``run`` (each an epoch over, or a
-    prediction of, ``n_samples`` samples), and the path that ran."""
+    prediction of, ``n_samples`` samples), and the path that ran.
+
+    Parameters
+    ----------
+    run : callable
+        The function to time; returns the path that ran.
+    n_samples : int
+        The samples one call handles.
+    repeat : int, default=REPEAT
+        The number of calls.
+
+    Returns
+    -------
+    rate : float
+        ``n_samples`` over the best call's seconds.
+    ran : str
+        What the last call returned.
+    """
     best = np.inf
     ran = None
     for _ in range(repeat):
@@ -476,10 +773,30 @@ def time_epochs(run, n_samples, repeat=REPEAT):
     return n_samples / best, ran
 
 
-def measure(config, label, repeat=REPEAT, what="train", rows=PREDICT_ROWS):
-    """Build path ``label`` for ``config`` in this process, warm it up, time it: one epoch of
-    training (``what="train"``) or a prediction of ``rows`` rows (``what="predict"``).
-    Returns the best samples per second and the path that ran."""
+def measure(config: str, label: str, repeat: int = REPEAT, what: str = "train",
+            rows: int = PREDICT_ROWS) -> tuple[float, Any]:
+    """Build path ``label`` for ``config`` in this process, warm it up, time it.
+
+    Parameters
+    ----------
+    config : str
+        A key of :data:`CONFIGS`.
+    label : str
+        A path label of :func:`paths`.
+    repeat : int, default=REPEAT
+        Timed calls (the best is kept).
+    what : {"train", "predict"}, default="train"
+        One epoch of training, or a prediction of ``rows`` rows.
+    rows : int, default=PREDICT_ROWS
+        The rows of a prediction.
+
+    Returns
+    -------
+    rate : float
+        The best samples (or rows) per second.
+    ran : str
+        The path that ran (``"fast:cython"``, ``"torch"``, ...).
+    """
     measurement = _measurement(what)
     cfg = CONFIGS[config]
     # No thread limits around the peers: each runs as its users run it, on the same thread
@@ -489,7 +806,8 @@ def measure(config, label, repeat=REPEAT, what="train", rows=PREDICT_ROWS):
     return time_epochs(run_once, n, repeat)
 
 
-def _measure_in_child(config, label, repeat, what="train", rows=PREDICT_ROWS):
+def _measure_in_child(config: str, label: str, repeat: int, what: str = "train",
+                      rows: int = PREDICT_ROWS) -> tuple[Optional[float], Any]:
     """:func:`measure` in a fresh Python process: no thread pool of another path (PyTorch's
     OpenMP, a second BLAS) is alive to compete with this one."""
     code = ("import json\nfrom fusenn.bench import training as b\n"
@@ -506,7 +824,8 @@ def _measure_in_child(config, label, repeat, what="train", rows=PREDICT_ROWS):
                        f"{proc.stderr.strip()}")
 
 
-def _measure_path(config, label, repeat, what, rows):
+def _measure_path(config: str, label: str, repeat: int, what: str,
+                  rows: int) -> tuple[Optional[float], Any]:
     """``(rate, ran)`` of one path: a peer that is not installed is not started."""
     peer = PEERS.get(label)
     if peer is not None and not peer.installed:
@@ -522,6 +841,34 @@ def run(configs=DEFAULT_CONFIGS["train"], repeat=REPEAT, include=None, rounds=RO
     rows. Each path runs in its own process (``repeat`` calls, the best kept), and the whole
     sequence is run ``rounds`` times, interleaved, keeping each path's best: drift in a shared
     machine's speed then falls on every path alike.
+
+    Parameters
+    ----------
+    configs : sequence of str, default=DEFAULT_CONFIGS["train"]
+        Keys of :data:`CONFIGS`.
+    repeat : int, default=REPEAT
+        Timed calls per path in each round.
+    include : iterable of str, optional
+        Only these path labels.
+    rounds : int, default=ROUNDS
+        Rounds over all paths.
+    print_fn : callable or None, default=print
+        Receives the table (:func:`format_table`); None prints nothing.
+    what : {"train", "predict"}, default="train"
+        The measurement.
+    rows : int, default=PREDICT_ROWS
+        The rows of a prediction.
+
+    Returns
+    -------
+    list of dict
+        One row per configuration and path: ``config``, ``path``, ``ran`` (the path that
+        ran, or why it did not), ``samples_per_s`` and the ratios to the reference paths.
+
+    Raises
+    ------
+    fusenn.errors.ArgumentError
+        For an unknown configuration or measurement.
     """
     measurement = _measurement(what)
     check_configs(configs)

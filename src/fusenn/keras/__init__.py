@@ -18,6 +18,8 @@ library. Anything outside the subset (a ``Conv2D``, the functional ``Model``, a 
 >>> model.output_shape
 (None, 2)
 """
+from typing import Any
+
 from . import (activations, callbacks, initializers, layers, losses, metrics, models,
                optimizers, regularizers, utils)
 from ._common import missing_attribute
@@ -30,7 +32,7 @@ __all__ = ["Sequential", "Input", "load_model", "activations", "callbacks", "ini
 _getattr = missing_attribute(__name__, __all__)
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     if name == "Model":
         from ._common import unsupported
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any, Callable, Iterable, Optional, Union
 
 import numpy as np
 
 from ..errors import ArgumentError, UnsupportedFeatureError, UnsupportedNameError
 
 
-def unsupported(feature, hint="", error=UnsupportedFeatureError):
+def unsupported(feature: str, hint: str = "",
+                error: type[UnsupportedFeatureError] = UnsupportedFeatureError
+                ) -> UnsupportedFeatureError:
     """The one error for a Keras feature outside fusenn's Keras face.
 
     Parameters
@@ -39,11 +42,11 @@ def unsupported(feature, hint="", error=UnsupportedFeatureError):
     return error(text + (f"; {hint}" if hint else ""))
 
 
-def missing_attribute(module, known):
+def missing_attribute(module: str, known: Iterable[str]) -> Callable[[str], Any]:
     """A module ``__getattr__`` that raises :func:`unsupported` for Keras names the face
     does not have (names starting with ``_`` raise AttributeError as usual)."""
 
-    def __getattr__(name):
+    def __getattr__(name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(f"module {module!r} has no attribute {name!r}")
         where = module.split(".", 2)[-1]
@@ -55,17 +58,18 @@ def missing_attribute(module, known):
 
 
 # -- names ---------------------------------------------------------------------------------
-_NAME_COUNTS = {}
+_NAME_COUNTS: dict[str, int] = {}
 
 
-def unique_name(base):
+def unique_name(base: str) -> str:
     """Keras's automatic names: ``dense``, ``dense_1``, ``dense_2``, ... per base name."""
     count = _NAME_COUNTS.get(base, 0)
     _NAME_COUNTS[base] = count + 1
     return base if count == 0 else f"{base}_{count}"
 
 
-def snake_case(name):
+def snake_case(name: str) -> str:
+    """``BatchNormalization`` -> ``batch_normalization``: Keras's layer names."""
     out = []
     for i, ch in enumerate(name):
         if ch.isupper() and i and (not name[i - 1].isupper() or
@@ -76,10 +80,10 @@ def snake_case(name):
 
 
 # -- randomness ----------------------------------------------------------------------------
-_SEED = {"rng": None}
+_SEED: dict[str, Optional[np.random.Generator]] = {"rng": None}
 
 
-def set_random_seed(seed):
+def set_random_seed(seed: int) -> None:
     """Seed the face's weight initialisation, dropout and shuffling (Keras's
     ``keras.utils.set_random_seed``); models built afterwards are reproducible.
 
@@ -102,7 +106,7 @@ def set_random_seed(seed):
     _SEED["rng"] = np.random.default_rng(int(seed))
 
 
-def draw_seed():
+def draw_seed() -> Optional[int]:
     """A seed for one model's weights or one trainer, from the face's seeded generator, or
     fresh entropy when no seed was set."""
     rng = _SEED["rng"]
@@ -115,7 +119,7 @@ def draw_seed():
 BAR = "\u2501" * 20
 
 
-def resolve_verbose(verbose):
+def resolve_verbose(verbose: Union[str, int]) -> int:
     """Keras's ``verbose="auto"`` is 1; otherwise 0, 1 or 2."""
     if verbose == "auto":
         return 1
@@ -124,13 +128,13 @@ def resolve_verbose(verbose):
     return int(verbose)
 
 
-def format_value(v):
+def format_value(v: float) -> str:
     """A logged number as Keras's progress bar writes it."""
     v = float(v)
     return f"{v:.4f}" if abs(v) > 1e-3 else f"{v:.4e}"
 
 
-def _per_step(seconds, steps):
+def _per_step(seconds: float, steps: int) -> str:
     t = seconds / max(steps, 1)
     if t >= 1:
         return f"{t:.0f}s/step"
@@ -139,7 +143,8 @@ def _per_step(seconds, steps):
     return f"{t * 1e6:.0f}us/step"
 
 
-def progress_line(steps, seconds, logs, verbose):
+def progress_line(steps: int, seconds: float, logs: Optional[dict[str, Any]],
+                  verbose: int) -> str:
     """Keras's finished progress line for ``steps`` steps in ``seconds``: with the bar for
     ``verbose=1``, without for ``verbose=2``."""
     values = "".join(f" - {k}: {format_value(v)}" for k, v in (logs or {}).items())
@@ -148,13 +153,16 @@ def progress_line(steps, seconds, logs, verbose):
     return f"{steps}/{steps} {BAR} {seconds:.0f}s {_per_step(seconds, steps)}{values}"
 
 
-def print_line(text):
+def print_line(text: str) -> None:
+    """Print one line at once (flushed), as Keras's progress output."""
     print(text, file=sys.stdout, flush=True)
 
 
 class Timer:
-    def __init__(self):
+    """Seconds since creation, for the progress lines."""
+
+    def __init__(self) -> None:
         self.start = time.perf_counter()
 
-    def seconds(self):
+    def seconds(self) -> float:
         return time.perf_counter() - self.start

@@ -11,7 +11,10 @@ the function or its name (``Dense(8, activation="relu")`` or ``activation=relu``
 """
 from __future__ import annotations
 
+from typing import Any, Callable, Union
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ..errors import ArgumentTypeError
 from .. import activations as _acts
@@ -19,7 +22,7 @@ from ._common import missing_attribute, unsupported
 
 #: Keras name -> (fusenn name, parameters). Keras's defaults where they differ from fusenn's
 #: (gelu is exact by default in Keras 3; its function ``leaky_relu`` has slope 0.2).
-KERAS_NAMES = {
+KERAS_NAMES: dict[str, tuple[str, dict[str, Any]]] = {
     "linear": ("linear", {}),
     "relu": ("relu", {}),
     "sigmoid": ("sigmoid", {}),
@@ -45,21 +48,35 @@ KERAS_NAMES = {
 }
 
 
-def get(identifier):
+#: What :func:`get` accepts: a Keras name, a function of this module, an activation or None.
+ActivationLike = Union[str, Callable[..., Any], "_acts.Activation", None]
+
+
+def get(identifier: ActivationLike) -> _acts.Activation:
     """The fusenn activation for a Keras activation name, function or None (linear).
 
     Parameters
     ----------
     identifier : str, callable of this module, fusenn Activation or None
+        A Keras name (``"relu"``, ``"swish"``, ...; case-insensitive), one of this module's
+        functions, a fusenn activation (returned as it is) or None for ``"linear"``.
 
     Returns
     -------
     fusenn.activations.Activation
+        The activation, with Keras's default parameters where they differ from fusenn's.
 
     Raises
     ------
     UnsupportedFeatureError
         For a Keras activation the face does not have (``"exponential"``, a custom function).
+    fusenn.errors.ArgumentTypeError
+        For anything that is neither a name nor a function.
+
+    Examples
+    --------
+    >>> get("leaky_relu").params["alpha"]
+    0.2
     """
     if identifier is None:
         return _acts.get("linear")
@@ -82,27 +99,57 @@ def get(identifier):
     return _acts.get(name, **params)
 
 
-def serialize(activation):
-    """The Keras name of a fusenn activation made by :func:`get` (for the summary and saving)."""
+def serialize(activation: _acts.Activation) -> str:
+    """The Keras name of a fusenn activation made by :func:`get` (for the summary and saving).
+
+    Parameters
+    ----------
+    activation : fusenn.activations.Activation
+        An activation, usually made by :func:`get`.
+
+    Returns
+    -------
+    str
+        Its Keras name, or fusenn's name for an activation Keras has no name for.
+
+    Examples
+    --------
+    >>> serialize(get("swish"))
+    'silu'
+    """
     for key, (name, params) in KERAS_NAMES.items():
         if activation.name == name and dict(activation.params) == params:
             return key
     return activation.name
 
 
-def _make(key):
-    def f(x):
+def _make(key: str) -> Callable[[ArrayLike], NDArray[Any]]:
+    def f(x: ArrayLike) -> NDArray[Any]:
         x = np.asarray(x)
-        return get(key).forward(x if x.ndim == 2 else np.atleast_2d(x)).reshape(x.shape)
+        out: NDArray[Any] = get(key).forward(x if x.ndim == 2 else np.atleast_2d(x))
+        return out.reshape(x.shape)
 
     f.__name__ = f.__qualname__ = key
-    f.__doc__ = f"Keras's ``{key}`` activation (fusenn's ``{KERAS_NAMES[key][0]}``)."
-    f._keras_name = key
+    f.__doc__ = f"""Keras's ``{key}`` activation (fusenn's ``{KERAS_NAMES[key][0]}``).
+
+    Parameters
+    ----------
+    x : array_like
+        Pre-activations, any shape (softmax: along the last axis).
+
+    Returns
+    -------
+    ndarray
+        The activation's value, elementwise, of the shape of ``x``.
+    """
+    f._keras_name = key  # type: ignore[attr-defined]
     return f
 
 
 for _key in KERAS_NAMES:
     globals()[_key] = _make(_key)
 del _key
+
+__all__ = ["get", "serialize", *KERAS_NAMES]
 
 __getattr__ = missing_attribute(__name__, KERAS_NAMES)

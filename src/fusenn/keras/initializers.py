@@ -12,6 +12,8 @@ a truncated normal; fusenn from the plain normal of the same variance.
 """
 from __future__ import annotations
 
+from typing import Any, Callable, Optional, Union
+
 from ..errors import ArgumentTypeError
 from .. import initializers as _inits
 from ._common import missing_attribute, unsupported
@@ -30,37 +32,108 @@ _NAMES = {
 }
 
 
-def Zeros():
-    """All zeros."""
+def Zeros() -> _inits.Initializer:
+    """All zeros.
+
+    Returns
+    -------
+    fusenn.initializers.Initializer
+        The initialiser, for ``Dense(kernel_initializer=...)`` or ``bias_initializer``.
+    """
     return _inits.Zeros()
 
 
-def Ones():
-    """All ones."""
+def Ones() -> _inits.Initializer:
+    """All ones.
+
+    Returns
+    -------
+    fusenn.initializers.Initializer
+        The initialiser, for ``Dense(kernel_initializer=...)`` or ``bias_initializer``.
+    """
     return _inits.Constant(1.0)
 
 
-def Constant(value=0.0):
-    """Every weight ``value``."""
+def Constant(value: float = 0.0) -> _inits.Initializer:
+    """Every weight ``value``.
+
+    Parameters
+    ----------
+    value : float, default=0.0
+        The value of every weight.
+
+    Returns
+    -------
+    fusenn.initializers.Initializer
+        The initialiser, for ``Dense(kernel_initializer=...)`` or ``bias_initializer``.
+
+    Examples
+    --------
+    >>> Constant(0.5).value
+    0.5
+    """
     return _inits.Constant(value)
 
 
-def RandomUniform(minval=-0.05, maxval=0.05, seed=None):
-    """Uniform on ``[minval, maxval)``."""
+def RandomUniform(minval: float = -0.05, maxval: float = 0.05,
+                  seed: Optional[int] = None) -> _inits.Initializer:
+    """Uniform on ``[minval, maxval)``.
+
+    Parameters
+    ----------
+    minval, maxval : float, default=-0.05, 0.05
+        The bounds.
+    seed : int or None, default=None
+        Accepted for Keras's signature; the layer's generator (the model's ``random_state``)
+        draws the weights.
+
+    Returns
+    -------
+    fusenn.initializers.Initializer
+        The initialiser, for ``Dense(kernel_initializer=...)`` or ``bias_initializer``.
+    """
     return _inits.Uniform(minval, maxval)
 
 
-def RandomNormal(mean=0.0, stddev=0.05, seed=None):
-    """Normal with ``mean`` and ``stddev``."""
+def RandomNormal(mean: float = 0.0, stddev: float = 0.05,
+                 seed: Optional[int] = None) -> _inits.Initializer:
+    """Normal with ``mean`` and ``stddev``.
+
+    Parameters
+    ----------
+    mean, stddev : float, default=0.0, 0.05
+        The normal's mean and standard deviation.
+    seed : int or None, default=None
+        Accepted for Keras's signature; the layer's generator (the model's ``random_state``)
+        draws the weights.
+
+    Returns
+    -------
+    fusenn.initializers.Initializer
+        The initialiser, for ``Dense(kernel_initializer=...)`` or ``bias_initializer``.
+    """
     return _inits.Normal(mean, stddev)
 
 
-def _named(name):
-    def make(seed=None):
-        return _inits.get(name)
+def _named(name: str) -> Callable[..., _inits.Initializer]:
+    def make(seed: Optional[int] = None) -> _inits.Initializer:
+        init: _inits.Initializer = _inits.get(name)
+        return init
 
     make.__name__ = make.__qualname__ = "".join(p.title() for p in name.split("_"))
-    make.__doc__ = f"Keras's ``{name}`` (variance scaling)."
+    make.__doc__ = f"""Keras's ``{name}`` (variance scaling).
+
+    Parameters
+    ----------
+    seed : int or None, default=None
+        Accepted for Keras's signature; the layer's generator (the model's ``random_state``)
+        draws the weights.
+
+    Returns
+    -------
+    fusenn.initializers.Initializer
+        fusenn's ``{name}`` initialiser.
+    """
     return make
 
 
@@ -69,21 +142,27 @@ HeUniform, HeNormal = _named("he_uniform"), _named("he_normal")
 LecunUniform, LecunNormal = _named("lecun_uniform"), _named("lecun_normal")
 
 
-def get(identifier):
+def get(identifier: Union[str, dict[str, Any], _inits.Initializer, None]
+        ) -> Optional[_inits.Initializer]:
     """A fusenn initialiser from a Keras name, a Keras-style config dict or an initialiser.
 
     Parameters
     ----------
     identifier : str, dict, fusenn Initializer or None
+        A Keras name (``"glorot_uniform"``) or class name (``"GlorotUniform"``), a config
+        ``{"class_name": ..., "config": {...}}``, an initialiser (returned as it is) or None.
 
     Returns
     -------
     fusenn.initializers.Initializer or None
+        None for None.
 
     Raises
     ------
     UnsupportedFeatureError
         For a Keras initialiser the face does not have (``"orthogonal"``, ``"identity"``).
+    fusenn.errors.ArgumentTypeError
+        For anything that is neither a name, a dict nor an initialiser.
     """
     if identifier is None or isinstance(identifier, _inits.Initializer):
         return identifier
@@ -107,4 +186,5 @@ def get(identifier):
 
 _CLASSES = ("Zeros", "Ones", "Constant", "RandomUniform", "RandomNormal", "GlorotUniform",
             "GlorotNormal", "HeUniform", "HeNormal", "LecunUniform", "LecunNormal")
+__all__ = [*_CLASSES, "get"]
 __getattr__ = missing_attribute(__name__, _CLASSES + tuple(_NAMES))

@@ -15,7 +15,10 @@ Layers outside the face (``Conv2D``, ``LSTM``, ``Embedding``, ...) raise
 """
 from __future__ import annotations
 
+from typing import Any, Optional, Sequence, Union
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ..errors import ArgumentError
 from .. import layers as _layers
@@ -25,16 +28,16 @@ from . import regularizers as _regularizers
 from ._common import missing_attribute, snake_case, unique_name, unsupported
 
 
-def _input_width(shape, what):
+def _input_width(shape: Union[int, Sequence[Optional[int]], None], what: str) -> Optional[int]:
     if shape is None:
         return None
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     if not shape or any(s is None or int(s) < 1 for s in shape):
         raise ArgumentError(f"{what} must be a tuple of positive sizes, got {shape!r}")
-    return int(np.prod(shape))
+    return int(np.prod([int(s) for s in shape if s is not None]))
 
 
-def _no(feature, value, default=None):
+def _no(feature: str, value: Any, default: Any = None) -> None:
     if value is not default:
         raise unsupported(feature)
 
@@ -53,10 +56,26 @@ class Layer:
         The input width, Keras 2's spelling of ``input_shape=(input_dim,)``.
     dtype : str, optional
         Only ``"float32"`` or ``"float64"``; the model's dtype rules.
+    trainable : bool, default=True
+        Only True (frozen weights are outside the face).
+    batch_input_shape : tuple, optional
+        Keras 2's input shape with the batch axis first.
+    **kwargs
+        Any other Keras argument raises :class:`fusenn.errors.UnsupportedFeatureError`.
+
+    Attributes
+    ----------
+    core : list of fusenn.layers.Layer
+        The fusenn layers that do the work, once the model is built.
+    n_in, n_out : int or None
+        The input and output widths, once built.
     """
 
-    def __init__(self, name=None, input_shape=None, input_dim=None, dtype=None,
-                 trainable=True, batch_input_shape=None, **kwargs):
+    def __init__(self, name: Optional[str] = None,
+                 input_shape: Optional[Sequence[Optional[int]]] = None,
+                 input_dim: Optional[int] = None, dtype: Optional[str] = None,
+                 trainable: bool = True, batch_input_shape: Optional[Sequence[Any]] = None,
+                 **kwargs: Any) -> None:
         if kwargs:
             raise unsupported(f"the argument(s) {', '.join(sorted(kwargs))} of "
                               f"keras.layers.{type(self).__name__}")
@@ -69,12 +88,28 @@ class Layer:
         self.input_dim = _input_width(input_shape, "input_shape")
         self.name = name or unique_name(snake_case(type(self).__name__))
         self.dtype = dtype
-        self.core = []  # the fusenn layers, once built
-        self.n_in = self.n_out = None
+        self.core: list[Any] = []  # the fusenn layers, once built
+        self.n_in: Optional[int] = None
+        self.n_out: Optional[int] = None
 
     # -- building ----------------------------------------------------------------------------
-    def build(self, n_in, dtype, rng):
-        """Make the fusenn layers for input width ``n_in``; return the output width."""
+    def build(self, n_in: int, dtype: Any, rng: Any) -> int:
+        """Make the fusenn layers for input width ``n_in``; return the output width.
+
+        Parameters
+        ----------
+        n_in : int
+            The input width.
+        dtype : numpy dtype
+            The model's dtype.
+        rng : numpy.random.Generator
+            The model's generator, which draws the initial weights.
+
+        Returns
+        -------
+        int
+            The output width.
+        """
         self.n_in = n_in
         self.core = self._make(n_in, dtype, rng)
         width = n_in
@@ -83,31 +118,44 @@ class Layer:
         self.n_out = self._width(n_in)
         return self.n_out
 
-    def _make(self, n_in, dtype, rng):
+    def _make(self, n_in: int, dtype: Any, rng: Any) -> list[Any]:
         return []
 
-    def _width(self, n_in):
+    def _width(self, n_in: int) -> int:
         return n_in
 
     @property
-    def built(self):
+    def built(self) -> bool:
+        """Whether the layer has been built (has its weights)."""
         return self.n_in is not None
 
     # -- weights -----------------------------------------------------------------------------
-    def _slots(self):
+    def _slots(self) -> list[tuple[Any, str]]:
         """``[(fusenn layer, attribute)]`` of the weights in Keras's order."""
         return []
 
     @property
-    def weights(self):
+    def weights(self) -> list[NDArray[Any]]:
+        """The layer's weight arrays themselves (not copies), in Keras's order."""
         return [getattr(layer, attr) for layer, attr in self._slots()]
 
-    def get_weights(self):
-        """Copies of the layer's weights in Keras's order."""
+    def get_weights(self) -> list[NDArray[Any]]:
+        """Copies of the layer's weights in Keras's order.
+
+        Returns
+        -------
+        list of ndarray
+            For a Dense: the kernel ``(n_in, units)`` then the bias; empty before building.
+        """
         return [w.copy() for w in self.weights]
 
-    def set_weights(self, weights):
+    def set_weights(self, weights: Sequence[ArrayLike]) -> None:
         """Set the layer's weights from a list in :meth:`get_weights` order.
+
+        Parameters
+        ----------
+        weights : list of array_like
+            One array per weight, of the shapes :meth:`get_weights` gives.
 
         Raises
         ------
@@ -129,24 +177,37 @@ class Layer:
         for (layer, attr), w in zip(slots, weights):
             getattr(layer, attr)[...] = w
 
-    def count_params(self):
+    def count_params(self) -> int:
+        """The number of weights of the layer (0 before it is built).
+
+        Returns
+        -------
+        int
+            Trained and not trained weights, as Keras counts them.
+        """
         return int(sum(w.size for w in self.weights))
 
-    def _n_trainable(self):
+    def _n_trainable(self) -> int:
         return self.count_params()
 
-    def _penalties(self):
+    def _penalties(self) -> list[tuple[Any, Any, str]]:
         """``[(regularizer, fusenn layer, attribute)]``."""
         return []
 
-    def get_config(self):
-        """The layer's settings, for :meth:`fusenn.keras.models.Sequential.save`."""
-        cfg = {"name": self.name}
+    def get_config(self) -> dict[str, Any]:
+        """The layer's settings, for :meth:`fusenn.keras.models.Sequential.save`.
+
+        Returns
+        -------
+        dict
+            The arguments that rebuild the layer (its name, input width and own settings).
+        """
+        cfg: dict[str, Any] = {"name": self.name}
         if self.input_dim is not None:
             cfg["input_dim"] = self.input_dim
         return cfg
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}>"
 
 
@@ -155,21 +216,42 @@ class InputLayer(Layer):
 
     A shape of more than one axis (``(28, 28)``) is read as its flattened width, for a
     ``Flatten`` that follows.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The shape of one sample.
+    batch_size : int, optional
+        Accepted for Keras's signature.
+    dtype, name : str, optional
+        As :class:`Layer`.
+    input_shape : tuple of int, optional
+        Keras 2's spelling of ``shape``.
+    **kwargs
+        As :class:`Layer`.
+
+    Raises
+    ------
+    fusenn.errors.ArgumentError
+        Without a shape, or with a size that is not positive.
     """
 
-    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None,
-                 **kwargs):
+    def __init__(self, shape: Optional[Sequence[int]] = None, batch_size: Optional[int] = None,
+                 dtype: Optional[str] = None, name: Optional[str] = None,
+                 input_shape: Optional[Sequence[int]] = None, **kwargs: Any) -> None:
         super().__init__(name=name, input_shape=shape if shape is not None else input_shape,
                          dtype=dtype, **kwargs)
         if self.input_dim is None:
             raise ArgumentError("Input needs a shape, e.g. Input(shape=(784,))")
-        self.shape = tuple(shape if shape is not None else input_shape)
+        self.shape = tuple(shape if shape is not None else input_shape or ())
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "shape": list(self.shape)}
 
 
-def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs):
+def Input(shape: Optional[Sequence[int]] = None, batch_size: Optional[int] = None,
+          dtype: Optional[str] = None, name: Optional[str] = None,
+          **kwargs: Any) -> InputLayer:
     """Keras's ``Input(shape=...)``: in a Sequential model, the layer that fixes the input
     width.
 
@@ -177,10 +259,19 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs):
     ----------
     shape : tuple of int
         The shape of one sample, ``(n_features,)``.
+    batch_size : int, optional
+        Accepted for Keras's signature.
+    dtype : str, optional
+        As :class:`Layer`.
+    name : str, optional
+        ``"input_layer"``, ``"input_layer_1"``, ... by default.
+    **kwargs
+        As :class:`Layer`.
 
     Returns
     -------
     InputLayer
+        The input layer, first in a Sequential.
 
     Examples
     --------
@@ -198,12 +289,19 @@ class Dense(Layer):
     ----------
     units : int
         Output width.
-    activation : str, function of :mod:`fusenn.keras.activations` or None
-    use_bias : bool
+    activation : str, function of :mod:`fusenn.keras.activations` or None, default=None
+        None is linear.
+    use_bias : bool, default=True
+        Whether the layer adds a bias.
     kernel_initializer, bias_initializer : str or initialiser
         Keras's defaults, ``"glorot_uniform"`` and ``"zeros"``.
-    kernel_regularizer, bias_regularizer : Regularizer, ``"l1"``, ``"l2"``, ``"l1_l2"`` or None
-    name, input_shape, input_dim : see :class:`Layer`
+    kernel_regularizer, bias_regularizer : Regularizer, str or None, default=None
+        ``"l1"``, ``"l2"``, ``"l1_l2"`` or a :mod:`fusenn.keras.regularizers` object; the
+        penalty is added to the loss.
+    activity_regularizer, kernel_constraint, bias_constraint, lora_rank : None
+        Only None.
+    **kwargs
+        ``name``, ``input_shape``, ``input_dim``, ``dtype``, as :class:`Layer`.
 
     Raises
     ------
@@ -216,10 +314,12 @@ class Dense(Layer):
     False
     """
 
-    def __init__(self, units, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-                 kernel_constraint=None, bias_constraint=None, lora_rank=None, **kwargs):
+    def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None,
+                 activity_regularizer: Any = None, kernel_constraint: Any = None,
+                 bias_constraint: Any = None, lora_rank: Optional[int] = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
             raise ArgumentError(f"Dense units must be a positive integer, got {units!r}")
@@ -235,42 +335,44 @@ class Dense(Layer):
         self.kernel_regularizer = _regularizers.get(kernel_regularizer)
         self.bias_regularizer = _regularizers.get(bias_regularizer)
 
-    def _make(self, n_in, dtype, rng):
+    def _make(self, n_in: int, dtype: Any, rng: Any) -> list[Any]:
         if self.use_bias:
             return [_layers.Dense(n_in, self.units, self.activation, init=self.kernel_initializer,
                                   bias_init=self.bias_initializer, random_state=rng,
                                   dtype=dtype)]
-        core = [_layers.DenseNoBias(n_in, self.units, init=self.kernel_initializer,
+        core: list[Any] = [_layers.DenseNoBias(n_in, self.units, init=self.kernel_initializer,
                                     random_state=rng, dtype=dtype)]
         if self.activation.name != "linear":
             core.append(_layers.Activation(self.activation, dtype=dtype))
         return core
 
-    def _width(self, n_in):
+    def _width(self, n_in: int) -> int:
         return self.units
 
-    def _slots(self):
+    def _slots(self) -> list[tuple[Any, str]]:
         if not self.core:
             return []
         return [(self.core[0], "W")] + ([(self.core[0], "b")] if self.use_bias else [])
 
     @property
-    def kernel(self):
+    def kernel(self) -> NDArray[Any]:
+        """The kernel ``(n_in, units)`` (the fusenn layer's ``W`` itself; built models only)."""
         return self.core[0].W
 
     @property
-    def bias(self):
+    def bias(self) -> Optional[NDArray[Any]]:
+        """The bias ``(units,)``, or None with ``use_bias=False`` (built models only)."""
         return self.core[0].b if self.use_bias else None
 
-    def _penalties(self):
-        out = []
+    def _penalties(self) -> list[tuple[Any, Any, str]]:
+        out: list[tuple[Any, Any, str]] = []
         if self.kernel_regularizer is not None:
             out.append((self.kernel_regularizer, self.core[0], "W"))
         if self.bias_regularizer is not None and self.use_bias:
             out.append((self.bias_regularizer, self.core[0], "b"))
         return out
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         reg = (lambda r: None if r is None else r.get_config())
         return {**super().get_config(), "units": self.units,
                 "activation": _activations.serialize(self.activation),
@@ -280,20 +382,39 @@ class Dense(Layer):
 
 
 class Dropout(Layer):
-    """Keras's ``Dropout(rate, seed=None)``: inverted dropout in training, identity otherwise."""
+    """Keras's ``Dropout(rate, seed=None)``: inverted dropout in training, identity otherwise.
 
-    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+    Parameters
+    ----------
+    rate : float in [0, 1)
+        The fraction of inputs zeroed while training (the others are scaled by
+        ``1 / (1 - rate)``).
+    noise_shape : None
+        Only None.
+    seed : int, optional
+        Seed of the layer's own generator; by default the model's generator draws.
+    **kwargs
+        ``name``, ``input_shape``, ``input_dim``, ``dtype``, as :class:`Layer`.
+
+    Raises
+    ------
+    fusenn.errors.ArgumentError
+        For a rate outside [0, 1).
+    """
+
+    def __init__(self, rate: float, noise_shape: Any = None, seed: Optional[int] = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         _no("Dropout(noise_shape=...)", noise_shape)
         if not 0.0 <= float(rate) < 1.0:
             raise ArgumentError(f"Dropout rate must be in [0, 1), got {rate!r}")
         self.rate, self.seed = float(rate), seed
 
-    def _make(self, n_in, dtype, rng):
+    def _make(self, n_in: int, dtype: Any, rng: Any) -> list[Any]:
         return [_layers.Dropout(self.rate, random_state=rng if self.seed is None else self.seed,
                                 dtype=dtype)]
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}
 
 
@@ -303,10 +424,30 @@ class BatchNormalization(Layer):
     Keras's ``momentum`` is the weight of the old moving statistic (fusenn's BatchNorm takes
     ``1 - momentum``). Weights in Keras's order: gamma, beta, moving_mean, moving_variance
     (the last two not trained).
+
+    Parameters
+    ----------
+    axis : int, default=-1
+        Only the feature axis (-1 or 1).
+    momentum : float in [0, 1), default=0.99
+        The weight of the old moving statistic.
+    epsilon : float, default=1e-3
+        Added to the variance.
+    center, scale : bool, default=True
+        Only True (beta and gamma are learnt).
+    **kwargs
+        ``name``, ``input_shape``, ``input_dim``, ``dtype``, as :class:`Layer`.
+
+    Raises
+    ------
+    UnsupportedFeatureError
+        For another axis, ``center=False`` or ``scale=False``.
+    fusenn.errors.ArgumentError
+        For a momentum outside [0, 1).
     """
 
-    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
-                 **kwargs):
+    def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3,
+                 center: bool = True, scale: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if axis not in (-1, 1):
             raise unsupported(f"BatchNormalization(axis={axis!r})", "MLP features are axis -1")
@@ -316,42 +457,63 @@ class BatchNormalization(Layer):
             raise ArgumentError(f"BatchNormalization momentum must be in [0, 1), got {momentum!r}")
         self.momentum, self.epsilon = float(momentum), float(epsilon)
 
-    def _make(self, n_in, dtype, rng):
+    def _make(self, n_in: int, dtype: Any, rng: Any) -> list[Any]:
         return [_layers.BatchNorm(n_in, momentum=1.0 - self.momentum, eps=self.epsilon,
                                   dtype=dtype)]
 
-    def _slots(self):
+    def _slots(self) -> list[tuple[Any, str]]:
         if not self.core:
             return []
         bn = self.core[0]
         return [(bn, "gamma"), (bn, "beta"), (bn, "running_mean"), (bn, "running_var")]
 
-    def _n_trainable(self):
-        return 2 * self.n_in
+    def _n_trainable(self) -> int:
+        return 2 * int(self.n_in or 0)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "momentum": self.momentum, "epsilon": self.epsilon}
 
 
 class Activation(Layer):
-    """Keras's ``Activation(activation)``: an activation function as a layer."""
+    """Keras's ``Activation(activation)``: an activation function as a layer.
 
-    def __init__(self, activation, **kwargs):
+    Parameters
+    ----------
+    activation : str or function of :mod:`fusenn.keras.activations`
+        The activation.
+    **kwargs
+        ``name``, ``input_shape``, ``input_dim``, ``dtype``, as :class:`Layer`.
+    """
+
+    def __init__(self, activation: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.activation = _activations.get(activation)
 
-    def _make(self, n_in, dtype, rng):
+    def _make(self, n_in: int, dtype: Any, rng: Any) -> list[Any]:
         return [_layers.Activation(self.activation, dtype=dtype)]
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(),
                 "activation": _activations.serialize(self.activation)}
 
 
 class ReLU(Activation):
-    """Keras's ``ReLU()``; ``negative_slope > 0`` makes it a leaky ReLU."""
+    """Keras's ``ReLU()``; ``negative_slope > 0`` makes it a leaky ReLU.
 
-    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
+    Parameters
+    ----------
+    max_value : None
+        Only None.
+    negative_slope : float, default=0.0
+        The slope below 0.
+    threshold : float, default=0.0
+        Only 0.
+    **kwargs
+        ``name``, ``input_shape``, ``input_dim``, ``dtype``, as :class:`Layer`.
+    """
+
+    def __init__(self, max_value: Optional[float] = None, negative_slope: float = 0.0,
+                 threshold: float = 0.0, **kwargs: Any) -> None:
         _no("ReLU(max_value=...)", max_value)
         if threshold != 0.0:
             raise unsupported("ReLU(threshold=...)")
@@ -362,59 +524,102 @@ class ReLU(Activation):
             self.activation = _acts.get("leaky_relu", alpha=float(negative_slope))
         self.negative_slope = float(negative_slope)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "negative_slope": self.negative_slope,
                 **({"input_dim": self.input_dim} if self.input_dim else {})}
 
 
 class LeakyReLU(Activation):
-    """Keras's ``LeakyReLU(negative_slope=0.3)`` (Keras 2's ``alpha=`` is accepted too)."""
+    """Keras's ``LeakyReLU(negative_slope=0.3)`` (Keras 2's ``alpha=`` is accepted too).
 
-    def __init__(self, negative_slope=0.3, alpha=None, **kwargs):
+    Parameters
+    ----------
+    negative_slope : float, default=0.3
+        The slope below 0.
+    alpha : float, optional
+        Keras 2's name of ``negative_slope``; wins when given.
+    **kwargs
+        ``name``, ``input_shape``, ``input_dim``, ``dtype``, as :class:`Layer`.
+    """
+
+    def __init__(self, negative_slope: float = 0.3, alpha: Optional[float] = None,
+                 **kwargs: Any) -> None:
         from .. import activations as _acts
 
         super().__init__("linear", **kwargs)
         self.negative_slope = float(negative_slope if alpha is None else alpha)
         self.activation = _acts.get("leaky_relu", alpha=self.negative_slope)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "negative_slope": self.negative_slope,
                 **({"input_dim": self.input_dim} if self.input_dim else {})}
 
 
 class ELU(Activation):
-    """Keras's ``ELU(alpha=1.0)``."""
+    """Keras's ``ELU(alpha=1.0)``.
 
-    def __init__(self, alpha=1.0, **kwargs):
+    Parameters
+    ----------
+    alpha : float, default=1.0
+        ``alpha (exp(x) - 1)`` below 0.
+    **kwargs
+        ``name``, ``input_shape``, ``input_dim``, ``dtype``, as :class:`Layer`.
+    """
+
+    def __init__(self, alpha: float = 1.0, **kwargs: Any) -> None:
         from .. import activations as _acts
 
         super().__init__("linear", **kwargs)
         self.alpha = float(alpha)
         self.activation = _acts.get("elu", alpha=self.alpha)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "alpha": self.alpha,
                 **({"input_dim": self.input_dim} if self.input_dim else {})}
 
 
 class Softmax(Activation):
-    """Keras's ``Softmax(axis=-1)`` over the features."""
+    """Keras's ``Softmax(axis=-1)`` over the features.
 
-    def __init__(self, axis=-1, **kwargs):
+    Parameters
+    ----------
+    axis : int, default=-1
+        Only the feature axis (-1 or 1).
+    **kwargs
+        ``name``, ``input_shape``, ``input_dim``, ``dtype``, as :class:`Layer`.
+    """
+
+    def __init__(self, axis: int = -1, **kwargs: Any) -> None:
         if axis not in (-1, 1):
             raise unsupported(f"Softmax(axis={axis!r})", "MLP features are axis -1")
         super().__init__("softmax", **kwargs)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"name": self.name, **({"input_dim": self.input_dim} if self.input_dim else {})}
 
 
 class PReLU(Layer):
     """Keras's ``PReLU()``: a learnt slope per unit for negative inputs, starting at
-    ``alpha_initializer`` (Keras's default: zeros)."""
+    ``alpha_initializer`` (Keras's default: zeros).
 
-    def __init__(self, alpha_initializer="zeros", alpha_regularizer=None,
-                 alpha_constraint=None, shared_axes=None, **kwargs):
+    Parameters
+    ----------
+    alpha_initializer : str or initialiser, default="zeros"
+        A constant initial slope (``"zeros"``, ``"ones"``, ``Constant(v)``).
+    alpha_regularizer, alpha_constraint, shared_axes : None
+        Only None.
+    **kwargs
+        ``name``, ``input_shape``, ``input_dim``, ``dtype``, as :class:`Layer`.
+
+    Raises
+    ------
+    UnsupportedFeatureError
+        For a random initial slope or an argument that must be None.
+    """
+
+    def __init__(self, alpha_initializer: Any = "zeros", alpha_regularizer: Any = None,
+                 alpha_constraint: Any = None, shared_axes: Any = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         _no("PReLU(alpha_regularizer=...)", alpha_regularizer)
         _no("PReLU(alpha_constraint=...)", alpha_constraint)
@@ -425,21 +630,39 @@ class PReLU(Layer):
                               "use a constant initial slope")
         self.alpha_init = float(getattr(init, "value", 0.0))
 
-    def _make(self, n_in, dtype, rng):
+    def _make(self, n_in: int, dtype: Any, rng: Any) -> list[Any]:
         return [_layers.PReLU(n_in, init=self.alpha_init, dtype=dtype)]
 
-    def _slots(self):
+    def _slots(self) -> list[tuple[Any, str]]:
         return [(self.core[0], "alpha")] if self.core else []
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(),
                 "alpha_initializer": {"class_name": "Constant",
                                       "config": {"value": self.alpha_init}}}
 
 
 class Flatten(Layer):
-    """Keras's ``Flatten()``: samples of several axes become rows; the input of an MLP."""
+    """Keras's ``Flatten()``: samples of several axes become rows; the input of an MLP.
 
+    Parameters
+    ----------
+    name, input_shape, input_dim, dtype, trainable, batch_input_shape : optional
+        As :class:`Layer`.
+    **kwargs
+        As :class:`Layer`.
+
+    Examples
+    --------
+    >>> from fusenn.keras.models import Sequential
+    >>> model = Sequential([Flatten(input_shape=(2, 3)), Dense(4)])
+    >>> model.input_shape
+    (None, 6)
+    """
+
+
+__all__ = ["Layer", "InputLayer", "Input", "Dense", "Dropout", "BatchNormalization",
+           "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "PReLU", "Flatten", "LAYERS"]
 
 #: The layers of the face, by Keras's class name (for loading saved models).
 LAYERS = {cls.__name__: cls for cls in (InputLayer, Dense, Dropout, BatchNormalization,

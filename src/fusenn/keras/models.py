@@ -40,8 +40,10 @@ import math
 import os
 import tempfile
 import zipfile
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .. import io as _fio
 from ..callbacks import Callback as _CoreCallback
@@ -58,6 +60,8 @@ from ._common import (Timer, draw_seed, missing_attribute, print_line, progress_
                       resolve_verbose, unique_name, unsupported)
 
 #: The members of a ``.keras`` file written by the face.
+__all__ = ["Sequential", "load_model"]
+
 CONFIG_MEMBER = "fusenn-keras.json"
 NETWORK_MEMBER = "network.npz"
 FORMAT = "fusenn-keras-model"
@@ -150,7 +154,26 @@ class Sequential:
     layers : list of layers, optional
         The first (or an ``Input``) gives the input width; else it is taken from the first
         data the model sees.
+    trainable : bool, default=True
+        Only True.
     name : str, optional
+        The model's name (``"sequential"``, ``"sequential_1"``, ... by default).
+
+    Attributes
+    ----------
+    network : fusenn.Sequential or None
+        The fusenn network the layers build (None until built).
+    optimizer, loss
+        What :meth:`compile` set.
+    history : History or None
+        The History of the last :meth:`fit`.
+    stop_training : bool
+        Set by a callback to stop :meth:`fit` after the current epoch.
+
+    Raises
+    ------
+    UnsupportedFeatureError
+        For ``trainable=False`` or a layer outside :mod:`fusenn.keras.layers`.
 
     Examples
     --------
@@ -162,7 +185,8 @@ class Sequential:
     [(2, 3), (3,), (3, 1), (1,)]
     """
 
-    def __init__(self, layers=None, trainable=True, name=None):
+    def __init__(self, layers: Optional[Sequence[_layers.Layer]] = None,
+                 trainable: bool = True, name: Optional[str] = None) -> None:
         if trainable is not True:
             raise unsupported("a model with trainable=False")
         self.name = name or unique_name("sequential")
@@ -178,9 +202,22 @@ class Sequential:
             self.add(layer)
 
     # -- structure ---------------------------------------------------------------------------
-    def add(self, layer):
+    def add(self, layer: _layers.Layer) -> None:
         """Append a layer (the model is rebuilt at its next use; built layers keep their
-        weights)."""
+        weights).
+
+        Parameters
+        ----------
+        layer : fusenn.keras.layers.Layer
+            The layer; an ``Input`` only as the first.
+
+        Raises
+        ------
+        UnsupportedFeatureError
+            For a layer that is not one of :mod:`fusenn.keras.layers`.
+        fusenn.errors.ArgumentError
+            For an ``Input`` after other layers.
+        """
         if not isinstance(layer, _layers.Layer):
             raise unsupported(f"the layer {type(layer).__module__}.{type(layer).__name__}",
                               "use the layers of fusenn.keras.layers")
@@ -189,8 +226,19 @@ class Sequential:
         self._layers.append(layer)
         self._unbuild()
 
-    def pop(self):
-        """Remove and return the last layer."""
+    def pop(self) -> _layers.Layer:
+        """Remove and return the last layer.
+
+        Returns
+        -------
+        fusenn.keras.layers.Layer
+            The layer removed.
+
+        Raises
+        ------
+        TypeError
+            When the model has no layers (as Keras raises it).
+        """
         layers = [l for l in self._layers if not isinstance(l, _layers.InputLayer)]
         if not layers:
             raise ArgumentTypeError("There are no layers in the model.")
@@ -203,12 +251,31 @@ class Sequential:
         self._trainer = None
 
     @property
-    def layers(self):
+    def layers(self) -> list[_layers.Layer]:
         """The layers, without the Input (as Keras lists them)."""
         return [l for l in self._layers if not isinstance(l, _layers.InputLayer)]
 
-    def get_layer(self, name=None, index=None):
-        """A layer by name or by index in :attr:`layers`."""
+    def get_layer(self, name: Optional[str] = None,
+                  index: Optional[int] = None) -> _layers.Layer:
+        """A layer by name or by index in :attr:`layers`.
+
+        Parameters
+        ----------
+        name : str, optional
+            The layer's name.
+        index : int, optional
+            Its position in :attr:`layers` (wins over ``name``).
+
+        Returns
+        -------
+        fusenn.keras.layers.Layer
+            The layer.
+
+        Raises
+        ------
+        fusenn.errors.ArgumentError
+            For a name no layer has.
+        """
         if index is not None:
             return self.layers[index]
         for layer in self.layers:
@@ -241,9 +308,25 @@ class Sequential:
                              f"got shape {x.shape}")
         return x
 
-    def build(self, input_shape=None):
-        """Create the fusenn network for inputs of ``input_shape`` ((None, n) or (n,)); the
-        first layer's ``input_shape``/``Input`` is used when not given."""
+    def build(self, input_shape: Optional[Sequence[Optional[int]]] = None) -> Any:
+        """Create the fusenn network for inputs of ``input_shape``.
+
+        Parameters
+        ----------
+        input_shape : tuple, optional
+            ``(None, n)`` or ``(n,)`` (``(None, h, w)`` before a Flatten); the first layer's
+            ``input_shape`` or the ``Input`` is used when not given.
+
+        Returns
+        -------
+        fusenn.Sequential or None
+            The network (also :attr:`network`), or None while the input width is unknown.
+
+        Raises
+        ------
+        fusenn.errors.ShapeError
+            For an input shape that disagrees with the built model's.
+        """
         if self.network is not None:
             return self.network
         if not self._layers:
@@ -277,37 +360,56 @@ class Sequential:
         return self.network
 
     @property
-    def built(self):
+    def built(self) -> bool:
+        """Whether the layers have their weights."""
         return self.network is not None
 
     @property
-    def input_shape(self):
+    def input_shape(self) -> tuple[Optional[int], int]:
+        """``(None, n_in)``, Keras's shape of the input (the model is built on access)."""
         return (None, self.build().n_in)
 
     @property
-    def output_shape(self):
+    def output_shape(self) -> tuple[Optional[int], int]:
+        """``(None, units)`` of the last layer (the model is built on access)."""
         return (None, self.build().n_out)
 
     # -- compile -----------------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
-                weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
-                jit_compile="auto", auto_scale_loss=True):
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, loss_weights: Any = None,
+                metrics: Optional[Sequence[Any]] = None, weighted_metrics: Any = None,
+                run_eagerly: bool = False, steps_per_execution: int = 1,
+                jit_compile: Union[str, bool] = "auto", auto_scale_loss: bool = True) -> None:
         """Set the optimiser, loss and metrics; may be called again at any time.
 
         Parameters
         ----------
-        optimizer : str or optimiser
+        optimizer : str or optimiser, default="rmsprop"
             A name (Keras's defaults) or an object of :mod:`fusenn.keras.optimizers`.
-        loss : str, loss function or Loss
-            See :mod:`fusenn.keras.losses`.
+        loss : str, loss function or Loss, optional
+            See :mod:`fusenn.keras.losses`; required before :meth:`fit`.
+        loss_weights : None
+            Only None (one output).
         metrics : list, optional
             Names or objects of :mod:`fusenn.keras.metrics`.
+        weighted_metrics : None
+            Only None.
+        run_eagerly, steps_per_execution, jit_compile, auto_scale_loss : optional
+            Accepted for Keras's signature and ignored: fusenn compiles its own kernels.
 
         Raises
         ------
         UnsupportedFeatureError
             For ``loss_weights``, ``weighted_metrics``, per-output dicts, or an optimiser,
             loss or metric outside the face.
+
+        Examples
+        --------
+        >>> from fusenn.keras.layers import Dense, Input
+        >>> model = Sequential([Input(shape=(4,)), Dense(3, activation="softmax")])
+        >>> model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy",
+        ...               metrics=["accuracy"])
+        >>> model.metrics_names
+        ['loss', 'accuracy']
         """
         if loss_weights is not None:
             raise unsupported("compile(loss_weights=...) (models with several outputs)")
@@ -322,7 +424,8 @@ class Sequential:
         self._trainer = None
 
     @property
-    def metrics_names(self):
+    def metrics_names(self) -> list[str]:
+        """``"loss"`` then the compiled metrics' names: the order of :meth:`evaluate`."""
         return ["loss"] + [m.name for m in self._metrics]
 
     def _check_compiled(self):
@@ -427,30 +530,46 @@ class Sequential:
         return counted
 
     # -- fit ---------------------------------------------------------------------------------
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
-            validation_batch_size=None, validation_freq=1):
+    def fit(self, x: Optional[ArrayLike] = None, y: Optional[ArrayLike] = None,
+            batch_size: Optional[int] = None, epochs: int = 1, verbose: Union[str, int] = "auto",
+            callbacks: Optional[Sequence[_callbacks.Callback]] = None,
+            validation_split: float = 0.0, validation_data: Optional[tuple[Any, ...]] = None,
+            shuffle: bool = True, class_weight: Optional[dict[int, float]] = None,
+            sample_weight: Optional[ArrayLike] = None, initial_epoch: int = 0,
+            steps_per_epoch: Optional[int] = None, validation_steps: Optional[int] = None,
+            validation_batch_size: Optional[int] = None,
+            validation_freq: int = 1) -> _callbacks.History:
         """Train for ``epochs - initial_epoch`` epochs; return the :class:`History`.
 
         Parameters
         ----------
-        x, y : array-like
+        x, y : array_like
             Samples ``(n, features)`` (or ``(n, ...)`` before a Flatten) and targets.
-        batch_size : int, default 32
-        epochs : int
+        batch_size : int, default=32
+            Samples per gradient step.
+        epochs : int, default=1
             The index of the last epoch (training starts at ``initial_epoch``).
-        verbose : "auto", 0, 1 or 2
+        verbose : "auto", 0, 1 or 2, default="auto"
             1 (and "auto"): Keras's progress line per epoch; 2: the line without the bar.
-        callbacks : list of :mod:`fusenn.keras.callbacks` callbacks
-        validation_split : float
+        callbacks : list of :mod:`fusenn.keras.callbacks` callbacks, optional
+            Called around every epoch (per-batch hooks are refused).
+        validation_split : float, default=0.0
             The last fraction of the samples (before shuffling) held out.
-        validation_data : (x_val, y_val) or (x_val, y_val, sample_weight_val)
-        shuffle : bool
+        validation_data : tuple, optional
+            ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``; wins over
+            ``validation_split``.
+        shuffle : bool, default=True
+            Shuffle the samples before each epoch.
         class_weight : dict, optional
             Weight per class index, multiplying the samples' losses.
-        sample_weight : array (n,), optional
-        initial_epoch : int
+        sample_weight : array_like of shape (n,), optional
+            Weight of each sample's loss.
+        initial_epoch : int, default=0
+            The epoch to start at (to resume training).
+        steps_per_epoch, validation_steps, validation_batch_size : None
+            Only None (arrays, not datasets).
+        validation_freq : int, default=1
+            Only 1.
 
         Returns
         -------
@@ -462,6 +581,22 @@ class Sequential:
         UnsupportedFeatureError
             For datasets or generators, ``steps_per_epoch``, ``validation_steps``,
             ``validation_freq`` other than 1, or per-batch callbacks.
+        fusenn.errors.DivergenceError
+            When the loss becomes NaN or infinite without a ``TerminateOnNaN`` callback.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fusenn.keras.layers import Dense, Input
+        >>> X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype="float32")
+        >>> y = np.array([0, 1, 1, 0])
+        >>> model = Sequential([Input(shape=(2,)), Dense(8, activation="tanh"),
+        ...                     Dense(2, activation="softmax")])
+        >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+        ...               metrics=["accuracy"])
+        >>> history = model.fit(X, y, epochs=3, batch_size=4, verbose=0)
+        >>> sorted(history.history), len(history.history["loss"])
+        (['accuracy', 'loss'], 3)
         """
         for arg, value in (("steps_per_epoch", steps_per_epoch),
                            ("validation_steps", validation_steps),
@@ -544,15 +679,38 @@ class Sequential:
         return history
 
     # -- evaluate and predict ---------------------------------------------------------------
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
-                 steps=None, callbacks=None, return_dict=False):
+    def evaluate(self, x: Optional[ArrayLike] = None, y: Optional[ArrayLike] = None,
+                 batch_size: Optional[int] = None, verbose: Union[str, int] = "auto",
+                 sample_weight: Optional[ArrayLike] = None, steps: Optional[int] = None,
+                 callbacks: Any = None,
+                 return_dict: bool = False) -> Union[float, list[float], dict[str, float]]:
         """The loss (with the regularisers' penalties) and the metrics on ``(x, y)``.
+
+        Parameters
+        ----------
+        x, y : array_like
+            Samples and targets, as :meth:`fit` takes them.
+        batch_size : int, optional
+            Only counts the steps of the progress line (the whole set is evaluated at once).
+        verbose : "auto", 0, 1 or 2, default="auto"
+            Print Keras's progress line.
+        sample_weight : array_like of shape (n,), optional
+            Weight of each sample's loss.
+        steps, callbacks : None
+            Only None.
+        return_dict : bool, default=False
+            Return ``{name: value}``.
 
         Returns
         -------
-        float or list or dict
+        float, list of float or dict
             The loss alone when compiled without metrics, else ``[loss, *metrics]`` in
             compile's order; with ``return_dict``, ``{name: value}``.
+
+        Raises
+        ------
+        UnsupportedFeatureError
+            For ``steps`` or ``callbacks``.
         """
         if steps is not None or callbacks:
             raise unsupported("evaluate(steps=..., callbacks=...)")
@@ -575,9 +733,33 @@ class Sequential:
             return values["loss"]
         return [values[k] for k in self.metrics_names]
 
-    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """The network's outputs for ``x`` (probabilities for a softmax or sigmoid output),
-        never labels, as float32 ``(n, units)``."""
+    def predict(self, x: ArrayLike, batch_size: Optional[int] = None,
+                verbose: Union[str, int] = "auto", steps: Optional[int] = None,
+                callbacks: Any = None) -> NDArray[np.float32]:
+        """The network's outputs for ``x``.
+
+        Parameters
+        ----------
+        x : array_like of shape (n, features)
+            The samples.
+        batch_size : int, optional
+            Only counts the steps of the progress line.
+        verbose : "auto", 0, 1 or 2, default="auto"
+            Print Keras's progress line.
+        steps, callbacks : None
+            Only None.
+
+        Returns
+        -------
+        ndarray of float32, shape (n, units)
+            The last layer's outputs (probabilities for a softmax or sigmoid output), never
+            labels.
+
+        Raises
+        ------
+        UnsupportedFeatureError
+            For ``steps`` or ``callbacks``.
+        """
         if steps is not None or callbacks:
             raise unsupported("predict(steps=..., callbacks=...)")
         verbose = resolve_verbose(verbose)
@@ -590,30 +772,74 @@ class Sequential:
             print_line(progress_line(steps, timer.seconds(), {}, verbose))
         return out
 
-    def predict_on_batch(self, x):
-        """:meth:`predict` without the progress line."""
+    def predict_on_batch(self, x: ArrayLike) -> NDArray[np.float32]:
+        """:meth:`predict` without the progress line.
+
+        Parameters
+        ----------
+        x : array_like of shape (n, features)
+            The samples.
+
+        Returns
+        -------
+        ndarray of float32, shape (n, units)
+            The outputs.
+        """
         return self.predict(x, verbose=0)
 
-    def __call__(self, x, training=False):
+    def __call__(self, x: ArrayLike, training: bool = False) -> NDArray[np.float32]:
         x = self._input(x)
         return self.build((None, x.shape[1])).forward(x, training=bool(training))
 
-    def train_step(self, data):
-        """Keras's hook for a custom training step, which fusenn does not run."""
+    def train_step(self, data: Any) -> Any:
+        """Keras's hook for a custom training step, which fusenn does not run.
+
+        Parameters
+        ----------
+        data : object
+            Keras's batch.
+
+        Raises
+        ------
+        UnsupportedFeatureError
+            Always: overriding it is refused.
+        """
         raise unsupported("train_step (a custom training step)")
 
-    def test_step(self, data):
-        """Keras's hook for a custom evaluation step, which fusenn does not run."""
+    def test_step(self, data: Any) -> Any:
+        """Keras's hook for a custom evaluation step, which fusenn does not run.
+
+        Parameters
+        ----------
+        data : object
+            Keras's batch.
+
+        Raises
+        ------
+        UnsupportedFeatureError
+            Always: overriding it is refused.
+        """
         raise unsupported("test_step (a custom evaluation step)")
 
     # -- weights -----------------------------------------------------------------------------
-    def get_weights(self):
-        """Every layer's weights in Keras's order (kernel ``(n_in, units)``, then bias)."""
+    def get_weights(self) -> list[NDArray[Any]]:
+        """Every layer's weights in Keras's order (kernel ``(n_in, units)``, then bias).
+
+        Returns
+        -------
+        list of ndarray
+            Copies of the weights.
+        """
         self.build()
         return [w for layer in self._layers for w in layer.get_weights()]
 
-    def set_weights(self, weights):
+    def set_weights(self, weights: Sequence[ArrayLike]) -> None:
         """Set the weights from a list in :meth:`get_weights` order.
+
+        Parameters
+        ----------
+        weights : list of array_like
+            One array per weight, of the shapes :meth:`get_weights` gives.
 
         Raises
         ------
@@ -634,20 +860,40 @@ class Sequential:
             i += k
 
     @property
-    def weights(self):
+    def weights(self) -> list[NDArray[Any]]:
+        """The weights, as :meth:`get_weights` gives them."""
         self.build()
         return [w for layer in self._layers for w in layer.weights]
 
-    def count_params(self):
-        """The number of weights (trained and not, as Keras counts them)."""
+    def count_params(self) -> int:
+        """The number of weights (trained and not, as Keras counts them).
+
+        Returns
+        -------
+        int
+            0 while the model is not built.
+        """
         return int(sum(layer.count_params() for layer in self._layers if layer.built)) \
             if self.build() is not None else 0
 
     # -- summary -----------------------------------------------------------------------------
-    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
-                show_trainable=False, layer_range=None):
+    def summary(self, line_length: Optional[int] = None, positions: Any = None,
+                print_fn: Optional[Callable[[str], Any]] = None, expand_nested: bool = False,
+                show_trainable: bool = False, layer_range: Any = None) -> None:
         """Print Keras's table of the layers (name and type, output shape, parameters) and
-        the parameter counts; ``print_fn`` receives the text instead of ``print``."""
+        the parameter counts.
+
+        Parameters
+        ----------
+        line_length : int, optional
+            The table's width.
+        positions : list, optional
+            Accepted for Keras's signature and ignored.
+        print_fn : callable, optional
+            Receives the text instead of ``print``.
+        expand_nested, show_trainable, layer_range : optional
+            Accepted for Keras's signature and ignored.
+        """
         self.build()
         rows = [(f"{l.name} ({type(l).__name__})", f"(None, {l.n_out})", f"{l.count_params():,}")
                 for l in self.layers]
@@ -685,7 +931,14 @@ class Sequential:
         (print_fn or print)(out)
 
     # -- saving ------------------------------------------------------------------------------
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
+        """Keras's config of the model: its name and each layer's class and config.
+
+        Returns
+        -------
+        dict
+            ``{"name": ..., "layers": [...]}``.
+        """
         return {"name": self.name,
                 "layers": [{"class_name": type(l).__name__, "config": l.get_config(),
                             "n_core": len(l.core)} for l in self._layers]}
@@ -699,9 +952,21 @@ class Sequential:
                 "loss": None if self.loss is None else self.loss.keras_config(),
                 "metrics": [m.keras_config() for m in self._metrics]}
 
-    def save(self, filepath, overwrite=True, zipped=None):
-        """Write the model to a ``.keras`` file: fusenn's format (a zip of a JSON
-        description and a fusenn ``.npz`` model, no pickle), read by :func:`load_model`.
+    def save(self, filepath: Union[str, "os.PathLike[str]"], overwrite: bool = True,
+             zipped: Optional[bool] = None) -> None:
+        """Write the model to a ``.keras`` file: fusenn's format, read back by :func:`load_model`.
+
+        The file is a zip of a JSON description (layers, compile settings) and a fusenn
+        ``.npz`` model, without pickle and without the optimiser's state.
+
+        Parameters
+        ----------
+        filepath : str or path-like
+            Ends in ``.keras``.
+        overwrite : bool, default=True
+            Replace an existing file.
+        zipped : bool, optional
+            Accepted for Keras's signature.
 
         Raises
         ------
@@ -709,6 +974,8 @@ class Sequential:
             For a path that does not end in ``.keras``.
         UnsupportedFeatureError
             For the legacy ``.h5`` format.
+        FileExistsError
+            For an existing file with ``overwrite=False``.
         """
         path = os.fspath(filepath)
         if path.endswith((".h5", ".hdf5")):
@@ -731,9 +998,23 @@ class Sequential:
                 zf.write(npz, NETWORK_MEMBER)
             os.replace(staged, path)
 
-    def save_weights(self, filepath, overwrite=True):
+    def save_weights(self, filepath: Union[str, "os.PathLike[str]"],
+                     overwrite: bool = True) -> None:
         """Write the weights (Keras's order) to ``filepath`` as a NumPy ``.npz`` archive,
-        whatever its name (Keras's ``.weights.h5`` included)."""
+        whatever its name (Keras's ``.weights.h5`` included).
+
+        Parameters
+        ----------
+        filepath : str or path-like
+            The file.
+        overwrite : bool, default=True
+            Replace an existing file.
+
+        Raises
+        ------
+        FileExistsError
+            For an existing file with ``overwrite=False``.
+        """
         path = os.fspath(filepath)
         if not overwrite and os.path.exists(path):
             raise FileExistsError(f"{path} exists and overwrite=False")
@@ -742,8 +1023,13 @@ class Sequential:
         with open(path, "wb") as f:
             f.write(buf.getvalue())
 
-    def load_weights(self, filepath):
+    def load_weights(self, filepath: Union[str, "os.PathLike[str]"]) -> None:
         """Read weights written by :meth:`save_weights`.
+
+        Parameters
+        ----------
+        filepath : str or path-like
+            The file.
 
         Raises
         ------
@@ -762,19 +1048,26 @@ class Sequential:
         self.set_weights(weights)
 
 
-def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
+def load_model(filepath: Union[str, "os.PathLike[str]"], custom_objects: Any = None,
+               compile: bool = True, safe_mode: bool = True) -> Sequential:
     """Read a model written by :meth:`Sequential.save`, compiled again when it was compiled.
 
     Parameters
     ----------
-    filepath : str or path
-    compile : bool
+    filepath : str or path-like
+        The ``.keras`` file.
+    custom_objects : dict, optional
+        Accepted for Keras's signature and unused: the face has no custom layers or losses.
+    compile : bool, default=True
         Compile with the saved optimiser settings, loss and metrics (the optimiser's state
         starts afresh).
+    safe_mode : bool, default=True
+        Accepted for Keras's signature: nothing in the file is ever executed.
 
     Returns
     -------
     Sequential
+        The model, with the saved weights.
 
     Raises
     ------

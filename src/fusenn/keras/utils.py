@@ -6,7 +6,10 @@
 """
 from __future__ import annotations
 
+from typing import Any, Optional
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ..errors import ArgumentError
 from ._common import missing_attribute, set_random_seed
@@ -14,7 +17,7 @@ from ._common import missing_attribute, set_random_seed
 __all__ = ["to_categorical", "set_random_seed"]
 
 
-def to_categorical(x, num_classes=None):
+def to_categorical(x: ArrayLike, num_classes: Optional[int] = None) -> NDArray[np.float64]:
     """One-hot rows (float64, as Keras 3 gives them) for integer class labels.
 
     Parameters
@@ -27,6 +30,7 @@ def to_categorical(x, num_classes=None):
     Returns
     -------
     ndarray of float64, shape ``x.shape + (num_classes,)``
+        One row per label, 1.0 in the label's column.
 
     Raises
     ------

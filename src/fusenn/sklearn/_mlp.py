@@ -17,8 +17,10 @@ sets ``n_features_in_`` and ``feature_names_in_``), ``LabelBinarizer``, ``type_o
 from __future__ import annotations
 
 import warnings
+from typing import Any, Optional, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 import scipy.optimize
 import scipy.sparse as sp
 from sklearn.base import (BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context,
@@ -42,6 +44,9 @@ from ..errors import DataError, NonFiniteWeightsError
 from . import _engine, _kernels
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
+#: What the estimators take as ``X``: an array-like or a SciPy CSR/CSC matrix.
+MatrixLike = Any
+_Estimator = TypeVar("_Estimator", bound="_BaseMLP")
 
 
 # ----------------------------------------------------------------------------- optimisers
@@ -325,7 +330,8 @@ class _BaseMLP(BaseEstimator):
 
     # -- public -----------------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self: _Estimator, X: MatrixLike, y: ArrayLike,
+            sample_weight: Optional[ArrayLike] = None) -> _Estimator:
         """Fit the model to data matrix ``X`` and target(s) ``y``.
 
         Parameters
@@ -584,7 +590,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _score(self, X, y, sample_weight=None):
         return self._score_with_function(X, y, sample_weight, accuracy_score)
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> NDArray[Any]:
         """Predict class labels.
 
         Parameters
@@ -608,7 +614,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self, X: MatrixLike, y: ArrayLike, sample_weight: Optional[ArrayLike] = None,
+                    classes: Optional[ArrayLike] = None) -> MLPClassifier:
         """One epoch over ``X``, ``y`` (only for the sgd and adam solvers).
 
         Parameters
@@ -641,7 +648,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 self._label_binarizer.fit(classes)
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: MatrixLike) -> NDArray[np.floating[Any]]:
         """Logarithm of :meth:`predict_proba`.
 
         Parameters
@@ -663,7 +670,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         log_p, log_q = -np.logaddexp(0, -z), -np.logaddexp(0, z)  # log p, log (1 - p)
         return np.hstack([log_q, log_p]) if self.n_outputs_ == 1 else log_p
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: MatrixLike) -> NDArray[np.floating[Any]]:
         """Probability of each class, columns in the order of ``classes_``.
 
         Parameters
@@ -757,7 +764,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> NDArray[Any]:
         """Predict the target(s).
 
         Parameters
@@ -791,7 +798,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X: MatrixLike, y: ArrayLike,
+                    sample_weight: Optional[ArrayLike] = None) -> MLPRegressor:
         """One epoch over ``X``, ``y`` (only for the sgd and adam solvers).
 
         Parameters
@@ -813,4 +821,5 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
 if MLPClassifier.__doc__:  # None under python -OO
     MLPClassifier.__doc__ = MLPClassifier.__doc__.format(params=_PARAMS_DOC)
-    MLPRegressor.__doc__ = MLPRegressor.__doc__.format(params=_PARAMS_DOC.split("\n", 3)[3])
+    MLPRegressor.__doc__ = MLPRegressor.__doc__.format(
+        params=_PARAMS_DOC.split("\n", 3)[3].lstrip())

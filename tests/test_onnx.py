@@ -266,6 +266,20 @@ def test_keras_face_exports_its_predict():
     assert_close(got, want)
 
 
+def test_keras_face_flatten_takes_samples_of_the_input_shape():
+    from fusenn.keras import layers as kl
+    from fusenn.keras.models import Sequential
+
+    model = Sequential([kl.Input(shape=(3, 4)), kl.Flatten(), kl.Dense(5, activation="relu"),
+                        kl.Dense(3, activation="softmax")])
+    X = np.random.default_rng(3).normal(size=(37, 3, 4)).astype(np.float32)
+    want = model.predict(X, verbose=0)
+    proto = fonnx.to_onnx(model)
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in dims] == ["N", 3, 4]
+    assert_close(run_ort(proto, X), want)
+
+
 # --------------------------------------------------------------------------------------------
 # Refusals
 # --------------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ The scikit-learn face's fitted ``MLPClassifier`` (output ``probabilities``, with
 ``predict_proba``'s semantics: softmax, two columns for a binary problem, independent
 sigmoids for multilabel) and ``MLPRegressor`` (output ``predictions``, ``exp`` for the Poisson
 loss, always 2-D) export too, as does the Keras face's built ``Sequential`` (its ``predict``:
-the network's outputs).
+the network's outputs; a model that starts with ``Input(shape=(28, 28))`` and ``Flatten``
+takes samples of that shape).
 
 The graph has one input (``X``, shape ``(N, n_features)``, ``N`` a dynamic batch dimension)
 and one output, both in the model's dtype (float32 or float64), and passes
@@ -430,23 +431,27 @@ def _estimator_is_classifier(est):
 
 
 def _source(obj):
-    """``(kind, thing, dtype, n_features, description)`` of what is exported."""
+    """``(kind, thing, dtype, sample shape, description)`` of what is exported."""
     if isinstance(obj, Sequential):
-        return "sequential", obj, obj.dtype, obj.n_in, "fusenn.Sequential"
+        return "sequential", obj, obj.dtype, (obj.n_in,), "fusenn.Sequential"
     sk = sys.modules.get("fusenn.sklearn._mlp")
     if sk is not None and isinstance(obj, sk._BaseMLP):
         name = type(obj).__name__
         if not hasattr(obj, "coefs_"):
             raise ArgumentError(f"this {name} is not fitted yet: call fit before exporting it")
         dtype = np.dtype(obj.coefs_[0].dtype)
-        return "sklearn", obj, dtype, int(obj.coefs_[0].shape[0]), f"fusenn.sklearn.{name}"
+        return "sklearn", obj, dtype, (int(obj.coefs_[0].shape[0]),), f"fusenn.sklearn.{name}"
     ks = sys.modules.get("fusenn.keras.models")
     if ks is not None and isinstance(obj, ks.Sequential):
         if obj.network is None:
             raise ArgumentError("this Keras Sequential is not built yet: build it (or fit or "
                                 "predict once) before exporting it")
         net = obj.network
-        return "keras", net, net.dtype, net.n_in, "fusenn.keras.Sequential"
+        shape = (net.n_in,)
+        first = obj._layers[0]
+        if isinstance(first, sys.modules["fusenn.keras.layers"].InputLayer) and obj._flattens():
+            shape = tuple(int(d) for d in first.shape)  # Input((28, 28)) then Flatten
+        return "keras", net, net.dtype, shape, "fusenn.keras.Sequential"
     raise ArgumentTypeError(
         f"cannot export a {type(obj).__module__}.{type(obj).__name__}: export takes a "
         f"fusenn.Sequential, a fitted fusenn.sklearn.MLPClassifier or MLPRegressor, or a "
@@ -530,7 +535,7 @@ def to_onnx(model, opset=None, *, output="auto", input_name="X", output_name=Non
     """
     if output not in OUTPUTS:
         raise ArgumentError(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
-    kind, thing, dtype, n_features, what = _source(model)
+    kind, thing, dtype, sample_shape, what = _source(model)
     if output == "raw" and kind == "sklearn":
         raise ArgumentError("output='raw' applies to a fusenn Sequential; a scikit-learn face "
                             "estimator exports predict_proba (classifier) or predict "
@@ -552,11 +557,13 @@ def to_onnx(model, opset=None, *, output="auto", input_name="X", output_name=Non
         raise ArgumentError(f"input_name and output_name are both {input_name!r}")
     g = _Graph(onnx, dtype, opset)
     g._used.update((input_name, output_name))
+    x = input_name
+    if len(sample_shape) > 1:  # the Keras face's samples of several axes, flattened
+        x = g.op("Flatten", x, axis=1, hint="flat")
     if kind == "sklearn":
-        out, width = _sklearn_outputs(g, input_name, thing)
+        out, width = _sklearn_outputs(g, x, thing)
     else:
-        out, width = _sequential_outputs(g, input_name, thing,
-                                         "raw" if kind == "keras" else output)
+        out, width = _sequential_outputs(g, x, thing, "raw" if kind == "keras" else output)
     if out == input_name:  # a model that computes nothing in evaluation
         g.nodes.append(onnx.helper.make_node("Identity", [out], [output_name],
                                              name=g.fresh("Identity_node")))
@@ -567,7 +574,7 @@ def to_onnx(model, opset=None, *, output="auto", input_name="X", output_name=Non
                     if name == out:
                         names[j] = output_name
     elem = onnx.helper.np_dtype_to_tensor_dtype(dtype)
-    inp = onnx.helper.make_tensor_value_info(input_name, elem, ["N", int(n_features)])
+    inp = onnx.helper.make_tensor_value_info(input_name, elem, ["N", *sample_shape])
     outp = onnx.helper.make_tensor_value_info(output_name, elem, ["N", int(width)])
     semantics = {"probabilities": "predict_proba", "predictions": "predict",
                  "outputs": "forward"}.get(default_name)

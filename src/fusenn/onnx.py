@@ -43,7 +43,8 @@ built; without it :class:`~fusenn.errors.MissingDependencyError` says to install
 ``fusenn[onnx]`` (which also installs ``onnxruntime``).
 
 >>> import numpy as np, fusenn as fn                       # doctest: +SKIP
->>> model = fn.Sequential([fn.layers.Dense(4, 8, "elu"), fn.layers.Dense(8, 3, "softmax")])
+>>> model = fn.Sequential([fn.layers.Dense(4, 8, "elu"),   # doctest: +SKIP
+...                        fn.layers.Dense(8, 3, "softmax")])
 >>> fn.onnx.export(model, "model.onnx")                    # doctest: +SKIP
 >>> import onnxruntime as ort                              # doctest: +SKIP
 >>> sess = ort.InferenceSession("model.onnx")              # doctest: +SKIP
@@ -486,8 +487,8 @@ def to_onnx(model, opset=None, *, output="auto", input_name="X", output_name=Non
 
     Parameters
     ----------
-    model : fusenn.Sequential, fusenn.sklearn.MLPClassifier or MLPRegressor, or fusenn.keras Sequential
-        The model: a Sequential in any state (evaluated as in ``predict``), a fitted
+    model : Sequential, sklearn.MLPClassifier, sklearn.MLPRegressor or keras Sequential
+        The model (all of fusenn): a Sequential in any state (evaluated as in ``predict``), a fitted
         scikit-learn face estimator, or a built Keras face model.
     opset : int, optional
         ONNX opset to write, from :data:`MIN_OPSET` (13) to the newest the installed onnx
@@ -595,7 +596,7 @@ def export(model, path, opset=None, *, output="auto", input_name="X", output_nam
 
     Parameters
     ----------
-    model : fusenn.Sequential, fusenn.sklearn.MLPClassifier or MLPRegressor, or fusenn.keras Sequential
+    model : Sequential, sklearn.MLPClassifier, sklearn.MLPRegressor or keras Sequential
         What to export (see :func:`to_onnx`).
     path : str or os.PathLike
         The file to write: a regular file (replaced atomically) or a new path; a symbolic

@@ -52,8 +52,8 @@ __all__ = ["Config", "CONFIGS", "LR", "PREDICT_CONFIG", "PREDICT_ROWS", "DEFAULT
            "check_configs", "make_data", "make_predict_data", "fusenn_mlp", "torch_mlp",
            "fusenn_runner", "fusenn_predict_runner", "numpy_mlp_runner", "torch_runner",
            "torch_predict_runner", "onnxruntime_predict_runner", "sklearn_runner",
-           "Measurement", "MEASUREMENTS", "Peer", "PEERS", "register_peer", "fusenn_path", "peers", "runners", "predict_runners",
-           "peer_versions", "time_epochs", "measure", "run", "format_table"]
+           "Measurement", "MEASUREMENTS", "Peer", "PEERS", "register_peer", "fusenn_path",
+           "peers", "runners", "predict_runners", "peer_versions", "time_epochs", "measure", "run", "format_table"]
 
 
 @dataclass(frozen=True)

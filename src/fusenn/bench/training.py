@@ -53,7 +53,8 @@ __all__ = ["Config", "CONFIGS", "LR", "PREDICT_CONFIG", "PREDICT_ROWS", "DEFAULT
            "fusenn_runner", "fusenn_predict_runner", "numpy_mlp_runner", "torch_runner",
            "torch_predict_runner", "onnxruntime_predict_runner", "sklearn_runner",
            "Measurement", "MEASUREMENTS", "Peer", "PEERS", "register_peer", "fusenn_path",
-           "peers", "runners", "predict_runners", "peer_versions", "time_epochs", "measure", "run", "format_table"]
+           "peers", "runners", "predict_runners", "peer_versions", "time_epochs", "measure",
+           "run", "format_table"]
 
 
 @dataclass(frozen=True)

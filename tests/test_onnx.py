@@ -156,7 +156,7 @@ def test_dropout_removed_and_batchnorm_folded_or_written(dtype):
     proto = fonnx.to_onnx(model)
     assert "Dropout" not in _op_types(proto)
     assert _op_types(proto).count("Gemm") == 3
-    assert _op_types(proto).count("Sub") == 2  # the two BatchNorms that are not folded
+    assert _op_types(proto).count("BatchNormalization") == 2  # the two that are not folded
     assert_close(run_ort(proto, X), model.predict_proba(X))
 
 

@@ -16,8 +16,8 @@ computes what the model predicts:
   (u - 1)`` with ``u = 1 + w``), so that ELU, SELU, softplus, mish and log-sigmoid keep their
   relative accuracy near 0;
 * ``Dropout`` disappears (evaluation mode); ``BatchNorm`` is folded into the ``Gemm`` before
-  it when that Dense has no activation, and written as its evaluation formula
-  ``(x - running_mean) / sqrt(running_var + eps) * gamma + beta`` otherwise; ``PReLU``,
+  it when that Dense has no activation, and is a ``BatchNormalization`` node otherwise
+  (evaluation form, ``(x - running_mean) / sqrt(running_var + eps) * gamma + beta``); ``PReLU``,
   ``Swish``, ``RReLU`` (its mean slope), ``DenseNoBias`` (``MatMul``) and ``Maxout``
   (``Gemm``, ``Reshape``, ``ReduceMax``) have their evaluation forms;
 * the output is what the model predicts: for a classifier the probabilities of
@@ -347,10 +347,13 @@ def _layer(g, x, layer, bn, i):
     if type(layer) is _layers.Activation:
         return _activation(g, x, layer.activation, where)
     if type(layer) is _layers.BatchNorm:
-        xhat = g.op("Mul", g.op("Sub", x, g.tensor(layer.running_mean, f"{hint}.mean")),
-                    g.tensor(_batchnorm_scale(layer), f"{hint}.inv_std"))
-        return g.op("Add", g.op("Mul", xhat, g.tensor(layer.gamma, f"{hint}.gamma")),
-                    g.tensor(layer.beta, f"{hint}.beta"), hint=f"{hint}.y")
+        # Evaluation: the running statistics. eps goes into the variance (epsilon=0): ONNX's
+        # epsilon is a float32 attribute, which would cost a float64 model its precision.
+        return g.op("BatchNormalization", x, g.tensor(layer.gamma, f"{hint}.gamma"),
+                    g.tensor(layer.beta, f"{hint}.beta"),
+                    g.tensor(layer.running_mean, f"{hint}.mean"),
+                    g.tensor(layer.running_var.astype(np.float64) + layer.eps, f"{hint}.var"),
+                    epsilon=0.0, hint=f"{hint}.y")
     if type(layer) is _layers.PReLU:  # x * (1 if x > 0 else alpha), alpha per unit
         slope = g.where(g.op("Greater", x, 0.0), 1.0, g.tensor(layer.alpha, f"{hint}.alpha"))
         return g.op("Mul", x, slope, hint=f"{hint}.y")

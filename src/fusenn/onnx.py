@@ -88,7 +88,7 @@ def _onnx():
     except ImportError as exc:
         raise MissingDependencyError(
             f"ONNX export needs the onnx package ({exc}); install it with "
-            f"pip install 'fusenn[onnx]'") from exc
+            f"pip install 'fusenn[onnx]'", name="onnx") from exc
     return onnx
 
 

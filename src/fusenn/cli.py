@@ -11,8 +11,8 @@
     fusenn bench                         # one training epoch on every path and peer
     fusenn bench --what predict|kernels  # prediction throughput, or the kernels
     fusenn plot activations [NAMES] -o F # activations and derivatives drawn (the plot extra)
-    fusenn export model.npz model.onnx   # the saved model as an ONNX graph (the onnx extra)
     fusenn train --plot FILE.png         # ... and draw the run's curves and confusion matrix
+    fusenn export model.npz model.onnx   # the saved model as an ONNX graph (the onnx extra)
 
 It is also ``python -m fusenn``. Every failure a user can cause (a missing file, a bad option,
 malformed data, a model file fusenn refuses) ends with one line on stderr,

@@ -17,10 +17,11 @@ import pytest
 import fusenn as fn
 from fusenn import cli
 from fusenn import onnx as fonnx
-from fusenn.errors import (ArgumentError, ArgumentTypeError,
-                           MissingDependencyError, SaveError, UnsupportedFeatureError)
+from fusenn.errors import (ArgumentError, ArgumentTypeError, MissingDependencyError, SaveError,
+                           UnsupportedFeatureError)
 from fusenn.layers import (Activation, BatchNorm, Dense, DenseNoBias, Dropout, Maxout, PReLU,
                            RReLU, Swish)
+from support import bad_input
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -323,8 +324,10 @@ def test_bad_arguments_are_refused(tmp_path):
         fonnx.to_onnx(MLPClassifier())
     with pytest.raises(ArgumentError, match="not built"):
         fonnx.to_onnx(KSequential([KDense(2)]))
-    with pytest.raises(ValueError):  # a FusennError that is also the built-in
+    with bad_input(ValueError, match="opset 999"):  # FusennErrors that are the built-ins
         fonnx.to_onnx(model, opset=999)
+    with bad_input(TypeError, match="opset must be an integer"):
+        fonnx.to_onnx(model, opset=17.0)
 
 
 def test_missing_onnx_names_the_extra(monkeypatch, tmp_path):

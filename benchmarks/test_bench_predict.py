@@ -1,9 +1,11 @@
 """Prediction throughput: the forward pass alone of the medium network (784-128-64-10, relu)
-over 100,000 rows of float32, on every fusenn backend and in PyTorch.
+over 100,000 rows of float32, on every fusenn backend, in PyTorch and in ONNX Runtime.
 
 fusenn runs ``model.predict`` (class labels, all rows in one call); PyTorch runs the same
-layers with the same weights under ``torch.no_grad()`` and takes the ``argmax``, on the same
-number of threads. The runners are ``fusenn.bench.predict_runners``, which ``fusenn bench
+layers with the same weights under ``torch.no_grad()`` and takes the ``argmax``, and ONNX
+Runtime runs the network exported by ``fusenn.onnx`` (its logits, checked equal to fusenn's
+before timing) and takes the ``argmax``, all on the same number of threads (DESIGN.md's
+target: fusenn >= 1.2x ONNX Runtime). The runners are ``fusenn.bench.predict_runners``, which ``fusenn bench
 --what predict`` times as well, each path in a process of its own. Run::
 
     pytest benchmarks/test_bench_predict.py --benchmark-only --benchmark-group-by=group
@@ -13,7 +15,7 @@ import pytest
 import fusenn as fn
 from fusenn import bench
 
-PATHS = ["fusenn-numpy", "fusenn-cython", "fusenn-numba", "torch"]
+PATHS = ["fusenn-numpy", "fusenn-cython", "fusenn-numba", "torch", "onnxruntime"]
 #: Rows predicted when the benchmark is disabled (CI only checks that it runs).
 CHECK_ROWS = 512
 

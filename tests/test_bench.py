@@ -205,5 +205,5 @@ def test_a_peer_not_installed_is_reported_without_a_process(peer_registry, monke
                      "ran": "not installed (fusenn_no_such_module_here)", "vs_numpy_ref": None,
                      "vs_torch": None}]
     versions = bench.peer_versions()  # no distribution: nothing to record
-    assert "ghost" not in versions and list(versions)[3:] == ["torch", "sklearn", "numba",
-                                                              "scipy"]
+    assert "ghost" not in versions and list(versions)[3:] == ["onnxruntime", "torch", "sklearn",
+                                                              "numba", "scipy"]

@@ -22,7 +22,7 @@ _LAZY = {
     "layers": ".layers", "optim": ".optim", "losses": ".losses", "callbacks": ".callbacks",
     "metrics": ".metrics", "initializers": ".initializers", "datasets": ".datasets",
     "sklearn": ".sklearn", "keras": ".keras", "diagnostics": ".diagnostics", "io": ".io",
-    "bench": ".bench", "plot": ".plot",
+    "bench": ".bench", "plot": ".plot", "onnx": ".onnx",
 }
 _LAZY_ATTRS = {
     "Sequential": (".model", "Sequential"), "Trainer": (".trainer", "Trainer"),

@@ -12,6 +12,7 @@
     fusenn bench --what predict|kernels  # prediction throughput, or the kernels
     fusenn plot activations [NAMES] -o F # activations and derivatives drawn (the plot extra)
     fusenn train --plot FILE.png         # ... and draw the run's curves and confusion matrix
+    fusenn export model.npz model.onnx   # the saved model as an ONNX graph (the onnx extra)
 
 It is also ``python -m fusenn``. Every failure a user can cause (a missing file, a bad option,
 malformed data, a model file fusenn refuses) ends with one line on stderr,
@@ -248,7 +249,8 @@ def _bench_parser(sub: Any, name: Any) -> Any:
                     f"fusenn backend and every installed peer ({peers}), in samples per "
                     f"second. --what predict: the forward pass of the {bench.PREDICT_CONFIG} "
                     f"network over {bench.PREDICT_ROWS:,} rows (model.predict; PyTorch under "
-                    "torch.no_grad()), in rows per second. Both run each path in its own "
+                    "torch.no_grad(); ONNX Runtime on the graph fusenn.onnx exports), in rows "
+                    "per second. Both run each path in its own "
                     "process and give the ratios to fusenn's NumPy reference and to PyTorch. "
                     "--what kernels: the kernel contract (fused dense forward and backward, "
                     "activations, softmax, logsumexp, softmax cross-entropy, optimiser "
@@ -275,6 +277,21 @@ def _bench_parser(sub: Any, name: Any) -> Any:
     b.add_argument("--threads", type=_positive_int, default=None,
                    help="threads for every path (default: FUSENN_NUM_THREADS or all cores)")
     return b
+
+
+def _export_parser(sub: Any, name: Any) -> Any:
+    e = sub.add_parser(
+        name, help="write a saved model as an ONNX graph (needs pip install 'fusenn[onnx]')",
+        description="Write a model saved by 'fusenn train --save' (or model.save) as a "
+                    "standard ONNX graph that ONNX Runtime and other ONNX engines run: input "
+                    "X (N, features), output the class probabilities of a classifier "
+                    "(predict_proba) or the values of a regressor (predict). The file is "
+                    "written atomically.")
+    e.add_argument("model", metavar="MODEL", help="a saved model (.npz)")
+    e.add_argument("output", metavar="OUTPUT", help="the ONNX file to write (.onnx)")
+    e.add_argument("--opset", type=_positive_int, default=None, metavar="N",
+                   help="ONNX opset to write (default 17; 13 or newer)")
+    return e
 
 
 def _plot_parser(sub: Any, name: Any) -> Any:
@@ -728,6 +745,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args):
+    import fusenn as fn
+    from . import onnx as fn_onnx
+
+    model = fn.load(args.model)
+    proto = fn_onnx.export(model, args.output, opset=args.opset)
+    out = proto.graph.output[0]
+    print(f"{args.model} exported to {args.output} (ONNX opset "
+          f"{proto.opset_import[0].version}, input {proto.graph.input[0].name}, output "
+          f"{out.name})")
+    return 0
+
+
 #: Options of ``fusenn bench`` that apply to some measurements only.
 BENCH_OPTION_MODES = {"configs": ("train", "predict"), "rounds": ("train", "predict"),
                       "rows": ("predict",)}
@@ -804,7 +834,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
               f"{bench.peer_versions()}", flush=True)
     else:
         print(f"prediction (forward pass only) of {rows:,} rows of float32: fusenn's "
-              f"model.predict, PyTorch's module under torch.no_grad() with the same weights; "
+              f"model.predict, PyTorch's module under torch.no_grad() and ONNX Runtime on the "
+              f"exported network, with the same weights and threads; "
               f"each path in its own process, best of {repeat} predictions x {rounds} rounds; "
               f"{bench.peer_versions()}", flush=True)
     bench.run(configs, repeat=repeat, include=paths, rounds=rounds, what=what, rows=rows)
@@ -821,7 +852,8 @@ class Command(NamedTuple):
 #: Every subcommand of ``fusenn``, in the order of its help.
 COMMANDS = {"info": Command(_info_parser, cmd_info), "train": Command(_train_parser, cmd_train),
             "predict": Command(_predict_parser, cmd_predict),
-            "bench": Command(_bench_parser, cmd_bench), "plot": Command(_plot_parser, cmd_plot)}
+            "bench": Command(_bench_parser, cmd_bench), "plot": Command(_plot_parser, cmd_plot),
+            "export": Command(_export_parser, cmd_export)}
 
 
 def _error_text(exc: Any) -> Any:

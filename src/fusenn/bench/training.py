@@ -15,7 +15,8 @@ large    784-1024-1024-10    relu        512
 
 **Prediction**: the forward pass alone of the *medium* network over :data:`PREDICT_ROWS` rows
 of float32, in rows per second: ``model.predict`` on every fusenn backend against PyTorch under
-``torch.no_grad()``, with the same weights.
+``torch.no_grad()`` and ONNX Runtime running the network exported by :mod:`fusenn.onnx`, with
+the same weights and threads.
 
 A *path* is a label in the table: ``fusenn-<backend>`` for each fusenn backend, then each peer
 of :data:`PEERS`, the registry of the libraries fusenn is compared with. A peer is a name, a
@@ -50,9 +51,10 @@ from ..errors import ArgumentError
 __all__ = ["Config", "CONFIGS", "LR", "PREDICT_CONFIG", "PREDICT_ROWS", "DEFAULT_CONFIGS",
            "check_configs", "make_data", "make_predict_data", "fusenn_mlp", "torch_mlp",
            "fusenn_runner", "fusenn_predict_runner", "numpy_mlp_runner", "torch_runner",
-           "torch_predict_runner", "sklearn_runner", "Measurement", "MEASUREMENTS", "Peer",
-           "PEERS", "register_peer", "fusenn_path", "peers", "runners", "predict_runners",
-           "peer_versions", "time_epochs", "measure", "run", "format_table"]
+           "torch_predict_runner", "onnxruntime_predict_runner", "sklearn_runner",
+           "Measurement", "MEASUREMENTS", "Peer", "PEERS", "register_peer", "fusenn_path",
+           "peers", "runners", "predict_runners", "peer_versions", "time_epochs", "measure",
+           "run", "format_table"]
 
 
 @dataclass(frozen=True)
@@ -429,6 +431,56 @@ def torch_predict_runner(cfg: Config, X: np.ndarray) -> Callable[[], str]:
     return predict
 
 
+def onnxruntime_predict_runner(cfg: Config, X: np.ndarray) -> Callable[[], str]:
+    """ONNX Runtime on the same network: :func:`fusenn_mlp` exported by
+    :func:`fusenn.onnx.to_onnx` (its raw outputs, the logits), run by an ``InferenceSession``
+    with ``intra_op_num_threads`` set to fusenn's thread count (one inter-op thread), then
+    ``argmax`` to class labels as ``model.predict`` gives them. Before timing, its labels are
+    checked equal to ``model.predict``'s and its logits to ``model.forward``'s.
+
+    Parameters
+    ----------
+    cfg : Config
+        The configuration (its network is exported).
+    X : ndarray
+        The rows of :func:`make_predict_data`.
+
+    Returns
+    -------
+    callable
+        The function to time: it predicts once more and returns the path that ran.
+
+    Raises
+    ------
+    RuntimeError
+        ONNX Runtime's outputs differ from fusenn's.
+    """
+    import onnxruntime as ort
+
+    from ..onnx import to_onnx
+
+    model = fusenn_mlp(cfg)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = get_num_threads()
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(to_onnx(model, output="raw").SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+
+    def predict() -> str:
+        np.argmax(session.run(None, {name: X})[0], axis=1)
+        return "onnxruntime"
+
+    check = X[:4096]
+    logits = session.run(None, {name: check})[0]
+    if not (np.array_equal(np.argmax(logits, axis=1), model.predict(check))
+            and np.allclose(logits, model.forward(check), rtol=1e-5, atol=1e-5)):
+        raise RuntimeError("onnxruntime's outputs differ from fusenn's on the exported "
+                           f"{cfg.name} network")
+    predict()
+    return predict
+
+
 def sklearn_runner(cfg: Config, X: np.ndarray, y: np.ndarray) -> Callable[[], str]:
     """scikit-learn's MLPClassifier, solver sgd, same batch, one pass per partial_fit.
 
@@ -579,6 +631,8 @@ def register_peer(peer: Peer) -> Peer:
 
 
 register_peer(Peer("plain-numpy", {"train": numpy_mlp_runner}, "a plain NumPy MLP"))
+register_peer(Peer("onnxruntime", {"predict": onnxruntime_predict_runner}, "ONNX Runtime",
+                   module="onnxruntime", distribution="onnxruntime"))
 register_peer(Peer("torch", {"train": torch_runner, "predict": torch_predict_runner},
                    "PyTorch eager", module="torch", distribution="torch"))
 register_peer(Peer("sklearn", {"train": sklearn_runner}, "scikit-learn", module="sklearn",

@@ -745,7 +745,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_export(args):
+def cmd_export(args: argparse.Namespace) -> int:
+    """``fusenn export``: write a saved model as an ONNX graph.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options of ``fusenn export`` (see ``fusenn export --help``).
+
+    Returns
+    -------
+    int
+        The exit status (0 on success).
+    """
     import fusenn as fn
     from . import onnx as fn_onnx
 

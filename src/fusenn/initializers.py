@@ -28,6 +28,10 @@ from . import _activation_table as _table
 from .errors import ArgumentError, ArgumentTypeError
 
 
+__all__ = ["Initializer", "Zeros", "Constant", "Uniform", "Normal", "VarianceScaling", "names", "get",
+           "default_for"]
+
+
 class Initializer:
     """Base class: subclasses implement :meth:`sample`."""
 

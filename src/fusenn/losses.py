@@ -26,6 +26,9 @@ from .backends import _contract
 from .errors import ArgumentError, ArgumentTypeError, ShapeError
 
 
+__all__ = ["Loss", "CrossEntropy", "BinaryCrossEntropy", "MSE", "HalfMSE", "names", "get"]
+
+
 class Loss:
     name = "loss"
     aliases = ()

@@ -26,6 +26,10 @@ from .callbacks import Callback
 from .errors import ArgumentError, ArgumentTypeError, ShapeError
 
 
+__all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "Adagrad", "names", "get", "from_state",
+           "LRSchedule", "StepLR", "ExponentialLR", "InverseScalingLR", "ReduceLROnPlateau"]
+
+
 class Optimizer:
     name = "optimizer"
     code = None

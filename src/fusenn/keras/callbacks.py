@@ -282,6 +282,13 @@ class CSVLogger(Callback):
         self._file = open(self.filename, "a" if self.append else "w", newline="")
         self._writer = None
 
+    def __getstate__(self):
+        # the open file does not travel: the copy opens its own at its next on_train_begin
+        state = self.__dict__.copy()
+        state.pop("_file", None)
+        state.pop("_writer", None)
+        return state
+
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         if self.keys is None:
@@ -318,4 +325,5 @@ class LambdaCallback(Callback):
 
 _NAMES = ("Callback", "History", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau",
           "TerminateOnNaN", "CSVLogger", "LambdaCallback")
+__all__ = list(_NAMES)
 __getattr__ = missing_attribute(__name__, _NAMES)

@@ -107,4 +107,5 @@ def get(identifier):
 
 _CLASSES = ("Zeros", "Ones", "Constant", "RandomUniform", "RandomNormal", "GlorotUniform",
             "GlorotNormal", "HeUniform", "HeNormal", "LecunUniform", "LecunNormal")
+__all__ = [*_CLASSES, "get"]
 __getattr__ = missing_attribute(__name__, _CLASSES + tuple(_NAMES))

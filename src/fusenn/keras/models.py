@@ -805,4 +805,5 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     return model
 
 
+__all__ = ["Sequential", "load_model"]
 __getattr__ = missing_attribute(__name__, ("Sequential", "load_model"))

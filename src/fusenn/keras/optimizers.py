@@ -208,4 +208,5 @@ def get(identifier):
                       f"valid names: {', '.join(n.lower() for n in _CLASSES)}")
 
 
+__all__ = ["Optimizer", *_CLASSES, "get"]
 __getattr__ = missing_attribute(__name__, tuple(_CLASSES))

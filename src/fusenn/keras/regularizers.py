@@ -108,4 +108,5 @@ def get(identifier):
     raise unsupported(f"the regularizer {identifier!r}", "use l1, l2 or l1_l2")
 
 
+__all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "get"]
 __getattr__ = missing_attribute(__name__, ("L1", "L2", "L1L2", "l1", "l2", "l1_l2"))

@@ -52,6 +52,22 @@ def test_predict_is_lazy_with_the_models_chunks_and_dtype(client):
     Xc = X.compute()
     np.testing.assert_allclose(proba.compute(), net.predict_proba(Xc), rtol=1e-6, atol=1e-7)
     np.testing.assert_array_equal(labels.compute(), net.predict(Xc))
+    masked = X[X[:, 0] > 0]  # rows unknown until computed: the result's too, and that is fine
+    out = fdask.predict(net, masked)
+    assert np.isnan(out.shape[0])
+    np.testing.assert_array_equal(out.compute(), net.predict(Xc[Xc[:, 0] > 0]))
+
+
+def test_string_labels_keep_their_length(client):
+    from fusenn.sklearn import MLPClassifier
+
+    X, y, Xd, _ = _xor_blocks()
+    names = np.array(["a", "a much longer label"])[y]
+    est = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=30,
+                        random_state=0).fit(X, names)
+    out = fdask.predict(est, Xd)
+    assert out.dtype == est.classes_.dtype
+    np.testing.assert_array_equal(out.compute(), est.predict(X))
 
 
 def test_the_model_is_sent_once_per_worker_not_per_block(client):
@@ -230,6 +246,19 @@ def test_dask_ml_incremental_wraps_the_face(client):
     np.testing.assert_array_equal(inc.predict(Xd).compute(), by_hand.predict(X))
 
 
+def test_the_keras_face_learns_block_by_block(client):
+    from fusenn.keras import Sequential, layers
+
+    X, y, Xd, yd = _xor_blocks(1200, chunk=200)
+    model = Sequential([layers.Dense(16, activation="tanh", input_shape=(2,)),
+                        layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=fn.keras.optimizers.Adam(0.02),
+                  loss="sparse_categorical_crossentropy")
+    assert fdask.fit_incremental(model, Xd, yd, epochs=6, random_state=0) is model
+    assert model.optimizer.t == 6 * 6 * 7  # one step count: 6 epochs x 6 blocks x 7 batches
+    assert np.mean(np.argmax(model.predict(X, verbose=0), axis=1) == y) > 0.9
+
+
 def test_fit_incremental_refuses_unusable_chunks(client):
     X, y, Xd, yd = _xor_blocks()
     masked = Xd[Xd[:, 0] > 0]  # boolean indexing: row counts unknown until computed
@@ -264,6 +293,18 @@ def test_grid_search_runs_on_the_cluster(client):
     assert there.best_params_ == here.best_params_
     np.testing.assert_allclose(there.cv_results_["mean_test_score"],
                                here.cv_results_["mean_test_score"])
+
+
+# --------------------------------------------------------------------------- no cluster
+def test_the_examples_run_on_the_local_scheduler():
+    """Without a client, the model goes in the graph and Dask's local scheduler runs it (in a
+    fresh process, away from this module's cluster): the docstrings' examples."""
+    code = ("import doctest, sys, fusenn.dask\n"
+            "failed, tried = doctest.testmod(fusenn.dask)\n"
+            "sys.exit(1 if failed or tried < 8 else 0)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
 
 
 # --------------------------------------------------------------------------- the extra

@@ -195,6 +195,8 @@ def predict(model, X, method="predict", *, client=None):
     # for a model that cannot take X's width
     probe = _call(model, method, np.zeros((1, X.shape[1]), dtype=X.dtype))
     tail, dtype = probe.shape[1:], probe.dtype
+    if method == "predict" and getattr(model, "classes_", None) is not None:
+        dtype = np.asarray(model.classes_).dtype  # labels as long as the longest class name
     client = _default_client(client)
     handle = model if client is None else client.scatter(model, broadcast=True, hash=False)
     chunks = (X.chunks[0],) + tuple((n,) for n in tail)

@@ -1,7 +1,19 @@
 """Pickling: public objects travel by name and values, never by function or backend handle."""
+import functools
+import importlib
+import inspect
+import io
+import math
+import multiprocessing
+import os
 import pickle
+import pickletools
+import sys
 
+import cloudpickle
+import joblib
 import numpy as np
+import pytest
 
 import fusenn as fn
 from fusenn.activations import get
@@ -67,32 +79,19 @@ def test_keras_face_round_trip():
 
 
 # ------------------------------------------------------------------ every public class
-import functools  # noqa: E402
-import importlib  # noqa: E402
-import inspect  # noqa: E402
-import io  # noqa: E402
-import math  # noqa: E402
-import multiprocessing  # noqa: E402
-import os  # noqa: E402
-import pickletools  # noqa: E402
-import sys  # noqa: E402
-
-import cloudpickle  # noqa: E402
-import joblib  # noqa: E402
-import pytest  # noqa: E402
 
 #: The modules whose ``__all__`` lists the public classes (a new class is covered by being
 #: exported; ``test_every_public_class_is_exported`` sees that it is).
-PUBLIC_MODULES = ["fusenn", "fusenn.layers", "fusenn.optim", "fusenn.callbacks", "fusenn.losses", "fusenn.initializers",
-                  "fusenn.activations", "fusenn.errors", "fusenn.sklearn", "fusenn.keras",
-                  "fusenn.keras.models", "fusenn.keras.layers", "fusenn.keras.optimizers",
-                  "fusenn.keras.callbacks", "fusenn.keras.losses", "fusenn.keras.metrics",
-                  "fusenn.keras.regularizers"]
+PUBLIC_MODULES = ["fusenn", "fusenn.layers", "fusenn.optim", "fusenn.callbacks", "fusenn.losses",
+                  "fusenn.initializers", "fusenn.activations", "fusenn.errors", "fusenn.sklearn",
+                  "fusenn.keras", "fusenn.keras.models", "fusenn.keras.layers",
+                  "fusenn.keras.optimizers", "fusenn.keras.callbacks", "fusenn.keras.losses",
+                  "fusenn.keras.metrics", "fusenn.keras.regularizers"]
 
 
 def _module_classes(mod):
     names = getattr(mod, "__all__", None)
-    if names is None:  # modules of one class: the classes defined there, not underscored
+    if names is None:  # no __all__ (activations, errors): the classes defined there
         names = [n for n, v in vars(mod).items() if inspect.isclass(v)
                  and v.__module__ == mod.__name__ and not n.startswith("_")]
     return {n: getattr(mod, n) for n in names if inspect.isclass(getattr(mod, n))}
@@ -194,7 +193,8 @@ EXAMPLES = {
     "fusenn.layers.Activation": lambda: fn.layers.Activation("elu", alpha=0.5),
     "fusenn.layers.Dropout": lambda: _trainer().model.layers[1],
     "fusenn.layers.BatchNorm": lambda: _trainer().model.layers[2],
-    "fusenn.layers.Maxout": lambda: fn.Sequential([fn.layers.Maxout(3, 2)], random_state=0).layers[0],
+    "fusenn.layers.Maxout": lambda: fn.Sequential([fn.layers.Maxout(3, 2)],
+                                                  random_state=0).layers[0],
     "fusenn.optim.Optimizer": lambda: fn.optim.Optimizer(0.1),
     "fusenn.optim.SGD": lambda: _fit_with([], epochs=1).optimizer,
     "fusenn.optim.StepLR": lambda: _used_core_callback(fn.optim.StepLR, 1),

@@ -308,6 +308,14 @@ def test_the_examples_run_on_the_local_scheduler():
 
 
 # --------------------------------------------------------------------------- the extra
+def test_the_module_is_an_attribute_loaded_on_first_use():
+    assert fn.dask is fdask
+    out = subprocess.run([sys.executable, "-c", "import sys, fusenn; from fusenn import *; "
+                          "print('distributed' in sys.modules)"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr[-2000:]
+
+
 def test_without_dask_the_error_names_the_extra():
     code = ("import sys; sys.modules['distributed'] = None\n"
             "import fusenn.errors\n"

@@ -218,6 +218,20 @@ def test_block_order_is_shuffled_per_epoch_from_the_seed(client):
     assert [b for b, _, _ in fixed] == list(range(8)) * 2
 
 
+def test_dataframes_and_in_memory_labels_are_cut_into_blocks(client):
+    import dask.dataframe as dd
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": np.repeat(np.arange(4.0), 5), "b": 1.0,
+                          "y": np.repeat(np.arange(4), 5)})
+    ddf = dd.from_pandas(frame, npartitions=4)
+    seen = fdask.fit_incremental(_Recorder(), ddf[["a", "b"]], ddf["y"], shuffle=False).seen
+    assert seen == [(i, 5, i) for i in range(4)]
+    X = da.from_array(frame[["a", "b"]].to_numpy(), chunks=(5, 2))
+    seen = fdask.fit_incremental(_Recorder(), X, frame["y"].to_numpy(), shuffle=False).seen
+    assert seen == [(i, 5, i) for i in range(4)]
+
+
 def test_the_scikit_learn_face_learns_through_partial_fit(client):
     from fusenn.sklearn import MLPClassifier
 

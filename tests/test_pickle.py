@@ -403,3 +403,32 @@ def test_pools_train_and_predict(method):
         for a, b in zip(weights, expected[0]):
             np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(proba, expected[1])
+
+
+def _unfitted():
+    from fusenn.keras import Sequential, layers
+    from fusenn.sklearn import MLPClassifier, MLPRegressor
+
+    return {"MLPClassifier": MLPClassifier(hidden_layer_sizes=(7,), alpha=0.5),
+            "MLPRegressor": MLPRegressor(solver="sgd", momentum=0.5),
+            "keras.Sequential": Sequential([layers.Dense(3, input_shape=(4,))]),
+            "keras.Sequential(compiled)": _keras_model(fit=False)}
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("how", sorted(ROUND_TRIPS))
+@pytest.mark.parametrize("name", sorted(_unfitted()))
+def test_unfitted_faces_round_trip_and_then_fit(name, how):
+    obj = _unfitted()[name]
+    back = ROUND_TRIPS[how](obj)
+    _assert_same(obj, back, name)
+    X, y = _xy()
+    if name.startswith("MLP"):
+        assert back.get_params() == obj.get_params()
+        target = y if name == "MLPClassifier" else X[:, 0]
+        assert back.fit(X, target).score(X, target) > -1e9
+    elif "compiled" in name:
+        back.fit(X, y, epochs=1, verbose=0)
+        np.testing.assert_array_equal(back.predict(X, verbose=0).shape, (X.shape[0], 2))
+    else:  # not built yet: the copy draws its own weights when it builds, as Keras would
+        assert back.predict(X, verbose=0).shape == (X.shape[0], 3)

@@ -310,7 +310,9 @@ def fit_incremental(model, X, y, epochs=1, *, shuffle=True, random_state=None, c
     own training - :meth:`fusenn.Trainer.fit` with ``epochs=1``, the estimator's
     ``partial_fit``, or a Keras-face ``fit(epochs=1)`` - so one optimiser state (momentum,
     Adam's moments and step count) and one random stream go on from block to block. At most
-    two blocks are in this process at a time.
+    two blocks are in this process at a time. A Trainer's callbacks see each block as a fit
+    of one epoch (``on_train_begin`` ... ``on_train_end``); the History returned has one entry
+    per pass over all blocks.
 
     With a single block (and a Sequential), the weights are those of
     ``Trainer(model, random_state=random_state, **trainer_kwargs).fit(X, y, epochs)``: the

@@ -262,7 +262,7 @@ class _Blocks:
         if self.client is not None:
             Xb, yb = self.client.gather(job)
         else:
-            Xb, yb = dask.compute(*job, scheduler="sync")
+            Xb, yb = dask.compute(*job)  # the local scheduler dask is configured with
         return np.asarray(Xb), np.asarray(yb)
 
 
@@ -388,7 +388,7 @@ def fit_incremental(model, X, y, epochs=1, *, shuffle=True, random_state=None, c
     if classes is None and callable(getattr(model, "partial_fit", None)) and _takes(
             model.partial_fit, "classes") and not hasattr(model, "classes_"):
         classes = (client.compute(da.unique(y)).result() if client is not None
-                   else da.unique(y).compute(scheduler="sync"))
+                   else da.unique(y).compute())
     step, result = _learner(model, random_state, classes, trainer_kwargs)
     order_rng = np.random.default_rng(random_state)
     sizes = np.array(X.chunks[0], dtype=np.float64)

@@ -22,7 +22,7 @@ _LAZY = {
     "layers": ".layers", "optim": ".optim", "losses": ".losses", "callbacks": ".callbacks",
     "metrics": ".metrics", "initializers": ".initializers", "datasets": ".datasets",
     "sklearn": ".sklearn", "keras": ".keras", "diagnostics": ".diagnostics", "io": ".io",
-    "bench": ".bench", "plot": ".plot", "onnx": ".onnx",
+    "bench": ".bench", "plot": ".plot", "onnx": ".onnx", "dask": ".dask",
 }
 _LAZY_ATTRS = {
     "Sequential": (".model", "Sequential"), "Trainer": (".trainer", "Trainer"),
@@ -34,7 +34,8 @@ __all__ = [
     "__version__", "available_backends", "set_backend", "get_backend", "use_backend",
     "show_config", "set_num_threads", "get_num_threads", "activations", "functional",
     "errors", "Sequential", "Trainer", "History", "Perceptron", "load",
-    *(name for name in _LAZY if name != "plot"),  # plot needs matplotlib: not in import *
+    # plot needs matplotlib, dask needs dask.distributed: not in import *
+    *(name for name in _LAZY if name not in ("plot", "dask")),
     "FusennError", "ShapeError", "BackendUnavailableError", "DivergenceError", "FormatError",
 ]
 

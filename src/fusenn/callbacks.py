@@ -22,6 +22,9 @@ from ._typing import Logs
 from .errors import ArgumentError
 
 
+__all__ = ["Callback", "History", "MonitorCallback", "EarlyStopping", "ProgressBar"]
+
+
 class Callback:
     """Base of the callbacks: every hook does nothing until a subclass overrides it.
 
@@ -336,6 +339,24 @@ class ProgressBar(Callback):
     def __init__(self, verbose: int = 1, file: Optional[IO[str]] = None) -> None:
         self.verbose = int(verbose)
         self.file = file
+
+    _STREAMS = ("stdout", "stderr")
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # the bar is remade at the next fit; sys.stdout or sys.stderr travel by name and
+        # become the standard stream of the process that unpickles
+        state = self.__dict__.copy()
+        if "_bar" in state:
+            state["_bar"] = None
+        for name in self._STREAMS:
+            if state["file"] is not None and state["file"] is getattr(sys, name):
+                state["file"] = name
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        if state.get("file") in self._STREAMS:
+            state = dict(state, file=getattr(sys, state["file"]))
+        self.__dict__.update(state)
 
     def on_train_begin(self, logs: Logs = None) -> None:
         self._bar: Any = None

@@ -84,3 +84,9 @@ class DataError(FusennError, ValueError):
 class NonFiniteWeightsError(DivergenceError, ValueError):
     """Training produced NaN or infinite weights (scikit-learn raises a ValueError here, so
     this is one too)."""
+
+
+class ChunkError(FusennError, ValueError):
+    """A Dask array whose blocks cannot be used as given: chunk sizes that are unknown (nan,
+    after boolean indexing), or a ``y`` whose row chunks do not line up with ``X``'s. The
+    message names the array and says how to fix it (``compute_chunk_sizes()``, ``rechunk``)."""

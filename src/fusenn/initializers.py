@@ -30,6 +30,10 @@ from ._typing import Array
 from .errors import ArgumentError, ArgumentTypeError
 
 
+__all__ = ["Initializer", "Zeros", "Constant", "Uniform", "Normal", "VarianceScaling", "names", "get",
+           "default_for"]
+
+
 class Initializer:
     """Base class: subclasses implement :meth:`sample`.
 

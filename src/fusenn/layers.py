@@ -27,6 +27,10 @@ from ._validation import (check_batch, check_in_range, check_positive, check_ran
 from .errors import ArgumentError, ShapeError
 
 
+__all__ = ["Layer", "Dense", "DenseNoBias", "Activation", "Dropout", "BatchNorm", "PReLU", "Swish",
+           "RReLU", "Maxout", "LAYERS", "MAX_WEIGHTS", "from_config"]
+
+
 #: The most weights one Dense layer holds: BLAS takes its sizes as 32-bit ints (and 2**31
 #: float32 weights are 8 GiB, more than a CPU MLP has any use for).
 MAX_WEIGHTS = 2 ** 31 - 1
@@ -195,6 +199,12 @@ class Layer:
             A Generator, or a seed for a new one.
         """
         self.rng = check_random_state(rng)
+
+    def __getstate__(self):
+        # workspaces are scratch memory, made again by the next fit: they do not travel
+        state = self.__dict__.copy()
+        state["_ws"] = {}
+        return state
 
     # -- workspaces -----------------------------------------------------------------------
     def _out(self, key: str, rows: int, cols: int, dtype: DTypeLike = None) -> Array:

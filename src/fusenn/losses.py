@@ -29,6 +29,9 @@ from .backends import _contract
 from .errors import ArgumentError, ArgumentTypeError, ShapeError
 
 
+__all__ = ["Loss", "CrossEntropy", "BinaryCrossEntropy", "MSE", "HalfMSE", "names", "get"]
+
+
 class Loss:
     """Base of the losses: validation of targets, and the call that runs the fused kernel.
 

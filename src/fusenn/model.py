@@ -160,7 +160,12 @@ class Sequential:
         self.__dict__.update(state)
         self._lock = threading.RLock()
         self.__dict__.setdefault("_rows", None)
+        grads = [(layer, "d" + n, getattr(layer, "d" + n, None))
+                 for layer in self.layers for n in layer.param_names]
         self._pack()
+        for layer, name, grad in grads:  # the gradients of the last backward pass come along
+            if grad is not None and grad.shape == getattr(layer, name).shape:
+                getattr(layer, name)[...] = grad
 
     @property
     def n_params(self) -> int:

@@ -29,6 +29,10 @@ from ._typing import Array, DTypeLike, Logs
 from .errors import ArgumentError, ArgumentTypeError, ShapeError
 
 
+__all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "Adagrad", "names", "get", "from_state",
+           "LRSchedule", "StepLR", "ExponentialLR", "InverseScalingLR", "ReduceLROnPlateau"]
+
+
 class Optimizer:
     """Base of the optimisers: the learning rate, weight decay, step count and state vectors.
 

@@ -474,6 +474,13 @@ class CSVLogger(Callback):
         self._file = open(self.filename, "a" if self.append else "w", newline="")
         self._writer = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the open file does not travel: the copy opens its own at its next on_train_begin
+        state = self.__dict__.copy()
+        state.pop("_file", None)
+        state.pop("_writer", None)
+        return state
+
     def on_epoch_end(self, epoch: int, logs: Optional[dict[str, Any]] = None) -> None:
         logs = logs or {}
         assert self._file is not None, "on_train_begin opens the file"
@@ -539,4 +546,5 @@ __all__ = ["Callback", "History", "EarlyStopping", "ModelCheckpoint", "ReduceLRO
 
 _NAMES = ("Callback", "History", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau",
           "TerminateOnNaN", "CSVLogger", "LambdaCallback")
+__all__ = list(_NAMES)
 __getattr__ = missing_attribute(__name__, _NAMES)

@@ -669,4 +669,5 @@ LAYERS = {cls.__name__: cls for cls in (InputLayer, Dense, Dropout, BatchNormali
                                          Activation, ReLU, LeakyReLU, ELU, Softmax, PReLU,
                                          Flatten)}
 
+__all__ = ["Layer", *LAYERS, "Input"]
 __getattr__ = missing_attribute(__name__, tuple(LAYERS) + ("Input",))

@@ -595,4 +595,5 @@ def get(identifier: Union[str, dict[str, Any], Callable[..., Any], Loss]) -> Los
                       f"valid names: {', '.join(sorted(_NAMES))}")
 
 
+__all__ = ["Loss", *_CLASSES, "WeightedLoss", "get"]
 __getattr__ = missing_attribute(__name__, tuple(_CLASSES) + tuple(_NAMES))

@@ -399,4 +399,5 @@ def get(identifier: Union[str, dict[str, Any], Metric]) -> Metric:
                       f"valid names: accuracy, {', '.join(sorted(_NAMES))}")
 
 
+__all__ = ["Metric", *_CLASSES, "get"]
 __getattr__ = missing_attribute(__name__, tuple(_CLASSES) + ("accuracy",) + tuple(_NAMES))

@@ -1150,4 +1150,5 @@ def load_model(filepath: Union[str, "os.PathLike[str]"], custom_objects: Any = N
     return model
 
 
+__all__ = ["Sequential", "load_model"]
 __getattr__ = missing_attribute(__name__, ("Sequential", "load_model"))

@@ -421,4 +421,5 @@ def get(identifier: Union[str, dict[str, Any], _optim.Optimizer]) -> _optim.Opti
                       f"valid names: {', '.join(n.lower() for n in _CLASSES)}")
 
 
+__all__ = ["Optimizer", *_CLASSES, "get"]
 __getattr__ = missing_attribute(__name__, tuple(_CLASSES))

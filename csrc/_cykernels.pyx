@@ -25,13 +25,13 @@ already *are* the transposes, so only the argument order changes (see ``_mm_nn``
 ``OPENMP`` says whether this module was compiled with OpenMP; without it every ``prange`` runs
 serially and the results are the same.
 """
+from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport (cos, cosf, erf, erff, expm1, expm1f, fabs, fabsf, isfinite,
                         log, log1p, log1pf, pow, sin, sinf, sqrt, sqrtf, tanh)
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
-from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 import numpy as np
 

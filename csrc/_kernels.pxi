@@ -218,7 +218,29 @@ cdef void _column_sum(const floating* dz, floating* db, Py_ssize_t m,
 # The products go to NumPy's own BLAS when the backend module found its CBLAS gemm (see
 # fusenn.backends._blas): then NumPy's matmul and fusenn's kernels share one BLAS library and
 # one thread pool in the process, instead of waking a second library's pool (SciPy's). Until
-# then, and wherever NumPy's BLAS cannot be found, they go to SciPy's cython_blas.
+# then, and wherever NumPy's BLAS cannot be found, they go to SciPy's cython_blas, whose
+# Fortran gemm is looked up (through its exported function table) only when a product needs
+# it: importing scipy.linalg costs more than a small network's whole fit.
+ctypedef void (*f_sgemm_t)(char* ta, char* tb, int* M, int* N, int* K, float* alpha,
+                           float* A, int* lda, float* B, int* ldb, float* beta, float* C,
+                           int* ldc) noexcept nogil
+ctypedef void (*f_dgemm_t)(char* ta, char* tb, int* M, int* N, int* K, double* alpha,
+                           double* A, int* lda, double* B, int* ldb, double* beta, double* C,
+                           int* ldc) noexcept nogil
+cdef f_sgemm_t _f_sgemm = NULL
+cdef f_dgemm_t _f_dgemm = NULL
+
+
+cdef void _load_scipy_blas() noexcept with gil:
+    """Point the Fortran gemm pointers at SciPy's cython_blas (imported now, once)."""
+    global _f_sgemm, _f_dgemm
+    if _f_sgemm != NULL:
+        return
+    from scipy.linalg import cython_blas
+    table = cython_blas.__pyx_capi__
+    s_cap, d_cap = table["sgemm"], table["dgemm"]
+    _f_dgemm = <f_dgemm_t>PyCapsule_GetPointer(d_cap, PyCapsule_GetName(d_cap))
+    _f_sgemm = <f_sgemm_t>PyCapsule_GetPointer(s_cap, PyCapsule_GetName(s_cap))
 ctypedef void (*cblas_sgemm64_t)(int order, int ta, int tb, int64_t M, int64_t N, int64_t K,
                                  float alpha, const float* A, int64_t lda, const float* B,
                                  int64_t ldb, float beta, float* C,
@@ -303,13 +325,18 @@ cdef void _gemm_ab(char ta, char tb, int M, int N, int K, floating alpha, const 
     if floating is float:
         if _cblas_sgemm != NULL:
             _cblas_sgemm(CBLAS_COL_MAJOR, cta, ctb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
-        else:
-            sgemm(&ta, &tb, &M, &N, &K, &alpha, <float*>A, &lda, <float*>B, &ldb, &beta, C,
-                  &ldc)
+            return
     elif _cblas_dgemm != NULL:
         _cblas_dgemm(CBLAS_COL_MAJOR, cta, ctb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+        return
+    if _f_sgemm == NULL:
+        _load_scipy_blas()
+    if floating is float:
+        _f_sgemm(&ta, &tb, &M, &N, &K, &alpha, <float*>A, &lda, <float*>B, &ldb, &beta, C,
+                 &ldc)
     else:
-        dgemm(&ta, &tb, &M, &N, &K, &alpha, <double*>A, &lda, <double*>B, &ldb, &beta, C, &ldc)
+        _f_dgemm(&ta, &tb, &M, &N, &K, &alpha, <double*>A, &lda, <double*>B, &ldb, &beta, C,
+                 &ldc)
 
 
 cdef inline void _mm_nn(const floating* x, const floating* W, floating* z, Py_ssize_t m,

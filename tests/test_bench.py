@@ -91,7 +91,7 @@ def test_format_seconds(seconds, text):
 def test_paths_and_unknown_measurement():
     assert bench.paths("predict")[-1] == "torch"
     assert "fusenn-numpy" in bench.paths("predict") and "sklearn" not in bench.paths("predict")
-    assert bench.paths("train")[-3:] == ("plain-numpy", "torch", "sklearn")
+    assert bench.paths("train")[-5:-2] == ("plain-numpy", "torch", "sklearn")
     assert bench.paths("kernels") == bench.KERNEL_PATHS
     with bad_input(ValueError, match="unknown measurement 'infer'"):
         bench.paths("infer")
@@ -203,7 +203,53 @@ def test_a_peer_not_installed_is_reported_without_a_process(peer_registry, monke
     rows = bench.run(["xor"], repeat=1, include=["ghost"], rounds=2, print_fn=None)
     assert rows == [{"config": "xor", "path": "ghost", "samples_per_s": None,
                      "ran": "not installed (fusenn_no_such_module_here)", "vs_numpy_ref": None,
-                     "vs_torch": None}]
+                     "vs_torch": None, "vs_jax_scan": None}]
     versions = bench.peer_versions()  # no distribution: nothing to record
-    assert "ghost" not in versions and list(versions)[3:] == ["torch", "sklearn", "numba",
-                                                              "scipy"]
+    assert "ghost" not in versions and list(versions)[3:] == ["torch", "sklearn", "jax",
+                                                              "numba", "scipy"]
+
+
+def test_jax_peers_are_optional_training_peers(monkeypatch):
+    for name, title in [("jax-step", "jitted step"), ("jax-scan", "lax.scan")]:
+        peer = bench.PEERS[name]
+        assert peer.module == "jax" and peer.distribution == "jax" and title in peer.title
+        assert name in bench.paths("train") and name not in bench.paths("predict")
+    assert bench.paths("train")[-2:] == ("jax-step", "jax-scan")
+    # where jax is absent, both are said to be, and no process is started for them
+    found = bench.training._module_found
+    monkeypatch.setattr(bench.training, "_module_found", lambda module: module != "jax"
+                        and found(module))
+
+    def never(*args):
+        raise AssertionError("a missing peer must not be started")
+
+    monkeypatch.setattr(bench.training, "_measure_in_child", never)
+    rows = bench.run(["nielsen"], repeat=1, include=["jax-step", "jax-scan"], rounds=1,
+                     print_fn=None)
+    assert [(r["path"], r["ran"], r["samples_per_s"]) for r in rows] == [
+        ("jax-step", "not installed (jax)", None), ("jax-scan", "not installed (jax)", None)]
+
+
+def test_training_table_has_a_ratio_column_per_reference(monkeypatch):
+    rates = {"fusenn-numpy": 100.0, "torch": 50.0, "jax-scan": 400.0, "plain-numpy": 200.0}
+    monkeypatch.setattr(bench.training, "_measure_path",
+                        lambda config, label, *args: (rates[label], f"ran:{label}"))
+    printed = []
+    rows = bench.run(["xor"], repeat=1, include=list(rates), rounds=1, print_fn=printed.append)
+    by_path = {r["path"]: r for r in rows}
+    assert by_path["plain-numpy"]["vs_numpy_ref"] == pytest.approx(2.0)
+    assert by_path["plain-numpy"]["vs_torch"] == pytest.approx(4.0)
+    assert by_path["plain-numpy"]["vs_jax_scan"] == pytest.approx(0.5)
+    assert by_path["jax-scan"]["vs_jax_scan"] == pytest.approx(1.0)
+    head, rule, *lines = printed[0].splitlines()
+    assert head.split() == ["config", "path", "samples/s", "x", "numpy-ref", "x", "torch", "x",
+                            "jax-scan", "ran"]
+    assert set(rule) == {"-"}
+    assert [line.split()[1] for line in lines] == ["fusenn-numpy", "plain-numpy", "torch",
+                                                   "jax-scan"]
+    assert lines[1].split() == ["xor", "plain-numpy", "200", "2.00", "4.00", "0.50",
+                                "ran:plain-numpy"]
+    # prediction has no JAX peer, and no JAX column
+    table = bench.format_table([{**rows[0], "samples_per_s": 1.0}], unit="rows/s",
+                               references=bench.MEASUREMENTS["predict"].references)
+    assert "jax" not in table.splitlines()[0]

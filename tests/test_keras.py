@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import fusenn as fn
+from fusenn.bench.faces import KERAS_SCRIPT_DIR
 from fusenn.errors import FormatError, ShapeError, UnsupportedFeatureError
 from fusenn.keras import (callbacks, initializers, layers, losses, metrics, models,
                           optimizers, regularizers, utils)
@@ -21,7 +22,7 @@ from fusenn.keras.utils import set_random_seed
 
 from support import SHARED_DATA, bad_input
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "benchmarks" / "keras_scripts"
+SCRIPTS = KERAS_SCRIPT_DIR
 
 
 def swap_imports(text):

@@ -381,3 +381,10 @@ def test_a_face_library_not_installed_is_reported_without_a_process(monkeypatch)
     assert [(r["path"], r["seconds"], r["ran"]) for r in rows] == [
         ("keras-jax", None, "not installed (keras)")]
     assert bench.face_versions("sklearn")["scikit-learn"] is not None
+
+
+def test_the_faces_examples_run():
+    import doctest
+
+    result = doctest.testmod(bench.faces, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 10 and result.failed == 0

@@ -124,7 +124,7 @@ def find_mnist_dir(directory=None):
     ...     find_mnist_dir(empty)
     Traceback (most recent call last):
     ...
-    FileNotFoundError: no MNIST t10k files ...
+    FileNotFoundError: no MNIST t10k images file in ...
     """
     from ..datasets import find_mnist
 
@@ -615,9 +615,9 @@ def format_face_table(rows, reference):
     >>> print(format_face_table([{"task": "xor", "path": "keras-jax", "seconds": 9.0,
     ...                           "total_s": 12.0, "accuracy": 1.0, "vs_reference": 1.0,
     ...                           "data": "XOR", "ran": "keras-jax"}], "keras-jax"))
-    task     path              seconds    total s  accuracy  x keras-jax  data
-    ------------------------------------------------------------------------
-    xor      keras-jax           9.000     12.000    1.0000         1.00  XOR
+    task     path              seconds    total s  accuracy   x keras-jax  data
+    ---------------------------------------------------------------------------
+    xor      keras-jax           9.000     12.000    1.0000          1.00  XOR
     """
     ratio = f"x {reference}"
     width = max(9, len(ratio))

@@ -1,5 +1,5 @@
-"""Benchmarks: fusenn's paths against each other and against PyTorch eager, scikit-learn and
-plain NumPy.
+"""Benchmarks: fusenn's paths against each other and against PyTorch eager, JAX, scikit-learn
+and plain NumPy, and fusenn's scikit-learn and Keras faces against those libraries.
 
 Three measurements, defined here once and timed both by ``benchmarks/`` (pytest-benchmark) and
 by ``fusenn bench`` (one table each):

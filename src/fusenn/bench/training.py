@@ -21,7 +21,10 @@ A *path* is a label in the table: ``fusenn-<backend>`` for each fusenn backend, 
 of :data:`PEERS`, the registry of the libraries fusenn is compared with. A peer is a name, a
 runner factory per measurement it takes part in, and the module it needs; whether that module
 is installed is looked up once. Adding a peer is writing its factories and registering them
-with :func:`register_peer`.
+with :func:`register_peer`. The peers: a plain NumPy MLP, PyTorch eager, scikit-learn's
+``MLPClassifier`` and JAX, as a jitted step per batch (``jax-step``) and as the whole epoch in
+one jitted ``lax.scan`` (``jax-scan``, the strongest Python peer, which the training table
+gives a ratio column beside fusenn's NumPy reference and PyTorch).
 
 Each runner is built once (model, data, a warm-up call, so that compilation is not timed) and
 then returns a function that runs once more and returns the path that ran. :func:`run` times

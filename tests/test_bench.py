@@ -307,7 +307,7 @@ def test_sklearn_face_row_fits_the_same_model(path):
 
 
 def test_keras_script_text_swaps_the_imports_only():
-    original = (bench.KERAS_SCRIPT_DIR / "xor_notes.py").read_text()
+    original = (bench.KERAS_SCRIPT_DIR / "xor_notes.py.txt").read_text()
     ours = bench.keras_script_text("xor", "fusenn.keras")
     assert "tensorflow" not in ours and "from fusenn.keras.models import Sequential" in ours
     assert ours.splitlines()[-3:] == original.splitlines()[-3:]

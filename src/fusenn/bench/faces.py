@@ -20,7 +20,7 @@ digits instead, and each row says which data it used. Both estimators produce th
 accuracies are printed beside them.
 
 **Keras** (issue 14): the scripts of :data:`KERAS_SCRIPTS` (in ``keras_scripts/`` beside this
-module: the course notes' XOR and an MNIST MLP, written for Keras), run with their imports
+module, as text: the course notes' XOR and an MNIST MLP, written for Keras), run with their imports
 pointed at ``fusenn.keras`` (path ``fusenn.keras``) and, when Keras 3 and JAX are installed,
 as written on Keras 3 with ``KERAS_BACKEND=jax`` (path ``keras-jax``). The driver wraps
 ``Sequential.fit`` to time every ``fit`` call; the whole script's time is kept too.
@@ -88,7 +88,8 @@ SKLEARN_PATHS = ("fusenn.sklearn", "sklearn")
 #: The embedded 8x8 digits' split (1,437 of 1,797 to train), used when MNIST is absent.
 DIGITS_TRAIN = 1437
 
-#: The directory of the Keras scripts (shipped with the package).
+#: The directory of the Keras scripts, shipped with the package as ``<script>.txt`` (data, not
+#: modules of fusenn: the MNIST script reads MNIST as it is imported).
 KERAS_SCRIPT_DIR = Path(__file__).resolve().parent / "keras_scripts"
 #: The scripts of ``--what keras``, by task name.
 KERAS_SCRIPTS = {"xor": "xor_notes.py", "mnist": "mnist_mlp.py"}
@@ -324,7 +325,7 @@ def keras_script_text(task, path, epochs=None):
     spec = _task(KERAS_SCRIPTS, task, "keras")
     if path not in KERAS_PATHS:
         raise ArgumentError(f"unknown path {path!r}; choose from {', '.join(KERAS_PATHS)}")
-    text = swap_imports((KERAS_SCRIPT_DIR / spec).read_text(),
+    text = swap_imports((KERAS_SCRIPT_DIR / f"{spec}.txt").read_text(),
                         "fusenn.keras" if path == "fusenn.keras" else "keras")
     if epochs is not None:
         text, n = re.subn(r"\bepochs=\d+", f"epochs={int(epochs)}", text)

@@ -6,13 +6,19 @@ Rows of a group compare like with like (one configuration). Run with
 a process of its own: here all paths share one process, and once the Cython backend has
 started libgomp with passive waiting, PyTorch (which shares that libgomp) runs slower than it
 would alone, so the PyTorch rows of this suite understate it.
+
+The JAX peers (``jax-step``, ``jax-scan``) are checked here, not in tests/: where JAX is
+installed, :func:`test_jax_peers_train_fusenns_network` runs both on a few batches in order
+and finds fusenn's weights after the epoch; without JAX they are skipped, like PyTorch.
 """
+import numpy as np
 import pytest
 
 import fusenn as fn
 from fusenn import bench
 
-PATHS = ["fusenn-numpy", "fusenn-cython", "fusenn-numba", "plain-numpy", "torch", "sklearn"]
+PATHS = ["fusenn-numpy", "fusenn-cython", "fusenn-numba", "plain-numpy", "torch", "sklearn",
+         "jax-step", "jax-scan"]
 
 
 @pytest.mark.parametrize("config", list(bench.CONFIGS))
@@ -40,3 +46,24 @@ def test_train_one_epoch(benchmark, config, path, versions):
     benchmark.extra_info["ran"] = ran
     if path.startswith("fusenn-"):
         assert ran.endswith(path[7:])
+
+
+@pytest.mark.parametrize("config", ["xor", "nielsen", "medium"])
+@pytest.mark.parametrize("path", ["jax-step", "jax-scan"])
+def test_jax_peers_train_fusenns_network(benchmark, config, path):
+    """One epoch of a JAX peer, samples in order, ends on the weights of fusenn's SGD epoch
+    from the same start (a last, smaller batch included); then the epoch is timed."""
+    pytest.importorskip("jax")
+    cfg = bench.CONFIGS[config]
+    X, y = bench.make_data(cfg)
+    X, y = X[:5 * cfg.batch_size + 3], y[:5 * cfg.batch_size + 3]
+    model = bench.fusenn_mlp(cfg)
+    fn.Trainer(model, optimizer=fn.optim.SGD(lr=bench.LR), batch_size=cfg.batch_size,
+               shuffle=False, metrics=[]).fit(X, y, epochs=1)
+    runner = {"jax-step": bench.jax_step_runner, "jax-scan": bench.jax_scan_runner}[path]
+    epoch = runner(cfg, X, y, shuffle=False)  # its warm-up is the epoch compared
+    assert len(epoch.weights()) == len(model.get_weights())
+    for ours, theirs in zip(model.get_weights(), epoch.weights()):
+        np.testing.assert_allclose(theirs, ours, rtol=1e-4, atol=1e-6)
+    benchmark.group = f"jax-check-{config}"
+    assert benchmark.pedantic(epoch, rounds=1, iterations=1) == path

@@ -10,7 +10,7 @@ import pytest
 
 import fusenn as fn
 from fusenn import bench
-from support import bad_input
+from support import SHARED_DATA, bad_input
 
 
 def test_kernel_cases_are_one_group_each_and_cover_the_targets():
@@ -91,7 +91,7 @@ def test_format_seconds(seconds, text):
 def test_paths_and_unknown_measurement():
     assert bench.paths("predict")[-1] == "torch"
     assert "fusenn-numpy" in bench.paths("predict") and "sklearn" not in bench.paths("predict")
-    assert bench.paths("train")[-3:] == ("plain-numpy", "torch", "sklearn")
+    assert bench.paths("train")[-5:-2] == ("plain-numpy", "torch", "sklearn")
     assert bench.paths("kernels") == bench.KERNEL_PATHS
     with bad_input(ValueError, match="unknown measurement 'infer'"):
         bench.paths("infer")
@@ -203,7 +203,189 @@ def test_a_peer_not_installed_is_reported_without_a_process(peer_registry, monke
     rows = bench.run(["xor"], repeat=1, include=["ghost"], rounds=2, print_fn=None)
     assert rows == [{"config": "xor", "path": "ghost", "samples_per_s": None,
                      "ran": "not installed (fusenn_no_such_module_here)", "vs_numpy_ref": None,
-                     "vs_torch": None}]
+                     "vs_torch": None, "vs_jax_scan": None}]
     versions = bench.peer_versions()  # no distribution: nothing to record
-    assert "ghost" not in versions and list(versions)[3:] == ["onnxruntime", "torch", "sklearn",
-                                                              "numba", "scipy"]
+    assert "ghost" not in versions and list(versions)[3:] == ["onnxruntime", "torch",
+                                                              "sklearn", "jax", "numba",
+                                                              "scipy"]
+
+
+def test_jax_peers_are_optional_training_peers(monkeypatch):
+    for name, title in [("jax-step", "jitted step"), ("jax-scan", "lax.scan")]:
+        peer = bench.PEERS[name]
+        assert peer.module == "jax" and peer.distribution == "jax" and title in peer.title
+        assert name in bench.paths("train") and name not in bench.paths("predict")
+    assert bench.paths("train")[-2:] == ("jax-step", "jax-scan")
+    # where jax is absent, both are said to be, and no process is started for them
+    found = bench.training._module_found
+    monkeypatch.setattr(bench.training, "_module_found", lambda module: module != "jax"
+                        and found(module))
+
+    def never(*args):
+        raise AssertionError("a missing peer must not be started")
+
+    monkeypatch.setattr(bench.training, "_measure_in_child", never)
+    rows = bench.run(["nielsen"], repeat=1, include=["jax-step", "jax-scan"], rounds=1,
+                     print_fn=None)
+    assert [(r["path"], r["ran"], r["samples_per_s"]) for r in rows] == [
+        ("jax-step", "not installed (jax)", None), ("jax-scan", "not installed (jax)", None)]
+
+
+def test_training_table_has_a_ratio_column_per_reference(monkeypatch):
+    rates = {"fusenn-numpy": 100.0, "torch": 50.0, "jax-scan": 400.0, "plain-numpy": 200.0}
+    monkeypatch.setattr(bench.training, "_measure_path",
+                        lambda config, label, *args: (rates[label], f"ran:{label}"))
+    printed = []
+    rows = bench.run(["xor"], repeat=1, include=list(rates), rounds=1, print_fn=printed.append)
+    by_path = {r["path"]: r for r in rows}
+    assert by_path["plain-numpy"]["vs_numpy_ref"] == pytest.approx(2.0)
+    assert by_path["plain-numpy"]["vs_torch"] == pytest.approx(4.0)
+    assert by_path["plain-numpy"]["vs_jax_scan"] == pytest.approx(0.5)
+    assert by_path["jax-scan"]["vs_jax_scan"] == pytest.approx(1.0)
+    head, rule, *lines = printed[0].splitlines()
+    assert head.split() == ["config", "path", "samples/s", "x", "numpy-ref", "x", "torch", "x",
+                            "jax-scan", "ran"]
+    assert set(rule) == {"-"}
+    assert [line.split()[1] for line in lines] == ["fusenn-numpy", "plain-numpy", "torch",
+                                                   "jax-scan"]
+    assert lines[1].split() == ["xor", "plain-numpy", "200", "2.00", "4.00", "0.50",
+                                "ran:plain-numpy"]
+    # prediction has no JAX peer, and no JAX column
+    table = bench.format_table([{**rows[0], "samples_per_s": 1.0}], unit="rows/s",
+                               references=bench.MEASUREMENTS["predict"].references)
+    assert "jax" not in table.splitlines()[0]
+
+
+# --------------------------------------------------------------------------- the faces
+def test_find_mnist_dir(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match="no MNIST t10k images file"):  # as datasets
+        bench.find_mnist_dir(tmp_path)
+    monkeypatch.setattr(bench.faces, "MNIST_CANDIDATES", (tmp_path / "none", tmp_path))
+    monkeypatch.delenv("MNIST_DIR", raising=False)
+    assert bench.find_mnist_dir() is None
+    monkeypatch.setenv("MNIST_DIR", str(SHARED_DATA))
+    assert bench.find_mnist_dir() == SHARED_DATA.resolve()
+    monkeypatch.setenv("MNIST_DIR", str(tmp_path))
+    monkeypatch.setattr(bench.faces, "MNIST_CANDIDATES", (tmp_path, SHARED_DATA))
+    assert bench.find_mnist_dir() == SHARED_DATA.resolve()  # the next candidate
+    assert bench.find_mnist_dir(SHARED_DATA) == SHARED_DATA
+
+
+def test_sklearn_tasks_use_mnist_or_say_they_use_the_digits(tmp_path, monkeypatch):
+    task = bench.SKLEARN_TASKS["mnist"]
+    assert task.params == bench.SKLEARN_TASKS["predict"].params
+    assert task.params["hidden_layer_sizes"] == (100,) and task.params["batch_size"] == 32
+    assert bench.SKLEARN_TASKS["predict"].predict_rows == 100_000
+    Xtr, ytr, Xte, yte, data = bench.load_sklearn_task(task, mnist_dir=SHARED_DATA)
+    assert Xtr.shape == (8000, 784) and Xte.shape == (2000, 784) and Xtr.dtype == np.float32
+    assert data == f"MNIST t10k in {SHARED_DATA}, 8,000/2,000"
+    monkeypatch.setattr(bench.faces, "MNIST_CANDIDATES", (tmp_path,))
+    monkeypatch.delenv("MNIST_DIR", raising=False)
+    Xtr, ytr, Xte, yte, data = bench.load_sklearn_task(task, np.float64, small=True)
+    assert Xtr.shape == (256, 64) and Xte.shape == (64, 64) and Xtr.dtype == np.float64
+    assert data == "embedded 8x8 digits, 1,437/360 (no MNIST found), small"
+
+
+@pytest.mark.parametrize("path", bench.SKLEARN_PATHS)
+def test_sklearn_face_row_fits_the_same_model(path):
+    row = bench.sklearn_face_row("digits", path, small=True)
+    assert row["seconds"] > 0 and row["data"] == "embedded 8x8 digits, 1,437/360, small"
+    # both estimators fit the same model from the same arguments (to float32 rounding)
+    from sklearn.neural_network import MLPClassifier
+
+    Xtr, ytr, Xte, yte, _ = bench.load_sklearn_task(bench.SKLEARN_TASKS["digits"], small=True)
+    params = dict(bench.SKLEARN_TASKS["digits"].params, max_iter=2)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = MLPClassifier(**params).fit(Xtr, ytr).score(Xte, yte)
+    assert row["accuracy"] == pytest.approx(expected, abs=2 / 64)
+    with bad_input(ValueError, match="unknown task 'huge' for --what sklearn"):
+        bench.sklearn_face_row("huge", path)
+    with bad_input(ValueError, match="unknown path 'torch'"):
+        bench.sklearn_estimator("torch")
+
+
+def test_keras_script_text_swaps_the_imports_only():
+    original = (bench.KERAS_SCRIPT_DIR / "xor_notes.py.txt").read_text()
+    ours = bench.keras_script_text("xor", "fusenn.keras")
+    assert "tensorflow" not in ours and "from fusenn.keras.models import Sequential" in ours
+    assert ours.splitlines()[-3:] == original.splitlines()[-3:]
+    theirs = bench.keras_script_text("xor", "keras-jax", epochs=7)
+    assert "from keras.layers import Dense" in theirs and "epochs=7," in theirs
+    assert "epochs=10000" not in theirs
+    mnist = bench.keras_script_text("mnist", "fusenn.keras")
+    assert "from fusenn.keras.layers import Dense, Input" in mnist and "epochs=5," in mnist
+    with bad_input(ValueError, match="unknown task 'cnn' for --what keras"):
+        bench.keras_script_text("cnn", "fusenn.keras")
+    with bad_input(ValueError, match="unknown path 'tensorflow'"):
+        bench.keras_script_text("xor", "tensorflow")
+
+
+def test_keras_face_row_times_the_fit_of_the_script():
+    row = bench.keras_face_row("xor", "fusenn.keras", small=True)
+    assert 0 < row["seconds"] < row["total_s"]
+    assert row["accuracy"] in (0.0, 0.25, 0.5, 0.75, 1.0)  # of the four XOR samples
+    assert row["data"] == "the notes' XOR, 4 samples, 20 epochs"
+
+
+def test_keras_face_row_needs_mnist(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench.faces, "MNIST_CANDIDATES", (tmp_path,))
+    monkeypatch.delenv("MNIST_DIR", raising=False)
+    with pytest.raises(FileNotFoundError, match="no MNIST t10k files found for the MNIST"):
+        bench.keras_face_row("mnist", "fusenn.keras", small=True)
+    rows = bench.run_face("keras", ["mnist"], include=["fusenn.keras"], repeat=1, small=True,
+                          print_fn=None)
+    assert rows[0]["seconds"] is None and rows[0]["ran"].startswith("no MNIST t10k files")
+
+
+def test_run_face_keeps_the_best_run_and_the_ratio_to_the_library(monkeypatch):
+    times = {"fusenn.sklearn": [0.5, 0.2, 0.4], "sklearn": [2.0, 3.0, 1.0]}
+    calls = []
+
+    def row(what, task, path, small, mnist_dir):
+        calls.append((task, path))
+        seconds = times[path][sum(1 for c in calls if c == (task, path)) - 1]
+        return {"seconds": seconds, "accuracy": 0.9, "data": "some digits"}, None
+
+    monkeypatch.setattr(bench.faces, "_row_in_child", row)
+    printed = []
+    rows = bench.run_face("sklearn", ["digits"], repeat=3, print_fn=printed.append)
+    assert calls == [("digits", "fusenn.sklearn"), ("digits", "sklearn")] * 3  # in turns
+    assert [(r["path"], r["seconds"], r["ran"]) for r in rows] == [
+        ("fusenn.sklearn", 0.2, "fusenn.sklearn"), ("sklearn", 1.0, "sklearn")]
+    assert rows[0]["vs_reference"] == pytest.approx(5.0)
+    assert rows[1]["vs_reference"] == pytest.approx(1.0)
+    head, rule, *lines = printed[0].splitlines()
+    assert head.split() == ["task", "path", "seconds", "total", "s", "accuracy", "x", "sklearn",
+                            "data"]
+    assert lines[0].split() == ["digits", "fusenn.sklearn", "0.200", "-", "0.9000", "5.00",
+                                "some", "digits"]
+    with bad_input(ValueError, match="unknown path 'keras-jax' for --what sklearn"):
+        bench.run_face("sklearn", include=["keras-jax"])
+    with bad_input(ValueError, match="unknown face 'torch'"):
+        bench.run_face("torch")
+    with bad_input(ValueError, match="repeat must be >= 1"):
+        bench.run_face("keras", repeat=0)
+
+
+def test_a_face_library_not_installed_is_reported_without_a_process(monkeypatch):
+    def never(*args):
+        raise AssertionError("a missing library must not be started")
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(bench.faces.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "keras" else find_spec(name, *a))
+    monkeypatch.setattr(bench.faces, "_row_in_child", never)
+    rows = bench.run_face("keras", ["xor"], include=["keras-jax"], repeat=2, print_fn=None)
+    assert [(r["path"], r["seconds"], r["ran"]) for r in rows] == [
+        ("keras-jax", None, "not installed (keras)")]
+    assert bench.face_versions("sklearn")["scikit-learn"] is not None
+
+
+def test_the_faces_examples_run():
+    import doctest
+
+    result = doctest.testmod(bench.faces, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 10 and result.failed == 0

@@ -49,7 +49,7 @@ def test_version_and_help():
     proc = run("train", "--help")
     assert proc.returncode == 0 and "--early-stopping" in proc.stdout
     proc = run("bench", "--help")
-    assert proc.returncode == 0 and "--what {train,predict,kernels}" in proc.stdout
+    assert proc.returncode == 0 and "--what {train,predict,kernels,sklearn,keras}" in proc.stdout
     text = " ".join(proc.stdout.split())  # the help states the benchmark's own settings
     assert f"the {bench.PREDICT_CONFIG} network over {bench.PREDICT_ROWS:,} rows" in text
     assert f"(default {bench.PREDICT_ROWS:,})" in text
@@ -195,6 +195,14 @@ def test_train_on_csv_and_npz(tmp_path):
      "unknown path 'sklearn' for --what predict"),
     (["bench", "--paths", ","], "--paths names no path"),
     (["bench", "--what", "predict", "--rows", "0"], "--rows"),
+    (["bench", "--what", "sklearn", "--rows", "10"], "--rows applies to --what predict only"),
+    (["bench", "--what", "keras", "--rounds", "2"], "--rounds applies to --what train and"),
+    (["bench", "--small"], "--small applies to --what sklearn and keras only, not train"),
+    (["bench", "--what", "kernels", "--mnist", "."], "--mnist applies to --what sklearn and"),
+    (["bench", "--what", "keras", "--configs", "huge"],
+     "unknown task 'huge' for --what keras; choose from xor, mnist"),
+    (["bench", "--what", "sklearn", "--paths", "fusenn.sklearn,torch"],
+     "unknown path 'torch' for --what sklearn; choose from fusenn.sklearn, sklearn"),
 ])
 def test_bad_arguments(args, needle):
     assert_one_line_error(run(*args), needle, code=2)
@@ -311,6 +319,46 @@ def test_bench_kernels_prints_the_table():
                 if path in ("numpy-unfused", "numpy")]
     assert got == expected
     assert {m.group(4) for m in parsed if m.group(2) == "numpy"} == {"1.00"}
+
+
+def test_bench_sklearn_prints_the_table():
+    r = run("bench", "--what", "sklearn", "--small", "--configs", "digits,predict", "--repeat",
+            "1", "--mnist", SHARED_DATA)
+    assert r.returncode == 0, r.stderr
+    assert "fusenn.sklearn.MLPClassifier against sklearn.neural_network.MLPClassifier" in r.stdout
+    assert "small sizes (a check, not a measurement)" in r.stdout
+    head, rows = _table(r.stdout)
+    assert head.split() == ["task", "path", "seconds", "total", "s", "accuracy", "x", "sklearn",
+                            "data"]
+    parsed = [row.split(None, 6) for row in rows]
+    assert [p[:2] for p in parsed] == [["digits", "fusenn.sklearn"], ["digits", "sklearn"],
+                                       ["predict", "fusenn.sklearn"], ["predict", "sklearn"]]
+    for p in parsed:
+        assert float(p[2]) > 0 and 0 <= float(p[4]) <= 1
+    assert parsed[1][5] == parsed[3][5] == "1.00"
+    assert float(parsed[0][5]) == pytest.approx(float(parsed[1][2]) / float(parsed[0][2]),
+                                                abs=0.01 + 0.01 * float(parsed[0][5]))
+    assert parsed[0][6] == "embedded 8x8 digits, 1,437/360, small"
+    assert parsed[2][6] == f"MNIST t10k in {SHARED_DATA}, 8,000/2,000, small"
+
+
+def test_bench_keras_prints_the_table(tmp_path):
+    r = run("bench", "--what", "keras", "--small", "--configs", "xor,mnist", "--paths",
+            "fusenn.keras", "--repeat", "1", "--mnist", tmp_path)
+    assert_one_line_error(r, "no MNIST t10k images file", code=1)  # refused before running
+    assert "xor" not in r.stdout
+    r = run("bench", "--what", "keras", "--small", "--configs", "xor", "--paths",
+            "fusenn.keras", "--repeat", "1")
+    assert r.returncode == 0, r.stderr
+    assert "imports changed to fusenn.keras against the same scripts on Keras 3" in r.stdout
+    head, rows = _table(r.stdout)
+    assert head.split() == ["task", "path", "seconds", "total", "s", "accuracy", "x",
+                            "keras-jax", "data"]
+    (row,) = rows
+    task, path, fit_s, total_s, accuracy, ratio, data = row.split(None, 6)
+    assert (task, path, ratio) == ("xor", "fusenn.keras", "-")
+    assert 0 < float(fit_s) < float(total_s) and 0 <= float(accuracy) <= 1
+    assert data == "the notes' XOR, 4 samples, 20 epochs"
 
 
 def test_choices_come_from_the_registries():

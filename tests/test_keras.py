@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import fusenn as fn
+from fusenn.bench.faces import KERAS_SCRIPT_DIR
 from fusenn.errors import FormatError, ShapeError, UnsupportedFeatureError
 from fusenn.keras import (callbacks, initializers, layers, losses, metrics, models,
                           optimizers, regularizers, utils)
@@ -21,7 +22,7 @@ from fusenn.keras.utils import set_random_seed
 
 from support import SHARED_DATA, bad_input
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "benchmarks" / "keras_scripts"
+SCRIPTS = KERAS_SCRIPT_DIR
 
 
 def swap_imports(text):
@@ -53,7 +54,7 @@ def _seeded():
 
 # -- the scripts --------------------------------------------------------------------------------
 def test_notes_xor_script_runs_with_the_import_swapped():
-    text = (SCRIPTS / "xor_notes.py").read_text()
+    text = (SCRIPTS / "xor_notes.py.txt").read_text()
     assert "from tensorflow.keras.models import Sequential" in text
     out = run_script(swap_imports(text), seed=4)
     assert "Accuracy: 100.00%" in out
@@ -67,7 +68,7 @@ def test_notes_xor_script_runs_with_the_import_swapped():
 
 
 def test_mnist_script_runs_with_the_import_swapped():
-    text = swap_imports((SCRIPTS / "mnist_mlp.py").read_text())
+    text = swap_imports((SCRIPTS / "mnist_mlp.py.txt").read_text())
     env = {**os.environ, "MNIST_DIR": str(SHARED_DATA)}
     out = subprocess.run([sys.executable, "-c", text], env=env, capture_output=True, text=True,
                          timeout=600, check=True).stdout

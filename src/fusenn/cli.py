@@ -10,6 +10,7 @@
     fusenn predict model.npz DATA        # one prediction per line
     fusenn bench                         # one training epoch on every path and peer
     fusenn bench --what predict|kernels  # prediction throughput, or the kernels
+    fusenn bench --what sklearn|keras    # a face against the library it replaces
     fusenn plot activations [NAMES] -o F # activations and derivatives drawn (the plot extra)
     fusenn train --plot FILE.png         # ... and draw the run's curves and confusion matrix
     fusenn export model.npz model.onnx   # the saved model as an ONNX graph (the onnx extra)
@@ -255,25 +256,44 @@ def _bench_parser(sub: Any, name: Any) -> Any:
                     "--what kernels: the kernel contract (fused dense forward and backward, "
                     "activations, softmax, logsumexp, softmax cross-entropy, optimiser "
                     "updates) on every backend and the unfused NumPy dense forward, in one "
-                    "process, in time per call with the ratio to the NumPy reference.")
+                    "process, in time per call with the ratio to the NumPy reference. "
+                    "--what sklearn: " + bench.FACES["sklearn"].title + " (tasks: " +
+                    listed(bench.SKLEARN_TASKS) + "; MNIST from --mnist, $MNIST_DIR or "
+                    "../shared/data, else the embedded 8x8 digits). --what keras: " +
+                    bench.FACES["keras"].title + " (tasks: " + listed(bench.KERAS_SCRIPTS) +
+                    "); both time each row in its own process, with the test accuracy and the "
+                    "ratio to the library replaced.")
     b.add_argument("--what", default="train", type=str.lower, choices=bench.WHAT,
                    help="what to time (default train)")
     b.add_argument("--configs", default=None,
-                   help="comma-separated configurations, for " + " and ".join(
+                   help="comma-separated configurations, for " + ", ".join(
                        bench.DEFAULT_CONFIGS) + " (default: " + "; ".join(
                        f"{listed(configs)} for {what}"
-                       for what, configs in bench.DEFAULT_CONFIGS.items()) + ")")
+                       for what, configs in bench.DEFAULT_CONFIGS.items()) + "), or tasks, "
+                        "for " + " and ".join(bench.FACES) + " (default: " + "; ".join(
+                       f"{listed(face.tasks)} for {what}"
+                       for what, face in bench.FACES.items()) + ")")
     b.add_argument("--paths", default=None,
                    help=f"comma-separated paths to time (default all: {paths})")
     b.add_argument("--repeat", type=_positive_int, default=None,
                    help="timings per path (and round); the best is reported (default "
                         f"{bench.training.REPEAT} epochs or predictions; "
-                        f"{bench.kernels.REPEAT} loops of calls for kernels)")
+                        f"{bench.kernels.REPEAT} loops of calls for kernels; " + "; ".join(
+                            f"{face.repeat} runs of each row, in turns, for {what}"
+                            for what, face in bench.FACES.items()) + ")")
     b.add_argument("--rounds", type=_positive_int, default=None,
                    help="rounds over all paths, each path in a fresh process, for train and "
                         f"predict (default {bench.training.ROUNDS})")
     b.add_argument("--rows", type=_positive_int, default=None,
                    help=f"rows predicted, for predict (default {bench.PREDICT_ROWS:,})")
+    b.add_argument("--small", action="store_true", default=None,
+                   help="tiny sizes, to check that it runs (for " + " and ".join(bench.FACES) +
+                        ": 256 samples and 2 epochs for sklearn, " + ", ".join(
+                            f"{n} epoch{'s' if n != 1 else ''} of {task}"
+                            for task, n in bench.KERAS_SMALL_EPOCHS.items()) + " for keras)")
+    b.add_argument("--mnist", metavar="DIR", default=None,
+                   help="the directory of MNIST's t10k files, for " + " and ".join(bench.FACES) +
+                        " (default: $MNIST_DIR, else ../shared/data)")
     b.add_argument("--threads", type=_positive_int, default=None,
                    help="threads for every path (default: FUSENN_NUM_THREADS or all cores)")
     return b
@@ -771,8 +791,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 #: Options of ``fusenn bench`` that apply to some measurements only.
-BENCH_OPTION_MODES = {"configs": ("train", "predict"), "rounds": ("train", "predict"),
-                      "rows": ("predict",)}
+BENCH_OPTION_MODES = {"configs": ("train", "predict", "sklearn", "keras"),
+                      "rounds": ("train", "predict"), "rows": ("predict",),
+                      "small": ("sklearn", "keras"), "mnist": ("sklearn", "keras")}
 
 
 def _bench_paths(text: Any, what: Any, bench: Any) -> Any:
@@ -821,6 +842,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print("not available: " + "; ".join(f"{name} ({why})" for name, why in
                                              missing.items()), flush=True)
 
+    if what in bench.FACES:
+        return _bench_face(args, what, paths, bench)
+
     if what == "kernels":
         repeat = bench.kernels.REPEAT if args.repeat is None else args.repeat
         print(f"the kernel contract, one call at a time on fusenn's thread count, best of "
@@ -851,6 +875,31 @@ def cmd_bench(args: argparse.Namespace) -> int:
               f"each path in its own process, best of {repeat} predictions x {rounds} rounds; "
               f"{bench.peer_versions()}", flush=True)
     bench.run(configs, repeat=repeat, include=paths, rounds=rounds, what=what, rows=rows)
+    return 0
+
+
+def _bench_face(args, what, paths, bench):
+    """``fusenn bench --what sklearn|keras``: a face against the library it replaces."""
+    face = bench.FACES[what]
+    tasks = None
+    if args.configs is not None:
+        tasks = [c.strip() for c in args.configs.split(",") if c.strip()]
+        for task in tasks:
+            if task not in face.tasks:
+                raise UsageError(f"unknown task {task!r} for --what {what}; choose from "
+                                 f"{', '.join(face.tasks)}")
+    repeat = face.repeat if args.repeat is None else args.repeat
+    mnist = None if args.mnist is None else bench.find_mnist_dir(args.mnist)  # fails first
+    from ._threads import get_num_threads
+    from ._version import __version__
+
+    libraries = ", ".join(f"{name} {version or 'not installed'}"
+                          for name, version in bench.face_versions(what).items())
+    print(f"{face.title}; each row in its own process, best of {repeat} runs, the paths taking "
+          f"turns{'; small sizes (a check, not a measurement)' if args.small else ''}; "
+          f"fusenn {__version__} on {get_num_threads()} threads, {libraries}", flush=True)
+    bench.run_face(what, tasks, include=paths, repeat=repeat, small=bool(args.small),
+                   mnist_dir=mnist)
     return 0
 
 

@@ -1,5 +1,5 @@
-"""Benchmarks: fusenn's paths against each other and against PyTorch eager, scikit-learn and
-plain NumPy.
+"""Benchmarks: fusenn's paths against each other and against PyTorch eager, JAX, scikit-learn
+and plain NumPy, and fusenn's scikit-learn and Keras faces against those libraries.
 
 Three measurements, defined here once and timed both by ``benchmarks/`` (pytest-benchmark) and
 by ``fusenn bench`` (one table each):
@@ -10,20 +10,25 @@ by ``fusenn bench`` (one table each):
   its registry, each path in a process of its own.
 - **kernels** (``--what kernels``), in :mod:`fusenn.bench.kernels`: the kernel contract at
   fixed shapes on every backend, from a table of builders, in one process.
+- **sklearn** and **keras** (``--what sklearn``, ``--what keras``), in
+  :mod:`fusenn.bench.faces`: the scikit-learn and Keras faces against the libraries they
+  replace, the same user code on both, each row in a process of its own.
 
 This package gathers their public names, so ``from fusenn import bench`` then
 ``bench.run(...)`` or ``bench.run_kernels(...)`` reaches either.
 """
-from . import kernels, training
-from .kernels import *  # noqa: F401,F403 - the package's public names are its modules'
+from . import faces, kernels, training
+from .faces import *  # noqa: F401,F403 - the package's public names are its modules'
+from .kernels import *  # noqa: F401,F403
 from .training import *  # noqa: F401,F403
+from .faces import FACES
 from .kernels import KERNEL_PATHS
 from .training import MEASUREMENTS
 
-__all__ = [*kernels.__all__, *training.__all__, "WHAT", "paths"]
+__all__ = [*faces.__all__, *kernels.__all__, *training.__all__, "WHAT", "paths"]
 
 #: Every measurement ``fusenn bench --what`` takes.
-WHAT = (*MEASUREMENTS, "kernels")
+WHAT = (*MEASUREMENTS, "kernels", *FACES)
 
 
 def paths(what: str) -> tuple[str, ...]:
@@ -33,7 +38,8 @@ def paths(what: str) -> tuple[str, ...]:
     ----------
     what : str
         ``"train"`` or ``"predict"`` (``fusenn-<backend>`` for each backend, then the peers of
-        :data:`PEERS` that take part) or ``"kernels"`` (:data:`KERNEL_PATHS`).
+        :data:`PEERS` that take part), ``"kernels"`` (:data:`KERNEL_PATHS`), or a face of
+        :data:`FACES` (``"sklearn"``, ``"keras"``: the face, then the library it replaces).
 
     Returns
     -------
@@ -50,7 +56,11 @@ def paths(what: str) -> tuple[str, ...]:
     'torch'
     >>> paths("kernels")[:2]
     ('numpy-unfused', 'numpy')
+    >>> paths("keras")
+    ('fusenn.keras', 'keras-jax')
     """
     if what == "kernels":
         return KERNEL_PATHS
+    if what in FACES:
+        return FACES[what].paths
     return training.paths(what)

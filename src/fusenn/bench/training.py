@@ -22,7 +22,10 @@ A *path* is a label in the table: ``fusenn-<backend>`` for each fusenn backend, 
 of :data:`PEERS`, the registry of the libraries fusenn is compared with. A peer is a name, a
 runner factory per measurement it takes part in, and the module it needs; whether that module
 is installed is looked up once. Adding a peer is writing its factories and registering them
-with :func:`register_peer`.
+with :func:`register_peer`. The peers: a plain NumPy MLP, PyTorch eager, scikit-learn's
+``MLPClassifier`` and JAX, as a jitted step per batch (``jax-step``) and as the whole epoch in
+one jitted ``lax.scan`` (``jax-scan``, the strongest Python peer, which the training table
+gives a ratio column beside fusenn's NumPy reference and PyTorch).
 
 Each runner is built once (model, data, a warm-up call, so that compilation is not timed) and
 then returns a function that runs once more and returns the path that ran. :func:`run` times
@@ -52,9 +55,9 @@ __all__ = ["Config", "CONFIGS", "LR", "PREDICT_CONFIG", "PREDICT_ROWS", "DEFAULT
            "check_configs", "make_data", "make_predict_data", "fusenn_mlp", "torch_mlp",
            "fusenn_runner", "fusenn_predict_runner", "numpy_mlp_runner", "torch_runner",
            "torch_predict_runner", "onnxruntime_predict_runner", "sklearn_runner",
-           "Measurement", "MEASUREMENTS", "Peer", "PEERS", "register_peer", "fusenn_path",
-           "peers", "runners", "predict_runners", "peer_versions", "time_epochs", "measure",
-           "run", "format_table"]
+           "jax_step_runner", "jax_scan_runner", "Measurement", "MEASUREMENTS", "REFERENCES",
+           "Peer", "PEERS", "register_peer", "fusenn_path", "peers", "runners",
+           "predict_runners", "peer_versions", "time_epochs", "measure", "run", "format_table"]
 
 
 @dataclass(frozen=True)
@@ -514,12 +517,102 @@ def sklearn_runner(cfg: Config, X: np.ndarray, y: np.ndarray) -> Callable[[], st
     return epoch
 
 
+def _jax_sgd_epoch(cfg, X, y, scan, shuffle):
+    """The JAX MLP of ``cfg`` and its epoch of SGD, as a JAX user writes them.
+
+    The parameters start as :func:`fusenn_mlp`'s (so that both libraries train the same
+    network), float32 on JAX's CPU device. ``scan`` False: a ``jax.jit`` step (loss, gradient
+    by ``jax.grad``, update) called from a Python loop over the batches; True: the whole epoch
+    under ``jax.jit``, the shuffled data gathered and shaped (batches, batch, features) in it,
+    then one ``lax.scan`` of the step over the batches (a last, smaller batch after the scan).
+    Returns ``epoch``, which runs one epoch and blocks until its parameters are computed, with
+    ``epoch.weights()`` giving them as NumPy arrays in ``get_weights`` order.
+    """
+    import os
+
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")  # before jax's first import: no GPU probe
+    import jax
+    import jax.numpy as jnp
+
+    act = {"tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid, "relu": jax.nn.relu}[cfg.activation]
+    weights = fusenn_mlp(cfg).get_weights()
+    params = [(jnp.asarray(W, jnp.float32), jnp.asarray(b, jnp.float32))
+              for W, b in zip(weights[0::2], weights[1::2])]
+
+    def loss(params, xb, yb):
+        h = xb
+        for W, b in params[:-1]:
+            h = act(h @ W + b)
+        W, b = params[-1]
+        logp = jax.nn.log_softmax(h @ W + b)
+        return -jnp.mean(jnp.take_along_axis(logp, yb[:, None], axis=1))
+
+    def step(params, xb, yb):
+        grads = jax.grad(loss)(params, xb, yb)
+        return jax.tree_util.tree_map(lambda p, g: p - LR * g, params, grads)
+
+    n, bsz = X.shape[0], cfg.batch_size
+    full, rest = divmod(n, bsz)
+    Xj, yj = jnp.asarray(X, jnp.float32), jnp.asarray(y, jnp.int32)
+
+    @jax.jit
+    def scan_epoch(params, perm):
+        xs, ys = Xj[perm], yj[perm]
+        batches = (xs[:full * bsz].reshape(full, bsz, -1), ys[:full * bsz].reshape(full, bsz))
+        params, _ = jax.lax.scan(lambda p, b: (step(p, *b), None), params, batches)
+        if rest:  # shapes are static: decided while tracing
+            params = step(params, xs[full * bsz:], ys[full * bsz:])
+        return params
+
+    jit_step = jax.jit(step)
+    rng = np.random.default_rng(0)
+    state = {"params": params}
+
+    def epoch():
+        perm = rng.permutation(n) if shuffle else np.arange(n)
+        if scan:
+            state["params"] = scan_epoch(state["params"], perm)
+        else:
+            p = state["params"]
+            for i in range(0, n, bsz):
+                idx = perm[i:i + bsz]
+                p = jit_step(p, X[idx], y[idx])
+            state["params"] = p
+        jax.block_until_ready(state["params"])
+        return "jax-scan" if scan else "jax-step"
+
+    epoch.weights = lambda: [np.asarray(a) for layer in state["params"] for a in layer]
+    return epoch
+
+
+def jax_step_runner(cfg, X, y, shuffle=True):
+    """JAX, a jitted SGD step called from a Python loop over the batches (float32, CPU).
+
+    The warm-up epoch compiles the step (and, when the last batch is smaller, its second
+    shape), so that compilation is not timed. ``shuffle=False`` visits the samples in order
+    (for checks against fusenn's ``Trainer(shuffle=False)``).
+    """
+    epoch = _jax_sgd_epoch(cfg, X, y, scan=False, shuffle=shuffle)
+    epoch()
+    return epoch
+
+
+def jax_scan_runner(cfg, X, y, shuffle=True):
+    """JAX, the whole epoch under ``jax.jit`` as one ``lax.scan`` over the pre-shaped batches
+    (float32, CPU): how a JAX user writes a fast training loop. The warm-up epoch compiles it.
+    """
+    epoch = _jax_sgd_epoch(cfg, X, y, scan=True, shuffle=shuffle)
+    epoch()
+    return epoch
+
+
 # --------------------------------------------------------------------------- the registries
 @dataclass(frozen=True)
 class Measurement:
     """What one measurement times: ``fusenn(cfg, backend, *data)`` builds fusenn's runner,
     ``data(cfg, rows)`` gives ``(data, n)`` (the runners' data arguments and the samples one
-    call handles), ``unit`` heads the table's rate column.
+    call handles), ``unit`` heads the table's rate column, and ``references`` are the paths
+    every row is compared with, a ratio column each (keys of :data:`REFERENCES`).
 
     Parameters
     ----------
@@ -529,16 +622,23 @@ class Measurement:
         ``data(cfg, rows)`` -> ``(data, n)``.
     unit : str
         The rate's unit (``"samples/s"``, ``"rows/s"``).
+    references : tuple of str
+        The paths each row gets a ratio to.
     """
     fusenn: Callable[..., Any]
     data: Callable[..., Any]
     unit: str
+    references: tuple = ("fusenn-numpy", "torch")
 
+
+#: The paths a table can give ratios to: path label -> (key of the row's ratio, column title).
+REFERENCES = {"fusenn-numpy": ("vs_numpy_ref", "numpy-ref"), "torch": ("vs_torch", "torch"),
+              "jax-scan": ("vs_jax_scan", "jax-scan")}
 
 #: The measurements of this runner, by the name ``fusenn bench --what`` takes.
 MEASUREMENTS = {
     "train": Measurement(fusenn_runner, lambda cfg, rows: (make_data(cfg), cfg.n_samples),
-                         "samples/s"),
+                         "samples/s", ("fusenn-numpy", "torch", "jax-scan")),
     "predict": Measurement(fusenn_predict_runner,
                            lambda cfg, rows: ((make_predict_data(cfg, rows),), rows), "rows/s"),
 }
@@ -637,6 +737,10 @@ register_peer(Peer("torch", {"train": torch_runner, "predict": torch_predict_run
                    "PyTorch eager", module="torch", distribution="torch"))
 register_peer(Peer("sklearn", {"train": sklearn_runner}, "scikit-learn", module="sklearn",
                    distribution="scikit-learn"))
+register_peer(Peer("jax-step", {"train": jax_step_runner}, "JAX (a jitted step per batch)",
+                   module="jax", distribution="jax"))
+register_peer(Peer("jax-scan", {"train": jax_scan_runner}, "JAX (the epoch as one jitted "
+                   "lax.scan)", module="jax", distribution="jax"))
 
 
 def fusenn_path(backend: str) -> str:
@@ -778,8 +882,8 @@ def _distribution_version(name: str) -> Optional[str]:
 
 
 def peer_versions() -> dict[str, Any]:
-    """Python, NumPy, the thread count and the versions of the peers (None: not installed),
-    then of Numba and SciPy.
+    """Python, NumPy, the thread count and the versions of the peers' libraries, by module
+    name (None: not installed), then of Numba and SciPy.
 
     Returns
     -------
@@ -789,9 +893,9 @@ def peer_versions() -> dict[str, Any]:
     """
     info = {"python": platform.python_version(), "numpy": np.__version__,
             "threads": get_num_threads()}
-    for peer in PEERS.values():
+    for peer in PEERS.values():  # by module: the two JAX paths are one library
         if peer.distribution is not None:
-            info[peer.name] = _distribution_version(peer.distribution)
+            info.setdefault(peer.module, _distribution_version(peer.distribution))
     for dist in ("numba", "scipy"):
         info[dist] = _distribution_version(dist)
     return info
@@ -940,26 +1044,29 @@ def run(configs=DEFAULT_CONFIGS["train"], repeat=REPEAT, include=None, rounds=RO
                     best[(name, label)] = (rate, ran)
     rows_out = []
     for name in configs:
-        ref = best.get((name, fusenn_path("numpy")), (None,))[0]
-        torch_rate = best.get((name, "torch"), (None,))[0]
+        refs = {REFERENCES[r][0]: best.get((name, r), (None,))[0]
+                for r in measurement.references}
         for label in labels:
             rate, ran = best[(name, label)]
-            rows_out.append({"config": name, "path": label, "ran": ran, "samples_per_s": rate,
-                             "vs_numpy_ref": rate / ref if rate and ref else None,
-                             "vs_torch": rate / torch_rate if rate and torch_rate else None})
+            row = {"config": name, "path": label, "ran": ran, "samples_per_s": rate}
+            row.update({key: rate / ref if rate and ref else None for key, ref in refs.items()})
+            rows_out.append(row)
     if print_fn is not None:
-        print_fn(format_table(rows_out, unit=measurement.unit))
+        print_fn(format_table(rows_out, unit=measurement.unit,
+                              references=measurement.references))
     return rows_out
 
 
-def format_table(rows, unit="samples/s"):
-    """The rows of :func:`run` as a text table; ``unit`` heads the rate column."""
-    head = f"{'config':<8} {'path':<14} {unit:>12} {'x numpy-ref':>12} {'x torch':>9}  ran"
+def format_table(rows, unit="samples/s", references=("fusenn-numpy", "torch")):
+    """The rows of :func:`run` as a text table; ``unit`` heads the rate column, and each of
+    ``references`` (keys of :data:`REFERENCES`) gives a ratio column ``x <path>``."""
+    columns = [REFERENCES[r] for r in references]
+    head = f"{'config':<8} {'path':<14} {unit:>12}" + "".join(
+        f" {'x ' + title:>{max(9, len(title) + 3)}}" for _, title in columns) + "  ran"
     lines = [head, "-" * len(head)]
     for r in rows:
         rate = f"{r['samples_per_s']:,.0f}" if r["samples_per_s"] else "-"
-        ref = f"{r['vs_numpy_ref']:.2f}" if r["vs_numpy_ref"] else "-"
-        tor = f"{r['vs_torch']:.2f}" if r["vs_torch"] else "-"
-        lines.append(f"{r['config']:<8} {r['path']:<14} {rate:>12} {ref:>12} {tor:>9}  "
-                     f"{r['ran']}")
+        ratios = "".join(f" {f'{r[key]:.2f}' if r.get(key) else '-':>{max(9, len(title) + 3)}}"
+                         for key, title in columns)
+        lines.append(f"{r['config']:<8} {r['path']:<14} {rate:>12}{ratios}  {r['ran']}")
     return "\n".join(lines)

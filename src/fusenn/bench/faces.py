@@ -65,7 +65,21 @@ class SklearnTask:
     """One row of the scikit-learn face: ``params`` are the arguments both ``MLPClassifier``
     get, ``data`` is ``"mnist"`` or ``"digits"``, ``train`` the number of leading samples fitted
     (the rest are the test set), ``predict_rows`` > 0 times ``predict_proba`` on that many rows
-    instead of ``fit``."""
+    instead of ``fit``.
+
+    Parameters
+    ----------
+    name : str
+        The task's name in the table.
+    data : {"mnist", "digits"}
+        The data set.
+    params : dict
+        The arguments of both estimators.
+    train : int
+        How many leading samples are fitted.
+    predict_rows : int, default 0
+        When > 0, ``predict_proba`` on this many rows is timed instead of ``fit``.
+    """
     name: str
     data: str
     params: dict = field(hash=False)
@@ -184,7 +198,23 @@ def load_sklearn_task(task, dtype=np.float32, small=False, mnist_dir=None):
 
 
 def sklearn_estimator(path):
-    """The ``MLPClassifier`` class of a path of :data:`SKLEARN_PATHS`."""
+    """The ``MLPClassifier`` class of a path of :data:`SKLEARN_PATHS`.
+
+    Parameters
+    ----------
+    path : {"fusenn.sklearn", "sklearn"}
+        The path.
+
+    Returns
+    -------
+    type
+        Its ``MLPClassifier``.
+
+    Raises
+    ------
+    ArgumentError
+        An unknown path.
+    """
     if path == "sklearn":
         from sklearn.neural_network import MLPClassifier
     elif path == "fusenn.sklearn":

@@ -589,8 +589,21 @@ def jax_step_runner(cfg, X, y, shuffle=True):
     """JAX, a jitted SGD step called from a Python loop over the batches (float32, CPU).
 
     The warm-up epoch compiles the step (and, when the last batch is smaller, its second
-    shape), so that compilation is not timed. ``shuffle=False`` visits the samples in order
-    (for checks against fusenn's ``Trainer(shuffle=False)``).
+    shape), so that compilation is not timed.
+
+    Parameters
+    ----------
+    cfg : Config
+        The configuration.
+    X, y : ndarray
+        The data of :func:`make_data`.
+    shuffle : bool, default True
+        False visits the samples in order (for checks against ``Trainer(shuffle=False)``).
+
+    Returns
+    -------
+    callable
+        The function to time: it runs one more epoch and returns the path that ran.
     """
     epoch = _jax_sgd_epoch(cfg, X, y, scan=False, shuffle=shuffle)
     epoch()
@@ -600,6 +613,20 @@ def jax_step_runner(cfg, X, y, shuffle=True):
 def jax_scan_runner(cfg, X, y, shuffle=True):
     """JAX, the whole epoch under ``jax.jit`` as one ``lax.scan`` over the pre-shaped batches
     (float32, CPU): how a JAX user writes a fast training loop. The warm-up epoch compiles it.
+
+    Parameters
+    ----------
+    cfg : Config
+        The configuration.
+    X, y : ndarray
+        The data of :func:`make_data`.
+    shuffle : bool, default True
+        False visits the samples in order (for checks against ``Trainer(shuffle=False)``).
+
+    Returns
+    -------
+    callable
+        The function to time: it runs one more epoch and returns the path that ran.
     """
     epoch = _jax_sgd_epoch(cfg, X, y, scan=True, shuffle=shuffle)
     epoch()
@@ -1058,8 +1085,21 @@ def run(configs=DEFAULT_CONFIGS["train"], repeat=REPEAT, include=None, rounds=RO
 
 
 def format_table(rows, unit="samples/s", references=("fusenn-numpy", "torch")):
-    """The rows of :func:`run` as a text table; ``unit`` heads the rate column, and each of
-    ``references`` (keys of :data:`REFERENCES`) gives a ratio column ``x <path>``."""
+    """The rows of :func:`run` as a text table.
+
+    Parameters
+    ----------
+    rows : list of dict
+        The rows :func:`run` returns.
+    unit : str, default "samples/s"
+        The heading of the rate column.
+    references : tuple of str
+        Keys of :data:`REFERENCES`: a ratio column ``x <path>`` each.
+
+    Returns
+    -------
+    str
+    """
     columns = [REFERENCES[r] for r in references]
     head = f"{'config':<8} {'path':<14} {unit:>12}" + "".join(
         f" {'x ' + title:>{max(9, len(title) + 3)}}" for _, title in columns) + "  ran"

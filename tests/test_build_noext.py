@@ -6,8 +6,11 @@ why the Cython backend is absent and how to get it, and refuses ``"cython"`` wit
 Each case copies the source tree, builds it into a fresh virtual environment (created with
 ``--system-site-packages`` and a ``.pth`` file reaching the running interpreter's packages, so
 that numpy, numba and scipy are not downloaded; installed with ``--no-deps
---no-build-isolation``), then runs a script in that environment.
+--no-build-isolation``), then runs a script in that environment. Two quick tests at the end
+check the other explanations ``show_config()`` gives: an extension built but failing to load
+(the import error quoted), and no build record at all.
 """
+import importlib
 import json
 import os
 import shutil
@@ -181,3 +184,39 @@ def test_required_cython_fails_loudly(disabled_install):
     assert proc.returncode == 1, proc.stdout[-3000:]
     assert "required backends unavailable" in proc.stdout
     assert "disabled by FUSENN_NO_EXTENSIONS" in proc.stdout
+
+
+def _without_cython(monkeypatch):
+    """The Cython backend made unloadable for one test, as in test_backends."""
+    from fusenn import backends
+
+    monkeypatch.setitem(backends._MODULES, "cython", "fusenn._no_such_module")
+    monkeypatch.setattr(backends, "_loaded", {k: v for k, v in backends._loaded.items()
+                                              if k != "cython"})
+    monkeypatch.setattr(backends, "_errors", {})
+    monkeypatch.setattr(backends, "_auto_instance", None)
+
+
+def test_status_of_a_built_extension_that_fails_to_load_quotes_the_import_error(monkeypatch):
+    from types import SimpleNamespace
+
+    config = importlib.import_module("fusenn.config")  # fusenn.config is also its function
+
+    _without_cython(monkeypatch)
+    monkeypatch.setattr(config, "_build_record", lambda: SimpleNamespace(
+        EXTENSIONS=("fusenn._cykernels",), REASON=None, HOW="unused"))
+    status = config.cython_status()
+    assert status.startswith("built (fusenn._cykernels) but fails to load: "
+                             "ModuleNotFoundError: No module named 'fusenn._no_such_module'")
+    assert "--force-reinstall" in status
+
+
+def test_status_without_a_build_record_says_how_to_build(monkeypatch):
+    config = importlib.import_module("fusenn.config")  # fusenn.config is also its function
+
+    _without_cython(monkeypatch)
+    monkeypatch.setattr(config, "_build_record", lambda: None)
+    status = config.cython_status()
+    assert status.startswith("no build record and the extension does not load "
+                             "(ModuleNotFoundError: No module named 'fusenn._no_such_module')")
+    assert "pip install ." in status

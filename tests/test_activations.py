@@ -121,6 +121,19 @@ def test_stable_for_huge_inputs(name, params, dtype):
     assert np.all(np.isfinite(y)) and np.all(np.isfinite(d))
 
 
+@pytest.mark.parametrize("dtype,far", [(np.float32, 1e30), (np.float64, 1e200)])
+def test_gelu_tanh_far_out_is_exact_without_warnings(dtype, far):
+    """z^3 overflows long after tanh has saturated: the limits, and no RuntimeWarning."""
+    act = A.get("gelu", approximate="tanh")
+    z = np.array([-far, -20.0, 20.0, far], dtype=dtype)
+    with fn.use_backend("numpy"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = act.forward(z)
+        d = act.derivative(z)
+    np.testing.assert_array_equal(y, np.array([0.0, 0.0, 20.0, far], dtype=dtype))
+    np.testing.assert_array_equal(d, np.array([0.0, 0.0, 1.0, 1.0], dtype=dtype))
+
+
 def test_saturating_values():
     assert A.get("sigmoid").forward(np.array([-1e4]))[0] == 0.0
     assert A.get("log_sigmoid").forward(np.array([-1e4]))[0] == -1e4

@@ -90,7 +90,8 @@ def test_default_train_reaches_97_percent_on_digits():
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "t10k-images-idx3-ubyte.gz").exists(),
-                    reason="MNIST test files not in ../shared/data")
+                    reason="MNIST test files not in ../shared/data (optional: README, "
+                    "Optional data)")
 def test_mnist_reaches_95_percent():
     """``fusenn train --mnist ../shared/data``: first 8,000 images train, last 2,000 test
     (about 5 s on the NumPy path)."""

@@ -21,7 +21,8 @@ from support import SHARED_DATA, bad_input
 MNIST_IMAGES = SHARED_DATA / "t10k-images-idx3-ubyte.gz"
 MNIST_LABELS = SHARED_DATA / "t10k-labels-idx1-ubyte.gz"
 needs_mnist = pytest.mark.skipif(not (MNIST_IMAGES.is_file() and MNIST_LABELS.is_file()),
-                                 reason=f"MNIST test files not found in {SHARED_DATA}")
+                                 reason=f"MNIST test files not found in {SHARED_DATA} "
+                                        "(optional: README, Optional data)")
 
 
 # --------------------------------------------------------------------------------------------

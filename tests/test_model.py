@@ -119,6 +119,8 @@ def test_forward_rejects_bad_input(X, err, msg):
         model.predict(X)
 
 
+# Huge finite inputs are the point: their products overflow to infinity (NumPy warns).
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_large_input_checked_for_nan_and_inf_exactly(dtype):
     """Big arrays take the fast finite check (one dot product): NaN and infinity anywhere are

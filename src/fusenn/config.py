@@ -9,6 +9,52 @@ from ._threads import get_num_threads
 from ._version import __version__
 
 
+def _build_record() -> Any:
+    """The generated ``fusenn._build_info`` module (what setup.py built), or None when this
+    copy of fusenn was not installed by setup.py (a bare source tree on ``sys.path``)."""
+    import importlib
+
+    try:
+        return importlib.import_module("fusenn._build_info")
+    except ImportError:
+        return None
+
+
+def cython_status() -> str:
+    """Whether the Cython extension was built and loads here; if not, why and how to get it.
+
+    The reason comes from the record that ``setup.py`` writes at build time
+    (``fusenn/_build_info.py``): no working C compiler (with the compiler's error),
+    ``FUSENN_NO_EXTENSIONS=1``, or, when the extension was built but does not load, the
+    import error's text.
+
+    Returns
+    -------
+    str
+        One line: ``"built, loaded (avx2 variant)"``, or ``"not built: <reason>. To get it, ..."``,
+        or ``"built but fails to load: <error>. ..."``.
+
+    Examples
+    --------
+    >>> from fusenn.config import cython_status
+    >>> cython_status().startswith(("built", "not built", "no build record"))
+    True
+    """
+    record = _build_record()
+    if "cython" in backends.available_backends():
+        variant = getattr(backends._load("cython"), "VARIANT", None)
+        return f"built, loaded ({variant} variant)"
+    error = backends.unavailable_reasons().get("cython", "unknown error")
+    if record is None:
+        return (f"no build record and the extension does not load ({error}); install fusenn "
+                "with pip ('pip install .' in a source tree) to build it")
+    if not record.EXTENSIONS:
+        return f"not built: {record.REASON}. To get it, {record.HOW}"
+    return (f"built ({', '.join(record.EXTENSIONS)}) but fails to load: {error}. Reinstall "
+            "fusenn for this Python and platform: 'pip install --force-reinstall "
+            "--no-cache-dir fusenn'")
+
+
 def config() -> dict[str, Any]:
     """A dict describing the installation (what :func:`show_config` prints).
 
@@ -37,6 +83,7 @@ def config() -> dict[str, Any]:
             backends.auto_picks(),
         "available backends": backends.available_backends(),
         "unavailable backends": backends.unavailable_reasons(),
+        "cython extension": cython_status(),
         "threads": get_num_threads(),
     }
     cy = backends._load("cython") if "cython" in info["available backends"] else None

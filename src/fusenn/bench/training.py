@@ -264,8 +264,9 @@ def fusenn_runner(cfg: Config, backend: str, X: np.ndarray,
     import fusenn as fn
 
     model = fusenn_mlp(cfg)
+    # the Trainer's defaults (training accuracy included), as a user gets them
     trainer = fn.Trainer(model, optimizer=fn.optim.SGD(lr=LR), batch_size=cfg.batch_size,
-                         random_state=0, metrics=[])
+                         random_state=0)
 
     def epoch() -> Optional[str]:
         with fn.use_backend(backend):

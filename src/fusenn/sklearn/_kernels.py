@@ -49,6 +49,8 @@ import math
 import numpy as np
 from numba import njit
 
+from ..backends._numba_generated import _act, _act_back
+
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
 
@@ -202,3 +204,133 @@ def adam_step(p, g, m, v, n_w, alpha, denom, lr, beta1, beta2, eps, tiny):
     _adam_range(p, g, m, v, 0, n_w, alpha, scale, lr, beta1, beta2, eps, tiny)
     _adam_range(p, g, m, v, n_w, p.shape[0], 0.0, scale, lr, beta1, beta2, eps, tiny)
     return sq
+
+
+# ----------------------------------------------------------------------------- whole epoch
+#: Output codes of :func:`train_epoch` (scikit-learn's ``out_activation_``).
+OUT_SOFTMAX, OUT_LOGISTIC, OUT_IDENTITY, OUT_EXP = 0, 1, 2, 3
+OUT_CODES = {"softmax": OUT_SOFTMAX, "logistic": OUT_LOGISTIC, "identity": OUT_IDENTITY,
+             "exp": OUT_EXP}
+#: Optimiser codes of :func:`train_epoch`.
+OPT_SGD, OPT_ADAM = 0, 1
+
+
+@njit(**_JIT)
+def _gather_rows(src, idx, start, r, out):
+    """``out[k] = src[idx[start + k]]`` for ``k < r`` (rows of a 1-D or 2-D array)."""
+    for k in range(r):
+        out[k] = src[idx[start + k]]
+
+
+@njit(**_JIT)
+def _bias_act(z, b, a, act, p0, p1):
+    """``z += b`` row by row, then ``a = f(z)`` (``a`` may be ``z``) with the generated
+    scalar activation ``act``."""
+    for k in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            v = z[k, j] + b[j]
+            z[k, j] = v
+            a[k, j] = _act(v, act, p0, p1)
+
+
+@njit(**_JIT)
+def _bias(z, b):
+    for k in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            z[k, j] += b[j]
+
+
+@njit(**_JIT)
+def _column_sums(d, out):
+    """``out = d.sum(axis=0)`` in NumPy's order for a C-ordered ``d``: row after row."""
+    out[:] = 0
+    for k in range(d.shape[0]):
+        for j in range(d.shape[1]):
+            out[j] += d[k, j]
+
+
+@njit(**_JIT)
+def _act_backward(dy, z, a, act, p0, p1):
+    """``dy *= f'(z)`` in place through the generated ``_act_back`` (given ``a = f(z)``)."""
+    for k in range(dy.shape[0]):
+        for j in range(dy.shape[1]):
+            dy[k, j] = _act_back(dy[k, j], z[k, j], a[k, j], act, p0, p1)
+
+
+@njit(**_JIT)
+def train_epoch(X, labels, Y, w, idx, batch_size, out_code, coefs, intercepts, dcoefs,
+                dintercepts, flat, grad, n_w, zs, acts, dxs, xbuf, lbuf, ybuf, wbuf, delta,
+                act, p0, p1, alpha, opt, s0, s1, lr, momentum, nesterov, beta1, beta2,
+                adam_eps, t, eps, tiny):
+    """One epoch of scikit-learn's mini-batch training in one call; see :mod:`._engine`.
+
+    For each batch of the rows ``idx[start:start + batch_size]``: gather them, forward
+    (``z = x W`` by BLAS, ``+ b``, the hidden activation), the output kernel, backward
+    (``dW = x^T delta``, ``db = sum delta``, ``delta_prev = (delta W^T) f'``), and the
+    optimiser's step (``opt``: :data:`OPT_SGD` with state ``s0`` = velocity, or
+    :data:`OPT_ADAM` with ``s0, s1`` = moments, ``t`` its step count). Returns
+    ``(sum of batch loss * batch rows, t)``.
+    """
+    n = idx.shape[0]
+    n_out = delta.shape[1]
+    last = len(coefs) - 1
+    weighted = w.shape[0] > 0
+    accumulated = 0.0
+    for start in range(0, n, batch_size):
+        r = min(batch_size, n - start)
+        _gather_rows(X, idx, start, r, xbuf)
+        x = xbuf[:r]
+        if out_code == OUT_SOFTMAX:
+            _gather_rows(labels, idx, start, r, lbuf)
+        else:
+            _gather_rows(Y, idx, start, r, ybuf)
+        wb = wbuf[:0]
+        if weighted:
+            _gather_rows(w, idx, start, r, wbuf)
+            wb = wbuf[:r]
+        # forward, as scikit-learn: z = x W, z += b, then the activation
+        for i in range(last + 1):
+            z = zs[i][:r]
+            np.dot(x if i == 0 else acts[i - 1][:r], coefs[i], z)
+            if i < last:
+                _bias_act(z, intercepts[i], acts[i][:r], act, p0, p1)
+            else:
+                _bias(z, intercepts[i])
+        d = delta[:r]
+        z = zs[last][:r]
+        if out_code == OUT_SOFTMAX:
+            total = out_softmax(z, lbuf[:r], wb, eps, tiny, d)
+        elif out_code == OUT_LOGISTIC:
+            total = out_logistic(z, ybuf[:r], wb, eps, tiny, d)
+        elif out_code == OUT_EXP:
+            total = out_exp(z, ybuf[:r], wb, tiny, d)
+        else:
+            total = out_identity(z, ybuf[:r], wb, tiny, d)
+        denom = float(r)
+        if weighted:
+            denom = 0.0
+            for k in range(r):
+                denom += wb[k]
+        # backward: unscaled gradients; the scaling and the L2 term come with the step
+        dy = d
+        for i in range(last, -1, -1):
+            np.dot((x if i == 0 else acts[i - 1][:r]).T, dy, dcoefs[i])
+            _column_sums(dy, dintercepts[i])
+            if i > 0:
+                dx = dxs[i][:r]
+                np.dot(dy, coefs[i].T, dx)
+                _act_backward(dx, zs[i - 1][:r], acts[i - 1][:r], act, p0, p1)
+                dy = dx
+        if opt == OPT_SGD:
+            sq = sgd_step(flat, grad, s0, n_w, alpha, denom, lr, momentum, nesterov, tiny)
+        else:
+            t += 1
+            lr_t = lr * np.sqrt(1 - beta2 ** float(t)) / (1 - beta1 ** float(t))
+            sq = adam_step(flat, grad, s0, s1, n_w, alpha, denom, lr_t, beta1, beta2,
+                           adam_eps, tiny)
+        if out_code == OUT_IDENTITY:
+            loss = 0.5 * total / denom / n_out
+        else:
+            loss = total / denom
+        accumulated += (loss + 0.5 * alpha * sq / denom) * r
+    return accumulated, t

@@ -34,7 +34,8 @@ from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.optimize import _check_optimize_result
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (_assert_all_finite, _check_sample_weight, check_is_fitted,
+                                      validate_data)
 
 from .._threads import thread_limits
 from ..functional import log_softmax
@@ -359,14 +360,22 @@ class _BaseMLP(BaseEstimator):
 
     def _forward_pass_fast(self, X, check_input=True, out_activation=None):
         """The network's outputs for ``X``; ``out_activation="identity"``: its logits."""
+        check_finite = None
         if check_input:
-            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+            # scikit-learn's validation, but for dense input its finiteness check (a pass
+            # over X) is made only if the forward pass meets a non-finite value
+            deferred = not sp.issparse(X)
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
+                              ensure_all_finite=not deferred)
+            if deferred:
+                def check_finite():
+                    _assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
         dtype = self.coefs_[0].dtype
         coefs = [np.ascontiguousarray(c, dtype=dtype) for c in self.coefs_]
         intercepts = [np.ascontiguousarray(b, dtype=dtype) for b in self.intercepts_]
         with thread_limits():
             return _engine.predict_raw(X, coefs, intercepts, self.activation,
-                                       out_activation or self.out_activation_)
+                                       out_activation or self.out_activation_, check_finite)
 
     def _score_with_function(self, X, y, sample_weight, score_function):
         y_pred = self._predict(X, check_input=False)
@@ -400,10 +409,19 @@ class _Epoch:
         self.wbuf = None if self.w is None else np.empty(batch_size, net.flat.dtype)
         self.eps = float(np.finfo(net.flat.dtype).eps)
         self.tiny = float(np.finfo(net.flat.dtype).tiny)
+        self.compiled = None
+        if _engine.compiled_epoch_usable(self.X):
+            self.compiled = _engine.CompiledEpoch(est, net, self.X, self.targets, self.w,
+                                                  self.passes, self.xbuf, self.tbuf, self.wbuf)
 
     def run(self, idx):
         """Train on every mini-batch (rows in the order ``idx``, or as stored when None);
-        return scikit-learn's accumulated loss: the sum of batch loss times batch rows."""
+        return scikit-learn's accumulated loss: the sum of batch loss times batch rows.
+
+        Dense input runs the whole epoch in one compiled call (:class:`._engine.CompiledEpoch`);
+        sparse input, or the NumPy backend, runs the batches from Python."""
+        if self.compiled is not None:
+            return self.compiled.run(idx, self.est._optimizer)
         est, net, passes = self.est, self.net, self.passes
         X, targets, w = self.X, self.targets, self.w
         out, n_out, alpha, opt = est.out_activation_, est.n_outputs_, est.alpha, est._optimizer

@@ -713,3 +713,39 @@ def test_predict_defers_the_finiteness_pass_but_keeps_sklearns_errors(monkeypatc
     Xs.data[0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         ours.predict_proba(Xs)
+
+
+@pytest.mark.parametrize("n", [1, 2, 17, 240])
+def test_shuffled_is_sklearns_shuffle(n):
+    """The face's per-epoch shuffle gives scikit-learn's ``shuffle`` result and leaves the
+    random state where scikit-learn's leaves it."""
+    from sklearn.utils import shuffle
+
+    from fusenn.sklearn._mlp import _shuffled
+
+    idx = np.arange(n)[::-1].copy()
+    ours_rs, sk_rs = np.random.RandomState(5), np.random.RandomState(5)
+    for _ in range(3):
+        np.testing.assert_array_equal(_shuffled(idx, ours_rs), shuffle(idx, random_state=sk_rs))
+    assert ours_rs.randint(1 << 30) == sk_rs.randint(1 << 30)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("blas", ["numpy", "numba"])
+def test_compiled_epoch_products(dtype, blas):
+    """The whole-epoch kernel's products, through NumPy's BLAS (found on this machine) and
+    through Numba's ``np.dot``, for each transpose case, against NumPy, odd shapes included."""
+    from fusenn.sklearn import _kernels
+
+    address = _kernels.gemm_address(dtype) if blas == "numpy" else 0
+    assert (address != 0) == (blas == "numpy")
+    rng = np.random.default_rng(3)
+    for m, k, n in ((1, 1, 1), (3, 7, 5), (33, 65, 9)):
+        a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+        d, e = rng.standard_normal((m, n)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+        tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12)
+        for x, ta, y, tb, want in ((a, False, b, False, a @ b), (a, True, d, False, a.T @ d),
+                                   (d, False, e, True, d @ e.T)):
+            out = np.full(want.shape, np.nan, dtype)
+            _kernels.matmul(x, ta, y, tb, out, address)
+            np.testing.assert_allclose(out, want, **tol)

@@ -309,6 +309,7 @@ class CompiledEpoch:
         self.batch_size = int(xbuf.shape[0])
         self.eps = float(np.finfo(dtype).eps)
         self.tiny = float(np.finfo(dtype).tiny)
+        self.gemm = _kernels.gemm_address(dtype)
 
     def run(self, idx, opt):
         """Train one epoch on the rows in the order ``idx`` (as stored when None) with the
@@ -332,7 +333,7 @@ class CompiledEpoch:
             intercepts, dcoefs, dintercepts, net.flat, net.grad, net.n_w, zs, acts, dxs,
             self.xbuf, self.lbuf, self.ybuf, self.wbuf, self.delta, *self.act, self.alpha,
             code, s0, s1, lr, momentum, nesterov, beta1, beta2, adam_eps, t, self.eps,
-            self.tiny)
+            self.tiny, self.gemm)
         if code == _kernels.OPT_ADAM and t > opt.t:
             opt.t = t
             opt.learning_rate = (opt.learning_rate_init * np.sqrt(1 - opt.beta_2 ** t)

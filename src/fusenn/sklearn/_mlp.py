@@ -12,7 +12,7 @@ and one Numba pass for the update (see :mod:`._engine`).
 scikit-learn's own helpers do the rest: parameter validation, ``validate_data`` (which also
 sets ``n_features_in_`` and ``feature_names_in_``), ``LabelBinarizer``, ``type_of_target``,
 ``train_test_split`` for the (stratified) validation set, ``check_random_state``,
-``shuffle``, ``accuracy_score`` / ``r2_score`` and ``ConvergenceWarning``.
+``accuracy_score`` / ``r2_score`` and ``ConvergenceWarning``.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
 from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state, column_or_1d, shuffle
+from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
@@ -43,6 +43,16 @@ from ..errors import DataError, NonFiniteWeightsError
 from . import _engine, _kernels
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+
+def _shuffled(indices, random_state):
+    """``sklearn.utils.shuffle(indices, random_state=random_state)``: the same single
+    ``random_state.shuffle`` of ``arange(n)`` and the same result, without its parameter
+    validation and container dispatch, which took 0.15 ms an epoch - a third of an 8x8-digits
+    fit (test_shuffled_is_sklearns_shuffle checks the two against each other)."""
+    order = np.arange(indices.shape[0])
+    random_state.shuffle(order)
+    return indices[order]
 
 
 # ----------------------------------------------------------------------------- optimisers
@@ -269,7 +279,7 @@ class _BaseMLP(BaseEstimator):
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:
-                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                    sample_idx = _shuffled(sample_idx, self._random_state)
                 accumulated_loss = epoch.run(sample_idx if self.shuffle else None)
                 self.n_iter_ += 1
                 self.loss_ = accumulated_loss / n_samples

@@ -16,16 +16,16 @@ once per fit. The output layer is computed as raw values ``z`` and handed to the
 kernels of :mod:`._kernels`, which apply scikit-learn's output activation, its loss value
 and its error term ``delta = (output - target) * sample_weight`` in one pass.
 
-Towards one compiled call per epoch
------------------------------------
-An epoch here is a Python loop over mini-batches calling about eight compiled kernels each
-(~40 us per batch of a 64-64-10 network, most of it call overhead). The backends'
-whole-epoch ``train_epoch`` would remove that loop, but to give scikit-learn's numbers it
-needs, beyond what it does now:
+One compiled call per epoch
+---------------------------
+For dense input, :class:`CompiledEpoch` runs a whole epoch in one call of
+:func:`._kernels.train_epoch` (a Python loop over mini-batches calling about eight compiled
+kernels each cost ~40 us per batch of a 64-64-10 network, most of it call overhead). The
+backends' whole-epoch ``train_epoch`` cannot give scikit-learn's numbers; the face's own
+kernel does what they would need beyond it:
 
-1. weight decay on the weights only (biases exempt), given as the count ``n_w`` of leading
-   entries of the flat vector in scikit-learn's packing order ``W0, W1, ..., b0, b1, ...``
-   (or a per-layer flag in fusenn's ``W0, b0, W1, b1`` order);
+1. weight decay on the weights only (biases exempt): the first ``n_w`` entries of the flat
+   vector in scikit-learn's packing order ``W0, W1, ..., b0, b1, ...``;
 2. scikit-learn's scaling, per batch: ``g_W = (x^T delta + alpha W) / d``, ``g_b =
    sum(delta) / d`` with ``delta = output - target`` undivided and ``d`` the batch's rows (the
    last batch is smaller) or the sum of its sample weights - i.e. a decay ``alpha / d`` that
@@ -46,8 +46,13 @@ needs, beyond what it does now:
 8. moments flushed to zero below the dtype's smallest normal number (see
    :mod:`._kernels`).
 
-The permutation argument it already takes is what scikit-learn's ``shuffle`` gives; stopping,
-schedules and validation stay per epoch in Python.
+Its products go to NumPy's own BLAS (the library scikit-learn's run on), its activations are
+the generated scalar functions of :mod:`fusenn.backends._numba_generated`, and every step
+keeps scikit-learn's order of operations, so that it gives the per-batch path's numbers (a
+test checks both paths against each other). The per-batch path remains for sparse input
+(the first layer's sparse product), L-BFGS (one full batch) and the NumPy reference backend.
+The permutation is scikit-learn's ``shuffle``; stopping, schedules and validation stay per
+epoch in Python.
 """
 from __future__ import annotations
 

@@ -41,6 +41,15 @@ as scikit-learn's losses do.
 Each of the last three returns ``sum p_i^2`` over the weights *before* the update: the L2
 term of the mini-batch's loss, taken in the same pass (0 when ``alpha`` is 0, as the term
 is). ``tiny`` is the smallest normal number of the dtype: moments below it are flushed to zero.
+
+``train_epoch(...) -> (accumulated loss, t)``
+    a whole epoch of mini-batches in one call (see :mod:`._engine`): for each batch of the
+    permutation, the gathered rows go forward (``matmul``, bias, the generated activation
+    ``_act``), through the output kernel above, backward (``_act_back``) and through
+    ``sgd_step`` or ``adam_step``.
+``matmul(a, trans_a, b, trans_b, out, address)``
+    ``out = op(a) @ op(b)`` through the CBLAS gemm at ``address`` (NumPy's own BLAS, found by
+    :func:`gemm_address`), or ``np.dot`` when ``address`` is 0.
 """
 from __future__ import annotations
 

@@ -697,9 +697,9 @@ def test_predict_defers_the_finiteness_pass_but_keeps_sklearns_errors(monkeypatc
     for bad in (np.nan, np.inf, -np.inf):
         Xb = X.copy()
         Xb[7, 3] = bad
-        with pytest.raises(ValueError) as ours_err:
+        with pytest.raises(ValueError) as ours_err:  # plain: sklearn's
             ours.predict_proba(Xb)
-        with pytest.raises(ValueError) as sk_err:
+        with pytest.raises(ValueError) as sk_err:  # plain: sklearn's
             sk.predict_proba(Xb)
         assert str(ours_err.value) == str(sk_err.value)
     passes.clear()
@@ -711,7 +711,7 @@ def test_predict_defers_the_finiteness_pass_but_keeps_sklearns_errors(monkeypatc
     # sparse input keeps scikit-learn's check before the pass
     Xs = sp.csr_matrix(X)
     Xs.data[0] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ValueError, match="NaN"):  # plain: sklearn's
         ours.predict_proba(Xs)
 
 

@@ -558,3 +558,200 @@ def test_predict_log_proba_is_a_stable_log_softmax(multiclass):
     with np.errstate(divide="ignore"):
         assert np.isinf(np.log(clf.predict_proba(X))).any()
     assert np.isfinite(clf.predict_log_proba(X)).all()
+
+
+# ----------------------------------------------------------------------------- compiled epoch
+def _fit_paths(monkeypatch, cls, X, y, sample_weight=None, **kw):
+    """Fit ``cls`` twice with the same arguments: the whole-epoch compiled path, then the
+    per-batch Python path; return both and the compiled path's epoch count."""
+    from fusenn.sklearn import _engine
+
+    calls = []
+    run = _engine.CompiledEpoch.run
+
+    def counted(self, idx, opt):
+        calls.append(1)
+        return run(self, idx, opt)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with monkeypatch.context() as m:
+            m.setattr(_engine.CompiledEpoch, "run", counted)
+            compiled = cls(**kw).fit(X, y, sample_weight=sample_weight)
+        with monkeypatch.context() as m:
+            m.setattr(_engine, "compiled_epoch_usable", lambda X: False)
+            python = cls(**kw).fit(X, y, sample_weight=sample_weight)
+    return compiled, python, len(calls)
+
+
+COMPILED_CASES = [
+    # (estimator, target kind, arguments)
+    ("cls", "multiclass", dict(solver="sgd", learning_rate_init=0.05, batch_size=32,
+                               hidden_layer_sizes=(16, 12))),
+    ("cls", "multiclass", dict(solver="sgd", nesterovs_momentum=False, alpha=0.05,
+                               learning_rate="invscaling", batch_size=50, activation="tanh")),
+    ("cls", "binary", dict(solver="adam", learning_rate_init=0.01, alpha=0.01, batch_size=17,
+                           activation="logistic")),
+    ("cls", "multilabel", dict(solver="adam", shuffle=False, beta_1=0.8, epsilon=1e-6,
+                               hidden_layer_sizes=(9, 7, 5))),
+    ("reg", "squared_error", dict(solver="sgd", learning_rate_init=0.01, activation="identity",
+                                  early_stopping=True)),
+    ("reg", "poisson", dict(solver="adam", learning_rate_init=0.01, batch_size=1,
+                            hidden_layer_sizes=(4,))),
+]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", COMPILED_CASES, ids=[c[1] for c in COMPILED_CASES])
+def test_compiled_epoch_gives_the_per_batch_paths_numbers(monkeypatch, cls_data, reg_data,
+                                                          case, dtype, weighted):
+    """Dense input trains through one compiled call per epoch, with the per-batch path's
+    numbers (both are scikit-learn's order of operations) for every output, optimiser,
+    schedule, dtype and with sample weights."""
+    kind, target, kw = case
+    if kind == "cls":
+        X, y = cls_data
+        cls = MLPClassifier
+        y = {"multiclass": y, "binary": y % 2,
+             "multilabel": np.column_stack([y % 2, y > 4, y == 3]).astype(int)}[target]
+    else:
+        X, y = reg_data
+        cls = MLPRegressor
+        kw = dict(kw, loss=target)
+        y = np.abs(y) if target == "poisson" else y
+    X = X.astype(dtype)
+    w = np.random.default_rng(1).uniform(0.2, 3, len(X)) if weighted else None
+    compiled, python, epochs = _fit_paths(monkeypatch, cls, X, y, w, max_iter=8,
+                                          random_state=2, **kw)
+    assert epochs == compiled.n_iter_ > 0
+    rtol = 1e-11 if dtype == np.float64 else 2e-4
+    assert compiled.n_iter_ == python.n_iter_ and compiled.t_ == python.t_
+    np.testing.assert_allclose(compiled.loss_curve_, python.loss_curve_, rtol=rtol)
+    for a, b in zip(compiled.coefs_ + compiled.intercepts_,
+                    python.coefs_ + python.intercepts_):
+        assert a.dtype == b.dtype == dtype
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * np.abs(b).max())
+    if kw["solver"] == "adam":
+        assert compiled._optimizer.t == python._optimizer.t
+        assert compiled._optimizer.learning_rate == pytest.approx(
+            python._optimizer.learning_rate, rel=1e-15)
+
+
+def test_compiled_epoch_partial_fit_and_warm_start_continue(monkeypatch, cls_data):
+    """partial_fit calls and warm starts carry the optimiser's state (Adam's step count, the
+    velocity) from one compiled call to the next as the per-batch path does."""
+    X, y = cls_data
+    kw = dict(hidden_layer_sizes=(10,), random_state=0, batch_size=40)
+    runs = []
+    for usable in (True, False):
+        with monkeypatch.context() as m:
+            if not usable:
+                m.setattr(fsk._engine, "compiled_epoch_usable", lambda X: False)
+            a = MLPClassifier(solver="adam", **kw)
+            for _ in range(3):
+                a.partial_fit(X, y, classes=np.unique(y))
+            b = MLPClassifier(solver="sgd", warm_start=True, max_iter=3, **kw)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                b.fit(X, y).fit(X, y)
+            runs.append((a, b))
+    (a1, b1), (a2, b2) = runs
+    assert a1._optimizer.t == a2._optimizer.t == 3 * 6
+    for one, two in ((a1, a2), (b1, b2)):
+        np.testing.assert_allclose(one.loss_curve_, two.loss_curve_, rtol=1e-11)
+        np.testing.assert_allclose(one.coefs_[0], two.coefs_[0], rtol=1e-11, atol=1e-13)
+
+
+def test_compiled_epoch_is_taken_for_dense_input_only(cls_data):
+    """The decision is made once, in one place: dense input with a compiled backend takes
+    the whole-epoch kernel; sparse input and the NumPy reference backend keep the per-batch
+    path."""
+    from fusenn.sklearn import _engine
+
+    X, _ = cls_data
+    assert _engine.compiled_epoch_usable(X)
+    assert not _engine.compiled_epoch_usable(sp.csr_matrix(X))
+    with fn.use_backend("numpy"):
+        assert not _engine.compiled_epoch_usable(X)
+
+
+# ----------------------------------------------------------------------------- prediction
+def test_predict_defers_the_finiteness_pass_but_keeps_sklearns_errors(monkeypatch, cls_data):
+    """predict_proba makes no finiteness pass over finite input (the forward pass shows it
+    finite), yet NaN or infinity in X raise scikit-learn's own error, and a finite input
+    whose products overflow is predicted as scikit-learn predicts it."""
+    import sklearn.utils.validation as skv
+
+    from fusenn.sklearn import _mlp
+
+    X, y = cls_data
+    kw = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    sk, ours = fit_both(MLPClassifier, X, y, **kw)
+    passes = []
+    real = skv._assert_all_finite
+
+    def counted(*args, **kwargs):
+        passes.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(skv, "_assert_all_finite", counted)
+    monkeypatch.setattr(_mlp, "_assert_all_finite", counted)
+    ours.predict_proba(X)
+    ours.predict(X)
+    assert passes == []
+    for bad in (np.nan, np.inf, -np.inf):
+        Xb = X.copy()
+        Xb[7, 3] = bad
+        with pytest.raises(ValueError) as ours_err:  # plain: sklearn's
+            ours.predict_proba(Xb)
+        with pytest.raises(ValueError) as sk_err:  # plain: sklearn's
+            sk.predict_proba(Xb)
+        assert str(ours_err.value) == str(sk_err.value)
+    passes.clear()
+    Xbig = X * 1e305  # finite, but the products overflow: checked, accepted, predicted
+    with np.errstate(all="ignore"):
+        proba = ours.predict_proba(Xbig)
+        sk.predict_proba(Xbig)
+    assert passes == [1] and proba.shape == (len(X), len(ours.classes_))
+    # sparse input keeps scikit-learn's check before the pass
+    Xs = sp.csr_matrix(X)
+    Xs.data[0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):  # plain: sklearn's
+        ours.predict_proba(Xs)
+
+
+@pytest.mark.parametrize("n", [1, 2, 17, 240])
+def test_shuffled_is_sklearns_shuffle(n):
+    """The face's per-epoch shuffle gives scikit-learn's ``shuffle`` result and leaves the
+    random state where scikit-learn's leaves it."""
+    from sklearn.utils import shuffle
+
+    from fusenn.sklearn._mlp import _shuffled
+
+    idx = np.arange(n)[::-1].copy()
+    ours_rs, sk_rs = np.random.RandomState(5), np.random.RandomState(5)
+    for _ in range(3):
+        np.testing.assert_array_equal(_shuffled(idx, ours_rs), shuffle(idx, random_state=sk_rs))
+    assert ours_rs.randint(1 << 30) == sk_rs.randint(1 << 30)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("blas", ["numpy", "numba"])
+def test_compiled_epoch_products(dtype, blas):
+    """The whole-epoch kernel's products, through NumPy's BLAS (found on this machine) and
+    through Numba's ``np.dot``, for each transpose case, against NumPy, odd shapes included."""
+    from fusenn.sklearn import _kernels
+
+    address = _kernels.gemm_address(dtype) if blas == "numpy" else 0
+    assert (address != 0) == (blas == "numpy")
+    rng = np.random.default_rng(3)
+    for m, k, n in ((1, 1, 1), (3, 7, 5), (33, 65, 9)):
+        a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+        d, e = rng.standard_normal((m, n)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+        tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12)
+        for x, ta, y, tb, want in ((a, False, b, False, a @ b), (a, True, d, False, a.T @ d),
+                                   (d, False, e, True, d @ e.T)):
+            out = np.full(want.shape, np.nan, dtype)
+            _kernels.matmul(x, ta, y, tb, out, address)
+            np.testing.assert_allclose(out, want, **tol)

@@ -16,16 +16,16 @@ once per fit. The output layer is computed as raw values ``z`` and handed to the
 kernels of :mod:`._kernels`, which apply scikit-learn's output activation, its loss value
 and its error term ``delta = (output - target) * sample_weight`` in one pass.
 
-Towards one compiled call per epoch
------------------------------------
-An epoch here is a Python loop over mini-batches calling about eight compiled kernels each
-(~40 us per batch of a 64-64-10 network, most of it call overhead). The backends'
-whole-epoch ``train_epoch`` would remove that loop, but to give scikit-learn's numbers it
-needs, beyond what it does now:
+One compiled call per epoch
+---------------------------
+For dense input, :class:`CompiledEpoch` runs a whole epoch in one call of
+:func:`._kernels.train_epoch` (a Python loop over mini-batches calling about eight compiled
+kernels each cost ~40 us per batch of a 64-64-10 network, most of it call overhead). The
+backends' whole-epoch ``train_epoch`` cannot give scikit-learn's numbers; the face's own
+kernel does what they would need beyond it:
 
-1. weight decay on the weights only (biases exempt), given as the count ``n_w`` of leading
-   entries of the flat vector in scikit-learn's packing order ``W0, W1, ..., b0, b1, ...``
-   (or a per-layer flag in fusenn's ``W0, b0, W1, b1`` order);
+1. weight decay on the weights only (biases exempt): the first ``n_w`` entries of the flat
+   vector in scikit-learn's packing order ``W0, W1, ..., b0, b1, ...``;
 2. scikit-learn's scaling, per batch: ``g_W = (x^T delta + alpha W) / d``, ``g_b =
    sum(delta) / d`` with ``delta = output - target`` undivided and ``d`` the batch's rows (the
    last batch is smaller) or the sum of its sample weights - i.e. a decay ``alpha / d`` that
@@ -46,8 +46,13 @@ needs, beyond what it does now:
 8. moments flushed to zero below the dtype's smallest normal number (see
    :mod:`._kernels`).
 
-The permutation argument it already takes is what scikit-learn's ``shuffle`` gives; stopping,
-schedules and validation stay per epoch in Python.
+Its products go to NumPy's own BLAS (the library scikit-learn's run on), its activations are
+the generated scalar functions of :mod:`fusenn.backends._numba_generated`, and every step
+keeps scikit-learn's order of operations, so that it gives the per-batch path's numbers (a
+test checks both paths against each other). The per-batch path remains for sparse input
+(the first layer's sparse product), L-BFGS (one full batch) and the NumPy reference backend.
+The permutation is scikit-learn's ``shuffle``; stopping, schedules and validation stay per
+epoch in Python.
 """
 from __future__ import annotations
 
@@ -182,11 +187,32 @@ def _dense(be, x, W, b, code, z, a, sparse):
         be.dense_forward(x, W, b, *code, z, a)
 
 
-def predict_raw(X, coefs, intercepts, activation, out_activation):
+def predict_raw(X, coefs, intercepts, activation, out_activation, check_finite=None):
     """Outputs of the network for ``X`` (dense or CSR), ``PREDICT_BATCH`` rows at a time.
 
-    Every layer runs through the fused dense kernel; chunks keep the hidden outputs in cache
-    and the workspaces are reused from chunk to chunk."""
+    Parameters
+    ----------
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
+        The input, already validated (converted to the network's dtype chunk by chunk).
+    coefs, intercepts : list of ndarray
+        C-ordered weights ``(fan_in, fan_out)`` and biases, in one dtype.
+    activation, out_activation : str
+        scikit-learn's names of the hidden and the output activation.
+    check_finite : callable or None, default=None
+        Called (once) when a chunk's first-layer values ``x W + b`` are not all finite: the
+        caller's deferred finiteness check of ``X`` (scikit-learn's, raising its error), made
+        only then. A NaN or infinity in a row of ``X`` makes that row's products NaN or
+        infinite, so a finite result proves a finite input without a pass of its own over
+        ``X``; an overflow of finite input calls it too, and it passes.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_outputs)
+        ``out_activation`` of the last layer.
+
+    Every layer runs through the fused dense kernel and the output activation follows each
+    chunk while it is in cache; the workspaces are reused from chunk to chunk.
+    """
     be = kernels()
     dtype = coefs[0].dtype
     code = hidden_code(activation)
@@ -215,8 +241,15 @@ def predict_raw(X, coefs, intercepts, activation, out_activation):
                 a = z if hidden[i][1] is None else hidden[i][1][:r]
                 layer_code = code
             _dense(be, x, W, b, layer_code, z, a, sparse=i == 0 and sparse)
+            if i == 0 and check_finite is not None:
+                with np.errstate(invalid="ignore", over="ignore"):
+                    finite = np.isfinite(z.sum())
+                if not finite:
+                    check_finite()
+                    check_finite = None
             x = a
-    return output_activation(out_activation, out)
+        output_activation(out_activation, out[start:stop])
+    return out
 
 
 def output_step(out_activation, z, targets, w, eps, tiny, delta):
@@ -237,3 +270,77 @@ def mean_loss(out_activation, total, denom, n_outputs):
     if out_activation == "identity":
         return 0.5 * total / denom / n_outputs
     return total / denom
+
+
+def compiled_epoch_usable(X):
+    """Whether :class:`CompiledEpoch` trains on ``X``: dense input, unless the NumPy
+    reference backend was chosen (which keeps every batch on the reference kernels).
+    Sparse input takes the per-batch path, whose first layer uses SciPy's sparse product."""
+    return not sp.issparse(X) and backends.get_backend() != "numpy"
+
+
+class CompiledEpoch:
+    """A whole epoch of mini-batches in one call of :func:`._kernels.train_epoch`.
+
+    It reuses the workspaces of the per-batch path (``passes``' layer buffers, the gather
+    buffers ``xbuf``, ``tbuf``, ``wbuf``) and hands the kernel the network as tuples of views
+    into the flat vectors, so that the update still runs over the flat vectors in
+    scikit-learn's packing order. Only the per-epoch work stays in Python: the permutation,
+    the schedules, stopping and validation.
+    """
+
+    def __init__(self, est, net, X, targets, w, passes, xbuf, tbuf, wbuf):
+        dtype = net.flat.dtype
+        self.net = net
+        self.X = X
+        self.out_code = _kernels.OUT_CODES[est.out_activation_]
+        softmax = self.out_code == _kernels.OUT_SOFTMAX
+        n_out = passes.delta.shape[1]
+        no_labels, no_targets = np.empty(0, np.int64), np.empty((0, n_out), dtype)
+        self.labels, self.lbuf = (targets, tbuf) if softmax else (no_labels, no_labels)
+        self.Y, self.ybuf = (no_targets, no_targets) if softmax else (targets, tbuf)
+        self.w = np.empty(0, dtype) if w is None else np.ascontiguousarray(w)
+        self.wbuf = np.empty(0, dtype) if wbuf is None else wbuf
+        self.xbuf = xbuf
+        self.order = np.arange(X.shape[0], dtype=np.int64)
+        self.layers = (tuple(net.coefs), tuple(net.intercepts), tuple(net.dcoefs),
+                       tuple(net.dintercepts))
+        self.buffers = (tuple(passes.z), tuple(passes.a),
+                        (np.empty((0, 0), dtype),) + tuple(passes.dx[1:]))
+        self.delta = passes.delta
+        code = hidden_code(est.activation)
+        self.act = (int(code[0]), float(code[1]), float(code[2]))
+        self.alpha = float(est.alpha)
+        self.batch_size = int(xbuf.shape[0])
+        self.eps = float(np.finfo(dtype).eps)
+        self.tiny = float(np.finfo(dtype).tiny)
+        self.gemm = _kernels.gemm_address(dtype)
+
+    def run(self, idx, opt):
+        """Train one epoch on the rows in the order ``idx`` (as stored when None) with the
+        optimiser ``opt`` (the face's ``_SGD`` or ``_Adam``, whose state it advances); return
+        scikit-learn's accumulated loss."""
+        idx = self.order if idx is None else np.ascontiguousarray(idx, dtype=np.int64)
+        net = self.net
+        if hasattr(opt, "velocity"):
+            code, s0, s1, t = _kernels.OPT_SGD, opt.velocity, opt.velocity, 0
+            lr, momentum, nesterov = float(opt.learning_rate), float(opt.momentum), \
+                bool(opt.nesterov)
+            beta1 = beta2 = adam_eps = 0.0
+        else:
+            code, s0, s1, t = _kernels.OPT_ADAM, opt.m, opt.v, int(opt.t)
+            lr, momentum, nesterov = float(opt.learning_rate_init), 0.0, False
+            beta1, beta2, adam_eps = float(opt.beta_1), float(opt.beta_2), float(opt.epsilon)
+        coefs, intercepts, dcoefs, dintercepts = self.layers
+        zs, acts, dxs = self.buffers
+        accumulated, t = _kernels.train_epoch(
+            self.X, self.labels, self.Y, self.w, idx, self.batch_size, self.out_code, coefs,
+            intercepts, dcoefs, dintercepts, net.flat, net.grad, net.n_w, zs, acts, dxs,
+            self.xbuf, self.lbuf, self.ybuf, self.wbuf, self.delta, *self.act, self.alpha,
+            code, s0, s1, lr, momentum, nesterov, beta1, beta2, adam_eps, t, self.eps,
+            self.tiny, self.gemm)
+        if code == _kernels.OPT_ADAM and t > opt.t:
+            opt.t = t
+            opt.learning_rate = (opt.learning_rate_init * np.sqrt(1 - opt.beta_2 ** t)
+                                 / (1 - opt.beta_1 ** t))
+        return accumulated

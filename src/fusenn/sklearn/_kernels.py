@@ -41,13 +41,27 @@ as scikit-learn's losses do.
 Each of the last three returns ``sum p_i^2`` over the weights *before* the update: the L2
 term of the mini-batch's loss, taken in the same pass (0 when ``alpha`` is 0, as the term
 is). ``tiny`` is the smallest normal number of the dtype: moments below it are flushed to zero.
+
+``train_epoch(...) -> (accumulated loss, t)``
+    a whole epoch of mini-batches in one call (see :mod:`._engine`): for each batch of the
+    permutation, the gathered rows go forward (``matmul``, bias, the generated activation
+    ``_act``), through the output kernel above, backward (``_act_back``) and through
+    ``sgd_step`` or ``adam_step``.
+``matmul(a, trans_a, b, trans_b, out, address)``
+    ``out = op(a) @ op(b)`` through the CBLAS gemm at ``address`` (NumPy's own BLAS, found by
+    :func:`gemm_address`), or ``np.dot`` when ``address`` is 0.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+from ..backends import _blas
+from ..backends._numba_generated import _act, _act_back
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
@@ -202,3 +216,214 @@ def adam_step(p, g, m, v, n_w, alpha, denom, lr, beta1, beta2, eps, tiny):
     _adam_range(p, g, m, v, 0, n_w, alpha, scale, lr, beta1, beta2, eps, tiny)
     _adam_range(p, g, m, v, n_w, p.shape[0], 0.0, scale, lr, beta1, beta2, eps, tiny)
     return sq
+
+
+# ----------------------------------------------------------------------------- products
+# CBLAS's enumerations (cblas.h)
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+
+@intrinsic
+def _cblas_gemm(typingctx, address, trans_a, trans_b, m, n, k, a, b, c):
+    """``c = op(a) @ op(b)`` through the ILP64 ``cblas_?gemm`` at ``address`` (row-major,
+    ``alpha = 1``, ``beta = 0``; ``a``, ``b``, ``c`` C-ordered, their leading dimensions
+    their row lengths). The address is an argument, not a constant, so that the caller's
+    machine code stays valid in Numba's on-disk cache."""
+    sig = types.void(address, trans_a, trans_b, m, n, k, a, b, c)
+
+    def codegen(context, builder, signature, args):
+        addr, ta, tb, m_, n_, k_, av, bv, cv = args
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        flt = ir.FloatType() if a.dtype == types.float32 else ir.DoubleType()
+        ptr = flt.as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, flt, ptr, i64,
+                                               ptr, i64, flt, ptr, i64])
+        arrays = [context.make_array(ty)(context, builder, v)
+                  for ty, v in ((a, av), (b, bv), (c, cv))]
+        lds = [builder.extract_value(arr.shape, 1) for arr in arrays]
+        data = [builder.bitcast(arr.data, ptr) for arr in arrays]
+        fn = builder.inttoptr(addr, fnty.as_pointer())
+        builder.call(fn, [ir.Constant(i32, _ROW_MAJOR), builder.trunc(ta, i32),
+                          builder.trunc(tb, i32), m_, n_, k_, ir.Constant(flt, 1.0), data[0],
+                          lds[0], data[1], lds[1], ir.Constant(flt, 0.0), data[2], lds[2]])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(**_JIT)
+def matmul(a, trans_a, b, trans_b, out, address):
+    """``out = op(a) @ op(b)`` (``op``: transpose when its flag is set) for C-ordered 2-D
+    arrays of one dtype: through the CBLAS gemm at ``address`` (NumPy's own BLAS, see
+    :data:`GEMM`), or Numba's ``np.dot`` (SciPy's BLAS) when ``address`` is 0."""
+    if address != 0:
+        m, n = out.shape
+        k = a.shape[0] if trans_a else a.shape[1]
+        _cblas_gemm(address, _TRANS if trans_a else _NO_TRANS,
+                    _TRANS if trans_b else _NO_TRANS, m, n, k, a, b, out)
+    elif trans_a:
+        np.dot(a.T, b, out)
+    elif trans_b:
+        np.dot(a, b.T, out)
+    else:
+        np.dot(a, b, out)
+
+
+_GEMM = {}
+
+
+def gemm_address(dtype):
+    """The address of the ``cblas_?gemm`` that the whole-epoch kernel calls for ``dtype``.
+
+    NumPy's own BLAS where :func:`fusenn.backends._blas.find_numpy_cblas` finds it (the
+    library scikit-learn's products go through, and the thread pool fusenn's Cython kernels
+    share; Numba's ``np.dot`` goes to SciPy's copy, measured 20 % slower on a 32x784 @
+    784x100 float32 product), checked once on a small product of every transpose case
+    against NumPy; else 0, which makes :func:`matmul` use ``np.dot``. Looked up on first use.
+    """
+    dtype = np.dtype(dtype)
+    if dtype not in _GEMM:
+        found = _blas.find_numpy_cblas()
+        address = 0 if found is None else found[0 if dtype == np.float32 else 1]
+        rng = np.random.default_rng(0)
+        a, b, c, d = (rng.standard_normal(shape).astype(dtype)
+                      for shape in ((5, 7), (7, 3), (5, 3), (6, 7)))
+        for x, ta, y, tb, want in ((a, False, b, False, a @ b), (a, True, c, False, a.T @ c),
+                                   (a, False, d, True, a @ d.T)):
+            if address:
+                out = np.empty(want.shape, dtype)
+                matmul(x, ta, y, tb, out, address)
+                if not np.allclose(out, want, rtol=1e-4, atol=1e-4):
+                    address = 0
+        _GEMM[dtype] = address
+    return _GEMM[dtype]
+
+
+# ----------------------------------------------------------------------------- whole epoch
+#: Output codes of :func:`train_epoch` (scikit-learn's ``out_activation_``).
+OUT_SOFTMAX, OUT_LOGISTIC, OUT_IDENTITY, OUT_EXP = 0, 1, 2, 3
+OUT_CODES = {"softmax": OUT_SOFTMAX, "logistic": OUT_LOGISTIC, "identity": OUT_IDENTITY,
+             "exp": OUT_EXP}
+#: Optimiser codes of :func:`train_epoch`.
+OPT_SGD, OPT_ADAM = 0, 1
+
+
+@njit(**_JIT)
+def _gather_rows(src, idx, start, r, out):
+    """``out[k] = src[idx[start + k]]`` for ``k < r`` (rows of a 1-D or 2-D array)."""
+    for k in range(r):
+        out[k] = src[idx[start + k]]
+
+
+@njit(**_JIT)
+def _bias_act(z, b, a, act, p0, p1):
+    """``z += b`` row by row, then ``a = f(z)`` (``a`` may be ``z``) with the generated
+    scalar activation ``act``."""
+    for k in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            v = z[k, j] + b[j]
+            z[k, j] = v
+            a[k, j] = _act(v, act, p0, p1)
+
+
+@njit(**_JIT)
+def _bias(z, b):
+    for k in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            z[k, j] += b[j]
+
+
+@njit(**_JIT)
+def _column_sums(d, out):
+    """``out = d.sum(axis=0)`` in NumPy's order for a C-ordered ``d``: row after row."""
+    out[:] = 0
+    for k in range(d.shape[0]):
+        for j in range(d.shape[1]):
+            out[j] += d[k, j]
+
+
+@njit(**_JIT)
+def _act_backward(dy, z, a, act, p0, p1):
+    """``dy *= f'(z)`` in place through the generated ``_act_back`` (given ``a = f(z)``)."""
+    for k in range(dy.shape[0]):
+        for j in range(dy.shape[1]):
+            dy[k, j] = _act_back(dy[k, j], z[k, j], a[k, j], act, p0, p1)
+
+
+@njit(**_JIT)
+def train_epoch(X, labels, Y, w, idx, batch_size, out_code, coefs, intercepts, dcoefs,
+                dintercepts, flat, grad, n_w, zs, acts, dxs, xbuf, lbuf, ybuf, wbuf, delta,
+                act, p0, p1, alpha, opt, s0, s1, lr, momentum, nesterov, beta1, beta2,
+                adam_eps, t, eps, tiny, gemm):
+    """One epoch of scikit-learn's mini-batch training in one call; see :mod:`._engine`.
+
+    For each batch of the rows ``idx[start:start + batch_size]``: gather them, forward
+    (``z = x W`` by the BLAS at ``gemm`` (see :func:`matmul`), ``+ b``, the hidden activation), the output kernel, backward
+    (``dW = x^T delta``, ``db = sum delta``, ``delta_prev = (delta W^T) f'``), and the
+    optimiser's step (``opt``: :data:`OPT_SGD` with state ``s0`` = velocity, or
+    :data:`OPT_ADAM` with ``s0, s1`` = moments, ``t`` its step count). Returns
+    ``(sum of batch loss * batch rows, t)``.
+    """
+    n = idx.shape[0]
+    n_out = delta.shape[1]
+    last = len(coefs) - 1
+    weighted = w.shape[0] > 0
+    accumulated = 0.0
+    for start in range(0, n, batch_size):
+        r = min(batch_size, n - start)
+        _gather_rows(X, idx, start, r, xbuf)
+        x = xbuf[:r]
+        if out_code == OUT_SOFTMAX:
+            _gather_rows(labels, idx, start, r, lbuf)
+        else:
+            _gather_rows(Y, idx, start, r, ybuf)
+        wb = wbuf[:0]
+        if weighted:
+            _gather_rows(w, idx, start, r, wbuf)
+            wb = wbuf[:r]
+        # forward, as scikit-learn: z = x W, z += b, then the activation
+        for i in range(last + 1):
+            z = zs[i][:r]
+            matmul(x if i == 0 else acts[i - 1][:r], False, coefs[i], False, z, gemm)
+            if i < last:
+                _bias_act(z, intercepts[i], acts[i][:r], act, p0, p1)
+            else:
+                _bias(z, intercepts[i])
+        d = delta[:r]
+        z = zs[last][:r]
+        if out_code == OUT_SOFTMAX:
+            total = out_softmax(z, lbuf[:r], wb, eps, tiny, d)
+        elif out_code == OUT_LOGISTIC:
+            total = out_logistic(z, ybuf[:r], wb, eps, tiny, d)
+        elif out_code == OUT_EXP:
+            total = out_exp(z, ybuf[:r], wb, tiny, d)
+        else:
+            total = out_identity(z, ybuf[:r], wb, tiny, d)
+        denom = float(r)
+        if weighted:
+            denom = 0.0
+            for k in range(r):
+                denom += wb[k]
+        # backward: unscaled gradients; the scaling and the L2 term come with the step
+        dy = d
+        for i in range(last, -1, -1):
+            matmul(x if i == 0 else acts[i - 1][:r], True, dy, False, dcoefs[i], gemm)
+            _column_sums(dy, dintercepts[i])
+            if i > 0:
+                dx = dxs[i][:r]
+                matmul(dy, False, coefs[i], True, dx, gemm)
+                _act_backward(dx, zs[i - 1][:r], acts[i - 1][:r], act, p0, p1)
+                dy = dx
+        if opt == OPT_SGD:
+            sq = sgd_step(flat, grad, s0, n_w, alpha, denom, lr, momentum, nesterov, tiny)
+        else:
+            t += 1
+            lr_t = lr * np.sqrt(1 - beta2 ** float(t)) / (1 - beta1 ** float(t))
+            sq = adam_step(flat, grad, s0, s1, n_w, alpha, denom, lr_t, beta1, beta2,
+                           adam_eps, tiny)
+        if out_code == OUT_IDENTITY:
+            loss = 0.5 * total / denom / n_out
+        else:
+            loss = total / denom
+        accumulated += (loss + 0.5 * alpha * sq / denom) * r
+    return accumulated, t

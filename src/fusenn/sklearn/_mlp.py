@@ -192,7 +192,11 @@ class _BaseMLP(BaseEstimator):
             self._initialize(y, layer_units, X.dtype)
         net = _engine.FlatNet(self.coefs_, self.intercepts_, X.dtype)
         self.coefs_, self.intercepts_ = net.coefs, net.intercepts
-        with thread_limits():
+        # one thread for small networks' batches (fusenn._threads.threads_for); L-BFGS works
+        # on the whole training set at once
+        rows = (_batch_rows(self.batch_size, X.shape[0])
+                if self.solver in _STOCHASTIC_SOLVERS else X.shape[0])
+        with thread_limits(work=rows * net.flat.size):
             if self.solver in _STOCHASTIC_SOLVERS:
                 self._fit_stochastic(X, y, sample_weight, net, incremental)
             else:
@@ -271,13 +275,10 @@ class _BaseMLP(BaseEstimator):
 
         n_samples = X_train.shape[0]
         sample_idx = np.arange(n_samples, dtype=int)
-        if self.batch_size == "auto":
-            batch_size = min(200, n_samples)
-        else:
-            if self.batch_size > n_samples:
-                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
-                              "going to be clipped")
-            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+        if self.batch_size != "auto" and self.batch_size > n_samples:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
+                          "going to be clipped")
+        batch_size = _batch_rows(self.batch_size, n_samples)
 
         epoch = _Epoch(self, net, X_train, y_train, sw_train, batch_size)
         try:
@@ -389,7 +390,7 @@ class _BaseMLP(BaseEstimator):
         dtype = self.coefs_[0].dtype
         coefs = [np.ascontiguousarray(c, dtype=dtype) for c in self.coefs_]
         intercepts = [np.ascontiguousarray(b, dtype=dtype) for b in self.intercepts_]
-        with thread_limits():
+        with thread_limits(work=X.shape[0] * sum(c.size for c in coefs)):
             return _engine.predict_raw(X, coefs, intercepts, self.activation,
                                        out_activation or self.out_activation_, check_finite)
 
@@ -403,6 +404,14 @@ class _BaseMLP(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+def _batch_rows(batch_size: Any, n_samples: int) -> int:
+    """scikit-learn's mini-batch size: ``min(200, n)`` for ``"auto"``, else clipped to
+    ``[1, n]``."""
+    if batch_size == "auto":
+        return min(200, n_samples)
+    return int(np.clip(batch_size, 1, n_samples))
 
 
 class _Epoch:

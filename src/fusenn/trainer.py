@@ -409,8 +409,11 @@ class Trainer:
 
         ``validation_data=(X_val, y_val)``, or ``validation_split=f`` to hold out the last
         fraction ``f`` of the samples (before shuffling, as Keras does). Logs per epoch:
-        ``loss`` (mean over the epoch's samples, measured as the batches went), the metrics on
-        the training data, and ``val_loss``/``val_*`` when validating.
+        ``loss`` (mean over the epoch's samples, measured as the batches went), ``accuracy``
+        (the share of correct predictions over the epoch's batches, each judged on the
+        outputs it was trained on, before its update, as Keras reports it: no extra pass over
+        the data), and ``val_loss``/``val_*`` when validating (computed on the validation data
+        after the epoch).
 
         Parameters
         ----------

@@ -1,5 +1,9 @@
-"""The thread policy: one thread for small work, every core above the measured crossover, and
-the user's number whenever one is set."""
+"""The thread policy: one thread for small work, every free core above the measured crossover,
+and the user's number whenever one is set."""
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
@@ -12,6 +16,7 @@ from fusenn.layers import Dense
 @pytest.fixture
 def two_cores(monkeypatch):
     monkeypatch.setattr(_threads, "cpu_count", lambda: 2)
+    monkeypatch.setattr(_threads, "busy_elsewhere", lambda cores=None: 0)
     monkeypatch.delenv("FUSENN_NUM_THREADS", raising=False)
     fn.set_num_threads(None)
     yield
@@ -60,3 +65,33 @@ def test_fit_runs_a_small_network_on_one_thread(two_cores):
 def test_fit_runs_a_large_network_on_every_core(two_cores, monkeypatch):
     monkeypatch.setattr(_threads, "ONE_THREAD_BELOW", 100)
     assert _blas_threads_during_fit((8, 16, 4), 16) == {2}
+
+
+def test_cores_other_processes_keep_busy_are_left_to_them(two_cores, monkeypatch):
+    big = 10 * _threads.ONE_THREAD_BELOW
+    monkeypatch.setattr(_threads, "busy_elsewhere", lambda cores=None: 1)
+    assert _threads.threads_for(big) == 1
+    monkeypatch.setattr(_threads, "busy_elsewhere", lambda cores=None: 2)
+    assert _threads.threads_for(big) == 1  # never fewer than one
+    fn.set_num_threads(2)  # the user's number still wins
+    assert _threads.threads_for(big) == 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_busy_process_is_seen():
+    idle = _threads.busy_elsewhere(2)
+    assert 0 <= idle <= 2
+    spin = subprocess.Popen([sys.executable, "-c", "print('ready', flush=True)\nwhile True: pass"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert spin.stdout.readline().strip() == "ready"
+        seen = []
+        for _ in range(50):  # the spinning child is runnable nearly all the time
+            seen.append(_threads.busy_elsewhere(2))
+            if seen[-1] >= 1:
+                break
+            time.sleep(0.01)
+        assert max(seen) >= 1, seen
+    finally:
+        spin.kill()
+        spin.wait()

@@ -9,7 +9,8 @@ Where the user has set no number, the count follows the size of the work (:func:
 a mini-batch of a small network is done before a second thread has started, and two threads
 that must meet after every product are slowed down badly by any other busy process on the
 machine, so below :data:`ONE_THREAD_BELOW` multiply-adds per batch (or per prediction chunk)
-fusenn runs on one thread, and on every core above it.
+fusenn runs on one thread, and above it on every core that no other process keeps busy when
+the fit (or prediction) starts.
 """
 from __future__ import annotations
 
@@ -97,14 +98,30 @@ def set_num_threads(n: int | None) -> None:
 
 #: Multiply-adds per mini-batch (or prediction chunk) below which one thread is as fast as
 #: every core, so that fusenn uses one. Measured on the 2-core development machine with
-#: ``python -m fusenn.bench.threads`` (see that module).
-ONE_THREAD_BELOW = 8_000_000
+#: ``python -m fusenn.bench.threads`` (see that module): two threads gain nothing up to
+#: 238,200 (784-30-10 at batch 10: 1.02x) and pay from 2,540,800 (784-100-10 at batch 32:
+#: 1.28x; 784-128-64-10 at batch 64: 1.41x).
+ONE_THREAD_BELOW = 2_500_000
 
 
 def threads_for(work):
-    """The thread count for calls of ``work`` multiply-adds each: the number the user set
-    (:func:`set_num_threads` or ``FUSENN_NUM_THREADS``), else one thread below
-    :data:`ONE_THREAD_BELOW` and :func:`get_num_threads` from there on."""
+    """The thread count for calls of ``work`` multiply-adds each.
+
+    The number the user set (:func:`set_num_threads` or ``FUSENN_NUM_THREADS``) wins. Else
+    one thread below :data:`ONE_THREAD_BELOW`; above it every core but those that other
+    processes keep busy right now (:func:`busy_elsewhere`): threads that must meet after
+    every product wait for each other's time slices on a shared core, which made a 2-thread
+    epoch several times slower than a 1-thread one beside one busy process.
+
+    Parameters
+    ----------
+    work : int
+        Multiply-adds per call (a mini-batch, a prediction chunk).
+
+    Returns
+    -------
+    int
+    """
     if _in_forked_child:
         return 1
     if _num_threads is not None:
@@ -112,7 +129,39 @@ def threads_for(work):
     env = _env_threads()
     if env is not None:
         return env
-    return 1 if work < ONE_THREAD_BELOW else cpu_count()
+    if work < ONE_THREAD_BELOW:
+        return 1
+    cores = cpu_count()
+    return max(1, cores - busy_elsewhere(cores))
+
+
+def busy_elsewhere(cores=None):
+    """How many of this process's ``cores`` other processes keep busy now: the runnable
+    threads of the machine (``/proc/loadavg``) less this process's own running ones, scaled
+    from the machine's CPUs to this process's; 0 where that cannot be read (not Linux).
+
+    Parameters
+    ----------
+    cores : int, optional
+        This process's cores (default :func:`cpu_count`).
+
+    Returns
+    -------
+    int
+    """
+    cores = cpu_count() if cores is None else cores
+    try:
+        with open("/proc/loadavg") as f:
+            runnable = int(f.read().split()[3].split("/")[0])
+        own = 0
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                stat = f.read()
+            own += stat[stat.rindex(")") + 2] == "R"
+    except (OSError, ValueError, IndexError):
+        return 0
+    others = max(0, runnable - own)
+    return min(cores, int(round(others * cores / (os.cpu_count() or cores))))
 
 
 def get_num_threads() -> int:

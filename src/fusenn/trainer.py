@@ -167,7 +167,7 @@ class Trainer:
         return X, y
 
     # -- output fusion ----------------------------------------------------------------------
-    def _fuses_output(self):
+    def _fuses_output(self) -> bool:
         """Whether the model's last activation is the loss's own (then the loss takes its
         input, the logits)."""
         last = self.model.layers[-1]

@@ -22,12 +22,10 @@ PACKAGE = os.path.join(ROOT, "src", "fusenn")
 EXCEPTED = {
     # generated from the activation table by backends/_codegen.py
     "fusenn.backends._numba_generated",
-    # the kernels and thread settings, under rework in parallel (annotate after the merge)
+    # the kernels, under rework in parallel (annotate after the merge)
     "fusenn.backends._numba", "fusenn.backends._cython", "fusenn.backends._numpy",
     "fusenn.backends._auto", "fusenn.backends._blas", "fusenn.backends._codegen",
-    "fusenn.backends._contract", "fusenn._threads",
-    # the Trainer's bodies (its public signatures are annotated)
-    "fusenn.trainer",
+    "fusenn.backends._contract",
     # the faces and bench, annotated by their own work (remove once merged)
     "fusenn.sklearn", "fusenn.sklearn.*", "fusenn.bench", "fusenn.bench.*",
 }

@@ -24,7 +24,6 @@ EXCEPTED = {
     "fusenn.backends._numba_generated",
     # the kernels, under rework in parallel (annotate after the merge)
     "fusenn.backends._numba", "fusenn.backends._cython", "fusenn.backends._blas",
-    "fusenn.backends._codegen",
     # the faces and bench, annotated by their own work (remove once merged)
     "fusenn.sklearn", "fusenn.sklearn.*", "fusenn.bench", "fusenn.bench.*",
 }

@@ -22,15 +22,11 @@ PACKAGE = os.path.join(ROOT, "src", "fusenn")
 EXCEPTED = {
     # generated from the activation table by backends/_codegen.py
     "fusenn.backends._numba_generated",
-    # the kernels and thread settings, under rework in parallel (annotate after the merge)
-    "fusenn.backends._numba", "fusenn.backends._cython", "fusenn.backends._numpy",
-    "fusenn.backends._auto", "fusenn.backends._blas", "fusenn.backends._codegen",
-    "fusenn.backends._contract", "fusenn._threads",
-    # the Trainer's bodies (its public signatures are annotated)
-    "fusenn.trainer",
-    # the faces and bench, annotated by their own work (remove once merged)
-    "fusenn.sklearn", "fusenn.sklearn.*", "fusenn.keras", "fusenn.keras.*",
-    "fusenn.bench", "fusenn.bench.*", "fusenn.onnx",
+    # the compiled backends' Python sides: Numba njit kernels, the wrapper of the compiled
+    # Cython extension, and the ctypes hand-over of NumPy's BLAS to it
+    "fusenn.backends._numba", "fusenn.backends._cython", "fusenn.backends._blas",
+    # the scikit-learn face and bench, annotated by their own work (remove once merged)
+    "fusenn.sklearn", "fusenn.sklearn.*", "fusenn.bench", "fusenn.bench.*",
 }
 
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from typing import Any, Iterator, List, Optional, Tuple
 from .errors import ArgumentError, ArgumentTypeError
 
-_num_threads = None
+_num_threads: Optional[int] = None
 #: The most threads :func:`set_num_threads` takes (the C kernels keep the count in an int).
 MAX_THREADS = 4096
 #: True in a child made by ``fork()`` (``multiprocessing``'s default start method on Linux):
@@ -30,7 +31,7 @@ MAX_THREADS = 4096
 _in_forked_child = False
 
 
-def _after_fork_in_child():
+def _after_fork_in_child() -> None:
     global _in_forked_child
     _in_forked_child = True
 
@@ -39,7 +40,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _env_threads():
+def _env_threads() -> Optional[int]:
     raw = os.environ.get("FUSENN_NUM_THREADS", "").strip()
     if not raw:
         return None
@@ -53,7 +54,7 @@ def _env_threads():
     return n
 
 
-def cpu_count():
+def cpu_count() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
@@ -104,7 +105,7 @@ def set_num_threads(n: int | None) -> None:
 ONE_THREAD_BELOW = 2_500_000
 
 
-def threads_for(work):
+def threads_for(work: float) -> int:
     """The thread count for calls of ``work`` multiply-adds each.
 
     The number the user set (:func:`set_num_threads` or ``FUSENN_NUM_THREADS``) wins. Else
@@ -135,7 +136,7 @@ def threads_for(work):
     return max(1, cores - busy_elsewhere(cores))
 
 
-def busy_elsewhere(cores=None):
+def busy_elsewhere(cores: Optional[int] = None) -> int:
     """How many of this process's ``cores`` other processes keep busy now: the runnable
     threads of the machine (``/proc/loadavg``) less this process's own running ones, scaled
     from the machine's CPUs to this process's; 0 where that cannot be read (not Linux).
@@ -179,11 +180,11 @@ def get_num_threads() -> int:
     return env if env is not None else cpu_count()
 
 
-_controller = None
-_controller_key = None
+_controller: Any = None  # a threadpoolctl.ThreadpoolController (imported when first needed)
+_controller_key: Optional[int] = None
 
 
-def _thread_pools():
+def _thread_pools() -> Any:
     """threadpoolctl's view of the loaded BLAS/OpenMP libraries, rescanned only when modules
     were imported since the last look (a scan reads /proc/self/maps: about a millisecond)."""
     global _controller, _controller_key
@@ -196,7 +197,7 @@ def _thread_pools():
 
 
 @contextlib.contextmanager
-def thread_limits(n=None, work=None):
+def thread_limits(n: Optional[int] = None, work: Optional[float] = None) -> Iterator[int]:
     """Limit BLAS, OpenMP and (if loaded) Numba to ``n`` threads inside the block (default:
     :func:`threads_for` ``work``, the multiply-adds of each call inside, when given, else
     :func:`get_num_threads`).
@@ -209,8 +210,8 @@ def thread_limits(n=None, work=None):
         n = get_num_threads() if work is None else threads_for(work)
     n = int(n)
     numba = sys.modules.get("numba")
-    old_numba = None
-    changed = []
+    old_numba: Optional[int] = None
+    changed: List[Tuple[Any, int]] = []  # (threadpoolctl library controller, its old count)
     try:
         for lib in _thread_pools().lib_controllers:
             old = lib.num_threads

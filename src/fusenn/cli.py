@@ -878,7 +878,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench_face(args, what, paths, bench):
+def _bench_face(args: argparse.Namespace, what: str, paths: Any, bench: Any) -> int:
     """``fusenn bench --what sklearn|keras``: a face against the library it replaces."""
     face = bench.FACES[what]
     tasks = None

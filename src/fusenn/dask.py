@@ -38,18 +38,21 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .callbacks import History
 from .errors import ArgumentError, ArgumentTypeError, ChunkError, MissingDependencyError
+from ._typing import Array, DTypeLike, Seed
 from .model import Sequential
 from .trainer import Trainer
 
 try:
-    import dask
     import dask.array as da
     import distributed
+    from dask.base import compute as _dask_compute
+    from dask.base import is_dask_collection
 except ImportError as exc:  # the one place that says which extra to install
     raise MissingDependencyError(
         "fusenn.dask needs dask.distributed, which is not installed; install it with "
@@ -62,7 +65,7 @@ METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
 
 
 # --------------------------------------------------------------------------- helpers
-def _default_client(client):
+def _default_client(client: Optional[distributed.Client]) -> Optional[distributed.Client]:
     """``client``, else the current ``dask.distributed`` client, else None (Dask's local
     scheduler runs the graph in this process)."""
     if client is not None:
@@ -76,15 +79,16 @@ def _default_client(client):
         return None
 
 
-def _is_dataframe(X):
-    return hasattr(X, "to_dask_array") and dask.is_dask_collection(X)
+def _is_dataframe(X: Any) -> bool:
+    return hasattr(X, "to_dask_array") and is_dask_collection(X)
 
 
-def _as_array(X, name, lengths):
+def _as_array(X: Any, name: str, lengths: bool) -> da.Array:
     """``X`` as a Dask array: a Dask DataFrame or Series is converted (its partition lengths
     computed when ``lengths``), anything else that is not a Dask array is refused."""
     if _is_dataframe(X):
-        return X.to_dask_array(lengths=True) if lengths else X.to_dask_array()
+        arr: da.Array = X.to_dask_array(lengths=True) if lengths else X.to_dask_array()
+        return arr
     if not isinstance(X, da.Array):
         raise ArgumentTypeError(f"{name} must be a Dask array or DataFrame, got "
                                 f"{type(X).__name__} (use the model's own methods for "
@@ -92,39 +96,41 @@ def _as_array(X, name, lengths):
     return X
 
 
-def _unknown(chunks):
+def _unknown(chunks: Sequence[float]) -> bool:
     return any(isinstance(c, float) and math.isnan(c) for c in chunks)
 
 
-def _one_column_chunk(X):
+def _one_column_chunk(X: da.Array) -> da.Array:
     """``X`` with its columns in one chunk (each block then holds whole rows)."""
     return X.rechunk({1: -1}) if X.ndim == 2 and X.numblocks[1] > 1 else X
 
 
-def _prediction_method(model, method):
+def _prediction_method(model: Any, method: str) -> Callable[..., Any]:
     if method not in METHODS:
         raise ArgumentError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     bound = getattr(model, method, None)  # an estimator may hide predict_proba (available_if)
     if not callable(bound):
         raise ArgumentError(f"{type(model).__name__} has no {method} method")
-    return bound
+    func: Callable[..., Any] = bound
+    return func
 
 
-def _takes(func, name):
+def _takes(func: Callable[..., Any], name: str) -> bool:
     try:
         return name in inspect.signature(func).parameters
     except (TypeError, ValueError):  # pragma: no cover - a builtin without a signature
         return False
 
 
-def _call(model, method, X):
+def _call(model: Any, method: str, X: Array) -> Array:
     """``model.<method>(X)`` as a NumPy array; quiet where the method can print (Keras)."""
     func = getattr(model, method)
     out = func(X, verbose=0) if _takes(func, "verbose") else func(X)
     return np.asarray(out)
 
 
-def _predict_block(block, model, method, tail, dtype):
+def _predict_block(block: Array, model: Any, method: str, tail: Tuple[int, ...],
+                   dtype: DTypeLike) -> Array:
     """The prediction of one block (runs on a worker; ``model`` arrives there once)."""
     if block.shape[0] == 0:  # an empty DataFrame partition
         return np.empty((0,) + tail, dtype=dtype)
@@ -132,7 +138,8 @@ def _predict_block(block, model, method, tail, dtype):
 
 
 # --------------------------------------------------------------------------- predict
-def predict(model, X, method="predict", *, client=None):
+def predict(model: Any, X: Any, method: str = "predict", *,
+            client: Optional[distributed.Client] = None) -> da.Array:
     """Predictions of ``model`` for a Dask array or DataFrame, computed where its blocks live.
 
     The model goes to every worker once (scattered with ``broadcast=True``) and each block of
@@ -201,13 +208,15 @@ def predict(model, X, method="predict", *, client=None):
     handle = model if client is None else client.scatter(model, broadcast=True, hash=False)
     chunks = (X.chunks[0],) + tuple((n,) for n in tail)
     kwargs = {"drop_axis": 1} if not tail else {}
-    return X.map_blocks(_predict_block, handle, method, tail, dtype, dtype=dtype,
-                        chunks=chunks, meta=np.empty((0,) * (1 + len(tail)), dtype=dtype),
-                        name=f"fusenn-{method}", **kwargs)
+    out: da.Array = X.map_blocks(_predict_block, handle, method, tail, dtype, dtype=dtype,
+                                 chunks=chunks,
+                                 meta=np.empty((0,) * (1 + len(tail)), dtype=dtype),
+                                 name=f"fusenn-{method}", **kwargs)
+    return out
 
 
 # --------------------------------------------------------------------------- fit_incremental
-def _aligned(X, y):
+def _aligned(X: Any, y: Any) -> Tuple[da.Array, da.Array]:
     """``X`` and ``y`` as Dask arrays split into the same row blocks, or a ChunkError."""
     X = _as_array(X, "X", lengths=True)
     if X.ndim != 2:
@@ -244,15 +253,16 @@ class _Blocks:
     next block is asked for before the current one is used, so that the cluster computes it
     while the client trains."""
 
-    def __init__(self, X, y, client):
+    def __init__(self, X: da.Array, y: da.Array,
+                 client: Optional[distributed.Client]) -> None:
         self.X, self.y, self.client = X, y, client
-        self._ahead = None
+        self._ahead: Optional[Tuple[int, Any]] = None
 
-    def _submit(self, i):
+    def _submit(self, i: int) -> Tuple[int, Any]:
         pair = (self.X.blocks[i], self.y.blocks[i])
         return i, (self.client.compute(list(pair)) if self.client is not None else pair)
 
-    def pull(self, i, next_i=None):
+    def pull(self, i: int, next_i: Optional[int] = None) -> Tuple[Array, Array]:
         if self._ahead is not None and self._ahead[0] == i:
             job = self._ahead[1]
         else:
@@ -262,11 +272,12 @@ class _Blocks:
         if self.client is not None:
             Xb, yb = self.client.gather(job)
         else:
-            Xb, yb = dask.compute(*job)  # the local scheduler dask is configured with
+            Xb, yb = _dask_compute(*job)  # the local scheduler dask is configured with
         return np.asarray(Xb), np.asarray(yb)
 
 
-def _learner(model, random_state, classes, trainer_kwargs):
+def _learner(model: Any, random_state: Seed, classes: Any, trainer_kwargs: Dict[str, Any]
+             ) -> Tuple[Callable[[Array, Array], Any], Any]:
     """``(step, result)``: ``step(Xb, yb)`` learns one block and returns its mean loss (or
     None); ``result`` is the trained object."""
     if isinstance(model, Sequential):
@@ -278,21 +289,21 @@ def _learner(model, random_state, classes, trainer_kwargs):
     if isinstance(model, Trainer):
         trainer = model
 
-        def step(Xb, yb):
+        def step(Xb: Array, yb: Array) -> Any:
             return trainer.fit(Xb, yb, epochs=1, verbose=0)["loss"][0]
 
         return step, trainer
     if callable(getattr(model, "partial_fit", None)):
         first = {"classes": classes} if _takes(model.partial_fit, "classes") else {}
 
-        def step(Xb, yb):
+        def step(Xb: Array, yb: Array) -> Any:
             model.partial_fit(Xb, yb, **first)
             first.clear()  # classes are given on the first call only
             return getattr(model, "loss_", None)
 
         return step, model
     if callable(getattr(model, "fit", None)) and _takes(model.fit, "epochs"):  # Keras face
-        def step(Xb, yb):
+        def step(Xb: Array, yb: Array) -> Any:
             return model.fit(Xb, yb, epochs=1, verbose=0).history["loss"][-1]
 
         return step, model
@@ -301,8 +312,10 @@ def _learner(model, random_state, classes, trainer_kwargs):
                             f"{type(model).__name__}")
 
 
-def fit_incremental(model, X, y, epochs=1, *, shuffle=True, random_state=None, classes=None,
-                    client=None, **trainer_kwargs):
+def fit_incremental(model: Any, X: Any, y: Any, epochs: int = 1, *, shuffle: bool = True,
+                    random_state: Seed = None, classes: Any = None,
+                    client: Optional[distributed.Client] = None,
+                    **trainer_kwargs: Any) -> Any:
     """Train ``model`` over a Dask array block by block, for data larger than memory.
 
     Each epoch visits the row blocks of ``X`` (and the matching blocks of ``y``) in a random
@@ -398,7 +411,7 @@ def fit_incremental(model, X, y, epochs=1, *, shuffle=True, random_state=None, c
     history.on_train_begin()
     for epoch in range(int(epochs)):
         order = order_rng.permutation(n_blocks) if shuffle else np.arange(n_blocks)
-        losses = []
+        losses: List[float] = []
         for k, i in enumerate(order):
             nxt = int(order[k + 1]) if k + 1 < n_blocks else None
             Xb, yb = blocks.pull(int(i), nxt)

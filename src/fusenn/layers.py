@@ -200,7 +200,7 @@ class Layer:
         """
         self.rng = check_random_state(rng)
 
-    def __getstate__(self):
+    def __getstate__(self) -> Dict[str, Any]:
         # workspaces are scratch memory, made again by the next fit: they do not travel
         state = self.__dict__.copy()
         state["_ws"] = {}

@@ -55,16 +55,23 @@ from __future__ import annotations
 
 import math
 import sys
+from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tuple,
+                    Union)
 
 import numpy as np
 
 from . import _archive
 from . import _activation_table as _table
+from . import activations as _acts
 from . import layers as _layers
 from ._version import __version__
 from .errors import (ArgumentError, ArgumentTypeError, MissingDependencyError,
                      UnsupportedFeatureError)
+from ._typing import Array, ArrayLike, DTypeLike, PathLike
 from .model import Sequential
+
+if TYPE_CHECKING:  # the annotations only; onnx itself is imported when a graph is built
+    import onnx as _onnx_types
 
 __all__ = ["export", "to_onnx", "DEFAULT_OPSET", "MIN_OPSET", "supported_activations"]
 
@@ -79,8 +86,11 @@ ERF_SERIES_LIMIT = 6.0
 #: ``output=`` choices: what the model predicts, or its raw forward pass.
 OUTPUTS = ("auto", "raw")
 
+#: What a node takes as an input: a value's name, or a number made a scalar constant.
+_Input = Union[str, float, np.floating[Any]]
 
-def _onnx():
+
+def _onnx() -> Any:
     """The ``onnx`` module, or MissingDependencyError naming the extra that installs it."""
     try:
         import onnx
@@ -99,16 +109,16 @@ def _onnx():
 class _Graph:
     """Nodes and initialisers of one graph, in one dtype; every value a unique name."""
 
-    def __init__(self, onnx, dtype, opset):
+    def __init__(self, onnx: Any, dtype: DTypeLike, opset: int) -> None:
         self.onnx = onnx
-        self.dtype = np.dtype(dtype)
+        self.dtype: np.dtype[Any] = np.dtype(dtype)
         self.opset = opset
-        self.nodes = []
-        self.initializers = []
-        self._used = set()
-        self._constants = {}
+        self.nodes: List[Any] = []  # onnx.NodeProto
+        self.initializers: List[Any] = []  # onnx.TensorProto
+        self._used: Set[str] = set()
+        self._constants: Dict[bytes, str] = {}
 
-    def fresh(self, hint):
+    def fresh(self, hint: str) -> str:
         """A value name not used yet, from ``hint``."""
         name, i = hint, 0
         while name in self._used:
@@ -117,7 +127,7 @@ class _Graph:
         self._used.add(name)
         return name
 
-    def tensor(self, value, hint, dtype=None):
+    def tensor(self, value: ArrayLike, hint: str, dtype: DTypeLike = None) -> str:
         """An initialiser holding ``value`` (in the graph's dtype unless ``dtype``)."""
         arr = np.asarray(value, dtype=self.dtype if dtype is None else dtype)
         name = self.fresh(hint)
@@ -125,16 +135,16 @@ class _Graph:
             np.ascontiguousarray(arr), name))
         return name
 
-    def const(self, value):
+    def const(self, value: Union[float, np.floating[Any]]) -> str:
         """A scalar constant of the graph's dtype, shared by every node that uses it."""
-        value = self.dtype.type(value)
-        key = value.tobytes()
+        scalar = self.dtype.type(value)
+        key = scalar.tobytes()
         if key not in self._constants:
-            self._constants[key] = self.tensor(value, f"c_{float(value):.6g}".replace(
+            self._constants[key] = self.tensor(scalar, f"c_{float(scalar):.6g}".replace(
                 "-", "m").replace(".", "p").replace("+", ""))
         return self._constants[key]
 
-    def op(self, op_type, *inputs, hint=None, **attrs):
+    def op(self, op_type: str, *inputs: _Input, hint: Optional[str] = None, **attrs: Any) -> str:
         """Append node ``op_type(inputs)``; return its output's name. Numbers among
         ``inputs`` become scalar constants."""
         names = [self.const(v) if isinstance(v, (int, float, np.floating)) else v
@@ -145,16 +155,16 @@ class _Graph:
         return out
 
     # -- formulas used by several activations ------------------------------------------------
-    def where(self, cond, a, b):
+    def where(self, cond: _Input, a: _Input, b: _Input) -> str:
         return self.op("Where", cond, a, b)
 
-    def sigmoid(self, z):
+    def sigmoid(self, z: str) -> str:
         """``1 / (1 + exp(-z))`` as the reference computes it: ``exp`` sees only ``-|z|``."""
         e = self.op("Exp", self.op("Neg", self.op("Abs", z)))
         num = self.where(self.op("GreaterOrEqual", z, 0.0), 1.0, e)
         return self.op("Div", num, self.op("Add", 1.0, e), hint="sigmoid")
 
-    def log1p(self, w):
+    def log1p(self, w: str) -> str:
         """``log(1 + w)`` for ``w >= 0`` without cancellation: ``w log(u) / (u - 1)``,
         ``u = 1 + w`` (Kahan), and ``w`` itself where ``u`` rounds to 1."""
         u = self.op("Add", 1.0, w)
@@ -162,7 +172,7 @@ class _Graph:
         ratio = self.op("Div", self.op("Log", u), d)
         return self.where(self.op("Equal", d, 0.0), w, self.op("Mul", w, ratio))
 
-    def expm1(self, x):
+    def expm1(self, x: str) -> str:
         """``exp(x) - 1`` for ``x <= 0`` without cancellation: ``x (u - 1) / log u``,
         ``u = exp x`` (Kahan) for ``x >= -1``; ``u - 1`` below, where nothing cancels."""
         u = self.op("Exp", x)
@@ -171,7 +181,7 @@ class _Graph:
         near = self.where(self.op("Equal", d, 0.0), x, kahan)
         return self.where(self.op("Less", x, -1.0), d, near)
 
-    def erf(self, x):
+    def erf(self, x: str) -> str:
         """``erf(x)``: ONNX's Erf in float32; in float64, where ONNX Runtime has no Erf, the
         series ``2/sqrt(pi) x exp(-x^2) sum_n (2x^2)^n / (1 3 5 ... (2n+1))`` (positive
         terms, no cancellation), nested as ``1 + 2x^2/3 (1 + 2x^2/5 (1 + ...))``, on ``x``
@@ -187,15 +197,15 @@ class _Graph:
                         self.op("Exp", self.op("Neg", self.op("Mul", xc, xc))))
         return self.op("Mul", scale, self.op("Mul", xc, s), hint="erf")
 
-    def softplus(self, z):
+    def softplus(self, z: str) -> str:
         """``max(z, 0) + log1p(exp(-|z|))``."""
         e = self.op("Exp", self.op("Neg", self.op("Abs", z)))
         return self.op("Add", self.op("Relu", z), self.log1p(e), hint="softplus")
 
-    def clip(self, z, lo, hi):
+    def clip(self, z: str, lo: float, hi: float) -> str:
         return self.op("Clip", z, self.const(lo), self.const(hi))
 
-    def elu_negative(self, z, alpha):
+    def elu_negative(self, z: str, alpha: float) -> str:
         """``z if z > 0 else alpha expm1(z)`` (expm1 of ``min(z, 0)``, as the reference)."""
         neg = self.op("Mul", alpha, self.expm1(self.op("Min", z, 0.0)))
         return self.where(self.op("Greater", z, 0.0), z, neg)
@@ -205,16 +215,16 @@ class _Graph:
 # Activations: name -> function(graph, z, params) -> output name
 # --------------------------------------------------------------------------------------------
 
-def _leaky(g, z, slope):
+def _leaky(g: _Graph, z: str, slope: float) -> str:
     return g.where(g.op("Greater", z, 0.0), z, g.op("Mul", slope, z))
 
 
-def _softplus_beta(g, z, p):
+def _softplus_beta(g: _Graph, z: str, p: Dict[str, Any]) -> str:
     beta = p["beta"]
     return g.op("Div", g.softplus(g.op("Mul", beta, z)), beta)
 
 
-def _gelu(g, z, p):
+def _gelu(g: _Graph, z: str, p: Dict[str, Any]) -> str:
     if p["approximate"] == "tanh":
         cube = g.op("Mul", g.op("Mul", z, z), z)
         inner = g.op("Mul", _table.GELU_TANH_K, g.op("Add", z, g.op("Mul", _table.GELU_TANH_C,
@@ -225,7 +235,7 @@ def _gelu(g, z, p):
     return g.op("Mul", g.op("Mul", 0.5, z), g.op("Add", 1.0, t), hint="gelu")
 
 
-def _soft_shrink(g, z, p):
+def _soft_shrink(g: _Graph, z: str, p: Dict[str, Any]) -> str:
     lam = p["lambd"]
     inner = g.where(g.op("Less", z, -lam), g.op("Add", z, lam), 0.0)
     return g.where(g.op("Greater", z, lam), g.op("Sub", z, lam), inner)
@@ -233,7 +243,10 @@ def _soft_shrink(g, z, p):
 
 #: How each activation of the catalogue is written in ONNX operators, following the NumPy
 #: reference of :mod:`fusenn._activation_table` formula for formula.
-ACTIVATIONS = {
+#: Each entry: ``emit(graph, input name, the activation's parameters) -> output name``.
+_Emit = Callable[[_Graph, str, Dict[str, Any]], str]
+
+ACTIVATIONS: Dict[str, _Emit] = {
     "linear": lambda g, z, p: z,
     "step": lambda g, z, p: g.where(g.op("GreaterOrEqual", z, 0.0), 1.0, 0.0),
     "heaviside": lambda g, z, p: g.where(g.op("Greater", z, 0.0), 1.0,
@@ -270,7 +283,7 @@ ACTIVATIONS = {
 }
 
 
-def supported_activations():
+def supported_activations() -> List[str]:
     """The activation names :func:`export` writes as ONNX operators.
 
     Returns
@@ -286,7 +299,7 @@ def supported_activations():
     return sorted(ACTIVATIONS)
 
 
-def _activation(g, z, act, where):
+def _activation(g: _Graph, z: str, act: _acts.Activation, where: str) -> str:
     """Append ``act`` (a :class:`fusenn.activations.Activation`) applied to ``z``."""
     emit = ACTIVATIONS.get(act.name)
     if emit is None:
@@ -300,7 +313,7 @@ def _activation(g, z, act, where):
 # Layers
 # --------------------------------------------------------------------------------------------
 
-def _dense(g, x, W, b, hint):
+def _dense(g: _Graph, x: str, W: Array, b: Optional[Array], hint: str) -> str:
     """``x @ W + b`` as one Gemm (``b`` None: a MatMul)."""
     w = g.tensor(W, f"{hint}.W")
     if b is None:
@@ -308,15 +321,17 @@ def _dense(g, x, W, b, hint):
     return g.op("Gemm", x, w, g.tensor(b, f"{hint}.b"), hint=f"{hint}.z")
 
 
-def _batchnorm_scale(layer):
+def _batchnorm_scale(layer: _layers.BatchNorm) -> Array:
     """``1 / sqrt(running_var + eps)`` as BatchNorm's evaluation computes it."""
-    return (1.0 / np.sqrt(layer.running_var + layer.eps)).astype(layer.dtype)
+    scale: Array = (1.0 / np.sqrt(layer.running_var + layer.eps)).astype(layer.dtype)
+    return scale
 
 
-def _layer_plan(layers):
+def _layer_plan(layers: List[_layers.Layer]
+                ) -> List[Tuple[_layers.Layer, Optional[_layers.BatchNorm]]]:
     """``[(layer, folded BatchNorm or None), ...]`` without Dropout: a BatchNorm that follows
     a Dense without activation is folded into it."""
-    plan = []
+    plan: List[Tuple[_layers.Layer, Optional[_layers.BatchNorm]]] = []
     for layer in layers:
         if isinstance(layer, _layers.Dropout):
             continue
@@ -330,7 +345,8 @@ def _layer_plan(layers):
     return plan
 
 
-def _layer(g, x, layer, bn, i):
+def _layer(g: _Graph, x: str, layer: _layers.Layer, bn: Optional[_layers.BatchNorm],
+           i: int) -> str:
     """Append layer ``i`` (evaluation mode) applied to ``x``; return the output's name."""
     hint = f"layer{i}"
     where = f"layer {i} ({layer.describe()})"
@@ -380,7 +396,7 @@ def _layer(g, x, layer, bn, i):
 # What is exported: a Sequential, the scikit-learn face, the Keras face
 # --------------------------------------------------------------------------------------------
 
-def _sequential_outputs(g, x, model, output):
+def _sequential_outputs(g: _Graph, x: str, model: Sequential, output: str) -> Tuple[str, int]:
     """The graph of ``model`` from ``x``: ``(output value, its width)``."""
     for i, (layer, bn) in enumerate(_layer_plan(model.layers)):
         x = _layer(g, x, layer, bn, i)
@@ -399,13 +415,12 @@ def _sequential_outputs(g, x, model, output):
     return x, model.n_out
 
 
-def _sklearn_outputs(g, x, est):
+def _sklearn_outputs(g: _Graph, x: str, est: Any) -> Tuple[str, int]:
     """The graph of a fitted fusenn.sklearn estimator, with predict_proba's (classifier) or
     predict's (regressor, 2-D) semantics: ``(output value, its width)``."""
     from .sklearn import _engine
 
     hidden = _engine.HIDDEN[est.activation]
-    from . import activations as _acts
 
     act = _acts.get(hidden)
     last = len(est.coefs_) - 1
@@ -429,12 +444,12 @@ def _sklearn_outputs(g, x, est):
                                   f"ONNX form in fusenn's exporter")
 
 
-def _estimator_is_classifier(est):
+def _estimator_is_classifier(est: Any) -> bool:
     """Whether a fusenn.sklearn estimator is a classifier (has classes)."""
     return hasattr(est, "classes_")
 
 
-def _source(obj):
+def _source(obj: Any) -> Tuple[str, Any, DTypeLike, Tuple[int, ...], str]:
     """``(kind, thing, dtype, sample shape, description)`` of what is exported."""
     if isinstance(obj, Sequential):
         return "sequential", obj, obj.dtype, (obj.n_in,), "fusenn.Sequential"
@@ -451,7 +466,7 @@ def _source(obj):
             raise ArgumentError("this Keras Sequential is not built yet: build it (or fit or "
                                 "predict once) before exporting it")
         net = obj.network
-        shape = (net.n_in,)
+        shape: Tuple[int, ...] = (net.n_in,)
         first = obj._layers[0]
         if isinstance(first, sys.modules["fusenn.keras.layers"].InputLayer) and obj._flattens():
             shape = tuple(int(d) for d in first.shape)  # Input((28, 28)) then Flatten
@@ -462,8 +477,8 @@ def _source(obj):
         f"built fusenn.keras Sequential")
 
 
-def _check_opset(onnx, opset):
-    newest = onnx.defs.onnx_opset_version()
+def _check_opset(onnx: Any, opset: object) -> int:
+    newest: int = onnx.defs.onnx_opset_version()
     if opset is None:
         return min(DEFAULT_OPSET, newest)
     if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)):
@@ -478,14 +493,15 @@ def _check_opset(onnx, opset):
     return opset
 
 
-def _check_name(value, what):
+def _check_name(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise ArgumentTypeError(f"{what} must be a non-empty string, got {value!r}")
     return value
 
 
-def to_onnx(model, opset=None, *, output="auto", input_name="X", output_name=None,
-            graph_name=None):
+def to_onnx(model: Any, opset: Optional[int] = None, *, output: str = "auto",
+            input_name: str = "X", output_name: Optional[str] = None,
+            graph_name: Optional[str] = None) -> _onnx_types.ModelProto:
     """The ONNX graph (an ``onnx.ModelProto``) that computes what ``model`` predicts.
 
     Parameters
@@ -586,15 +602,16 @@ def to_onnx(model, opset=None, *, output="auto", input_name="X", output_name=Non
         g.nodes, graph_name or "fusenn", [inp], [outp], initializer=g.initializers,
         doc_string=f"{what} exported by fusenn {__version__}: {semantics}")
     opsets = [onnx.helper.make_opsetid("", opset)]
-    proto = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="fusenn",
-                                   producer_version=__version__)
+    proto: _onnx_types.ModelProto = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="fusenn",
+                                                           producer_version=__version__)
     proto.ir_version = onnx.helper.find_min_ir_version_for(opsets)
     onnx.checker.check_model(proto, full_check=True)
     return proto
 
 
-def export(model, path, opset=None, *, output="auto", input_name="X", output_name=None,
-           graph_name=None):
+def export(model: Any, path: PathLike, opset: Optional[int] = None, *, output: str = "auto",
+           input_name: str = "X", output_name: Optional[str] = None,
+           graph_name: Optional[str] = None) -> _onnx_types.ModelProto:
     """Write ``model`` as an ONNX file at ``path`` (atomically) and return the graph.
 
     Parameters

@@ -23,7 +23,9 @@ import math
 import os
 import signal
 import threading
-from typing import Any, Dict, Iterable, Optional, Sequence, Tuple, Union
+from types import FrameType
+from typing import (Any, Dict, Iterator, Iterable, List, Literal, Optional, Sequence, Tuple,
+                    Union, cast)
 
 import numpy as np
 
@@ -38,7 +40,7 @@ from .activations import LINEAR
 from .backends._auto import epoch_work
 from .callbacks import Callback, History, ProgressBar
 from .errors import ArgumentError, ArgumentTypeError, DivergenceError
-from .layers import Activation, Dense
+from .layers import Activation, Dense, Layer
 from .model import PREDICT_BATCH, Sequential
 
 
@@ -155,19 +157,19 @@ class Trainer:
         if fast_path not in ("auto", False):
             raise ArgumentError(f"fast_path must be 'auto' or False, got {fast_path!r}")
         self.fast_path = fast_path
-        self.last_path = None
+        self.last_path: Optional[str] = None
         self.stop_training = False
         self.epochs = 0
         self._rng_handed_out = False
 
     # -- data -------------------------------------------------------------------------------
-    def _prepare(self, X, y):
+    def _prepare(self, X: ArrayLike, y: ArrayLike) -> Tuple[Array, Array]:
         X = self.model._check_input(X)
         y = self.loss.prepare_targets(y, X.shape[0], self.model.n_out, self.model.dtype)
         return X, y
 
     # -- output fusion ----------------------------------------------------------------------
-    def _fuses_output(self):
+    def _fuses_output(self) -> bool:
         """Whether the model's last activation is the loss's own (then the loss takes its
         input, the logits)."""
         last = self.model.layers[-1]
@@ -176,7 +178,7 @@ class Trainer:
                 and last.activation.name == self.loss.fused_activation)
 
     @contextlib.contextmanager
-    def _training_mode(self, reuse):
+    def _training_mode(self, reuse: bool) -> Iterator[None]:
         """Output logits from the last layer when fused; reuse workspaces while training."""
         model = self.model
         fuse = self._fuses_output()
@@ -186,36 +188,40 @@ class Trainer:
             yield from self._mode_inside(model, fuse, last, was_training, reuse)
 
     @staticmethod
-    def _mode_inside(model, fuse, last, was_training, reuse):
+    def _mode_inside(model: Sequential, fuse: bool, last: Layer, was_training: bool,
+                     reuse: bool) -> Iterator[None]:
+        # where fuse is True, _fuses_output found a Dense or an Activation last
+        fused = cast(Union[Dense, Activation], last)
         try:
             if fuse:
-                last.output_logits = True
+                fused.output_logits = True
             for layer in model.layers:
                 layer._reuse = reuse
             yield
         finally:
             if fuse:
-                last.output_logits = False
+                fused.output_logits = False
             for layer in model.layers:
                 layer._reuse = False
             model.training = was_training
 
-    def _logits(self, X):
+    def _logits(self, X: Array) -> Array:
         """Model outputs before the fused activation, in evaluation mode."""
         with self._training_mode(reuse=False):
             parts = [self.model._forward(X[i:i + PREDICT_BATCH], False)
                      for i in range(0, X.shape[0], PREDICT_BATCH)]
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
-    def _scores(self, X, y):
+    def _scores(self, X: Array, y: Array) -> Dict[str, float]:
         out = self._logits(X)
-        logs = {"loss": self.loss.kernel(backends.get(), out, y, None)}  # y is prepared
+        # y is prepared
+        logs: Dict[str, float] = {"loss": self.loss.kernel(backends.get(), out, y, None)}
         if "accuracy" in self.metrics:
             right, judged = self._correct(out, y)
             logs["accuracy"] = right / judged
         return logs
 
-    def _correct(self, out, y):
+    def _correct(self, out: Array, y: Array) -> Tuple[float, int]:
         """``(correct predictions, predictions judged)`` of outputs ``out`` (logits when the
         output is fused) against prepared targets ``y``: one judgement per row for the softmax
         cross-entropy, one per output otherwise (the compiled epoch counts the same way,
@@ -278,7 +284,7 @@ class Trainer:
         if opt.name not in _optim.names() or type(opt) is not type(_optim.get(opt.name)):
             raise ValueError(f"a custom optimiser ({type(opt).__name__}) has no state by "
                              f"name; only fusenn's optimisers can be saved")
-        random_state = self.random_state
+        random_state: Union[Seed, str] = self.random_state
         if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
             random_state = int(random_state)
         elif random_state is not None:
@@ -370,7 +376,7 @@ class Trainer:
         _archive.write_checkpoint(self.model, self.state_dict(), path)
 
     # -- the two paths -------------------------------------------------------------------
-    def _dense_layout(self, y):
+    def _dense_layout(self, y: Array) -> Optional[Tuple[Array, Array, Array]]:
         """``(widths, codes, params)`` of the model as a stack of Dense layers for a compiled
         epoch (the output activation left out when it is fused with the loss), or None when
         the model or the targets need the per-batch path."""
@@ -382,18 +388,20 @@ class Trainer:
         widths = np.array([layers[0].n_in] + [l.n_out for l in layers], dtype=np.int64)
         codes = np.empty(len(layers), dtype=np.int64)
         params = np.zeros((len(layers), 2))
-        for i, l in enumerate(layers):
+        for i, l in enumerate(cast(List[Dense], layers)):  # all Dense (checked above)
             codes[i], params[i, 0], params[i, 1] = (
                 l.activation.code, l.activation.p0, l.activation.p1)
         if self._fuses_output():
             codes[-1], params[-1] = LINEAR, 0.0
         return widths, codes, params
 
-    def _epoch_path(self, X, y, bs):
+    def _epoch_path(self, X: Array, y: Array, bs: int) -> Union[CompiledEpoch, PerBatchEpoch]:
         """The object that runs one epoch: the compiled epoch where a backend offers one for
         this model, loss and optimiser, else the per-batch path through the layers."""
         layout = self._dense_layout(y)
         if layout is not None:
+            # a loss or optimiser without a code (a custom one) has no compiled epoch:
+            # for_epoch's contract check answers None for it
             be = backends.for_epoch(self.loss.code, self.optimizer.code,
                                     epoch_work(layout[0], bs))
             if be is not None:
@@ -509,8 +517,10 @@ class Trainer:
                     cb.on_train_end()
         return history
 
-    def _epochs(self, path, epochs, n, bs, order, y, validation_data, callbacks, last_good,
-                interrupts):
+    def _epochs(self, path: Union[CompiledEpoch, PerBatchEpoch], epochs: int, n: int, bs: int,
+                order: Array, y: Array, validation_data: Optional[Tuple[Array, Array]],
+                callbacks: List[Callback], last_good: _LastGood,
+                interrupts: _InterruptsAtSafePoints) -> None:
         """The epoch loop of :meth:`fit`.
 
         When every callback is replayable and nothing is validated, the path may run several
@@ -523,7 +533,7 @@ class Trainer:
         if validation_data is None and all(cb.replayable for cb in callbacks):
             span = path.span(n)
         counting = "accuracy" in self.metrics
-        replay = []  # sample orders of epochs to run again one at a time
+        replay: List[Array] = []  # sample orders of epochs to run again one at a time
         epoch = 0
         while epoch < epochs:
             interrupts.deliver()
@@ -566,7 +576,7 @@ class Trainer:
             if self.stop_training:
                 return
 
-    def _orders(self, count, n, order):
+    def _orders(self, count: int, n: int, order: Array) -> Array:
         """``count`` epochs' sample orders, one per row: fresh permutations when shuffling
         (the same as ``count`` calls of ``rng.permutation(n)``), else ``order``."""
         if not self.shuffle:
@@ -574,7 +584,7 @@ class Trainer:
         return self.rng.permuted(np.broadcast_to(order, (count, n)), axis=1)
 
     @staticmethod
-    def _diverged(losses, done, epoch):
+    def _diverged(losses: Array, done: int, epoch: int) -> None:
         what = (f"the loss became {losses[done]} at epoch {epoch + 1}, batch {done + 1}"
                 if done < losses.size else
                 f"the weights became infinite or NaN at epoch {epoch + 1}, batch "
@@ -589,7 +599,10 @@ class _EpochPath:
     """What both epoch paths share: the batch sizes of an epoch, and the buffers of losses
     and correct counts that :meth:`run` fills (one row per epoch of a call)."""
 
-    def __init__(self, n, bs):
+    kind: str  # set by each path's class
+    backend: Any  # the backend module that runs the kernels
+
+    def __init__(self, n: int, bs: int) -> None:
         self.n_batches = -(-n // bs)
         self.sizes = np.full(self.n_batches, bs, dtype=np.float64)
         self.sizes[-1] = n - bs * (self.n_batches - 1)
@@ -620,7 +633,7 @@ class _EpochPath:
         """
         return 1
 
-    def _outputs(self, epochs):
+    def _outputs(self, epochs: int) -> Tuple[Array, Array]:
         """``(losses, correct)``, ``(epochs, n_batches)`` each, reused between calls."""
         if self._buffers[0].shape[0] < epochs:
             self._buffers = (np.empty((epochs, self.n_batches)),
@@ -806,36 +819,38 @@ class _LastGood:
     """The weights, buffers (BatchNorm's statistics) and optimiser state at the start of the
     epoch, kept in buffers allocated once per fit, to restore when the epoch diverges."""
 
-    def __init__(self, model, optimizer):
+    def __init__(self, model: Sequential, optimizer: _optim.Optimizer) -> None:
         self.model, self.opt = model, optimizer
         self.params = np.empty_like(model.flat_params)
         self.state = None if optimizer.state is None else np.empty_like(optimizer.state)
         self.buffers = model.get_buffers()
         self.t = optimizer.t
 
-    def keep(self):
+    def keep(self) -> None:
         np.copyto(self.params, self.model.flat_params)
         if self.state is not None:
+            assert self.opt.state is not None  # the optimiser had a state when this was made
             np.copyto(self.state, self.opt.state)
         for kept, now in zip(self.buffers, self._live_buffers()):
             np.copyto(kept, now)
         self.t = self.opt.t
 
-    def finite_now(self):
+    def finite_now(self) -> bool:
         """Whether every weight (and BatchNorm statistic) is finite after the epoch."""
         arrays = [self.model.flat_params] + self._live_buffers()
         return all(all_finite(a) for a in arrays)
 
-    def restore(self):
+    def restore(self) -> None:
         np.copyto(self.model.flat_params, self.params)
         if self.state is not None:
+            assert self.opt.state is not None  # the optimiser had a state when this was made
             np.copyto(self.opt.state, self.state)
         for kept, now in zip(self.buffers, self._live_buffers()):
             np.copyto(now, kept)
         self.opt.t = self.t
         self.model.flat_grads[...] = 0
 
-    def _live_buffers(self):
+    def _live_buffers(self) -> List[Array]:
         return [getattr(layer, n) for layer in self.model.layers for n in layer.buffer_names]
 
 
@@ -851,12 +866,12 @@ class _InterruptsAtSafePoints:
     elsewhere it does nothing.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.pending = False
-        self._old = None
+        self._old: Any = None  # the SIGINT handler to put back (signal.signal's answer)
         self._installed = False
 
-    def __enter__(self):
+    def __enter__(self) -> _InterruptsAtSafePoints:
         if threading.current_thread() is threading.main_thread():
             try:
                 self._old = signal.signal(signal.SIGINT, self._hold)
@@ -865,10 +880,10 @@ class _InterruptsAtSafePoints:
                 pass
         return self
 
-    def _hold(self, signum, frame):
+    def _hold(self, signum: int, frame: Optional[FrameType]) -> None:
         self.pending = True
 
-    def deliver(self):
+    def deliver(self) -> None:
         """Raise the held interrupt now (the caller is at a safe point)."""
         if self.pending:
             self.pending = False
@@ -878,7 +893,8 @@ class _InterruptsAtSafePoints:
             elif old != signal.SIG_IGN:
                 raise KeyboardInterrupt
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type: Optional[type], exc: Optional[BaseException],
+                 tb: Any) -> Literal[False]:
         if self._installed:
             signal.signal(signal.SIGINT, self._old if self._old is not None
                           else signal.default_int_handler)

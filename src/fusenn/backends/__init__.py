@@ -176,7 +176,7 @@ def get_backend() -> str:
     return _global_choice
 
 
-def for_epoch(loss_code: int, opt_code: int, work: float) -> Any:
+def for_epoch(loss_code: Optional[int], opt_code: Optional[int], work: float) -> Any:
     """The backend that runs a whole training epoch (``train_epoch``) with this loss and
     optimiser, for mini-batches of ``work`` multiply-adds, or None: then the Trainer takes the
     per-batch path. Under ``"auto"``, the backend auto's table picks for that work.

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any, Callable, Dict, Iterable, List, SupportsInt, Tuple
 
 from .. import _activation_table as _table
+from .._typing import Array
 from ..errors import BackendUnavailableError
 from . import _contract
 
@@ -44,7 +46,10 @@ _NUMBA_FIRST = ("numba", "cython", "numpy")
 #: 1,024,000. Adam: Cython 1.7x Numba at 109,386 parameters, Numba's parallel loop 1.07-1.14x
 #: Cython from 262,144 (the first call in a process imports Numba and loads its cache, or
 #: compiles).
-CROSSOVERS = {
+#: A kernel's rules: ((largest work, backends in order of preference), ...).
+_Rules = Tuple[Tuple[float, Tuple[str, ...]], ...]
+
+CROSSOVERS: Dict[str, _Rules] = {
     "dense_forward": ((math.inf, _COMPILED),),
     "dense_backward": ((math.inf, _COMPILED),),
     "act_forward": ((math.inf, _COMPILED),),
@@ -70,19 +75,19 @@ CROSSOVERS.update({f"act_forward:{d.name}": ((d.numpy_from, _COMPILED), (math.in
 CODE_ARG = {"act_forward": 1, "act_derivative": 2, "dense_forward": 3, "dense_backward": 5}
 
 
-def epoch_work(widths, rows):
+def epoch_work(widths: Iterable[SupportsInt], rows: int) -> int:
     """A mini-batch's multiply-adds through layers of ``widths``, with ``rows`` rows."""
     w = [int(v) for v in widths]
     return rows * sum(a * b for a, b in zip(w[:-1], w[1:]))
 
 
-def _epoch_work(flat, grad, widths, codes, params, X, labels, targets, perm, batch_size,
-                *rest):
+def _epoch_work(flat: Array, grad: Array, widths: Array, codes: Array, params: Array, X: Array,
+                labels: Array, targets: Array, perm: Array, batch_size: int, *rest: Any) -> int:
     return epoch_work(widths, min(int(batch_size), len(X)))
 
 
 #: kernel -> its work measure, from the call's arguments.
-WORK = {
+WORK: Dict[str, Callable[..., float]] = {
     "dense_forward": lambda x, W, *rest: x.shape[0] * W.size,
     "dense_backward": lambda x, W, *rest: x.shape[0] * W.size,
     "train_epoch": _epoch_work,
@@ -103,10 +108,10 @@ class AutoBackend:
 
     NAME = NAME
 
-    def __init__(self, available, load):
+    def __init__(self, available: Iterable[str], load: Callable[[str], Any]) -> None:
         self.available = tuple(available)
         self._load = load
-        self._modules = {}
+        self._modules: Dict[str, Any] = {}  # name -> the backend's module
         self.fallback = self.module("numpy")  # the reference: always there, runs what no rule takes
         for kernel in WORK:
             setattr(self, kernel, self._dispatcher(kernel))
@@ -114,7 +119,7 @@ class AutoBackend:
         for attr, value in _contract.CONSTANTS.items():
             setattr(self, attr, value)
 
-    def module(self, name):
+    def module(self, name: str) -> Any:
         """Backend ``name``'s module, loaded on first use.
 
         Where it fails to load (Numba installed but unable to compile or cache, a compiled
@@ -139,10 +144,10 @@ class AutoBackend:
             self._modules[name] = mod
         return mod
 
-    def rules(self, kernel):
+    def rules(self, kernel: str) -> List[Tuple[float, str]]:
         """``[(largest work, backend name), ...]`` for ``kernel`` with what is available here,
         neighbouring rules that land on the same backend merged."""
-        out = []
+        out: List[Tuple[float, str]] = []
         for bound, order in CROSSOVERS[kernel]:
             name = next((n for n in order if n in self.available), "numpy")
             if out and out[-1][1] == name:
@@ -151,24 +156,25 @@ class AutoBackend:
                 out.append((bound, name))
         return out
 
-    def pick(self, kernel, work):
+    def pick(self, kernel: str, work: float) -> str:
         """The name of the backend that runs ``kernel`` at ``work`` (see :data:`WORK`)."""
         return next((name for bound, name in self.rules(kernel) if work <= bound), "numpy")
 
-    def _dispatcher(self, kernel):
+    def _dispatcher(self, kernel: str) -> Callable[..., Any]:
         default = self.rules(kernel)
-        by_code = {}  # activation code -> its own rules, where the table has some
+        # activation code -> its own rules, where the table has some
+        by_code: Dict[int, List[Tuple[float, str]]] = {}
         if kernel in CODE_ARG:
             for key in CROSSOVERS:
                 if key.startswith(kernel + ":"):
                     act = key.split(":")[1]
                     code = next(c for c, d in _table.BY_CODE.items() if d.name == act)
                     by_code[code] = self.rules(key)
-        at = CODE_ARG.get(kernel)
+        at = CODE_ARG.get(kernel, -1)  # read only where by_code has rules: kernel in CODE_ARG
         measure = WORK[kernel]
         module, fallback = self.module, self.fallback
 
-        def call(*args):
+        def call(*args: Any) -> Any:
             work = measure(*args)
             rules = by_code.get(args[at], default) if by_code else default
             for bound, name in rules:
@@ -180,9 +186,9 @@ class AutoBackend:
         call.__doc__ = f"``{kernel}`` on the backend measured fastest for its size."
         return call
 
-    def describe(self):
+    def describe(self) -> Dict[str, str]:
         """``{kernel: "cython", or "cython up to 4,096, then numpy", ...}`` (show_config)."""
-        out = {}
+        out: Dict[str, str] = {}
         for kernel in CROSSOVERS:
             rules = self.rules(kernel)
             text = rules[0][1]

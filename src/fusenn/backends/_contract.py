@@ -64,7 +64,7 @@ from __future__ import annotations
 
 import array
 import functools
-from typing import NamedTuple
+from typing import Iterable, NamedTuple, Optional, SupportsInt, Tuple
 
 #: Every kernel of the contract, in the order documented above: its arguments and what it
 #: computes (in short). The compiled backends' Python entry points are generated from this.
@@ -122,9 +122,9 @@ class Update(NamedTuple):
     ``plain`` holds, the step is ``p - lr * g`` and the state is neither read nor written.
     """
 
-    state: tuple
+    state: Tuple[str, ...]
     body: str
-    setup: tuple = ()  # ((name, expression), ...)
+    setup: Tuple[Tuple[str, str], ...] = ()  # ((name, expression), ...)
     plain: str = ""
 
 
@@ -154,12 +154,12 @@ CONSTANTS = {name: value for name, value in globals().items()
              if name.startswith(("LOSS_", "OPT_", "H_")) or name == "N_HYPER"}
 
 
-def epoch_supports(loss_code, opt_code):
+def epoch_supports(loss_code: Optional[int], opt_code: Optional[int]) -> bool:
     """Whether a compiled ``train_epoch`` runs this loss and optimiser (both have codes)."""
     return loss_code in range(len(LOSSES)) and opt_code in range(len(OPTIMIZERS))
 
 
-def state_rows(opt_code, momentum=0.0):
+def state_rows(opt_code: int, momentum: float = 0.0) -> int:
     """How many state vectors optimiser ``opt_code`` keeps (plain SGD: none)."""
     if opt_code == OPT_SGD and momentum == 0:
         return 0
@@ -176,15 +176,16 @@ class EpochPlan(NamedTuple):
     its pre-activation. Each holds ``rows`` rows of the layer's width.
     """
 
-    woff: array.array  # int64 ("q"), readable as NumPy arrays or typed memoryviews
-    aoff: array.array
-    zoff: array.array
-    dzoff: array.array
+    woff: array.array[int]  # int64 ("q"), readable as NumPy arrays or typed memoryviews
+    aoff: array.array[int]
+    zoff: array.array[int]
+    dzoff: array.array[int]
     n_params: int
     size: int
 
 
-def plan_epoch(widths, codes, rows, linear_code=0):
+def plan_epoch(widths: Iterable[SupportsInt], codes: Iterable[SupportsInt], rows: int,
+               linear_code: int = 0) -> EpochPlan:
     """The :class:`EpochPlan` of layers of ``widths`` with activation ``codes``, batches of at
     most ``rows`` rows (planned once per network and batch size: the plans are cached)."""
     return _plan(tuple(int(w) for w in widths), tuple(int(c) for c in codes), int(rows),
@@ -192,13 +193,16 @@ def plan_epoch(widths, codes, rows, linear_code=0):
 
 
 @functools.lru_cache(maxsize=64)
-def _plan(widths, codes, rows, linear_code):
+def _plan(widths: Tuple[int, ...], codes: Tuple[int, ...], rows: int,
+          linear_code: int) -> EpochPlan:
     L = len(widths) - 1
-    woff, p = [], 0
+    woff: list[int] = []
+    p = 0
     for l in range(L):
         woff.append(p)
         p += widths[l] * widths[l + 1] + widths[l + 1]
-    aoff, zoff, dzoff = [0], [], [0]  # dzoff[0] is never used: the first layer has no dx
+    zoff: list[int] = []
+    aoff, dzoff = [0], [0]  # dzoff[0] is never used: the first layer has no dx
     off = rows * widths[0]
     for l in range(L):
         size = rows * widths[l + 1]
@@ -211,8 +215,9 @@ def _plan(widths, codes, rows, linear_code):
             off += size
         dzoff.append(off)
         off += size
-    offsets = (array.array("q", v) for v in (woff, aoff, zoff, dzoff))  # int64 buffers
-    return EpochPlan(*offsets, p, off)
+    # int64 buffers
+    return EpochPlan(array.array("q", woff), array.array("q", aoff), array.array("q", zoff),
+                     array.array("q", dzoff), p, off)
 
 
 assert list(UPDATES) == list(OPTIMIZERS), "UPDATES follows the optimiser codes"

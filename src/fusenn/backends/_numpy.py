@@ -8,6 +8,7 @@ test-suite checks them against these, for float32 and float64.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,11 @@ from ._contract import (H_BETA1, H_BETA2, H_EPS, H_LR, H_MOMENTUM, H_NESTEROV,  
                         OPT_RMSPROP, OPT_SGD)
 from ..errors import ArgumentError as _ArgumentError
 
+if TYPE_CHECKING:  # for the annotations only: this module's public callables are the kernels
+    from typing import List, Optional, Tuple
+
+    from .._typing import Array
+
 NAME = "numpy"
 
 
@@ -27,21 +33,22 @@ WHOLE_EPOCHS = False
 
 
 # --------------------------------------------------------------------------- activations
-def act_forward(z, code, p0, p1, out):
+def act_forward(z: Array, code: int, p0: float, p1: float, out: Array) -> None:
     if code == SOFTMAX:
         softmax(z, out)
     else:
         out[...] = BY_CODE[code].forward(z, p0, p1)
 
 
-def act_derivative(z, a, code, p0, p1, out):
+def act_derivative(z: Array, a: Array, code: int, p0: float, p1: float, out: Array) -> None:
     if code == SOFTMAX:
         np.multiply(a, 1 - a, out=out)
     else:
         out[...] = BY_CODE[code].derivative(z, p0, p1)
 
 
-def _act_backward(z, a, dy, code, p0, p1, dz):
+def _act_backward(z: Array, a: Array, dy: Array, code: int, p0: float, p1: float,
+                  dz: Array) -> None:
     """dz = dy * f'(z), or the softmax Jacobian-vector product; dz may be dy."""
     if code == SOFTMAX:
         s = np.sum(dy * a, axis=1, keepdims=True)
@@ -55,7 +62,8 @@ def _act_backward(z, a, dy, code, p0, p1, dz):
 
 
 # --------------------------------------------------------------------------- dense layer
-def dense_forward(x, W, b, code, p0, p1, z, a):
+def dense_forward(x: Array, W: Array, b: Optional[Array], code: int, p0: float, p1: float,
+                  z: Array, a: Array) -> None:
     np.matmul(x, W, out=z)
     if b is not None:
         z += b
@@ -63,7 +71,9 @@ def dense_forward(x, W, b, code, p0, p1, z, a):
         act_forward(z, code, p0, p1, a)
 
 
-def dense_backward(x, W, z, a, dy, code, p0, p1, dz, dW, db, dx):
+def dense_backward(x: Array, W: Array, z: Array, a: Array, dy: Array, code: int, p0: float,
+                   p1: float, dz: Array, dW: Array, db: Optional[Array],
+                   dx: Optional[Array]) -> None:
     _act_backward(z, a, dy, code, p0, p1, dz)
     np.matmul(x.T, dz, out=dW)
     if db is not None:
@@ -73,30 +83,30 @@ def dense_backward(x, W, z, a, dy, code, p0, p1, dz, dW, db, dx):
 
 
 # --------------------------------------------------------------------------- softmax family
-def logsumexp(z, out):
+def logsumexp(z: Array, out: Array) -> None:
     m = np.max(z, axis=1)
     out[...] = m + np.log(np.sum(np.exp(z - m[:, None]), axis=1))
 
 
-def softmax(z, out):
+def softmax(z: Array, out: Array) -> None:
     np.subtract(z, np.max(z, axis=1, keepdims=True), out=out)
     np.exp(out, out=out)
     out /= np.sum(out, axis=1, keepdims=True)
 
 
-def log_softmax(z, out):
+def log_softmax(z: Array, out: Array) -> None:
     lse = np.empty(z.shape[0], dtype=z.dtype)
     logsumexp(z, lse)
     np.subtract(z, lse[:, None], out=out)
 
 
 # --------------------------------------------------------------------------- fused losses
-def softmax_xent(logits, labels, grad):
+def softmax_xent(logits: Array, labels: Array, grad: Optional[Array]) -> float:
     n = logits.shape[0]
     lse = np.empty(n, dtype=logits.dtype)
     logsumexp(logits, lse)
     rows = np.arange(n)
-    loss = float(np.sum(lse.astype(np.float64) - logits[rows, labels])) / n
+    loss: float = float(np.sum(lse.astype(np.float64) - logits[rows, labels])) / n
     if grad is not None:
         softmax(logits, grad)
         grad[rows, labels] -= 1
@@ -104,12 +114,12 @@ def softmax_xent(logits, labels, grad):
     return loss
 
 
-def softmax_xent_probs(logits, targets, grad):
+def softmax_xent_probs(logits: Array, targets: Array, grad: Optional[Array]) -> float:
     n = logits.shape[0]
     lse = np.empty(n, dtype=logits.dtype)
     logsumexp(logits, lse)
-    tsum = np.sum(targets, axis=1, dtype=np.float64)
-    loss = float(np.sum(lse * tsum - np.sum(targets * logits, axis=1, dtype=np.float64))) / n
+    tsum: Array = targets.sum(axis=1, dtype=np.float64)
+    loss: float = float(np.sum(lse * tsum - np.sum(targets * logits, axis=1, dtype=np.float64))) / n
     if grad is not None:
         softmax(logits, grad)
         grad *= tsum[:, None].astype(grad.dtype)
@@ -118,7 +128,7 @@ def softmax_xent_probs(logits, targets, grad):
     return loss
 
 
-def sigmoid_bce(logits, targets, grad):
+def sigmoid_bce(logits: Array, targets: Array, grad: Optional[Array]) -> float:
     count = logits.size
     z = logits
     per = np.maximum(z, 0) - targets * z + np.log1p(np.exp(-np.abs(z)))
@@ -131,11 +141,11 @@ def sigmoid_bce(logits, targets, grad):
     return loss
 
 
-def mse(pred, targets, grad, half):
+def mse(pred: Array, targets: Array, grad: Optional[Array], half: bool) -> float:
     diff = pred - targets
     total = float(np.sum(np.square(diff, dtype=np.float64)))
     if half:
-        n = pred.shape[0]
+        n: int = pred.shape[0]
         loss = total / (2 * n)
         scale = 1.0 / n
     else:
@@ -147,11 +157,12 @@ def mse(pred, targets, grad, half):
 
 
 # --------------------------------------------------------------------------- optimisers
-def _decayed(p, g, weight_decay):
+def _decayed(p: Array, g: Array, weight_decay: float) -> Array:
     return g + weight_decay * p if weight_decay else g
 
 
-def sgd_update(p, g, vel, lr, momentum, nesterov, weight_decay):
+def sgd_update(p: Array, g: Array, vel: Array, lr: float, momentum: float, nesterov: bool,
+               weight_decay: float) -> None:
     g = _decayed(p, g, weight_decay)
     if momentum:
         vel *= momentum
@@ -162,7 +173,8 @@ def sgd_update(p, g, vel, lr, momentum, nesterov, weight_decay):
     p -= lr * step
 
 
-def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, t):
+def adam_update(p: Array, g: Array, m: Array, v: Array, lr: float, beta1: float, beta2: float,
+                eps: float, weight_decay: float, t: int) -> None:
     g = _decayed(p, g, weight_decay)
     m *= beta1
     m += (1 - beta1) * g
@@ -173,20 +185,23 @@ def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, t):
     p -= lr * (m / bc1) / (np.sqrt(v / bc2) + eps)
 
 
-def rmsprop_update(p, g, sq, lr, rho, eps, weight_decay):
+def rmsprop_update(p: Array, g: Array, sq: Array, lr: float, rho: float, eps: float,
+                   weight_decay: float) -> None:
     g = _decayed(p, g, weight_decay)
     sq *= rho
     sq += (1 - rho) * (g * g)
     p -= lr * g / (np.sqrt(sq) + eps)
 
 
-def adagrad_update(p, g, acc, lr, eps, weight_decay):
+def adagrad_update(p: Array, g: Array, acc: Array, lr: float, eps: float,
+                   weight_decay: float) -> None:
     g = _decayed(p, g, weight_decay)
     acc += g * g
     p -= lr * g / (np.sqrt(acc) + eps)
 
 
-def _optimizer_step(opt_code, flat, grad, hyper, state, t):
+def _optimizer_step(opt_code: int, flat: Array, grad: Array, hyper: Array, state: Array,
+                    t: int) -> None:
     """Apply optimiser ``opt_code`` with the ``hyper`` vector; ``t`` is the 1-based step."""
     lr, wd, eps = hyper[H_LR], hyper[H_WEIGHT_DECAY], hyper[H_EPS]
     if opt_code == OPT_SGD:
@@ -203,9 +218,10 @@ def _optimizer_step(opt_code, flat, grad, hyper, state, t):
 
 
 # --------------------------------------------------------------------------- whole epoch
-def layer_views(flat, widths):
+def layer_views(flat: Array, widths: Array) -> List[Tuple[Array, Array]]:
     """``[(W, b), ...]`` views into the flat parameter vector (W row-major ``(n_in, n_out)``)."""
-    views, off = [], 0
+    views: List[Tuple[Array, Array]] = []
+    off = 0
     for n_in, n_out in zip(widths[:-1], widths[1:]):
         n_in, n_out = int(n_in), int(n_out)
         W = flat[off:off + n_in * n_out].reshape(n_in, n_out)
@@ -216,7 +232,8 @@ def layer_views(flat, widths):
     return views
 
 
-def _loss_forward_backward(loss_code, out, labels, targets, grad):
+def _loss_forward_backward(loss_code: int, out: Array, labels: Array, targets: Array,
+                           grad: Optional[Array]) -> float:
     """Loss value and its gradient wrt ``out`` for train_epoch's ``loss_code``."""
     if loss_code == LOSS_SOFTMAX_XENT:
         return softmax_xent(out, labels, grad)
@@ -227,8 +244,10 @@ def _loss_forward_backward(loss_code, out, labels, targets, grad):
     raise _ArgumentError(f"unknown loss code {loss_code}")
 
 
-def train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, batch_size,
-                loss_code, opt_code, hyper, state, losses, correct=None):
+def train_epoch(flat: Array, grad: Array, widths: Array, codes: Array, params: Array, X: Array,
+                labels: Array, targets: Array, perm: Array, batch_size: int, loss_code: int,
+                opt_code: int, hyper: Array, state: Array, losses: Array,
+                correct: Optional[Array] = None) -> int:
     """Train a stack of Dense layers for one epoch, or several; return the number of batches
     completed.
 
@@ -255,7 +274,7 @@ def train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, bat
     """
     perm = np.asarray(perm)
     orders = perm.reshape(1, -1) if perm.ndim == 1 else perm
-    n = X.shape[0]
+    n: int = X.shape[0]
     views = layer_views(flat, widths)
     gviews = layer_views(grad, widths)
     L = len(views)
@@ -294,10 +313,11 @@ def train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, bat
                                dz[l][:m] if l > 0 else None)
             step += 1
             _optimizer_step(opt_code, flat, grad, hyper, state, step)
-    return orders.shape[0] * n_batches
+    done: int = orders.shape[0] * n_batches
+    return done
 
 
-def _count_correct(loss_code, out, labels, targets):
+def _count_correct(loss_code: int, out: Array, labels: Array, targets: Array) -> float:
     """How many of a batch's predictions are correct, as :func:`train_epoch` counts them:
     ``out`` are the last layer's outputs (logits for the two cross-entropies)."""
     if loss_code == LOSS_SOFTMAX_XENT:

@@ -12,13 +12,13 @@ a truncated normal; fusenn from the plain normal of the same variance.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Union, cast
 
 from ..errors import ArgumentTypeError
 from .. import initializers as _inits
 from ._common import missing_attribute, unsupported
 
-_NAMES = {
+_NAMES: dict[str, Callable[[], Optional[_inits.Initializer]]] = {
     "zeros": lambda: _inits.Zeros(),
     "ones": lambda: _inits.Constant(1.0),
     "random_uniform": lambda: _inits.Uniform(-0.05, 0.05),
@@ -117,7 +117,8 @@ def RandomNormal(mean: float = 0.0, stddev: float = 0.05,
 
 def _named(name: str) -> Callable[..., _inits.Initializer]:
     def make(seed: Optional[int] = None) -> _inits.Initializer:
-        init: _inits.Initializer = _inits.get(name)
+        # a name always gives an initialiser (None only comes back for None)
+        init = cast(_inits.Initializer, _inits.get(name))
         return init
 
     make.__name__ = make.__qualname__ = "".join(p.title() for p in name.split("_"))
@@ -170,13 +171,15 @@ def get(identifier: Union[str, dict[str, Any], _inits.Initializer, None]
         cfg = dict(identifier.get("config", {}))
         identifier = identifier.get("class_name", "")
         if cfg and identifier in globals() and callable(globals()[identifier]):
-            return globals()[identifier](**cfg)
+            init: _inits.Initializer = globals()[identifier](**cfg)
+            return init
     if not isinstance(identifier, str):
         raise ArgumentTypeError(f"initializer must be a name or an initializer, got "
                                 f"{type(identifier).__name__}")
     key = identifier.strip()
     if key in _CLASSES:
-        return globals()[key]()
+        named: _inits.Initializer = globals()[key]()
+        return named
     key = key.lower()
     if key not in _NAMES:
         raise unsupported(f"the initializer {identifier!r}",

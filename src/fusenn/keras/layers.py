@@ -15,7 +15,7 @@ Layers outside the face (``Conv2D``, ``LSTM``, ``Embedding``, ...) raise
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -357,7 +357,8 @@ class Dense(Layer):
     @property
     def kernel(self) -> NDArray[Any]:
         """The kernel ``(n_in, units)`` (the fusenn layer's ``W`` itself; built models only)."""
-        return self.core[0].W
+        W: NDArray[Any] = self.core[0].W
+        return W
 
     @property
     def bias(self) -> Optional[NDArray[Any]]:
@@ -373,7 +374,7 @@ class Dense(Layer):
         return out
 
     def get_config(self) -> dict[str, Any]:
-        reg = (lambda r: None if r is None else r.get_config())
+        reg: Callable[[Any], Any] = (lambda r: None if r is None else r.get_config())
         return {**super().get_config(), "units": self.units,
                 "activation": _activations.serialize(self.activation),
                 "use_bias": self.use_bias,

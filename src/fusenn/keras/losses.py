@@ -217,7 +217,8 @@ class BinaryCrossentropy(_FromLogits):
         if self.from_logits:
             return p
         p = np.clip(p, _EPS, 1 - _EPS)
-        return np.log(p) - np.log1p(-p)
+        logits: NDArray[Any] = np.log(p) - np.log1p(-p)
+        return logits
 
 
 class CategoricalCrossentropy(_FromLogits):
@@ -258,7 +259,8 @@ class CategoricalCrossentropy(_FromLogits):
         if self.from_logits:
             return p
         p = np.clip(p, _EPS, 1.0)
-        return np.log(p / p.sum(axis=1, keepdims=True))
+        logits: NDArray[Any] = np.log(p / p.sum(axis=1, keepdims=True))
+        return logits
 
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):
@@ -501,10 +503,10 @@ __all__ = ["Loss", "BinaryCrossentropy", "CategoricalCrossentropy",
            "sparse_categorical_crossentropy", "mean_squared_error", "mse",
            "mean_absolute_error", "mae", "huber", "get"]
 
-_CLASSES = {cls.__name__: cls for cls in (BinaryCrossentropy, CategoricalCrossentropy,
+_CLASSES: dict[str, type[Loss]] = {cls.__name__: cls for cls in (BinaryCrossentropy, CategoricalCrossentropy,
                                           SparseCategoricalCrossentropy, MeanSquaredError,
                                           MeanAbsoluteError, Huber)}
-_NAMES = {
+_NAMES: dict[str, type[Loss]] = {
     "binary_crossentropy": BinaryCrossentropy, "bce": BinaryCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
@@ -582,7 +584,8 @@ def get(identifier: Union[str, dict[str, Any], Callable[..., Any], Loss]) -> Los
     if isinstance(identifier, dict):
         return _CLASSES[identifier["class_name"]](**identifier.get("config", {}))
     if callable(identifier) and hasattr(identifier, "_keras_loss"):
-        return identifier._keras_loss()
+        loss_: Loss = identifier._keras_loss()
+        return loss_
     if isinstance(identifier, str):
         if identifier in _CLASSES:
             return _CLASSES[identifier]()

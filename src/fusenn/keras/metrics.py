@@ -316,13 +316,15 @@ class _Accuracy(Metric):
         return self.name
 
 
-def resolve_accuracy(true_shape: tuple[int, ...], pred_shape: tuple[int, ...]) -> Metric:
+def resolve_accuracy(true_shape: tuple[int, ...],
+                     pred_shape: tuple[Optional[int], ...]) -> Metric:
     """Keras's choice of accuracy for ``metrics=["accuracy"]``, from the shapes.
 
     Parameters
     ----------
     true_shape, pred_shape : tuple of int
-        The shapes of the targets and of the model's outputs.
+        The shapes of the targets and of the model's outputs (the batch axis of
+        ``pred_shape`` may be None, as in Keras's ``(None, n_out)``).
 
     Returns
     -------
@@ -347,10 +349,10 @@ __all__ = ["Metric", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategorical
            "MeanAbsoluteError", "MeanSquaredError", "AUC", "Precision", "Recall",
            "resolve_accuracy", "get"]
 
-_CLASSES = {cls.__name__: cls for cls in (BinaryAccuracy, CategoricalAccuracy,
+_CLASSES: dict[str, type[Metric]] = {cls.__name__: cls for cls in (BinaryAccuracy, CategoricalAccuracy,
                                           SparseCategoricalAccuracy, MeanAbsoluteError,
                                           MeanSquaredError, AUC, Precision, Recall)}
-_NAMES = {
+_NAMES: dict[str, type[Metric]] = {
     "binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
     "sparse_categorical_accuracy": SparseCategoricalAccuracy,
     "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,

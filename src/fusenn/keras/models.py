@@ -48,6 +48,7 @@ from numpy.typing import ArrayLike, NDArray
 from .. import io as _fio
 from ..callbacks import Callback as _CoreCallback
 from .. import losses as _core_losses
+from .._typing import Logs
 from ..errors import ArgumentError, ArgumentTypeError, DivergenceError, FormatError, ShapeError
 from ..model import Sequential as _Network
 from ..trainer import Trainer
@@ -68,7 +69,7 @@ FORMAT = "fusenn-keras-model"
 _PREDICT_CHUNK = 4096
 
 
-def _sorted_logs(train, val):
+def _sorted_logs(train: dict[str, Any], val: dict[str, Any]) -> dict[str, Any]:
     """Keras's order of the logs: the training values by name, then the validation ones."""
     return {**dict(sorted(train.items())), **dict(sorted(val.items()))}
 
@@ -76,10 +77,10 @@ def _sorted_logs(train, val):
 class _Penalty:
     """The sum of the layers' regulariser penalties (added to the loss)."""
 
-    def __init__(self, terms):
-        self.terms = terms
+    def __init__(self, terms: list[tuple[Any, Any, str]]) -> None:
+        self.terms = terms  # (regulariser, fusenn layer, attribute name)
 
-    def value(self):
+    def value(self) -> float:
         return float(sum(reg(getattr(layer, attr)) for reg, layer, attr in self.terms))
 
 
@@ -87,36 +88,40 @@ class _EpochBridge(_CoreCallback):
     """Runs the Keras side of each epoch inside the fusenn Trainer: the metrics, the logs in
     Keras's keys and order, the progress line, and the Keras callbacks."""
 
-    def __init__(self, model, callbacks, history, train, val, initial_epoch, epochs, steps,
-                 verbose, counted):
+    def __init__(self, model: Sequential, callbacks: list[_callbacks.Callback],
+                 history: _callbacks.History, train: tuple[NDArray[Any], NDArray[Any]],
+                 val: Optional[tuple[NDArray[Any], NDArray[Any]]], initial_epoch: int,
+                 epochs: int, steps: int, verbose: int, counted: list[_metrics.Metric]
+                 ) -> None:
         self.kmodel, self.kcallbacks, self.history = model, callbacks, history
         self.train, self.val = train, val
         self.initial_epoch, self.epochs, self.steps, self.verbose = (initial_epoch, epochs,
                                                                      steps, verbose)
         self.counted = counted  # metrics read from the Trainer's batch counts ("accuracy")
-        self.last_logs = {}
+        self.last_logs: dict[str, Any] = {}
         # nothing here looks at the weights between epochs: the Trainer may run many per call
         self.replayable = (not callbacks and not verbose and val is None
                            and len(counted) == len(model._metrics))
 
-    def _all(self):
+    def _all(self) -> list[_callbacks.Callback]:
         return self.kcallbacks + [self.history]
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Logs = None) -> None:
         for cb in self._all():
             cb.on_train_begin({})
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: Logs = None) -> None:
         self._timer = Timer()
         if self.verbose:
             print_line(f"Epoch {epoch + self.initial_epoch + 1}/{self.epochs}")
         for cb in self._all():
             cb.on_epoch_begin(epoch + self.initial_epoch, {})
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs = None) -> None:
+        assert logs is not None  # the Trainer always passes its logs
         train = {"loss": logs["loss"], **{m.name: logs["accuracy"] for m in self.counted},
                  **self.kmodel._metric_values(*self.train, skip=self.counted)}
-        val = {}
+        val: dict[str, Any] = {}
         if self.val is not None:
             val = {"val_loss": logs["val_loss"],
                    **{"val_" + k: v for k, v in self.kmodel._metric_values(*self.val).items()}}
@@ -131,7 +136,7 @@ class _EpochBridge(_CoreCallback):
         if self.kmodel.stop_training:
             self.trainer.stop_training = True
 
-    def on_epochs_end(self, first, logs):
+    def on_epochs_end(self, first: int, logs: dict[str, list[Any]]) -> None:
         # replayable: no Keras callbacks, no progress line, every metric from the batch counts
         counted = {m.name: logs["accuracy"] for m in self.counted}
         columns = _sorted_logs({"loss": logs["loss"], **counted}, {})
@@ -141,7 +146,7 @@ class _EpochBridge(_CoreCallback):
             self.history.history.setdefault(k, []).extend(v)
         self.last_logs = {k: v[-1] for k, v in columns.items()}
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Logs = None) -> None:
         for cb in self._all():
             cb.on_train_end(dict(self.last_logs))
 
@@ -190,14 +195,15 @@ class Sequential:
         if trainable is not True:
             raise unsupported("a model with trainable=False")
         self.name = name or unique_name("sequential")
-        self._layers = []
-        self.network = None
-        self.optimizer = self.loss = None
+        self._layers: list[_layers.Layer] = []
+        self.network: Optional[_Network] = None
+        self.optimizer: Any = None  # a fusenn.keras or fusenn.optim optimiser once compiled
+        self.loss: Optional[_losses.Loss] = None
         self.compiled = False
-        self._metrics = []
-        self._trainer = None
+        self._metrics: list[_metrics.Metric] = []
+        self._trainer: Optional[Trainer] = None
         self.stop_training = False
-        self.history = None
+        self.history: Optional[_callbacks.History] = None
         for layer in layers or ():
             self.add(layer)
 
@@ -246,7 +252,7 @@ class Sequential:
         self._unbuild()
         return layers[-1]
 
-    def _unbuild(self):
+    def _unbuild(self) -> None:
         self.network = None
         self._trainer = None
 
@@ -284,14 +290,14 @@ class Sequential:
         raise ArgumentError(f"No such layer: {name}. Existing layers are: "
                             f"{[l.name for l in self.layers]}.")
 
-    def _flattens(self):
+    def _flattens(self) -> bool:
         first = [l for l in self._layers if not isinstance(l, _layers.InputLayer)]
         inp = self._layers[0] if self._layers and isinstance(
             self._layers[0], _layers.InputLayer) else None
         return (first and isinstance(first[0], _layers.Flatten)) or (
             inp is not None and len(inp.shape) > 1)
 
-    def _input(self, x, what="x"):
+    def _input(self, x: Optional[ArrayLike], what: str = "x") -> NDArray[Any]:
         """``x`` as the 2-D float32 rows the network takes (flattened for a Flatten)."""
         if x is None or not (isinstance(x, (np.ndarray, list, tuple)) or
                              hasattr(x, "__array__")):
@@ -333,7 +339,7 @@ class Sequential:
             raise ArgumentError("Sequential model has no layers: add some before using it")
         n_in = None
         if input_shape is not None:
-            shape = tuple(input_shape)
+            shape: tuple[Any, ...] = tuple(input_shape)
             n_in = int(np.prod([s for s in shape[1:]])) if len(shape) > 1 and \
                 shape[0] is None else int(np.prod(shape))
         first = self._layers[0].input_dim
@@ -348,6 +354,7 @@ class Sequential:
         width = n_in
         for layer in self._layers:
             if layer.built and layer.n_in == width:
+                assert layer.n_out is not None  # set when the layer was built
                 width = layer.n_out
             else:
                 width = layer.build(width, np.float32, rng)
@@ -428,7 +435,7 @@ class Sequential:
         """``"loss"`` then the compiled metrics' names: the order of :meth:`evaluate`."""
         return ["loss"] + [m.name for m in self._metrics]
 
-    def _check_compiled(self):
+    def _check_compiled(self) -> None:
         if not self.compiled:
             raise RuntimeError("You must call `compile()` before using the model (fit, "
                                "evaluate).")
@@ -436,10 +443,10 @@ class Sequential:
             raise ArgumentError("No loss to compute: give compile() a loss, e.g. "
                                 "loss='sparse_categorical_crossentropy'")
 
-    def _penalties(self):
+    def _penalties(self) -> list[tuple[Any, Any, str]]:
         return [p for layer in self._layers for p in layer._penalties()]
 
-    def _prepare_training(self, weighted):
+    def _prepare_training(self, weighted: bool) -> Trainer:
         """The Trainer with this compile's loss and optimiser (made once per compile)."""
         self._check_compiled()
         if type(self).train_step is not Sequential.train_step or \
@@ -454,6 +461,7 @@ class Sequential:
         if isinstance(opt, _optimizers.Optimizer):
             opt.penalties = terms
         penalty = _Penalty(terms) if terms else None
+        assert self.loss is not None  # _check_compiled raised otherwise
         core_loss = self.loss.to_core(weighted, penalty)
         if self._trainer is None:
             self._trainer = Trainer(net, loss=core_loss, optimizer=opt,
@@ -464,13 +472,15 @@ class Sequential:
         t.fast_path = False if slow else "auto"
         return t
 
-    def _targets(self, loss, y, w, n):
+    def _targets(self, loss: Any, y: NDArray[Any], w: Optional[NDArray[Any]], n: int) -> Any:
         """Targets as the fusenn loss takes them (with the weights when weighted)."""
         if isinstance(loss, _losses.WeightedLoss) and loss.weighted:
+            assert self.network is not None  # built by fit/evaluate before the targets
             return loss.encode(y, w, n, self.network.n_out, self.network.dtype)
         return y
 
-    def _sample_weights(self, y, sample_weight, class_weight, n):
+    def _sample_weights(self, y: Any, sample_weight: Any, class_weight: Any, n: int
+                        ) -> Optional[NDArray[Any]]:
         if sample_weight is None and class_weight is None:
             return None
         w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, np.float64)
@@ -489,21 +499,23 @@ class Sequential:
         return w
 
     # -- outputs and metrics -----------------------------------------------------------------
-    def _outputs(self, x):
+    def _outputs(self, x: NDArray[Any]) -> NDArray[np.float32]:
         net = self.network
+        assert net is not None  # built by the caller
         if x.shape[0] <= _PREDICT_CHUNK:
             return net.forward(x)
         return np.concatenate([net.forward(x[i:i + _PREDICT_CHUNK])
                                for i in range(0, x.shape[0], _PREDICT_CHUNK)])
 
-    def _metric_values(self, x, y, skip=()):
+    def _metric_values(self, x: NDArray[Any], y: Any, skip: Sequence[_metrics.Metric] = ()
+                       ) -> dict[str, Any]:
         metrics = [m for m in self._metrics if m not in skip]
         if not metrics:
             return {}
         out = self._outputs(x)
         return {m.name: m(y, out) for m in metrics}
 
-    def _counted_metrics(self, trainer, y):
+    def _counted_metrics(self, trainer: Trainer, y: Any) -> list[_metrics.Metric]:
         """The metrics whose value on the training data is the Trainer's batch accuracy:
         accuracies that judge each prediction as the loss's compiled count does (argmax for
         the softmax cross-entropy; for a sigmoid output or a squared error, the output against
@@ -514,11 +526,12 @@ class Sequential:
         xent = core.code == _core_losses.CrossEntropy.code
         binary = (core.code == _core_losses.BinaryCrossEntropy.code and trainer._fuses_output()
                   or core.task == "regression")
-        counted = []
+        counted: list[_metrics.Metric] = []
         for m in self._metrics:
             rule = m
             if isinstance(m, _metrics._Accuracy):  # resolved by the first data, as Keras does
                 if m.resolved is None:
+                    assert self.network is not None  # built by fit
                     m.resolved = _metrics.resolve_accuracy(np.shape(y),
                                                            (None, self.network.n_out))
                 rule = m.resolved
@@ -722,7 +735,7 @@ class Sequential:
         w = self._sample_weights(y, sample_weight, None, x.shape[0])
         trainer = self._prepare_training(w is not None)
         loss = trainer.evaluate(x, self._targets(trainer.loss, y, w, x.shape[0]))["loss"]
-        values = {"loss": loss, **self._metric_values(x, y)}
+        values: dict[str, float] = {"loss": loss, **self._metric_values(x, y)}
         if verbose:
             steps = -(-x.shape[0] // (32 if batch_size is None else batch_size))
             print_line(progress_line(steps, timer.seconds(), _sorted_logs(values, {}),
@@ -789,7 +802,9 @@ class Sequential:
 
     def __call__(self, x: ArrayLike, training: bool = False) -> NDArray[np.float32]:
         x = self._input(x)
-        return self.build((None, x.shape[1])).forward(x, training=bool(training))
+        out: NDArray[np.float32] = self.build((None, x.shape[1])).forward(
+            x, training=bool(training))
+        return out
 
     def train_step(self, data: Any) -> Any:
         """Keras's hook for a custom training step, which fusenn does not run.
@@ -900,10 +915,10 @@ class Sequential:
         widths = [max(33, max(len(r[0]) for r in rows) + 2), 24, 15]
         heads = ("Layer (type)", "Output Shape", "Param #")
 
-        def line(left, mid, right, fill):
+        def line(left: str, mid: str, right: str, fill: str) -> str:
             return left + mid.join(fill * w for w in widths) + right
 
-        def row(cells, bar):
+        def row(cells: Sequence[str], bar: str) -> str:
             parts = [f" {c:<{w - 2}} " if i < 2 else f" {c:>{w - 2}} "
                      for i, (c, w) in enumerate(zip(cells, widths))]
             return bar + bar.join(parts) + bar
@@ -917,7 +932,7 @@ class Sequential:
         total = self.count_params()
         trainable = sum(l._n_trainable() for l in self.layers)
 
-        def size(count):
+        def size(count: int) -> str:
             b, unit = 4.0 * count, "B"
             for u in ("KB", "MB", "GB"):
                 if b < 1024:
@@ -943,7 +958,7 @@ class Sequential:
                 "layers": [{"class_name": type(l).__name__, "config": l.get_config(),
                             "n_core": len(l.core)} for l in self._layers]}
 
-    def _compile_config(self):
+    def _compile_config(self) -> Optional[dict[str, Any]]:
         if not self.compiled:
             return None
         opt = self.optimizer
@@ -1019,7 +1034,8 @@ class Sequential:
         if not overwrite and os.path.exists(path):
             raise FileExistsError(f"{path} exists and overwrite=False")
         buf = _io.BytesIO()
-        np.savez(buf, **{f"w{i:04d}": w for i, w in enumerate(self.get_weights())})
+        arrays: dict[str, Any] = {f"w{i:04d}": w for i, w in enumerate(self.get_weights())}
+        np.savez(buf, **arrays)
         with open(path, "wb") as f:
             f.write(buf.getvalue())
 
@@ -1119,7 +1135,7 @@ def load_model(filepath: Union[str, "os.PathLike[str]"], custom_objects: Any = N
         layers, i = [], 0
         for entry in spec["layers"]:
             cls = _layers.LAYERS[entry["class_name"]]
-            layer = cls(**entry["config"])
+            layer: _layers.Layer = cls(**entry["config"])
             k = int(entry["n_core"])
             layer.core = net.layers[i:i + k]
             i += k

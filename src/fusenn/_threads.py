@@ -98,11 +98,12 @@ def set_num_threads(n: int | None) -> None:
 
 
 #: Multiply-adds per mini-batch (or prediction chunk) below which one thread is as fast as
-#: every core, so that fusenn uses one. Measured on the 2-core development machine with
-#: ``python -m fusenn.bench.threads`` (see that module): two threads gain nothing up to
-#: 238,200 (784-30-10 at batch 10: 1.02x) and pay from 2,540,800 (784-100-10 at batch 32:
-#: 1.28x; 784-128-64-10 at batch 64: 1.41x).
-ONE_THREAD_BELOW = 2_500_000
+#: every core, so that fusenn uses one. Measured on the 2-core development machine: with
+#: ``python -m fusenn.bench.threads`` two threads gain nothing up to 238,200 (784-30-10 at
+#: batch 10: 1.02x) and 1.41x at 6,987,776 (784-128-64-10 at batch 64); at 2,540,800
+#: (784-100-10 at batch 32) the short fit there gained 1.28x but the MNIST split's 20 epochs
+#: ran 0.75 s on one thread against 0.89 s on two, so the crossover lies between.
+ONE_THREAD_BELOW = 4_000_000
 
 
 def threads_for(work: float) -> int:

@@ -319,6 +319,7 @@ def _assert_same(a, b, path="obj", seen=None):
 PUBLIC = _public_classes()
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # short fits
 @pytest.mark.parametrize("how", sorted(ROUND_TRIPS))
 @pytest.mark.parametrize("qualified", sorted(PUBLIC))
 def test_every_public_class_round_trips(qualified, how):

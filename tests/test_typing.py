@@ -24,8 +24,6 @@ EXCEPTED = {
     "fusenn.backends._numba_generated",
     # Numba njit kernels (typed by Numba from the arguments)
     "fusenn.backends._numba",
-    # the scikit-learn face's estimators, being annotated (issue 18)
-    "fusenn.sklearn._mlp",
 }
 
 

@@ -53,7 +53,7 @@ def cpu_has_avx2_fma() -> bool:
     for name in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):
         try:
             feats: Dict[str, bool] = importlib.import_module(name).__cpu_features__
-        except ImportError:
+        except (ImportError, AttributeError):  # as ``from name import __cpu_features__``
             continue
         return bool(feats.get("AVX2") and feats.get("FMA3"))
     return False

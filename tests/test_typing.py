@@ -22,11 +22,8 @@ PACKAGE = os.path.join(ROOT, "src", "fusenn")
 EXCEPTED = {
     # generated from the activation table by backends/_codegen.py
     "fusenn.backends._numba_generated",
-    # the compiled backends' Python sides: Numba njit kernels, the wrapper of the compiled
-    # Cython extension, and the ctypes hand-over of NumPy's BLAS to it
-    "fusenn.backends._numba", "fusenn.backends._cython", "fusenn.backends._blas",
-    # the scikit-learn face and bench, annotated by their own work (remove once merged)
-    "fusenn.sklearn", "fusenn.sklearn.*", "fusenn.bench", "fusenn.bench.*",
+    # Numba njit kernels (typed by Numba from the arguments)
+    "fusenn.backends._numba",
 }
 
 

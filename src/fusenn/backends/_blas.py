@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import ctypes
 import os
+from types import ModuleType
+from typing import List, Optional, Tuple
 
 import numpy as np
 from ..errors import ArgumentError
@@ -26,13 +28,16 @@ from ..errors import ArgumentError
 CANDIDATES = (("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_"),
               ("cblas_sgemm64_", "cblas_dgemm64_"))
 
+#: What :func:`find_numpy_cblas` finds: the gemm addresses (sgemm, dgemm) and a description.
+Found = Tuple[Optional[int], Optional[int], str]
 
-def _numpy_blas_paths():
+
+def _numpy_blas_paths() -> List[str]:
     """Paths of the loaded OpenBLAS libraries that belong to NumPy's installation."""
     from .._threads import _thread_pools
 
     np_root = os.path.dirname(os.path.dirname(os.path.realpath(np.__file__)))
-    paths = []
+    paths: List[str] = []
     for lib in _thread_pools().lib_controllers:
         path = os.path.realpath(lib.filepath or "")
         if lib.internal_api == "openblas" and path.startswith(np_root) and (
@@ -41,7 +46,7 @@ def _numpy_blas_paths():
     return paths
 
 
-def find_numpy_cblas():
+def find_numpy_cblas() -> Optional[Found]:
     """``(sgemm_address, dgemm_address, description)`` of NumPy's ILP64 CBLAS gemm, or None."""
     choice = os.environ.get("FUSENN_BLAS", "").strip().lower()
     if choice not in ("", "auto", "numpy", "scipy"):
@@ -63,18 +68,18 @@ def find_numpy_cblas():
     return None
 
 
-def checked(ext, found):
+def checked(ext: ModuleType, found: Optional[Found]) -> str:
     """Route ``ext``'s products to ``found`` if a product through it comes out right; return
     the name of the BLAS ``ext`` uses afterwards."""
-    if found is None:
-        return ext.BLAS
-    ext.use_cblas(found[0], found[1], found[2])
-    if not _product_is_right(ext):
-        ext.use_cblas(0, 0, "")
-    return ext.BLAS
+    if found is not None:
+        ext.use_cblas(found[0], found[1], found[2])
+        if not _product_is_right(ext):
+            ext.use_cblas(0, 0, "")
+    blas: str = ext.BLAS
+    return blas
 
 
-def _product_is_right(ext):
+def _product_is_right(ext: ModuleType) -> bool:
     """One dense forward per dtype, large enough to reach the BLAS call, against NumPy."""
     rng = np.random.default_rng(0)
     for dt in (np.float32, np.float64):

@@ -26,6 +26,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from types import ModuleType
+from typing import Dict, Optional, Tuple
 
 from . import _blas
 from ._contract import (H_BETA1, H_BETA2, H_EPS, H_LR, H_MOMENTUM,  # noqa: F401
@@ -36,7 +38,7 @@ from ._numpy import layer_views  # noqa: F401
 from ..errors import ArgumentError
 
 
-def _gomp_loaded():
+def _gomp_loaded() -> bool:
     try:
         with open("/proc/self/maps") as fh:
             return "libgomp" in fh.read()
@@ -44,19 +46,20 @@ def _gomp_loaded():
         return False
 
 
-def cpu_has_avx2_fma():
+def cpu_has_avx2_fma() -> bool:
     """Whether this CPU (and OS) runs AVX2 and FMA code, as NumPy's own dispatch detected."""
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__ as feats
-    except ImportError:  # NumPy 1.x
+    # numpy._core in NumPy 2, numpy.core in NumPy 1.x (imported by name: NumPy's stubs do not
+    # describe this private module)
+    for name in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):
         try:
-            from numpy.core._multiarray_umath import __cpu_features__ as feats
-        except ImportError:
-            return False
-    return bool(feats.get("AVX2") and feats.get("FMA3"))
+            feats: Dict[str, bool] = importlib.import_module(name).__cpu_features__
+        except (ImportError, AttributeError):  # as ``from name import __cpu_features__``
+            continue
+        return bool(feats.get("AVX2") and feats.get("FMA3"))
+    return False
 
 
-def _variant_module():
+def _variant_module() -> ModuleType:
     """``fusenn._cykernels_avx2`` where the CPU has AVX2 and FMA and it was built (and
     ``FUSENN_CPU`` is not ``baseline``), else ``fusenn._cykernels``."""
     choice = os.environ.get("FUSENN_CPU", "").strip().lower()
@@ -70,7 +73,7 @@ def _variant_module():
     return importlib.import_module("fusenn._cykernels")
 
 
-def _load_extension():
+def _load_extension() -> Tuple[ModuleType, Optional[str]]:
     for name in ("fusenn._cykernels_avx2", "fusenn._cykernels"):
         if name in sys.modules:
             return sys.modules[name], None

@@ -42,6 +42,8 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple,
+                    Union)
 
 import numpy as np
 
@@ -82,15 +84,17 @@ class SklearnTask:
     """
     name: str
     data: str
-    params: dict = field(hash=False)
+    params: Dict[str, Any] = field(hash=False)
     train: int
     predict_rows: int = 0
 
 
-_MNIST_PARAMS = dict(hidden_layer_sizes=(100,), activation="relu", solver="sgd", momentum=0.9,
-                     batch_size=32, max_iter=20, learning_rate_init=0.01, random_state=0)
-_DIGITS_PARAMS = dict(hidden_layer_sizes=(64,), activation="relu", solver="sgd", momentum=0.9,
-                      batch_size=16, max_iter=50, learning_rate_init=0.01, random_state=0)
+_MNIST_PARAMS: Dict[str, Any] = dict(
+    hidden_layer_sizes=(100,), activation="relu", solver="sgd", momentum=0.9, batch_size=32,
+    max_iter=20, learning_rate_init=0.01, random_state=0)
+_DIGITS_PARAMS: Dict[str, Any] = dict(
+    hidden_layer_sizes=(64,), activation="relu", solver="sgd", momentum=0.9, batch_size=16,
+    max_iter=50, learning_rate_init=0.01, random_state=0)
 #: The tasks of ``--what sklearn``, by name.
 SKLEARN_TASKS = {
     "mnist": SklearnTask("mnist", "mnist", _MNIST_PARAMS, 8000),
@@ -114,7 +118,8 @@ KERAS_SMALL_EPOCHS = {"xor": 20, "mnist": 1}
 
 
 # --------------------------------------------------------------------------- data
-def find_mnist_dir(directory=None):
+def find_mnist_dir(directory: Optional[Union[str, os.PathLike[str]]] = None
+                   ) -> Optional[Path]:
     """The directory holding the MNIST t10k files, or None when there is none to be found.
 
     Parameters
@@ -156,7 +161,9 @@ def find_mnist_dir(directory=None):
     return None
 
 
-def load_sklearn_task(task, dtype=np.float32, small=False, mnist_dir=None):
+def load_sklearn_task(task: SklearnTask, dtype: Any = np.float32, small: bool = False,
+                      mnist_dir: Optional[Union[str, os.PathLike[str]]] = None
+                      ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
     """The data of a scikit-learn face task.
 
     Parameters
@@ -197,7 +204,7 @@ def load_sklearn_task(task, dtype=np.float32, small=False, mnist_dir=None):
     return X[:split], y[:split], X[split:], y[split:], data
 
 
-def sklearn_estimator(path):
+def sklearn_estimator(path: str) -> Any:
     """The ``MLPClassifier`` class of a path of :data:`SKLEARN_PATHS`.
 
     Parameters
@@ -224,7 +231,7 @@ def sklearn_estimator(path):
     return MLPClassifier
 
 
-def _task(tasks, name, what):
+def _task(tasks: Mapping[str, Any], name: str, what: str) -> Any:
     if name not in tasks:
         raise ArgumentError(f"unknown task {name!r} for --what {what}; choose from "
                             f"{', '.join(tasks)}")
@@ -232,7 +239,9 @@ def _task(tasks, name, what):
 
 
 # --------------------------------------------------------------------------- one row
-def sklearn_face_row(task, path, dtype="float32", small=False, mnist_dir=None):
+def sklearn_face_row(task: str, path: str, dtype: Any = "float32", small: bool = False,
+                     mnist_dir: Optional[Union[str, os.PathLike[str]]] = None
+                     ) -> Dict[str, Any]:
     """Time one scikit-learn face row in this process.
 
     A first, tiny fit imports and compiles what a fit needs, so that the time is of the work
@@ -300,7 +309,7 @@ def sklearn_face_row(task, path, dtype="float32", small=False, mnist_dir=None):
     return {"seconds": seconds, "accuracy": accuracy, "data": data}
 
 
-def swap_imports(text, to):
+def swap_imports(text: str, to: str) -> str:
     """A Keras script's text with its Keras imports pointed at module ``to``.
 
     Parameters
@@ -329,7 +338,7 @@ def swap_imports(text, to):
     return re.sub(r"^from keras(\.| import)", rf"from {to}\1", text, flags=re.M)
 
 
-def keras_script_text(task, path, epochs=None):
+def keras_script_text(task: str, path: str, epochs: Optional[int] = None) -> str:
     """The text of Keras script ``task`` as path ``path`` runs it.
 
     Parameters
@@ -386,7 +395,8 @@ print("RESULT", json.dumps({"fit_s": sum(fits), "total_s": time.perf_counter() -
 _ACCURACY = re.compile(r"accuracy:\s*([0-9.]+)(%?)", re.I)
 
 
-def keras_face_row(task, path, small=False, mnist_dir=None):
+def keras_face_row(task: str, path: str, small: bool = False,
+                   mnist_dir: Optional[Union[str, os.PathLike[str]]] = None) -> Dict[str, Any]:
     """Run one Keras script on one path in a fresh Python process, and time it.
 
     Parameters
@@ -440,7 +450,7 @@ def keras_face_row(task, path, small=False, mnist_dir=None):
                               env=env, capture_output=True, text=True, cwd=tmp)
     result = _result_line(proc, f"the {task} script on {path}")
     found = _ACCURACY.findall(proc.stdout)
-    accuracy = None
+    accuracy: Optional[float] = None
     if found:
         value, percent = found[-1]
         accuracy = float(value) / (100 if percent else 1)
@@ -448,10 +458,11 @@ def keras_face_row(task, path, small=False, mnist_dir=None):
             "data": data + (f", {epochs} epoch{'s' if epochs != 1 else ''}" if epochs else "")}
 
 
-def _result_line(proc, what):
+def _result_line(proc: subprocess.CompletedProcess[str], what: str) -> Dict[str, Any]:
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
-            return json.loads(line[7:])
+            result: Dict[str, Any] = json.loads(line[7:])
+            return result
     tail = " ".join(proc.stderr.strip().splitlines()[-3:])
     raise RuntimeError(f"{what} failed: {tail}")
 
@@ -461,9 +472,9 @@ def _result_line(proc, what):
 class _Face:
     """One ``--what`` of this module: its tasks, its paths (the last is the reference), the
     modules each path needs, the default repeats, and what it compares, in words."""
-    tasks: dict
-    paths: tuple
-    needs: dict
+    tasks: Dict[str, Any]
+    paths: Tuple[str, ...]
+    needs: Dict[str, Tuple[str, ...]]
     repeat: int
     title: str
 
@@ -480,13 +491,13 @@ FACES = {
 }
 
 
-def _face(what):
+def _face(what: str) -> _Face:
     if what not in FACES:
         raise ArgumentError(f"unknown face {what!r}; choose from {', '.join(FACES)}")
     return FACES[what]
 
 
-def face_versions(what):
+def face_versions(what: str) -> Dict[str, Optional[str]]:
     """The versions of what face ``what`` is compared with, read from the installed packages'
     metadata (nothing is imported): Python and NumPy, then scikit-learn, or Keras and JAX.
 
@@ -508,7 +519,7 @@ def face_versions(what):
     from importlib import metadata
 
     _face(what)
-    out = {"python": platform.python_version(), "numpy": np.__version__}
+    out: Dict[str, Optional[str]] = {"python": platform.python_version(), "numpy": np.__version__}
     for dist in {"sklearn": ("scikit-learn",), "keras": ("keras", "jax")}[what]:
         try:
             out[dist] = metadata.version(dist)
@@ -517,7 +528,7 @@ def face_versions(what):
     return out
 
 
-def _missing_module(what, path):
+def _missing_module(what: str, path: str) -> Optional[str]:
     """The first module path ``path`` of face ``what`` needs and cannot find (None: none)."""
     for module in _face(what).needs[path]:
         if importlib.util.find_spec(module) is None:
@@ -525,7 +536,9 @@ def _missing_module(what, path):
     return None
 
 
-def _row_in_child(what, task, path, small, mnist_dir):
+def _row_in_child(what: str, task: str, path: str, small: bool,
+                  mnist_dir: Optional[Union[str, os.PathLike[str]]]
+                  ) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
     """One row in a fresh Python process: ``(result dict, None)`` or ``(None, why not)``."""
     if what == "keras":  # the script runs in a process of its own already
         try:
@@ -540,8 +553,10 @@ def _row_in_child(what, task, path, small, mnist_dir):
     return _result_line(proc, f"the {task} task on {path}"), None
 
 
-def run_face(what, tasks=None, include=None, repeat=None, small=False, mnist_dir=None,
-             print_fn=print):
+def run_face(what: str, tasks: Optional[Iterable[str]] = None,
+             include: Optional[Sequence[str]] = None, repeat: Optional[int] = None,
+             small: bool = False, mnist_dir: Optional[Union[str, os.PathLike[str]]] = None,
+             print_fn: Optional[Callable[[str], Any]] = print) -> List[Dict[str, Any]]:
     """Time a face against the library it replaces; print and return the table's rows.
 
     Parameters
@@ -596,7 +611,7 @@ def run_face(what, tasks=None, include=None, repeat=None, small=False, mnist_dir
         raise ArgumentError(f"repeat must be >= 1, got {repeat}")
     if mnist_dir is not None:
         mnist_dir = find_mnist_dir(mnist_dir)  # a wrong directory fails here, once
-    best = {}
+    best: Dict[Tuple[str, str], Tuple[Optional[Dict[str, Any]], Optional[str]]] = {}
     for _ in range(repeat):
         for name in tasks:
             for path in paths:
@@ -611,7 +626,7 @@ def run_face(what, tasks=None, include=None, repeat=None, small=False, mnist_dir
                 elif old is None or result["seconds"] < old["seconds"]:
                     best[(name, path)] = (result, path)
     reference = face.paths[-1]
-    rows = []
+    rows: List[Dict[str, Any]] = []
     for name in tasks:
         ref = best.get((name, reference), (None,))[0]
         for path in paths:
@@ -628,7 +643,7 @@ def run_face(what, tasks=None, include=None, repeat=None, small=False, mnist_dir
     return rows
 
 
-def format_face_table(rows, reference):
+def format_face_table(rows: Iterable[Mapping[str, Any]], reference: str) -> str:
     """The rows of :func:`run_face` as a text table, ratios to path ``reference``.
 
     Parameters

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any, Callable, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from .._threads import get_num_threads, thread_limits
 from .training import CONFIGS, make_data
 
 
-def best_seconds(func, repeat=5, min_time=0.05):
+def best_seconds(func: Callable[[], Any], repeat: int = 5, min_time: float = 0.05) -> float:
     """The best time of one call of ``func`` over ``repeat`` rounds of at least ``min_time``."""
     func()
     best = np.inf
@@ -38,7 +39,7 @@ def best_seconds(func, repeat=5, min_time=0.05):
     return best
 
 
-def sgemm_peak(size=2048, repeat=5):
+def sgemm_peak(size: int = 2048, repeat: int = 5) -> float:
     """GFLOP/s of the best float32 square product of ``size``."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((size, size), dtype=np.float32)
@@ -49,7 +50,8 @@ def sgemm_peak(size=2048, repeat=5):
     return 2.0 * size ** 3 / seconds / 1e9
 
 
-def dense_overhead(rows, n_in, n_out, backend="cython", activation="relu", repeat=5):
+def dense_overhead(rows: int, n_in: int, n_out: int, backend: str = "cython",
+                   activation: str = "relu", repeat: int = 5) -> Tuple[float, float]:
     """``(fused seconds, bare product seconds)`` of one dense forward of this shape."""
     from .. import activations, backends
 
@@ -67,14 +69,15 @@ def dense_overhead(rows, n_in, n_out, backend="cython", activation="relu", repea
     return fused, bare
 
 
-def epoch_flops(widths, n):
+def epoch_flops(widths: Sequence[int], n: int) -> float:
     """Floating-point operations one epoch over ``n`` samples needs: 2 per multiply-add of the
     forward products, the weight gradients, and the input gradients after the first layer."""
     products = [a * b for a, b in zip(widths[:-1], widths[1:])]
     return 2.0 * n * (2 * sum(products) + sum(products[1:]))
 
 
-def epoch_rate(name="large", backend="cython", repeat=3):
+def epoch_rate(name: str = "large", backend: str = "cython", repeat: int = 3
+               ) -> Tuple[float, float]:
     """``(GFLOP/s, seconds)`` of one training epoch of configuration ``name``."""
     from .training import fusenn_runner
 
@@ -86,7 +89,7 @@ def epoch_rate(name="large", backend="cython", repeat=3):
     return epoch_flops(cfg.sizes, X.shape[0]) / seconds / 1e9, seconds
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="cython")
     parser.add_argument("--config", default="large")

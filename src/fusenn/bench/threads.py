@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from .._threads import cpu_count, set_num_threads
 from ..backends._auto import epoch_work
 
 #: (layer widths, batch size) of the networks measured, from tiny to large.
-NETWORKS = (
+NETWORKS: Tuple[Tuple[Tuple[int, ...], int], ...] = (
     ((2, 8, 2), 4),
     ((64, 64, 10), 16),
     ((784, 30, 10), 10),
@@ -31,7 +32,8 @@ NETWORKS = (
 )
 
 
-def time_fit(widths, batch_size, threads, samples=4096, repeat=3, seed=0):
+def time_fit(widths: Sequence[int], batch_size: int, threads: int, samples: int = 4096,
+             repeat: int = 3, seed: int = 0) -> float:
     """Best seconds of a 2-epoch fit of the network on ``threads`` threads."""
     from .. import Sequential, Trainer, optim
     from ..layers import Dense
@@ -56,16 +58,17 @@ def time_fit(widths, batch_size, threads, samples=4096, repeat=3, seed=0):
     return best
 
 
-def measure(networks=NETWORKS, margin=1.05):
+def measure(networks: Sequence[Tuple[Sequence[int], int]] = NETWORKS, margin: float = 1.05
+            ) -> Tuple[List[Tuple[int, float, float]], Optional[int]]:
     """Rows ``(work, seconds on one thread, seconds on every core)`` and the crossover (the
     smallest work from which every core is ``margin`` times faster at each larger size)."""
     cores = cpu_count()
-    rows = []
+    rows: List[Tuple[int, float, float]] = []
     for widths, bs in networks:
         one = time_fit(widths, bs, 1)
         many = time_fit(widths, bs, cores)
         rows.append((epoch_work(widths, bs), one, many))
-    crossover = None
+    crossover: Optional[int] = None
     for work, one, many in sorted(rows, reverse=True):
         if one < margin * many:
             break
@@ -73,7 +76,7 @@ def measure(networks=NETWORKS, margin=1.05):
     return rows, crossover
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--margin", type=float, default=1.05)
     args = parser.parse_args(argv)

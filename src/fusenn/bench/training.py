@@ -42,7 +42,8 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import (Any, Callable, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple,
+                    cast)
 
 import numpy as np
 
@@ -271,7 +272,8 @@ def fusenn_runner(cfg: Config, backend: str, X: np.ndarray,
     def epoch() -> Optional[str]:
         with fn.use_backend(backend):
             trainer.fit(X, y, epochs=1)
-        return trainer.last_path
+        path: Optional[str] = trainer.last_path
+        return path
 
     epoch()  # warm-up: Numba compiles (or loads its cache) here
     return epoch
@@ -518,7 +520,16 @@ def sklearn_runner(cfg: Config, X: np.ndarray, y: np.ndarray) -> Callable[[], st
     return epoch
 
 
-def _jax_sgd_epoch(cfg, X, y, scan, shuffle):
+class _JaxEpoch(Protocol):
+    """The epoch function of :func:`_jax_sgd_epoch`: a call runs one epoch and returns the
+    path that ran; ``weights()`` gives the parameters as NumPy arrays."""
+    weights: Callable[[], List[np.ndarray]]
+
+    def __call__(self) -> str: ...
+
+
+def _jax_sgd_epoch(cfg: Config, X: np.ndarray, y: np.ndarray, scan: bool,
+                   shuffle: bool) -> _JaxEpoch:
     """The JAX MLP of ``cfg`` and its epoch of SGD, as a JAX user writes them.
 
     The parameters start as :func:`fusenn_mlp`'s (so that both libraries train the same
@@ -540,7 +551,7 @@ def _jax_sgd_epoch(cfg, X, y, scan, shuffle):
     params = [(jnp.asarray(W, jnp.float32), jnp.asarray(b, jnp.float32))
               for W, b in zip(weights[0::2], weights[1::2])]
 
-    def loss(params, xb, yb):
+    def loss(params: Any, xb: Any, yb: Any) -> Any:
         h = xb
         for W, b in params[:-1]:
             h = act(h @ W + b)
@@ -548,7 +559,7 @@ def _jax_sgd_epoch(cfg, X, y, scan, shuffle):
         logp = jax.nn.log_softmax(h @ W + b)
         return -jnp.mean(jnp.take_along_axis(logp, yb[:, None], axis=1))
 
-    def step(params, xb, yb):
+    def step(params: Any, xb: Any, yb: Any) -> Any:
         grads = jax.grad(loss)(params, xb, yb)
         return jax.tree_util.tree_map(lambda p, g: p - LR * g, params, grads)
 
@@ -556,8 +567,7 @@ def _jax_sgd_epoch(cfg, X, y, scan, shuffle):
     full, rest = divmod(n, bsz)
     Xj, yj = jnp.asarray(X, jnp.float32), jnp.asarray(y, jnp.int32)
 
-    @jax.jit
-    def scan_epoch(params, perm):
+    def scan_epoch(params: Any, perm: np.ndarray) -> Any:
         xs, ys = Xj[perm], yj[perm]
         batches = (xs[:full * bsz].reshape(full, bsz, -1), ys[:full * bsz].reshape(full, bsz))
         params, _ = jax.lax.scan(lambda p, b: (step(p, *b), None), params, batches)
@@ -565,14 +575,15 @@ def _jax_sgd_epoch(cfg, X, y, scan, shuffle):
             params = step(params, xs[full * bsz:], ys[full * bsz:])
         return params
 
+    jit_scan_epoch = jax.jit(scan_epoch)  # called, not decorated: jax is untyped to mypy
     jit_step = jax.jit(step)
     rng = np.random.default_rng(0)
-    state = {"params": params}
+    state: Dict[str, Any] = {"params": params}
 
-    def epoch():
+    def epoch() -> str:
         perm = rng.permutation(n) if shuffle else np.arange(n)
         if scan:
-            state["params"] = scan_epoch(state["params"], perm)
+            state["params"] = jit_scan_epoch(state["params"], perm)
         else:
             p = state["params"]
             for i in range(0, n, bsz):
@@ -582,11 +593,13 @@ def _jax_sgd_epoch(cfg, X, y, scan, shuffle):
         jax.block_until_ready(state["params"])
         return "jax-scan" if scan else "jax-step"
 
-    epoch.weights = lambda: [np.asarray(a) for layer in state["params"] for a in layer]
-    return epoch
+    runner = cast(_JaxEpoch, epoch)
+    runner.weights = lambda: [np.asarray(a) for layer in state["params"] for a in layer]
+    return runner
 
 
-def jax_step_runner(cfg, X, y, shuffle=True):
+def jax_step_runner(cfg: Config, X: np.ndarray, y: np.ndarray,
+                    shuffle: bool = True) -> Callable[[], str]:
     """JAX, a jitted SGD step called from a Python loop over the batches (float32, CPU).
 
     The warm-up epoch compiles the step (and, when the last batch is smaller, its second
@@ -611,7 +624,8 @@ def jax_step_runner(cfg, X, y, shuffle=True):
     return epoch
 
 
-def jax_scan_runner(cfg, X, y, shuffle=True):
+def jax_scan_runner(cfg: Config, X: np.ndarray, y: np.ndarray,
+                    shuffle: bool = True) -> Callable[[], str]:
     """JAX, the whole epoch under ``jax.jit`` as one ``lax.scan`` over the pre-shaped batches
     (float32, CPU): how a JAX user writes a fast training loop. The warm-up epoch compiles it.
 
@@ -656,7 +670,7 @@ class Measurement:
     fusenn: Callable[..., Any]
     data: Callable[..., Any]
     unit: str
-    references: tuple = ("fusenn-numpy", "torch")
+    references: Tuple[str, ...] = ("fusenn-numpy", "torch")
 
 
 #: The paths a table can give ratios to: path label -> (key of the row's ratio, column title).
@@ -919,11 +933,12 @@ def peer_versions() -> dict[str, Any]:
         Name -> version string (or the thread count), read from the packages' metadata
         without importing them.
     """
-    info = {"python": platform.python_version(), "numpy": np.__version__,
+    info: Dict[str, Any] = {"python": platform.python_version(), "numpy": np.__version__,
             "threads": get_num_threads()}
     for peer in PEERS.values():  # by module: the two JAX paths are one library
         if peer.distribution is not None:
-            info.setdefault(peer.module, _distribution_version(peer.distribution))
+            # (every peer with a distribution names its module)
+            info.setdefault(cast(str, peer.module), _distribution_version(peer.distribution))
     for dist in ("numba", "scipy"):
         info[dist] = _distribution_version(dist)
     return info
@@ -1019,8 +1034,10 @@ def _measure_path(config: str, label: str, repeat: int, what: str,
     return _measure_in_child(config, label, repeat, what, rows)
 
 
-def run(configs=DEFAULT_CONFIGS["train"], repeat=REPEAT, include=None, rounds=ROUNDS,
-        print_fn=print, what="train", rows=PREDICT_ROWS):
+def run(configs: Sequence[str] = DEFAULT_CONFIGS["train"], repeat: int = REPEAT,
+        include: Optional[Iterable[str]] = None, rounds: int = ROUNDS,
+        print_fn: Optional[Callable[[str], Any]] = print, what: str = "train",
+        rows: int = PREDICT_ROWS) -> List[Dict[str, Any]]:
     """Time every available path on ``configs``; print and return the table rows.
 
     ``what="train"`` times one epoch of training, ``what="predict"`` a prediction of ``rows``
@@ -1062,7 +1079,7 @@ def run(configs=DEFAULT_CONFIGS["train"], repeat=REPEAT, include=None, rounds=RO
               + [peer.name for peer in peers(what)])
     if include is not None:
         labels = [l for l in labels if l in include]
-    best = {}
+    best: Dict[Tuple[str, str], Tuple[Optional[float], Any]] = {}
     for _ in range(rounds):
         for name in configs:
             for label in labels:
@@ -1070,7 +1087,7 @@ def run(configs=DEFAULT_CONFIGS["train"], repeat=REPEAT, include=None, rounds=RO
                 old = best.get((name, label))
                 if old is None or (rate is not None and (old[0] is None or rate > old[0])):
                     best[(name, label)] = (rate, ran)
-    rows_out = []
+    rows_out: List[Dict[str, Any]] = []
     for name in configs:
         refs = {REFERENCES[r][0]: best.get((name, r), (None,))[0]
                 for r in measurement.references}
@@ -1085,7 +1102,8 @@ def run(configs=DEFAULT_CONFIGS["train"], repeat=REPEAT, include=None, rounds=RO
     return rows_out
 
 
-def format_table(rows, unit="samples/s", references=("fusenn-numpy", "torch")):
+def format_table(rows: Iterable[Dict[str, Any]], unit: str = "samples/s",
+                 references: Sequence[str] = ("fusenn-numpy", "torch")) -> str:
     """The rows of :func:`run` as a text table.
 
     Parameters

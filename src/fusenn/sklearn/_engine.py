@@ -56,6 +56,8 @@ epoch in Python.
 """
 from __future__ import annotations
 
+from typing import Any, Callable, List, Optional, Sequence, Tuple, cast
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
@@ -68,16 +70,18 @@ from . import _kernels
 
 #: scikit-learn's hidden activation names -> fusenn's.
 HIDDEN = {"identity": "linear", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
-_LINEAR = (_acts.LINEAR, 0.0, 0.0)
+#: An activation for the kernels: ``(code, p0, p1)``.
+Code = Tuple[int, float, float]
+_LINEAR: Code = (_acts.LINEAR, 0.0, 0.0)
 
 
-def hidden_code(name):
+def hidden_code(name: str) -> Code:
     """``(code, p0, p1)`` of scikit-learn's hidden activation ``name`` for the kernels."""
     act = _acts.get(HIDDEN[name])
     return act.code, act.p0, act.p1
 
 
-def kernels():
+def kernels() -> Any:
     """The concrete backend module the face runs on (the current choice; for ``"auto"``, the
     first available: the dense kernels are the ones that matter here)."""
     return backends.get(backends.resolve())
@@ -91,13 +95,16 @@ class FlatNet:
     covers).
     """
 
-    def __init__(self, coefs, intercepts, dtype):
+    def __init__(self, coefs: Sequence[np.ndarray], intercepts: Sequence[np.ndarray],
+                 dtype: Any) -> None:
         self.units = [coefs[0].shape[0]] + [c.shape[1] for c in coefs]
         arrays = list(coefs) + list(intercepts)
         self.n_w = int(sum(c.size for c in coefs))
         self.flat = np.empty(int(sum(a.size for a in arrays)), dtype=dtype)
         self.grad = np.zeros_like(self.flat)
-        views, grads, off = [], [], 0
+        views: List[np.ndarray] = []
+        grads: List[np.ndarray] = []
+        off = 0
         for a in arrays:
             views.append(self.flat[off:off + a.size].reshape(a.shape))
             grads.append(self.grad[off:off + a.size].reshape(a.shape))
@@ -111,7 +118,7 @@ class FlatNet:
 class Passes:
     """Forward and backward passes of up to ``rows`` rows through ``net``, buffers kept."""
 
-    def __init__(self, net, activation, rows, sparse):
+    def __init__(self, net: FlatNet, activation: str, rows: int, sparse: bool) -> None:
         self.net = net
         self.be = kernels()
         self.code = hidden_code(activation)
@@ -123,11 +130,12 @@ class Passes:
         self.a = [z if (i == last or self.code[0] == _acts.LINEAR) else np.empty_like(z)
                   for i, z in enumerate(self.z)]
         # dx[i]: gradient with respect to layer i's input (none for the first layer)
-        self.dx = [None] + [np.empty((rows, w), dtype) for w in net.units[1:-1]]
+        self.dx: List[Optional[np.ndarray]] = [None] + [np.empty((rows, w), dtype)
+                                                        for w in net.units[1:-1]]
         self.delta = np.empty((rows, widths[-1]), dtype)
-        self.der = np.empty((rows, widths[0]), dtype) if sparse else None
+        self.der: Optional[np.ndarray] = np.empty((rows, widths[0]), dtype) if sparse else None
 
-    def forward(self, x, r):
+    def forward(self, x: Any, r: int) -> np.ndarray:
         """Raw outputs ``z`` (r, n_outputs) of the last layer for the batch ``x``."""
         be, net, last = self.be, self.net, len(self.z) - 1
         for i, (W, b) in enumerate(zip(net.coefs, net.intercepts)):
@@ -137,7 +145,7 @@ class Passes:
             x = a
         return self.z[last][:r]
 
-    def backward(self, x0, r):
+    def backward(self, x0: Any, r: int) -> None:
         """Backpropagate ``self.delta[:r]`` (dL/dz of the output); fills ``net.grad``.
 
         The gradients are scikit-learn's unscaled ``x^T delta`` and ``sum delta``: the scaling
@@ -148,9 +156,11 @@ class Passes:
             code = self.code if i < last else _LINEAR
             x = x0 if i == 0 else self.a[i - 1][:r]
             z, a = self.z[i][:r], self.a[i][:r]
-            dx = self.dx[i][:r] if i > 0 else None
+            dxi = self.dx[i]
+            dx = dxi[:r] if dxi is not None else None  # None for the first layer only
             if i == 0 and self.sparse:
                 if code[0] != _acts.LINEAR:
+                    assert self.der is not None  # allocated for sparse input
                     der = self.der[:r]
                     be.act_derivative(z, a, *code, der)
                     dy *= der
@@ -159,10 +169,11 @@ class Passes:
             else:
                 be.dense_backward(x, net.coefs[i], z, a, dy, *code, dy, net.dcoefs[i],
                                   net.dintercepts[i], dx)
-            dy = dx
+            if dx is not None:  # (None after the first layer, the last of the loop)
+                dy = dx
 
 
-def output_activation(name, out):
+def output_activation(name: str, out: np.ndarray) -> np.ndarray:
     """Apply scikit-learn's output activation ``name`` to ``out`` in place, as it does."""
     if name == "softmax":
         tmp = out - out.max(axis=1)[:, np.newaxis]
@@ -175,7 +186,8 @@ def output_activation(name, out):
     return out
 
 
-def _dense(be, x, W, b, code, z, a, sparse):
+def _dense(be: Any, x: Any, W: np.ndarray, b: np.ndarray, code: Code, z: np.ndarray,
+           a: np.ndarray, sparse: bool) -> None:
     """One layer: ``z = x @ W + b``, ``a = f(z)`` (``code``: activation code and parameters),
     through the fused dense kernel, or for a sparse ``x`` its product then the activation."""
     if sparse:
@@ -187,7 +199,9 @@ def _dense(be, x, W, b, code, z, a, sparse):
         be.dense_forward(x, W, b, *code, z, a)
 
 
-def predict_raw(X, coefs, intercepts, activation, out_activation, check_finite=None):
+def predict_raw(X: Any, coefs: Sequence[np.ndarray], intercepts: Sequence[np.ndarray],
+                activation: str, out_activation: str,
+                check_finite: Optional[Callable[[], Any]] = None) -> np.ndarray:
     """Outputs of the network for ``X`` (dense or CSR), ``PREDICT_BATCH`` rows at a time.
 
     Parameters
@@ -238,7 +252,8 @@ def predict_raw(X, coefs, intercepts, activation, out_activation, check_finite=N
                 layer_code = _LINEAR
             else:
                 z = hidden[i][0][:r]
-                a = z if hidden[i][1] is None else hidden[i][1][:r]
+                act_buf = hidden[i][1]
+                a = z if act_buf is None else act_buf[:r]
                 layer_code = code
             _dense(be, x, W, b, layer_code, z, a, sparse=i == 0 and sparse)
             if i == 0 and check_finite is not None:
@@ -252,7 +267,8 @@ def predict_raw(X, coefs, intercepts, activation, out_activation, check_finite=N
     return out
 
 
-def output_step(out_activation, z, targets, w, eps, tiny, delta):
+def output_step(out_activation: str, z: np.ndarray, targets: np.ndarray, w: np.ndarray,
+                eps: float, tiny: float, delta: np.ndarray) -> float:
     """Output activation, loss sum and error term of a batch (see :mod:`._kernels`)."""
     if out_activation == "softmax":
         return _kernels.out_softmax(z, targets, w, eps, tiny, delta)
@@ -263,7 +279,7 @@ def output_step(out_activation, z, targets, w, eps, tiny, delta):
     return _kernels.out_identity(z, targets, w, tiny, delta)
 
 
-def mean_loss(out_activation, total, denom, n_outputs):
+def mean_loss(out_activation: str, total: float, denom: float, n_outputs: int) -> float:
     """scikit-learn's loss of a batch from the kernel's weighted sum: log-loss and Poisson
     deviance average over samples and add over outputs; squared error averages both (and
     halves)."""
@@ -272,7 +288,7 @@ def mean_loss(out_activation, total, denom, n_outputs):
     return total / denom
 
 
-def compiled_epoch_usable(X):
+def compiled_epoch_usable(X: Any) -> bool:
     """Whether :class:`CompiledEpoch` trains on ``X``: dense input, unless the NumPy
     reference backend was chosen (which keeps every batch on the reference kernels).
     Sparse input takes the per-batch path, whose first layer uses SciPy's sparse product."""
@@ -289,7 +305,9 @@ class CompiledEpoch:
     the schedules, stopping and validation.
     """
 
-    def __init__(self, est, net, X, targets, w, passes, xbuf, tbuf, wbuf):
+    def __init__(self, est: Any, net: FlatNet, X: np.ndarray, targets: np.ndarray,
+                 w: Optional[np.ndarray], passes: Passes, xbuf: np.ndarray, tbuf: np.ndarray,
+                 wbuf: Optional[np.ndarray]) -> None:
         dtype = net.flat.dtype
         self.net = net
         self.X = X
@@ -297,6 +315,10 @@ class CompiledEpoch:
         softmax = self.out_code == _kernels.OUT_SOFTMAX
         n_out = passes.delta.shape[1]
         no_labels, no_targets = np.empty(0, np.int64), np.empty((0, n_out), dtype)
+        self.labels: np.ndarray
+        self.lbuf: np.ndarray
+        self.Y: np.ndarray
+        self.ybuf: np.ndarray
         self.labels, self.lbuf = (targets, tbuf) if softmax else (no_labels, no_labels)
         self.Y, self.ybuf = (no_targets, no_targets) if softmax else (targets, tbuf)
         self.w = np.empty(0, dtype) if w is None else np.ascontiguousarray(w)
@@ -306,7 +328,8 @@ class CompiledEpoch:
         self.layers = (tuple(net.coefs), tuple(net.intercepts), tuple(net.dcoefs),
                        tuple(net.dintercepts))
         self.buffers = (tuple(passes.z), tuple(passes.a),
-                        (np.empty((0, 0), dtype),) + tuple(passes.dx[1:]))
+                        (np.empty((0, 0), dtype),)
+                        + tuple(cast(List[np.ndarray], passes.dx[1:])))  # None: first only
         self.delta = passes.delta
         code = hidden_code(est.activation)
         self.act = (int(code[0]), float(code[1]), float(code[2]))
@@ -316,7 +339,7 @@ class CompiledEpoch:
         self.tiny = float(np.finfo(dtype).tiny)
         self.gemm = _kernels.gemm_address(dtype)
 
-    def run(self, idx, opt):
+    def run(self, idx: Optional[np.ndarray], opt: Any) -> float:
         """Train one epoch on the rows in the order ``idx`` (as stored when None) with the
         optimiser ``opt`` (the face's ``_SGD`` or ``_Adam``, whose state it advances); return
         scikit-learn's accumulated loss."""

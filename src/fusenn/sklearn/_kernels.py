@@ -54,6 +54,7 @@ is). ``tiny`` is the smallest normal number of the dtype: moments below it are f
 from __future__ import annotations
 
 import math
+from typing import Any, Dict, Literal, Optional, Tuple, TypedDict
 
 import numpy as np
 from llvmlite import ir
@@ -63,11 +64,21 @@ from numba.extending import intrinsic
 from ..backends import _blas
 from ..backends._numba_generated import _act, _act_back
 
-_JIT = dict(cache=True, nogil=True, error_model="numpy")
+
+class _JitOptions(TypedDict):
+    """The options every kernel here is compiled with (typed, so that ``njit(**_JIT)`` keeps
+    the kernels' signatures for mypy)."""
+
+    cache: bool
+    nogil: bool
+    error_model: Literal["python", "numpy"]
+
+
+_JIT = _JitOptions(cache=True, nogil=True, error_model="numpy")
 
 
 @njit(inline="always", **_JIT)
-def _flush(x, tiny):
+def _flush(x: float, tiny: float) -> float:
     # Subnormal numbers are flushed to zero: on x86 an operation on one can cost ~100 cycles,
     # and training can make them - a confident softmax puts exp(-90) ~ 1e-39 (subnormal in
     # float32) into its error term, which the backward products would then carry; a momentum
@@ -78,7 +89,8 @@ def _flush(x, tiny):
 
 
 @njit(**_JIT)
-def out_softmax(z, labels, w, eps, tiny, delta):
+def out_softmax(z: np.ndarray, labels: np.ndarray, w: np.ndarray, eps: float, tiny: float,
+                delta: np.ndarray) -> float:
     n, k = z.shape
     weighted = w.shape[0] > 0
     total = 0.0
@@ -105,7 +117,8 @@ def out_softmax(z, labels, w, eps, tiny, delta):
 
 
 @njit(**_JIT)
-def out_logistic(z, targets, w, eps, tiny, delta):
+def out_logistic(z: np.ndarray, targets: np.ndarray, w: np.ndarray, eps: float, tiny: float,
+                 delta: np.ndarray) -> float:
     n, k = z.shape
     weighted = w.shape[0] > 0
     total = 0.0
@@ -124,7 +137,8 @@ def out_logistic(z, targets, w, eps, tiny, delta):
 
 
 @njit(**_JIT)
-def out_identity(z, targets, w, tiny, delta):
+def out_identity(z: np.ndarray, targets: np.ndarray, w: np.ndarray, tiny: float,
+                 delta: np.ndarray) -> float:
     n, k = z.shape
     weighted = w.shape[0] > 0
     total = 0.0
@@ -139,7 +153,8 @@ def out_identity(z, targets, w, tiny, delta):
 
 
 @njit(**_JIT)
-def out_exp(z, targets, w, tiny, delta):
+def out_exp(z: np.ndarray, targets: np.ndarray, w: np.ndarray, tiny: float,
+            delta: np.ndarray) -> float:
     n, k = z.shape
     weighted = w.shape[0] > 0
     total = 0.0
@@ -156,7 +171,7 @@ def out_exp(z, targets, w, tiny, delta):
 
 
 @njit(fastmath={"reassoc"}, **_JIT)
-def _sumsq(p, n):
+def _sumsq(p: np.ndarray, n: int) -> float:
     """``sum p[:n]^2`` in float64. Reassociation (only here) lets LLVM vectorise the sum: in
     order, it is a chain of dependent additions that cost 25 us of a 71 us update of 79,510
     parameters. It only reorders the rounding of the loss's L2 term."""
@@ -168,7 +183,7 @@ def _sumsq(p, n):
 
 
 @njit(**_JIT)
-def scale_grad(p, g, n_w, alpha, denom):
+def scale_grad(p: np.ndarray, g: np.ndarray, n_w: int, alpha: float, denom: float) -> float:
     sq = _sumsq(p, n_w) if alpha != 0.0 else 0.0
     for i in range(n_w):
         g[i] = (g[i] + alpha * p[i]) / denom
@@ -178,7 +193,8 @@ def scale_grad(p, g, n_w, alpha, denom):
 
 
 @njit(inline="always", **_JIT)
-def _sgd_range(p, g, vel, lo, hi, alpha, scale, lr, momentum, nesterov, tiny):
+def _sgd_range(p: np.ndarray, g: np.ndarray, vel: np.ndarray, lo: int, hi: int, alpha: float,
+               scale: float, lr: float, momentum: float, nesterov: bool, tiny: float) -> None:
     for i in range(lo, hi):
         gi = (g[i] + alpha * p[i]) * scale if alpha != 0.0 else g[i] * scale
         v = _flush(momentum * vel[i] - lr * gi, tiny)
@@ -190,7 +206,8 @@ def _sgd_range(p, g, vel, lo, hi, alpha, scale, lr, momentum, nesterov, tiny):
 
 
 @njit(**_JIT)
-def sgd_step(p, g, vel, n_w, alpha, denom, lr, momentum, nesterov, tiny):
+def sgd_step(p: np.ndarray, g: np.ndarray, vel: np.ndarray, n_w: int, alpha: float,
+             denom: float, lr: float, momentum: float, nesterov: bool, tiny: float) -> float:
     sq = _sumsq(p, n_w) if alpha != 0.0 else 0.0
     scale = 1.0 / denom
     _sgd_range(p, g, vel, 0, n_w, alpha, scale, lr, momentum, nesterov, tiny)
@@ -199,7 +216,9 @@ def sgd_step(p, g, vel, n_w, alpha, denom, lr, momentum, nesterov, tiny):
 
 
 @njit(inline="always", **_JIT)
-def _adam_range(p, g, m, v, lo, hi, alpha, scale, lr, beta1, beta2, eps, tiny):
+def _adam_range(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, lo: int, hi: int,
+                alpha: float, scale: float, lr: float, beta1: float, beta2: float, eps: float,
+                tiny: float) -> None:
     for i in range(lo, hi):
         gi = (g[i] + alpha * p[i]) * scale if alpha != 0.0 else g[i] * scale
         mi = _flush(beta1 * m[i] + (1 - beta1) * gi, tiny)
@@ -210,7 +229,9 @@ def _adam_range(p, g, m, v, lo, hi, alpha, scale, lr, beta1, beta2, eps, tiny):
 
 
 @njit(**_JIT)
-def adam_step(p, g, m, v, n_w, alpha, denom, lr, beta1, beta2, eps, tiny):
+def adam_step(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, n_w: int,
+              alpha: float, denom: float, lr: float, beta1: float, beta2: float, eps: float,
+              tiny: float) -> float:
     sq = _sumsq(p, n_w) if alpha != 0.0 else 0.0
     scale = 1.0 / denom
     _adam_range(p, g, m, v, 0, n_w, alpha, scale, lr, beta1, beta2, eps, tiny)
@@ -224,14 +245,15 @@ _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
 
 @intrinsic
-def _cblas_gemm(typingctx, address, trans_a, trans_b, m, n, k, a, b, c):
+def _cblas_gemm(typingctx: Any, address: Any, trans_a: Any, trans_b: Any, m: Any, n: Any,
+                k: Any, a: Any, b: Any, c: Any) -> Tuple[Any, Any]:
     """``c = op(a) @ op(b)`` through the ILP64 ``cblas_?gemm`` at ``address`` (row-major,
     ``alpha = 1``, ``beta = 0``; ``a``, ``b``, ``c`` C-ordered, their leading dimensions
     their row lengths). The address is an argument, not a constant, so that the caller's
     machine code stays valid in Numba's on-disk cache."""
     sig = types.void(address, trans_a, trans_b, m, n, k, a, b, c)
 
-    def codegen(context, builder, signature, args):
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
         addr, ta, tb, m_, n_, k_, av, bv, cv = args
         i32, i64 = ir.IntType(32), ir.IntType(64)
         flt = ir.FloatType() if a.dtype == types.float32 else ir.DoubleType()
@@ -252,14 +274,16 @@ def _cblas_gemm(typingctx, address, trans_a, trans_b, m, n, k, a, b, c):
 
 
 @njit(**_JIT)
-def matmul(a, trans_a, b, trans_b, out, address):
+def matmul(a: np.ndarray, trans_a: bool, b: np.ndarray, trans_b: bool, out: np.ndarray,
+           address: Optional[int]) -> None:
     """``out = op(a) @ op(b)`` (``op``: transpose when its flag is set) for C-ordered 2-D
     arrays of one dtype: through the CBLAS gemm at ``address`` (NumPy's own BLAS, see
     :data:`GEMM`), or Numba's ``np.dot`` (SciPy's BLAS) when ``address`` is 0."""
     if address != 0:
         m, n = out.shape
         k = a.shape[0] if trans_a else a.shape[1]
-        _cblas_gemm(address, _TRANS if trans_a else _NO_TRANS,
+        # (Numba's stubs type an intrinsic's call with its typing context as an argument)
+        _cblas_gemm(address, _TRANS if trans_a else _NO_TRANS,  # type: ignore[call-arg]
                     _TRANS if trans_b else _NO_TRANS, m, n, k, a, b, out)
     elif trans_a:
         np.dot(a.T, b, out)
@@ -269,10 +293,10 @@ def matmul(a, trans_a, b, trans_b, out, address):
         np.dot(a, b, out)
 
 
-_GEMM = {}
+_GEMM: Dict[np.dtype[Any], Optional[int]] = {}
 
 
-def gemm_address(dtype):
+def gemm_address(dtype: Any) -> Optional[int]:
     """The address of the ``cblas_?gemm`` that the whole-epoch kernel calls for ``dtype``.
 
     NumPy's own BLAS where :func:`fusenn.backends._blas.find_numpy_cblas` finds it (the
@@ -284,7 +308,7 @@ def gemm_address(dtype):
     dtype = np.dtype(dtype)
     if dtype not in _GEMM:
         found = _blas.find_numpy_cblas()
-        address = 0 if found is None else found[0 if dtype == np.float32 else 1]
+        address = 0 if found is None else (found[0] if dtype == np.float32 else found[1])
         rng = np.random.default_rng(0)
         a, b, c, d = (rng.standard_normal(shape).astype(dtype)
                       for shape in ((5, 7), (7, 3), (5, 3), (6, 7)))
@@ -306,17 +330,20 @@ OUT_CODES = {"softmax": OUT_SOFTMAX, "logistic": OUT_LOGISTIC, "identity": OUT_I
              "exp": OUT_EXP}
 #: Optimiser codes of :func:`train_epoch`.
 OPT_SGD, OPT_ADAM = 0, 1
+#: One array per layer (a tuple: Numba types it as a heterogeneous tuple of arrays).
+Layers = Tuple[np.ndarray, ...]
 
 
 @njit(**_JIT)
-def _gather_rows(src, idx, start, r, out):
+def _gather_rows(src: np.ndarray, idx: np.ndarray, start: int, r: int, out: np.ndarray) -> None:
     """``out[k] = src[idx[start + k]]`` for ``k < r`` (rows of a 1-D or 2-D array)."""
     for k in range(r):
         out[k] = src[idx[start + k]]
 
 
 @njit(**_JIT)
-def _bias_act(z, b, a, act, p0, p1):
+def _bias_act(z: np.ndarray, b: np.ndarray, a: np.ndarray, act: int, p0: float,
+              p1: float) -> None:
     """``z += b`` row by row, then ``a = f(z)`` (``a`` may be ``z``) with the generated
     scalar activation ``act``."""
     for k in range(z.shape[0]):
@@ -327,14 +354,14 @@ def _bias_act(z, b, a, act, p0, p1):
 
 
 @njit(**_JIT)
-def _bias(z, b):
+def _bias(z: np.ndarray, b: np.ndarray) -> None:
     for k in range(z.shape[0]):
         for j in range(z.shape[1]):
             z[k, j] += b[j]
 
 
 @njit(**_JIT)
-def _column_sums(d, out):
+def _column_sums(d: np.ndarray, out: np.ndarray) -> None:
     """``out = d.sum(axis=0)`` in NumPy's order for a C-ordered ``d``: row after row."""
     out[:] = 0
     for k in range(d.shape[0]):
@@ -343,7 +370,8 @@ def _column_sums(d, out):
 
 
 @njit(**_JIT)
-def _act_backward(dy, z, a, act, p0, p1):
+def _act_backward(dy: np.ndarray, z: np.ndarray, a: np.ndarray, act: int, p0: float,
+                  p1: float) -> None:
     """``dy *= f'(z)`` in place through the generated ``_act_back`` (given ``a = f(z)``)."""
     for k in range(dy.shape[0]):
         for j in range(dy.shape[1]):
@@ -351,10 +379,15 @@ def _act_backward(dy, z, a, act, p0, p1):
 
 
 @njit(**_JIT)
-def train_epoch(X, labels, Y, w, idx, batch_size, out_code, coefs, intercepts, dcoefs,
-                dintercepts, flat, grad, n_w, zs, acts, dxs, xbuf, lbuf, ybuf, wbuf, delta,
-                act, p0, p1, alpha, opt, s0, s1, lr, momentum, nesterov, beta1, beta2,
-                adam_eps, t, eps, tiny, gemm):
+def train_epoch(X: np.ndarray, labels: np.ndarray, Y: np.ndarray, w: np.ndarray,
+                idx: np.ndarray, batch_size: int, out_code: int, coefs: Layers,
+                intercepts: Layers, dcoefs: Layers, dintercepts: Layers, flat: np.ndarray,
+                grad: np.ndarray, n_w: int, zs: Layers, acts: Layers, dxs: Layers,
+                xbuf: np.ndarray, lbuf: np.ndarray, ybuf: np.ndarray, wbuf: np.ndarray,
+                delta: np.ndarray, act: int, p0: float, p1: float, alpha: float, opt: int,
+                s0: np.ndarray, s1: np.ndarray, lr: float, momentum: float, nesterov: bool,
+                beta1: float, beta2: float, adam_eps: float, t: int, eps: float, tiny: float,
+                gemm: Optional[int]) -> Tuple[float, int]:
     """One epoch of scikit-learn's mini-batch training in one call; see :mod:`._engine`.
 
     For each batch of the rows ``idx[start:start + batch_size]``: gather them, forward

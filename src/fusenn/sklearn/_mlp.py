@@ -17,7 +17,7 @@ sets ``n_features_in_`` and ``feature_names_in_``), ``LabelBinarizer``, ``type_o
 from __future__ import annotations
 
 import warnings
-from typing import Any, Optional, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -50,7 +50,7 @@ MatrixLike = Any
 _Estimator = TypeVar("_Estimator", bound="_BaseMLP")
 
 
-def _shuffled(indices, random_state):
+def _shuffled(indices: np.ndarray, random_state: np.random.RandomState) -> np.ndarray:
     """``sklearn.utils.shuffle(indices, random_state=random_state)``: the same single
     ``random_state.shuffle`` of ``arange(n)`` and the same result, without its parameter
     validation and container dispatch, which took 0.15 ms an epoch - a third of an 8x8-digits
@@ -67,8 +67,8 @@ class _SGD:
     ``lr = lr0 / (t + 1) ** power_t`` after each epoch (``t``: samples seen), ``adaptive``
     ``lr /= 5`` when training stalls, stopping once ``lr <= 1e-6``."""
 
-    def __init__(self, size, dtype, learning_rate_init, lr_schedule, momentum, nesterov,
-                 power_t):
+    def __init__(self, size: int, dtype: Any, learning_rate_init: float, lr_schedule: str,
+                 momentum: float, nesterov: bool, power_t: float) -> None:
         self.learning_rate_init = learning_rate_init
         self.learning_rate = float(learning_rate_init)
         self.lr_schedule = lr_schedule
@@ -78,15 +78,15 @@ class _SGD:
         self.velocity = np.zeros(size, dtype=dtype)
         self.tiny = float(np.finfo(dtype).tiny)
 
-    def step(self, net, alpha, denom):
+    def step(self, net: _engine.FlatNet, alpha: float, denom: float) -> float:
         return _kernels.sgd_step(net.flat, net.grad, self.velocity, net.n_w, alpha, denom,
                                  self.learning_rate, self.momentum, self.nesterov, self.tiny)
 
-    def iteration_ends(self, time_step):
+    def iteration_ends(self, time_step: int) -> None:
         if self.lr_schedule == "invscaling":
             self.learning_rate = float(self.learning_rate_init) / (time_step + 1) ** self.power_t
 
-    def trigger_stopping(self, msg, verbose):
+    def trigger_stopping(self, msg: str, verbose: Any) -> bool:
         if self.lr_schedule != "adaptive":
             if verbose:
                 print(msg + " Stopping.")
@@ -105,7 +105,8 @@ class _Adam:
     """scikit-learn's Adam: ``m = b1 m + (1-b1) g``, ``v = b2 v + (1-b2) g^2``,
     ``p -= lr_t m / (sqrt(v) + eps)`` with ``lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)``."""
 
-    def __init__(self, size, dtype, learning_rate_init, beta_1, beta_2, epsilon):
+    def __init__(self, size: int, dtype: Any, learning_rate_init: float, beta_1: float,
+                 beta_2: float, epsilon: float) -> None:
         self.learning_rate_init = learning_rate_init
         self.learning_rate = float(learning_rate_init)
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
@@ -114,7 +115,7 @@ class _Adam:
         self.v = np.zeros(size, dtype=dtype)
         self.tiny = float(np.finfo(dtype).tiny)
 
-    def step(self, net, alpha, denom):
+    def step(self, net: _engine.FlatNet, alpha: float, denom: float) -> float:
         self.t += 1
         self.learning_rate = (self.learning_rate_init * np.sqrt(1 - self.beta_2 ** self.t)
                               / (1 - self.beta_1 ** self.t))
@@ -122,24 +123,24 @@ class _Adam:
                                   float(self.learning_rate), self.beta_1, self.beta_2,
                                   self.epsilon, self.tiny)
 
-    def iteration_ends(self, time_step):
+    def iteration_ends(self, time_step: int) -> None:
         pass
 
-    def trigger_stopping(self, msg, verbose):
+    def trigger_stopping(self, msg: str, verbose: Any) -> bool:
         if verbose:
             print(msg + " Stopping.")
         return True
 
 
 # ----------------------------------------------------------------------------- base class
-class _BaseMLP(BaseEstimator):
+class _BaseMLP(BaseEstimator):  # type: ignore[misc]  # (scikit-learn is untyped)
     """What the classifier and the regressor share: building, the solvers, stopping."""
 
     # scikit-learn's own table: the same checks and the same messages for every parameter
-    _parameter_constraints: dict = dict(_SkMLPRegressor._parameter_constraints)
+    _parameter_constraints: Dict[str, Any] = dict(_SkMLPRegressor._parameter_constraints)
 
     # -- building ---------------------------------------------------------------------------
-    def _initialize(self, y, layer_units, dtype):
+    def _initialize(self, y: np.ndarray, layer_units: List[int], dtype: Any) -> None:
         self.n_iter_ = 0
         self.t_ = 0
         self.n_outputs_ = y.shape[1]
@@ -161,18 +162,20 @@ class _BaseMLP(BaseEstimator):
         self._best_coefs = [c.copy() for c in self.coefs_]
         self._best_intercepts = [i.copy() for i in self.intercepts_]
         if self.solver in _STOCHASTIC_SOLVERS:
-            self.loss_curve_ = []
+            self.loss_curve_: List[float] = []
             self._no_improvement_count = 0
             if self.early_stopping:
-                self.validation_scores_ = []
-                self.best_validation_score_ = -np.inf
-                self.best_loss_ = None
+                # (as scikit-learn's: a list and a float, or None without early stopping)
+                self.validation_scores_: Any = []
+                self.best_validation_score_: Any = -np.inf
+                self.best_loss_: Any = None
             else:
                 self.best_loss_ = np.inf
                 self.validation_scores_ = None
                 self.best_validation_score_ = None
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _fit(self: _Estimator, X: Any, y: Any, sample_weight: Any = None,
+             incremental: bool = False) -> _Estimator:
         hidden = self.hidden_layer_sizes
         if not hasattr(hidden, "__iter__"):
             hidden = [hidden]
@@ -207,14 +210,15 @@ class _BaseMLP(BaseEstimator):
                 "large values and need to be preprocessed.")
         return self
 
-    def _targets(self, y, dtype):
+    def _targets(self, y: np.ndarray, dtype: Any) -> np.ndarray:
         """Targets as the output kernels take them: class indices for softmax, else floats."""
         if self.out_activation_ == "softmax":
             return np.ascontiguousarray(np.argmax(y, axis=1), dtype=np.int64)
         return np.ascontiguousarray(y, dtype=dtype)
 
     # -- L-BFGS -----------------------------------------------------------------------------
-    def _fit_lbfgs(self, X, y, sample_weight, net):
+    def _fit_lbfgs(self, X: Any, y: np.ndarray, sample_weight: Optional[np.ndarray],
+                   net: _engine.FlatNet) -> None:
         sparse = sp.issparse(X)
         X = X.tocsr() if sparse else np.ascontiguousarray(X)
         n = X.shape[0]
@@ -226,7 +230,7 @@ class _BaseMLP(BaseEstimator):
         eps, tiny = float(np.finfo(X.dtype).eps), float(np.finfo(X.dtype).tiny)
         out, n_out, alpha = self.out_activation_, self.n_outputs_, self.alpha
 
-        def loss_grad(packed):
+        def loss_grad(packed: np.ndarray) -> Tuple[float, np.ndarray]:
             net.flat[...] = packed
             z = passes.forward(X, n)
             total = _engine.output_step(out, z, targets, w, eps, tiny, passes.delta)
@@ -245,9 +249,11 @@ class _BaseMLP(BaseEstimator):
         net.flat[...] = opt_res.x
 
     # -- SGD and Adam -----------------------------------------------------------------------
-    def _fit_stochastic(self, X, y, sample_weight, net, incremental):
+    def _fit_stochastic(self, X: Any, y: np.ndarray, sample_weight: Optional[np.ndarray],
+                        net: _engine.FlatNet, incremental: bool) -> None:
         size, dtype = net.flat.size, net.flat.dtype
         if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer: Union[_SGD, _Adam]
             if self.solver == "sgd":
                 self._optimizer = _SGD(size, dtype, self.learning_rate_init, self.learning_rate,
                                        self.momentum, self.nesterovs_momentum, self.power_t)
@@ -317,7 +323,8 @@ class _BaseMLP(BaseEstimator):
             self.coefs_ = self._best_coefs
             self.intercepts_ = self._best_intercepts
 
-    def _update_no_improvement_count(self, early_stopping, X, y, sample_weight):
+    def _update_no_improvement_count(self, early_stopping: bool, X: Any, y: Any,
+                                     sample_weight: Optional[np.ndarray]) -> None:
         if early_stopping:
             val_score = self._score(X, y, sample_weight=sample_weight)
             self.validation_scores_.append(val_score)
@@ -341,7 +348,7 @@ class _BaseMLP(BaseEstimator):
                 self.best_loss_ = self.loss_curve_[-1]
 
     # -- public -----------------------------------------------------------------------------
-    @_fit_context(prefer_skip_nested_validation=True)
+    @_fit_context(prefer_skip_nested_validation=True)  # type: ignore[untyped-decorator]
     def fit(self: _Estimator, X: MatrixLike, y: ArrayLike,
             sample_weight: Optional[ArrayLike] = None) -> _Estimator:
         """Fit the model to data matrix ``X`` and target(s) ``y``.
@@ -369,15 +376,16 @@ class _BaseMLP(BaseEstimator):
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
-    def _check_solver(self):
+    def _check_solver(self) -> bool:
         if self.solver not in _STOCHASTIC_SOLVERS:
             raise AttributeError("partial_fit is only available for stochastic optimizers. "
                                  "%s is not stochastic." % self.solver)
         return True
 
-    def _forward_pass_fast(self, X, check_input=True, out_activation=None):
+    def _forward_pass_fast(self, X: MatrixLike, check_input: bool = True,
+                           out_activation: Optional[str] = None) -> NDArray[np.floating[Any]]:
         """The network's outputs for ``X``; ``out_activation="identity"``: its logits."""
-        check_finite = None
+        check_finite: Optional[Callable[[], None]] = None
         if check_input:
             # scikit-learn's validation, but for dense input its finiteness check (a pass
             # over X) is made only if the forward pass meets a non-finite value
@@ -385,7 +393,7 @@ class _BaseMLP(BaseEstimator):
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
                               ensure_all_finite=not deferred)
             if deferred:
-                def check_finite():
+                def check_finite() -> None:
                     _assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
         dtype = self.coefs_[0].dtype
         coefs = [np.ascontiguousarray(c, dtype=dtype) for c in self.coefs_]
@@ -394,13 +402,15 @@ class _BaseMLP(BaseEstimator):
             return _engine.predict_raw(X, coefs, intercepts, self.activation,
                                        out_activation or self.out_activation_, check_finite)
 
-    def _score_with_function(self, X, y, sample_weight, score_function):
+    def _score_with_function(self, X: Any, y: Any, sample_weight: Optional[ArrayLike],
+                             score_function: Callable[..., float]) -> float:
         y_pred = self._predict(X, check_input=False)
         if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
             return np.nan
-        return score_function(y, y_pred, sample_weight=sample_weight)
+        score: float = score_function(y, y_pred, sample_weight=sample_weight)
+        return score
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
@@ -418,7 +428,8 @@ class _Epoch:
     """One pass over the training set in mini-batches: gather, forward, loss, backward,
     update, with every buffer allocated once."""
 
-    def __init__(self, est, net, X, y, sample_weight, batch_size):
+    def __init__(self, est: _BaseMLP, net: _engine.FlatNet, X: Any, y: np.ndarray,
+                 sample_weight: Optional[np.ndarray], batch_size: int) -> None:
         self.sparse = sp.issparse(X)
         self.X = X.tocsr() if self.sparse else np.ascontiguousarray(X)
         self.net = net
@@ -434,12 +445,13 @@ class _Epoch:
         self.wbuf = None if self.w is None else np.empty(batch_size, net.flat.dtype)
         self.eps = float(np.finfo(net.flat.dtype).eps)
         self.tiny = float(np.finfo(net.flat.dtype).tiny)
-        self.compiled = None
+        self.compiled: Optional[_engine.CompiledEpoch] = None
         if _engine.compiled_epoch_usable(self.X):
+            assert self.xbuf is not None  # dense input: allocated above
             self.compiled = _engine.CompiledEpoch(est, net, self.X, self.targets, self.w,
                                                   self.passes, self.xbuf, self.tbuf, self.wbuf)
 
-    def run(self, idx):
+    def run(self, idx: Optional[np.ndarray]) -> float:
         """Train on every mini-batch (rows in the order ``idx``, or as stored when None);
         return scikit-learn's accumulated loss: the sum of batch loss times batch rows.
 
@@ -465,9 +477,13 @@ class _Epoch:
                 if self.sparse:
                     xb = X[rows]
                 else:
+                    assert self.xbuf is not None  # allocated for dense input
                     xb = X.take(rows, axis=0, out=self.xbuf[:r], mode="clip")
                 tb = targets.take(rows, axis=0, out=self.tbuf[:r], mode="clip")
-                wb = None if w is None else w.take(rows, out=self.wbuf[:r], mode="clip")
+                wb = None
+                if w is not None:
+                    assert self.wbuf is not None  # allocated with the weights
+                    wb = w.take(rows, out=self.wbuf[:r], mode="clip")
             z = passes.forward(xb, r)
             total = _engine.output_step(out, z, tb, self.empty_w if wb is None else wb, eps,
                                         tiny, passes.delta)
@@ -533,7 +549,7 @@ _PARAMS_DOC = """
 """
 
 
-class MLPClassifier(ClassifierMixin, _BaseMLP):
+class MLPClassifier(ClassifierMixin, _BaseMLP):  # type: ignore[misc]
     """Multi-layer perceptron classifier: scikit-learn's ``MLPClassifier``, faster.
 
     Binary targets train one logistic output, multiclass a softmax output, a label indicator
@@ -570,14 +586,18 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     (1,)
     """
 
-    _parameter_constraints: dict = dict(_SkMLPClassifier._parameter_constraints)
+    _parameter_constraints: Dict[str, Any] = dict(_SkMLPClassifier._parameter_constraints)
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000):
+    def __init__(self, hidden_layer_sizes: Any = (100,),
+                 activation: str = "relu", *, solver: str = "adam", alpha: float = 0.0001,
+                 batch_size: Union[int, str] = "auto", learning_rate: str = "constant",
+                 learning_rate_init: float = 0.001, power_t: float = 0.5, max_iter: int = 200,
+                 shuffle: bool = True, random_state: Any = None, tol: float = 1e-4,
+                 verbose: Union[bool, int] = False, warm_start: bool = False,
+                 momentum: float = 0.9, nesterovs_momentum: bool = True,
+                 early_stopping: bool = False, validation_fraction: float = 0.1,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+                 n_iter_no_change: int = 10, max_fun: int = 15000) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -602,7 +622,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
 
-    def _validate_input(self, X, y, incremental, reset):
+    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool
+                        ) -> Tuple[Any, np.ndarray]:
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
@@ -624,7 +645,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                                 f"has {self.classes_}. 'y' has {classes}.")
         return X, self._label_binarizer.transform(y).astype(bool)
 
-    def _score(self, X, y, sample_weight=None):
+    def _score(self, X: Any, y: Any, sample_weight: Optional[ArrayLike] = None) -> float:
         return self._score_with_function(X, y, sample_weight, accuracy_score)
 
     def predict(self, X: MatrixLike) -> NDArray[Any]:
@@ -643,14 +664,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         check_is_fitted(self)
         return self._predict(X)
 
-    def _predict(self, X, check_input=True):
+    def _predict(self, X: Any, check_input: bool = True) -> NDArray[Any]:
         y_pred = self._forward_pass_fast(X, check_input=check_input)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
-        return self._label_binarizer.inverse_transform(y_pred)
+        labels: NDArray[Any] = self._label_binarizer.inverse_transform(y_pred)
+        return labels
 
-    @available_if(lambda est: est._check_solver())
-    @_fit_context(prefer_skip_nested_validation=True)
+    @available_if(lambda est: est._check_solver())  # type: ignore[untyped-decorator]
+    @_fit_context(prefer_skip_nested_validation=True)  # type: ignore[untyped-decorator]
     def partial_fit(self, X: MatrixLike, y: ArrayLike, sample_weight: Optional[ArrayLike] = None,
                     classes: Optional[ArrayLike] = None) -> MLPClassifier:
         """One epoch over ``X``, ``y`` (only for the sgd and adam solvers).
@@ -725,16 +747,17 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
         if y_pred.ndim == 1:
-            return np.vstack([1 - y_pred, y_pred]).T
+            binary: NDArray[np.floating[Any]] = np.vstack([1 - y_pred, y_pred]).T
+            return binary
         return y_pred
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
 
 
-class MLPRegressor(RegressorMixin, _BaseMLP):
+class MLPRegressor(RegressorMixin, _BaseMLP):  # type: ignore[misc]
     """Multi-layer perceptron regressor: scikit-learn's ``MLPRegressor``, faster.
 
     An identity output with the half squared error, or an exponential output with the half
@@ -770,12 +793,16 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     (20,)
     """
 
-    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
-                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000):
+    def __init__(self, loss: str = "squared_error", hidden_layer_sizes: Any = (100,),
+                 activation: str = "relu", *, solver: str = "adam", alpha: float = 0.0001,
+                 batch_size: Union[int, str] = "auto", learning_rate: str = "constant",
+                 learning_rate_init: float = 0.001, power_t: float = 0.5, max_iter: int = 200,
+                 shuffle: bool = True, random_state: Any = None, tol: float = 1e-4,
+                 verbose: Union[bool, int] = False, warm_start: bool = False,
+                 momentum: float = 0.9, nesterovs_momentum: bool = True,
+                 early_stopping: bool = False, validation_fraction: float = 0.1,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+                 n_iter_no_change: int = 10, max_fun: int = 15000) -> None:
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -817,24 +844,25 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         check_is_fitted(self)
         return self._predict(X)
 
-    def _predict(self, X, check_input=True):
+    def _predict(self, X: Any, check_input: bool = True) -> NDArray[Any]:
         y_pred = self._forward_pass_fast(X, check_input=check_input)
         if y_pred.shape[1] == 1:
             return y_pred.ravel()
         return y_pred
 
-    def _score(self, X, y, sample_weight=None):
+    def _score(self, X: Any, y: Any, sample_weight: Optional[ArrayLike] = None) -> float:
         return self._score_with_function(X, y, sample_weight, r2_score)
 
-    def _validate_input(self, X, y, incremental, reset):
+    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool
+                        ) -> Tuple[Any, np.ndarray]:
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y
 
-    @available_if(lambda est: est._check_solver())
-    @_fit_context(prefer_skip_nested_validation=True)
+    @available_if(lambda est: est._check_solver())  # type: ignore[untyped-decorator]
+    @_fit_context(prefer_skip_nested_validation=True)  # type: ignore[untyped-decorator]
     def partial_fit(self, X: MatrixLike, y: ArrayLike,
                     sample_weight: Optional[ArrayLike] = None) -> MLPRegressor:
         """One epoch over ``X``, ``y`` (only for the sgd and adam solvers).
@@ -856,7 +884,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
 
-if MLPClassifier.__doc__:  # None under python -OO
+if MLPClassifier.__doc__ and MLPRegressor.__doc__:  # None under python -OO
     MLPClassifier.__doc__ = MLPClassifier.__doc__.format(params=_PARAMS_DOC)
     MLPRegressor.__doc__ = MLPRegressor.__doc__.format(
         params=_PARAMS_DOC.split("\n", 3)[3].lstrip())

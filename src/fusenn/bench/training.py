@@ -227,7 +227,7 @@ def torch_mlp(cfg: Config, weights: Optional[Sequence[np.ndarray]] = None) -> An
     import torch
 
     act = {"tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid, "relu": torch.nn.ReLU}
-    mods = []
+    mods: list[Any] = []
     sizes = cfg.sizes
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         mods.append(torch.nn.Linear(a, b))

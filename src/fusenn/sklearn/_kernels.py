@@ -62,7 +62,10 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from ..backends import _blas
-from ..backends._numba_generated import _act, _act_back
+from .._activation_table import LINEAR, RELU, SIGMOID, TANH
+from ..backends._numba_generated import (_act, _act_back, _b_linear, _b_relu, _b_sigmoid,
+                                        _b_tanh, _f_linear, _f_relu, _f_sigmoid, _f_tanh,
+                                        _typed)
 
 
 class _JitOptions(TypedDict):
@@ -85,7 +88,7 @@ def _flush(x: float, tiny: float) -> float:
     # decaying on a weight whose gradient has become zero turns subnormal after ~800 float32
     # steps. A subnormal error term or step changes no normal weight, so the numbers stay
     # scikit-learn's. (A safeguard: the MNIST benchmark did not show such a slowdown.)
-    return 0.0 if abs(x) < tiny else x
+    return _typed(x, 0.0) if abs(x) < tiny else x
 
 
 @njit(**_JIT)
@@ -195,13 +198,22 @@ def scale_grad(p: np.ndarray, g: np.ndarray, n_w: int, alpha: float, denom: floa
 @njit(inline="always", **_JIT)
 def _sgd_range(p: np.ndarray, g: np.ndarray, vel: np.ndarray, lo: int, hi: int, alpha: float,
                scale: float, lr: float, momentum: float, nesterov: bool, tiny: float) -> None:
-    for i in range(lo, hi):
-        gi = (g[i] + alpha * p[i]) * scale if alpha != 0.0 else g[i] * scale
-        v = _flush(momentum * vel[i] - lr * gi, tiny)
-        vel[i] = v
-        if nesterov:
-            p[i] += momentum * v - lr * gi
-        else:
+    # in the parameters' own type, as scikit-learn's NumPy expressions compute (float32 stays
+    # float32), with the Nesterov branch outside the loop: the loop vectorises (3.5x faster)
+    a, s, rate, mu = (_typed(p[0], alpha), _typed(p[0], scale), _typed(p[0], lr),
+                      _typed(p[0], momentum))
+    small = _typed(p[0], tiny)
+    if nesterov:
+        for i in range(lo, hi):
+            gi = (g[i] + a * p[i]) * s  # the biases' a is 0: g + 0 p = g for finite p
+            v = _flush(mu * vel[i] - rate * gi, small)
+            vel[i] = v
+            p[i] += mu * v - rate * gi
+    else:
+        for i in range(lo, hi):
+            gi = (g[i] + a * p[i]) * s
+            v = _flush(mu * vel[i] - rate * gi, small)
+            vel[i] = v
             p[i] += v
 
 
@@ -341,16 +353,36 @@ def _gather_rows(src: np.ndarray, idx: np.ndarray, start: int, r: int, out: np.n
         out[k] = src[idx[start + k]]
 
 
-@njit(**_JIT)
-def _bias_act(z: np.ndarray, b: np.ndarray, a: np.ndarray, act: int, p0: float,
-              p1: float) -> None:
-    """``z += b`` row by row, then ``a = f(z)`` (``a`` may be ``z``) with the generated
-    scalar activation ``act``."""
+@njit(inline="always", **_JIT)
+def _bias_act_with(f: Any, z: np.ndarray, b: np.ndarray, a: np.ndarray, p0: float,
+                   p1: float) -> None:
     for k in range(z.shape[0]):
         for j in range(z.shape[1]):
             v = z[k, j] + b[j]
             z[k, j] = v
-            a[k, j] = _act(v, act, p0, p1)
+            a[k, j] = f(v, p0, p1)
+
+
+@njit(**_JIT)
+def _bias_act(z: np.ndarray, b: np.ndarray, a: np.ndarray, act: int, p0: float,
+              p1: float) -> None:
+    """``z += b`` row by row, then ``a = f(z)`` (``a`` may be ``z``) with the generated
+    scalar activation ``act``: scikit-learn's four activations each have their own loop (which
+    vectorises), others go through the per-element dispatch ``_act``."""
+    if act == RELU:
+        _bias_act_with(_f_relu, z, b, a, p0, p1)
+    elif act == TANH:
+        _bias_act_with(_f_tanh, z, b, a, p0, p1)
+    elif act == SIGMOID:
+        _bias_act_with(_f_sigmoid, z, b, a, p0, p1)
+    elif act == LINEAR:
+        _bias_act_with(_f_linear, z, b, a, p0, p1)
+    else:
+        for k in range(z.shape[0]):
+            for j in range(z.shape[1]):
+                v = z[k, j] + b[j]
+                z[k, j] = v
+                a[k, j] = _act(v, act, p0, p1)
 
 
 @njit(**_JIT)
@@ -369,13 +401,31 @@ def _column_sums(d: np.ndarray, out: np.ndarray) -> None:
             out[j] += d[k, j]
 
 
+@njit(inline="always", **_JIT)
+def _act_backward_with(f: Any, dy: np.ndarray, z: np.ndarray, a: np.ndarray, p0: float,
+                       p1: float) -> None:
+    for k in range(dy.shape[0]):
+        for j in range(dy.shape[1]):
+            dy[k, j] = f(dy[k, j], z[k, j], a[k, j], p0, p1)
+
+
 @njit(**_JIT)
 def _act_backward(dy: np.ndarray, z: np.ndarray, a: np.ndarray, act: int, p0: float,
                   p1: float) -> None:
-    """``dy *= f'(z)`` in place through the generated ``_act_back`` (given ``a = f(z)``)."""
-    for k in range(dy.shape[0]):
-        for j in range(dy.shape[1]):
-            dy[k, j] = _act_back(dy[k, j], z[k, j], a[k, j], act, p0, p1)
+    """``dy *= f'(z)`` in place through the generated backward of ``act`` (given
+    ``a = f(z)``), one loop per activation as in :func:`_bias_act`."""
+    if act == RELU:
+        _act_backward_with(_b_relu, dy, z, a, p0, p1)
+    elif act == TANH:
+        _act_backward_with(_b_tanh, dy, z, a, p0, p1)
+    elif act == SIGMOID:
+        _act_backward_with(_b_sigmoid, dy, z, a, p0, p1)
+    elif act == LINEAR:
+        _act_backward_with(_b_linear, dy, z, a, p0, p1)
+    else:
+        for k in range(dy.shape[0]):
+            for j in range(dy.shape[1]):
+                dy[k, j] = _act_back(dy[k, j], z[k, j], a[k, j], act, p0, p1)
 
 
 @njit(**_JIT)

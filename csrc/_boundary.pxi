@@ -334,7 +334,8 @@ cdef Py_ssize_t _train_epoch_t(floating[::1] flat, floating[::1] grad,
                                labels_obj, targets_obj, const int64_t[::1] perm,
                                Py_ssize_t bs, int loss_code, int opt_code,
                                const double[::1] hyper, floating[:, ::1] state,
-                               double[::1] losses, double[::1] correct) except -1:
+                               double[::1] losses, double[::1] correct,
+                               int team) except -1:
     cdef Py_ssize_t L = widths.shape[0] - 1, n = X.shape[0], P = 0, l, i, rows
     cdef Py_ssize_t n_batches, need_state, k_out, result, n_epochs
     cdef double* cp = NULL
@@ -422,6 +423,23 @@ cdef Py_ssize_t _train_epoch_t(floating[::1] flat, floating[::1] grad,
     zoff = plan.zoff
     dzoff = plan.dzoff
     work = np.empty(plan.size, dtype=_F32 if floating is float else _F64)
+    for l in range(L):
+        if codes[l] == SOFTMAX:  # a row's softmax needs all of its columns
+            team = 1
+    cdef floating[::1] part
+    cdef Py_ssize_t part_stride = 0
+    if team > 1 and FUSENN_HAVE_SPIN_BARRIER:
+        for l in range(L):
+            part_stride = max(part_stride, rows * widths[l + 1])
+        part_stride = (part_stride + 15) // 16 * 16  # each partial on its own cache lines
+        part = np.empty(2 * team * part_stride, dtype=_F32 if floating is float else _F64)
+        with nogil:
+            result = _epoch_split(&flat[0], &grad[0], s0, s1, &widths[0], &codes[0],
+                                  &params[0, 0], L, &woff[0], &X[0, 0], n, lp, tp, &perm[0], bs,
+                                  n_epochs, loss_code, opt_code, &hyper[0], &losses[0], cp,
+                                  &work[0], &aoff[0], &zoff[0], &dzoff[0], &part[0],
+                                  part_stride, team)
+        return result
     with nogil:
         result = _epoch(&flat[0], &grad[0], s0, s1, P, &widths[0], &codes[0], &params[0, 0],
                         L, &woff[0], &X[0, 0], n, lp, tp, &perm[0], bs, n_epochs, loss_code,
@@ -452,14 +470,21 @@ def train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, bat
     st = state
     if st is not None and np.ndim(st) == 2 and np.shape(st)[0] == 0:
         st = None  # an empty state (plain SGD) needs no buffer
-    if kind == 0:
-        done = _train_epoch_t[float](flat, grad, w, c, pr, X, labels, targets, pm,
-                                     int(batch_size), int(loss_code), int(opt_code), hy, st,
-                                     out, counts)
-    else:
-        done = _train_epoch_t[double](flat, grad, w, c, pr, X, labels, targets, pm,
-                                      int(batch_size), int(loss_code), int(opt_code), hy, st,
-                                      out, counts)
+    # The column-split epoch (see _epoch_split) where fusenn's thread policy picks it for
+    # this much work per batch; BLAS then runs one thread inside each of its threads.
+    team = 1
+    if FUSENN_HAVE_SPIN_BARRIER and np.size(w) > 1:  # work: rows x parameters, as the Trainer's
+        team = _split_threads(int(batch_size) * sum(int(w[l] + 1) * int(w[l + 1])
+                                                     for l in range(np.size(w) - 1)))
+    with (_thread_limits(1) if team > 1 else contextlib.nullcontext()):
+        if kind == 0:
+            done = _train_epoch_t[float](flat, grad, w, c, pr, X, labels, targets, pm,
+                                         int(batch_size), int(loss_code), int(opt_code), hy,
+                                         st, out, counts, team)
+        else:
+            done = _train_epoch_t[double](flat, grad, w, c, pr, X, labels, targets, pm,
+                                          int(batch_size), int(loss_code), int(opt_code), hy,
+                                          st, out, counts, team)
     _copy_back(out, losses)
     if counts is not None:
         _copy_back(counts, correct)

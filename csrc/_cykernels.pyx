@@ -27,15 +27,19 @@ serially and the results are the same.
 """
 from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport (cos, cosf, erf, erff, expm1, expm1f, fabs, fabsf, isfinite,
                         log, log1p, log1pf, pow, sin, sinf, sqrt, sqrtf, tanh)
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
+import contextlib
+
 import numpy as np
 
 from fusenn._threads import get_num_threads as _get_num_threads
+from fusenn._threads import split_threads as _split_threads
+from fusenn._threads import thread_limits as _thread_limits
 from fusenn.errors import ArgumentError as _ArgumentError
 from fusenn.errors import ArgumentTypeError as _ArgumentTypeError
 from fusenn.backends._contract import plan_epoch
@@ -46,10 +50,18 @@ cdef extern from "fusenn_math.h":
     float fusenn_expf(float x) noexcept nogil
     double fusenn_exp(double x) noexcept nogil
     float fusenn_tanhf(float x) noexcept nogil
+    int FUSENN_HAVE_SPIN_BARRIER
+    ctypedef struct fusenn_barrier:
+        pass
+    void fusenn_barrier_init(fusenn_barrier* b) noexcept nogil
+    void fusenn_barrier_wait(fusenn_barrier* b, int team) noexcept nogil
+    int fusenn_team_size() noexcept nogil
 
 NAME = "cython"
 #: Whether this extension was compiled with OpenMP (``prange`` runs in parallel).
 OPENMP = bool(FUSENN_HAVE_OPENMP)
+#: Whether train_epoch can split its layers between threads (OpenMP and the spin barrier).
+SPLIT_EPOCH = bool(FUSENN_HAVE_SPIN_BARRIER)
 #: Whether this is a debug or sanitizer build (bounds checking; no AVX2 twin is built).
 DEBUG_BUILD = bool(FUSENN_DEBUG_BUILD)
 

@@ -580,3 +580,191 @@ cdef Py_ssize_t _epoch(floating* flat, floating* grad, floating* s0, floating* s
         if not plain_sgd:
             _opt_step(opt_code, flat, grad, s0, s1, P, hyper, step, 1)
     return n_epochs * n_batches
+
+
+# --------------------------------------------------------------------------- split epoch
+# Mini-batches of a few dozen rows make products too small for BLAS's own threads (784-100-10
+# at batch 32: 32 x 784 x 100 takes 60 us on one thread and no less on two). The split epoch
+# runs T threads, each with a one-thread BLAS, and gives thread t a share R_t(w) of every
+# layer width w: the rows R_t(n_in) of each W (contiguous in memory) and the columns
+# R_t(n_out) of each layer's output. Each thread
+#   forward: multiplies its columns of the input by its rows of W into a partial product
+#     (m x n_out); once all partials are in, sums them (in thread order) over its output
+#     columns, adds the bias and applies the activation there - the columns its next layer's
+#     partial product reads;
+#   backward: applies the activation's derivative to its columns of dz; once dz is whole,
+#     computes its rows of dW = x^T dz, and its columns of dx = dz W^T from its rows of W -
+#     the columns of the layer below it works on next;
+#   update: its rows of every W and its entries of every b, which no other thread reads.
+# So every thread's weights, gradients and optimiser state stay in its own core's cache (a
+# split over W's columns moved them between the cores on every batch and ran slower than one
+# thread). The threads meet at a spin barrier after each layer's partial products, before
+# and after the loss (computed by thread 0), and after each layer's derivative: 2 L + 2 times
+# per batch. The forward sums are split over the input features, so results differ from the
+# one-thread epoch's in rounding (they are the same for the same thread count).
+
+cdef inline Py_ssize_t _share(Py_ssize_t n, int t, int T) noexcept nogil:
+    """Where thread t's share of n items begins (thread T: the end)."""
+    return (n * t) // T
+
+
+cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, floating* grad,
+                        floating* s0, floating* s1, const int64_t* widths,
+                        const int64_t* codes, const double* params, Py_ssize_t L,
+                        const int64_t* woff, const floating* X, Py_ssize_t n,
+                        const int64_t* labels, const floating* targets, const int64_t* perm,
+                        Py_ssize_t bs, Py_ssize_t n_epochs, int loss_code, int opt_code,
+                        const double* hyper, double* losses, double* correct, floating* work,
+                        const int64_t* aoff, const int64_t* zoff, const int64_t* dzoff,
+                        floating* part, Py_ssize_t part_stride, Py_ssize_t* done) noexcept nogil:
+    """Thread t's part of every batch of _epoch_split (arguments as _epoch's; ``part``: two
+    sets of T partial products of ``part_stride`` entries each)."""
+    cdef Py_ssize_t n_batches = (n + bs - 1) // bs
+    cdef Py_ssize_t kk, i, j, l, m, start, nin, nout, k0, k1, c0, c1, q, d = widths[0]
+    cdef Py_ssize_t k_out = widths[L]
+    cdef int s
+    cdef const int64_t* idx
+    cdef floating* a0 = work + aoff[0]
+    cdef floating* W
+    cdef floating* z
+    cdef floating* a
+    cdef floating* dz
+    cdef floating* gb
+    cdef floating* parts
+    cdef const floating* x
+    cdef floating p0, p1, v
+    cdef double loss, step = hyper[H_STEP]
+    cdef int code
+    cdef bint plain_sgd = (opt_code == OPT_SGD and hyper[H_MOMENTUM] == 0
+                           and hyper[H_WEIGHT_DECAY] == 0)
+    cdef floating lr = <floating>hyper[H_LR]
+    k0 = _share(d, t, T)
+    k1 = _share(d, t + 1, T)
+    for kk in range(n_epochs * n_batches):
+        start = (kk % n_batches) * bs
+        m = bs if n - start > bs else n - start
+        idx = perm + (kk // n_batches) * n + start
+        k0 = _share(d, t, T)
+        k1 = _share(d, t + 1, T)
+        if k1 > k0:  # this thread's features of the batch: only it reads them
+            for i in range(m):
+                memcpy(a0 + i * d + k0, X + idx[i] * d + k0, (k1 - k0) * sizeof(floating))
+        for l in range(L):
+            nin = widths[l]
+            nout = widths[l + 1]
+            W = flat + woff[l]
+            x = work + aoff[l]
+            parts = part + (l % 2) * T * part_stride
+            k0 = _share(nin, t, T)
+            k1 = _share(nin, t + 1, T)
+            _gemm(c"N", c"N", <int>nout, <int>m, <int>(k1 - k0), W + k0 * nout, <int>nout,
+                  x + k0, <int>nin, parts + t * part_stride, <int>nout)
+            fusenn_barrier_wait(bar, T)  # every partial product is in
+            c0 = _share(nout, t, T)
+            c1 = _share(nout, t + 1, T)
+            z = work + zoff[l]
+            a = work + aoff[l + 1]
+            code = <int>codes[l]
+            p0 = <floating>params[2 * l]
+            p1 = <floating>params[2 * l + 1]
+            for i in range(m):
+                for j in range(c0, c1):
+                    v = parts[i * nout + j]
+                    for s in range(1, T):
+                        v = v + parts[s * part_stride + i * nout + j]
+                    z[i * nout + j] = v
+                if c1 > c0:
+                    _bias_act_row(z + i * nout + c0, W + nin * nout + c0, a + i * nout + c0,
+                                  c1 - c0, code, p0, p1)
+        fusenn_barrier_wait(bar, T)  # the output is whole
+        if t == 0:
+            if correct != NULL:
+                correct[kk] = _count_correct(work + aoff[L], labels, targets, idx, m, k_out,
+                                             loss_code)
+            if loss_code == LOSS_SOFTMAX_XENT:
+                loss = _softmax_xent(work + aoff[L], labels, idx, work + dzoff[L], m, k_out)
+            elif loss_code == LOSS_SIGMOID_BCE:
+                loss = _sigmoid_bce(work + aoff[L], targets, idx, work + dzoff[L], m, k_out)
+            else:
+                loss = _mse(work + aoff[L], targets, idx, work + dzoff[L], m, k_out,
+                            loss_code == LOSS_HALF_MSE)
+            losses[kk] = loss
+        fusenn_barrier_wait(bar, T)  # the loss and its gradient are in
+        if not isfinite(losses[kk]):
+            if t == 0:
+                done[0] = kk
+            return
+        step += 1
+        for l in range(L - 1, -1, -1):
+            nin = widths[l]
+            nout = widths[l + 1]
+            W = flat + woff[l]
+            x = work + aoff[l]
+            code = <int>codes[l]
+            c0 = _share(nout, t, T)
+            c1 = _share(nout, t + 1, T)
+            z = work + zoff[l]
+            a = work + aoff[l + 1]
+            dz = work + dzoff[l + 1]
+            gb = grad + woff[l] + nin * nout
+            if c1 > c0:  # this thread's columns of dz = dy f'(z), and of db
+                for i in range(m):
+                    _act_bwd_row(z + i * nout + c0, a + i * nout + c0, dz + i * nout + c0,
+                                 dz + i * nout + c0, c1 - c0, code, <floating>params[2 * l],
+                                 <floating>params[2 * l + 1])
+                for j in range(c0, c1):
+                    gb[j] = 0
+                for i in range(m):
+                    for j in range(c0, c1):
+                        gb[j] = gb[j] + dz[i * nout + j]
+            fusenn_barrier_wait(bar, T)  # dz is whole
+            k0 = _share(nin, t, T)
+            k1 = _share(nin, t + 1, T)
+            if l > 0 and k1 > k0:  # dx[:, k0:k1] = dz @ W[k0:k1, :]^T, before W changes
+                _gemm(c"T", c"N", <int>(k1 - k0), <int>m, <int>nout, W + k0 * nout,
+                      <int>nout, dz, <int>nout, work + dzoff[l] + k0, <int>nin)
+            if plain_sgd:  # as _epoch: W -= lr x^T dz inside the product, b -= lr db
+                if k1 > k0:
+                    _gemm_ab(c"N", c"T", <int>nout, <int>(k1 - k0), <int>m, -lr, dz,
+                             <int>nout, x + k0, <int>nin, 1, W + k0 * nout, <int>nout)
+                for j in range(c0, c1):
+                    W[nin * nout + j] = W[nin * nout + j] - lr * gb[j]
+                continue
+            # dW[k0:k1, :] = x[:, k0:k1]^T dz, then the update of those rows and of b[c0:c1]
+            if k1 > k0:
+                _gemm(c"N", c"T", <int>nout, <int>(k1 - k0), <int>m, dz, <int>nout, x + k0,
+                      <int>nin, grad + woff[l] + k0 * nout, <int>nout)
+                q = woff[l] + k0 * nout
+                _opt_step(opt_code, flat + q, grad + q, s0 + q if s0 != NULL else NULL,
+                          s1 + q if s1 != NULL else NULL, (k1 - k0) * nout, hyper, step, 1)
+            if c1 > c0:
+                q = woff[l] + nin * nout + c0
+                _opt_step(opt_code, flat + q, grad + q, s0 + q if s0 != NULL else NULL,
+                          s1 + q if s1 != NULL else NULL, c1 - c0, hyper, step, 1)
+
+
+cdef Py_ssize_t _epoch_split(floating* flat, floating* grad, floating* s0, floating* s1,
+                             const int64_t* widths, const int64_t* codes,
+                             const double* params, Py_ssize_t L, const int64_t* woff,
+                             const floating* X, Py_ssize_t n, const int64_t* labels,
+                             const floating* targets, const int64_t* perm, Py_ssize_t bs,
+                             Py_ssize_t n_epochs, int loss_code, int opt_code,
+                             const double* hyper, double* losses, double* correct,
+                             floating* work, const int64_t* aoff, const int64_t* zoff,
+                             const int64_t* dzoff, floating* part, Py_ssize_t part_stride,
+                             int team) noexcept nogil:
+    """_epoch on a team of ``team`` OpenMP threads sharing every layer (above); ``part`` holds
+    2 x ``team`` x ``part_stride`` entries (``part_stride`` >= batch rows x widest layer).
+    BLAS must run one thread per call (the caller limits it). The team OpenMP gives may be
+    smaller; its threads share the work by its real size."""
+    cdef fusenn_barrier bar
+    cdef Py_ssize_t done = n_epochs * ((n + bs - 1) // bs)
+    cdef int t = 0, T = 1  # (each thread's own, set in the region)
+    fusenn_barrier_init(&bar)
+    with parallel(num_threads=team):
+        t = threadid()
+        T = fusenn_team_size()
+        _split_worker(t, T, &bar, flat, grad, s0, s1, widths, codes, params, L, woff, X, n,
+                      labels, targets, perm, bs, n_epochs, loss_code, opt_code, hyper, losses,
+                      correct, work, aoff, zoff, dzoff, part, part_stride, &done)
+    return done

@@ -85,4 +85,60 @@ FUSENN_INLINE float fusenn_tanhf(float x) {
     return ax < 0.5f ? p : q;
 }
 
+/* A spin barrier for the threads of one OpenMP team, for the column-split training epoch
+   (csrc/_kernels.pxi, _epoch_split): its threads meet several times per mini-batch, tens of
+   microseconds apart, and OpenMP's own barrier sleeps in the kernel under the passive wait
+   policy fusenn sets (waking costs more than the work between two meetings). The last thread
+   to arrive resets the count and bumps the phase; the others spin on the phase, pausing, and
+   yield their core after a while (another process may hold the core the last thread needs).
+   Built with GCC's or clang's atomics and OpenMP only: elsewhere FUSENN_HAVE_SPIN_BARRIER is
+   0 and the split epoch is never chosen. */
+#if FUSENN_HAVE_OPENMP && defined(__GNUC__)
+#define FUSENN_HAVE_SPIN_BARRIER 1
+#include <omp.h>
+#include <sched.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define FUSENN_PAUSE() _mm_pause()
+#else
+#define FUSENN_PAUSE() ((void)0)
+#endif
+#else
+#define FUSENN_HAVE_SPIN_BARRIER 0
+#endif
+
+typedef struct { int count; int phase; } fusenn_barrier;
+
+static inline void fusenn_barrier_init(fusenn_barrier* b) { b->count = 0; b->phase = 0; }
+
+static inline void fusenn_barrier_wait(fusenn_barrier* b, int team) {
+#if FUSENN_HAVE_SPIN_BARRIER
+    int phase = __atomic_load_n(&b->phase, __ATOMIC_ACQUIRE);
+    unsigned spins = 0;
+    if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == team) {
+        __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&b->phase, phase + 1, __ATOMIC_RELEASE);
+        return;
+    }
+    while (__atomic_load_n(&b->phase, __ATOMIC_ACQUIRE) == phase) {
+        if (++spins < 20000) {
+            FUSENN_PAUSE();
+        } else {
+            sched_yield();
+        }
+    }
+#else
+    (void)b; (void)team;
+#endif
+}
+
+/* The number of threads of the enclosing OpenMP team (1 outside one, or without OpenMP). */
+static inline int fusenn_team_size(void) {
+#if FUSENN_HAVE_SPIN_BARRIER
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
 #endif

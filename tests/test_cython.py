@@ -411,6 +411,117 @@ def test_kernels_parallel_paths(cy, parallel):
     np.testing.assert_allclose(p, p2, rtol=1e-12, atol=1e-12)
 
 
+# --------------------------------------------------------------------------- split epoch
+@pytest.fixture(params=[2, 3])
+def split(cy, request, monkeypatch):
+    """Make train_epoch take the column-split epoch on ``request.param`` threads (3 on a
+    2-core machine: more threads than cores still meet at the barriers)."""
+    from fusenn import _threads
+
+    if not cy.SPLIT_EPOCH:
+        pytest.skip("built without OpenMP or the spin barrier: no split epoch")
+    monkeypatch.setattr(_threads, "SPLIT_FROM", 0)
+    monkeypatch.setattr(_threads, "busy_elsewhere", lambda cores=None: 0)
+    fusenn.set_num_threads(request.param)
+    try:
+        yield request.param
+    finally:
+        fusenn.set_num_threads(None)
+
+
+def test_the_split_epoch_is_chosen_by_the_policy(cy, split, monkeypatch):
+    """From SPLIT_FROM to SPLIT_BELOW the split epoch runs: its forward sums, split over
+    the input features, round differently from the one-thread epoch's (and agree to 1e-12);
+    outside that range the one-thread epoch runs, bit for bit."""
+    from fusenn import _threads
+
+    prob = _problem(np.float64, ref.LOSS_SOFTMAX_XENT, widths=(40, 30, 20, 5), n=64)
+    hyper = _hyper(OPTIMIZERS["nesterov"][1])
+    work = 8 * (41 * 30 + 31 * 20 + 21 * 5)  # rows x parameters, the Trainer's measure
+    assert _threads.split_threads(work) == split
+    split_run = run_epochs(cy, prob, 8, ref.LOSS_SOFTMAX_XENT, ref.OPT_SGD, hyper)
+    monkeypatch.setattr(_threads, "SPLIT_FROM", work + 1)
+    assert _threads.split_threads(work) == 1
+    serial = run_epochs(cy, prob, 8, ref.LOSS_SOFTMAX_XENT, ref.OPT_SGD, hyper)
+    assert not np.array_equal(split_run[0], serial[0])
+    _assert_same(split_run, serial, 1e-12)
+    monkeypatch.setattr(_threads, "SPLIT_FROM", 0)
+    monkeypatch.setattr(_threads, "SPLIT_BELOW", work)
+    assert _threads.split_threads(work) == 1
+    np.testing.assert_array_equal(
+        run_epochs(cy, prob, 8, ref.LOSS_SOFTMAX_XENT, ref.OPT_SGD, hyper)[0], serial[0])
+
+
+@pytest.mark.parametrize("opt", list(OPTIMIZERS))
+@pytest.mark.parametrize("loss", list(LOSSES))
+def test_split_epoch_matches_numpy_float64(cy, split, loss, opt):
+    loss_code = LOSSES[loss]
+    opt_code, settings = OPTIMIZERS[opt]
+    prob = _problem(np.float64, loss_code)
+    hyper = _hyper(settings)
+    got = run_epochs(cy, prob, 5, loss_code, opt_code, hyper)
+    want = run_epochs(ref, prob, 5, loss_code, opt_code, hyper)
+    assert got[3] == [6, 6]
+    _assert_same(got, want, 1e-10)
+
+
+@pytest.mark.parametrize("widths", [(7, 11, 6, 3), (5, 1, 2), (2, 9, 1)])
+@pytest.mark.parametrize("batch_size", [1, 3, 28, 29, 100])
+def test_split_epoch_odd_shapes(cy, split, widths, batch_size):
+    """Layers narrower than the team (a thread with no share), odd and whole batches."""
+    codes = (A.SIGMOID, A.GELU, A.LINEAR)[-(len(widths) - 1):]
+    prob = _problem(np.float64, ref.LOSS_MSE, widths=widths, codes=codes)
+    hyper = _hyper(OPTIMIZERS["nesterov"][1])
+    with np.errstate(all="ignore"):  # (the batch-1 runs of (2, 9, 1) diverge, alike)
+        got = run_epochs(cy, prob, batch_size, ref.LOSS_MSE, ref.OPT_SGD, hyper)
+        want = run_epochs(ref, prob, batch_size, ref.LOSS_MSE, ref.OPT_SGD, hyper)
+    _assert_same(got, want, 1e-10)
+
+
+def test_split_epoch_float32_counts_and_every_activation(cy, split):
+    """float32, the per-batch correct counts, and every code (softmax falls back to the
+    one-thread epoch, which needs a row's every column)."""
+    for code in sorted(A.BY_CODE):
+        prob = _problem(np.float32, ref.LOSS_SOFTMAX_XENT, codes=(code, A.TANH, A.LINEAR),
+                        n=41)
+        hyper = _hyper(OPTIMIZERS["adam"][1])
+        outs = []
+        for mod in (cy, ref):
+            flat, state = prob["flat"].copy(), prob["state"].copy()
+            grad = np.zeros_like(flat)
+            losses, correct = np.zeros(6), np.zeros(6)
+            with np.errstate(all="ignore"):  # (the oracle's default parameters of some codes)
+                mod.train_epoch(flat, grad, prob["widths"], prob["codes"], prob["params"],
+                                prob["X"], prob["labels"], prob["targets"], prob["perm"], 7,
+                                ref.LOSS_SOFTMAX_XENT, ref.OPT_ADAM, hyper, state, losses,
+                                correct)
+            outs.append((flat, losses, correct))
+        np.testing.assert_allclose(outs[0][0], outs[1][0], rtol=2e-4, atol=2e-4)
+        np.testing.assert_allclose(outs[0][1], outs[1][1], rtol=1e-4)
+        np.testing.assert_array_equal(outs[0][2], outs[1][2])
+
+
+def test_split_epoch_stops_at_a_diverging_batch(cy, split):
+    """A non-finite loss stops every thread before the batch's update, as the one-thread
+    epoch does."""
+    prob = _problem(np.float64, ref.LOSS_MSE, n=40)
+    prob["targets"][23] = np.inf  # in the batch of rows 20-24 of the order below
+    prob["perm"] = np.arange(40, dtype=np.int64)
+    hyper = _hyper(OPTIMIZERS["sgd-momentum-wd"][1])
+    results = []
+    for mod in (cy, ref):
+        flat, state = prob["flat"].copy(), prob["state"].copy()
+        grad = np.zeros_like(flat)
+        losses = np.zeros(8)
+        done = mod.train_epoch(flat, grad, prob["widths"], prob["codes"], prob["params"],
+                               prob["X"], prob["labels"], prob["targets"], prob["perm"], 5,
+                               ref.LOSS_MSE, ref.OPT_SGD, hyper, state, losses)
+        results.append((done, flat, losses[:done]))
+    assert results[0][0] == results[1][0] == 4
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(results[0][2], results[1][2], rtol=1e-10)
+
+
 # --------------------------------------------------------------------------- allocation
 def _traced_peak(cy, n, batch_size=4):
     prob = _problem(np.float64, ref.LOSS_SOFTMAX_XENT, n=n)

@@ -40,6 +40,22 @@ def test_a_number_the_user_set_wins(two_cores, monkeypatch):
     assert _threads.threads_for(10 * _threads.ONE_THREAD_BELOW) == 1
 
 
+def test_the_split_epoch_follows_its_table(two_cores, monkeypatch):
+    """The Cython backend's split epoch: every free core from SPLIT_FROM to SPLIT_BELOW
+    multiply-adds per batch, one thread (no split) outside, and the user's number inside."""
+    lo, hi = _threads.SPLIT_FROM, _threads.SPLIT_BELOW
+    assert _threads.split_threads(lo - 1) == 1
+    assert _threads.split_threads(lo) == 2
+    assert _threads.split_threads(_threads.ONE_THREAD_BELOW) == 2
+    assert _threads.split_threads(hi - 1) == 2
+    assert _threads.split_threads(hi) == 1
+    monkeypatch.setattr(_threads, "busy_elsewhere", lambda cores=None: 1)
+    assert _threads.split_threads(lo) == 1
+    fn.set_num_threads(3)
+    assert _threads.split_threads(lo) == 3
+    assert _threads.split_threads(hi) == 1
+
+
 def _blas_threads_during_fit(widths, batch_size):
     seen = []
 

@@ -137,6 +137,39 @@ def threads_for(work: float) -> int:
     return max(1, cores - busy_elsewhere(cores))
 
 
+#: The Cython backend's training epoch splits every layer between threads (each with a
+#: one-thread BLAS; ``_epoch_split`` in ``csrc/_kernels.pxi``) for mini-batches of
+#: ``SPLIT_FROM`` to ``SPLIT_BELOW`` multiply-adds (rows x parameters). Measured on the 2-core
+#: development machine, one epoch, samples/s of the split against BLAS's own two threads and
+#: one thread: 64-64-10 at batch 32 (153,920) 1.94M against 2.50M / 2.56M; 784-30-10 at batch
+#: 10 (238,600) 610k against 505k / 504k; 784-100-10 at batch 32 (2.5M) 1.5x one thread;
+#: 784-128-64-10 at batch 64 (7.0M) 286k against 260k / 183k; 784-1024-1024-10 at batch 64
+#: (119M) 13.2k against 12.8k; at batch 512 (954M) 15.1k against 18.0k.
+SPLIT_FROM = 200_000
+#: See :data:`SPLIT_FROM`.
+SPLIT_BELOW = 200_000_000
+
+
+def split_threads(work: float) -> int:
+    """The threads of the Cython backend's split training epoch for mini-batches of ``work``
+    multiply-adds: 1 (no split) outside ``[SPLIT_FROM, SPLIT_BELOW)``, else as
+    :func:`threads_for` picks for large work (the number the user set, or every core but
+    those other processes keep busy).
+
+    Parameters
+    ----------
+    work : int
+        Multiply-adds per mini-batch (rows x parameters).
+
+    Returns
+    -------
+    int
+    """
+    if _in_forked_child or not SPLIT_FROM <= work < SPLIT_BELOW:
+        return 1
+    return threads_for(max(work, ONE_THREAD_BELOW))
+
+
 def busy_elsewhere(cores: Optional[int] = None) -> int:
     """How many of this process's ``cores`` other processes keep busy now: the runnable
     threads of the machine (``/proc/loadavg``) less this process's own running ones, scaled

@@ -102,6 +102,10 @@ WHOLE_EPOCHS = True
 #: Whether the extension was built with OpenMP (``FUSENN_NO_OPENMP=1`` or no compiler support
 #: turn it off; its parallel loops then run serially with the same results).
 OPENMP = bool(_ext.OPENMP)
+#: Whether :func:`train_epoch` can split each layer between threads for mid-sized mini-batches
+#: (OpenMP and GCC's or clang's atomics; see ``_epoch_split`` in ``csrc/_kernels.pxi`` and
+#: :func:`fusenn._threads.split_threads`).
+SPLIT_EPOCH = bool(_ext.SPLIT_EPOCH)
 
 act_forward = _ext.act_forward
 act_derivative = _ext.act_derivative

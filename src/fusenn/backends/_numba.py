@@ -20,11 +20,23 @@ semantics. The module has three tiers, like scikit-learn's Cython losses:
    the parallel twin from the size and :func:`fusenn.get_num_threads`, and call it.
 
 :func:`train_epoch` runs a whole epoch (every mini-batch's forward pass, fused loss, backward
-pass and optimiser update) in one compiled call, with its workspaces allocated once.
+pass and optimiser update) in one compiled call, with its workspaces allocated once. Its kernel
+is compiled per model kind - the set of the layers' activations, the loss and the optimiser
+(:func:`_epoch_kernel`): the code of :func:`_train_epoch` compiled against row loops, a loss
+and an update generated for that kind alone
+(:func:`fusenn.backends._codegen.numba_epoch_source`) and inlined into one function. One
+kernel that took the codes at run time compiled all ~29 activations' forward and backward, 4
+losses and 4 optimisers: 15 s before a first fit, against under 4 s for a relu network with
+softmax cross-entropy and SGD (64-32-10 on the digits, 2 cores). The results are the same to
+the bit: the same scalar functions run in the same order.
 
 Nothing compiles at import: Numba compiles a kernel the first time it is called with a new
 signature and stores the machine code next to this file in ``__pycache__`` (or under
-``NUMBA_CACHE_DIR`` when set), so a second process loads it instead of compiling.
+``NUMBA_CACHE_DIR`` when set, else the user's cache), so a second process loads it instead of
+compiling; each model kind's epoch kernel has its own entry, named after its codes and a digest
+of the generated code. The training kernel's compile says so on stderr after
+:data:`NOTICE_AFTER` seconds. Where no cache directory is writable, the kernels compile in
+every process, with a warning, instead of failing.
 
 Every reduction (the losses, ``db``) accumulates in float64, whatever the arrays' type:
 ``float()`` of a float32 stays float32 in Numba, so values are widened with ``np.float64``

@@ -34,8 +34,9 @@ _SCRIPT = textwrap.dedent("""
                    np.array([0.1, 0, 0, 0, 0.9, 0.999, 1e-8, 0.9, 0]),
                    np.zeros((2, P), np.float32), np.empty(3))
     seconds = time.perf_counter() - t0
-    stats = {name: [getattr(nb, name).stats.cache_hits, getattr(nb, name).stats.cache_misses]
-             for name in ("_dot", "_bias_act_serial", "_xent_serial", "_train_epoch")}
+    kernels = {name: getattr(nb, name) for name in ("_dot", "_bias_act_serial", "_xent_serial")}
+    kernels["_train_epoch"] = nb._epoch_kernel([6, 0], 0, 0).dispatcher  # this model's own
+    stats = {name: [k.stats.cache_hits, k.stats.cache_misses] for name, k in kernels.items()}
     print(json.dumps({"stats": {k: [sum(h.values()), sum(m.values())]
                                 for k, (h, m) in stats.items()}, "seconds": seconds}))
 """)

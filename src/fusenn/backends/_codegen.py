@@ -13,7 +13,10 @@ writes
 * ``csrc/_defs.pxi``: each contract kernel's ``def``, dispatching on float32/float64 once;
 * ``src/fusenn/backends/_numba_generated.py``, imported by the Numba backend: the same scalar
   functions and updates under ``@njit`` (a real module, so that Numba's on-disk cache works),
-  with the dispatchers that pick one by code.
+  with the dispatchers that pick one by code;
+* at run time, :func:`numba_epoch_source`: the Numba whole-epoch kernel's row loops, loss and
+  optimiser step for one model's activations, loss and optimiser only, so that a first fit
+  compiles what the model needs (see :mod:`fusenn.backends._numba`).
 
 The expressions are a small subset of Python (see :mod:`fusenn._activation_table`); each is
 parsed with :mod:`ast` and written out for each backend: numeric constants (folded where they
@@ -173,7 +176,7 @@ def _function(target: str, name: str, args: Sequence[str], source: str,
                  f'    """{doc}"""']
         lines += [f"    cdef floating {n} = {v}" for n, v in bindings]
     else:
-        lines = ['@njit(inline="always", **_JIT)', f"def {name}({', '.join(args)}):",
+        lines = ["@njit(**_INLINE)", f"def {name}({', '.join(args)}):",
                  f'    """{doc}"""']
         lines += [f"    {n} = {v}" for n, v in bindings]
     return lines + [f"    return {result}", "", ""]
@@ -385,19 +388,43 @@ def numba_source(table: ModuleType, contract: ModuleType) -> str:
     out = [HEADER, '"""Every activation\'s scalar forward, derivative and backward and every',
            "optimiser's update for the Numba backend, with the dispatchers that pick one by code",
            '(see fusenn.backends._codegen)."""',
-           "import math", "import os", "import tempfile", "import types as _pytypes", "",
-           "import numba", "import numpy as np", "from numba import njit, prange, types",
+           "import math", "import os", "import tempfile", "import types as _pytypes",
+           "import warnings", "",
+           "import numba", "import numba.core.caching", "import numpy as np",
+           "from numba import njit, prange, types",
            "from numba.extending import overload", "",
            "#: ``FUSENN_NUMBA_DEBUG=1`` compiles every kernel with bounds checking (an index out",
            "#: of range raises IndexError instead of reading or writing past a buffer), for the",
            "#: test suite. Numba's cache does not tell the two builds apart, so the checked one",
            "#: is cached in a directory of its own unless NUMBA_CACHE_DIR names one.",
            'DEBUG = os.environ.get("FUSENN_NUMBA_DEBUG", "").strip() not in ("", "0")',
-           '_JIT = dict(cache=True, nogil=True, error_model="numpy")',
+           "", "",
+           "def _cache_probe():",
+           '    """Its cache locator tells whether Numba can cache this package\'s kernels."""',
+           "", "",
+           "def _can_cache():",
+           '    """Whether Numba finds a writable cache directory for this package\'s kernels',
+           "    (NUMBA_CACHE_DIR, ``__pycache__`` beside the module, or the user's cache).",
+           "    Without one, ``cache=True`` raises when a function is decorated: the kernels",
+           '    then compile in every process, with a warning, rather than not at all."""',
+           "    try:",
+           "        numba.core.caching.FunctionCache(_cache_probe)",
+           "    except RuntimeError as exc:",
+           '        warnings.warn(f"fusenn: Numba cannot cache its kernels ({exc}); they "',
+           '                      "compile in every process. Set NUMBA_CACHE_DIR to a "',
+           '                      "writable directory.", RuntimeWarning, stacklevel=2)',
+           "        return False",
+           "    return True",
+           "", "",
+           '_JIT = dict(nogil=True, error_model="numpy")',
            "if DEBUG:",
            '    _JIT["boundscheck"] = True',
            "    if not numba.config.CACHE_DIR:",
            '        numba.config.CACHE_DIR = os.path.join(tempfile.gettempdir(), "fusenn-numba-debug")',
+           '_JIT["cache"] = _can_cache()',
+           "#: Scalar and row functions: Numba inlines them into each kernel that calls them, so",
+           "#: they never compile on their own, and a cache (a locator made at import) is waste.",
+           '_INLINE = dict(_JIT, cache=False, inline="always")',
            "", "",
            "def _typed(x, value):", '    """``value`` as a scalar of ``x``\'s float type."""',
            "    return float(value)", "", "",
@@ -443,14 +470,92 @@ def numba_source(table: ModuleType, contract: ModuleType) -> str:
     out += [f"_update_{n}_serial, _update_{n}_parallel = _twins(_update_{n})" for n in names]
     out += ["#: optimiser code -> its (serial, parallel) update",
             "UPDATES = {" + ", ".join(f"OPT_{n.upper()}: (_update_{n}_serial, "
-                                      f"_update_{n}_parallel)" for n in names) + "}", "", "",
-            "@njit(**_JIT)", "def _optimizer_step(opt_code, flat, grad, hyper, state, t):",
-            '    """The serial step of optimiser ``opt_code`` (train_epoch\'s)."""']
-    for k, (n, upd) in enumerate(contract.UPDATES.items()):
-        second = "state[1]" if len(upd.state) > 1 else "state[0]"
-        out += [f"    {'if' if k == 0 else 'elif'} opt_code == OPT_{n.upper()}:",
-                f"        _update_{n}_serial(flat, grad, state[0], {second}, hyper, t)"]
-    return "\n".join(out).rstrip() + "\n"
+                                      f"_update_{n}_parallel)" for n in names) + "}"]
+    text = "\n".join(out).rstrip() + "\n"
+    # The specialised epoch kernels compile from this text too: their names in Numba's cache
+    # carry its digest, so that an edited table never loads a kernel compiled from the old one.
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return text + f'\n\n#: A digest of the text above.\nSOURCE_DIGEST = "{digest}"\n'
+
+
+def _numba_step(contract: ModuleType, name: str) -> str:
+    """The call of optimiser ``name``'s update in the Numba epoch."""
+    second = "state[1]" if len(contract.UPDATES[name].state) > 1 else "state[0]"
+    return f"_update_{name}(flat, grad, state[0], {second}, hyper, t)"
+
+
+#: The Numba backend's loss function that each loss of the epoch calls, with the batch's
+#: outputs ``out``, labels ``yl``, targets ``yt`` and the gradient ``grad``.
+NUMBA_LOSS_CALLS = {
+    "softmax_xent": "_softmax_xent(out, yl, grad, True)",
+    "sigmoid_bce": "_sigmoid_bce(out, yt, grad, True)",
+    "mse": "_mse(out, yt, grad, True, False)",
+    "half_mse": "_mse(out, yt, grad, True, True)",
+}
+
+
+def numba_epoch_source(table: ModuleType, contract: ModuleType, codes: Collection[int],
+                       loss_code: int, opt_code: int) -> str:
+    """The Numba whole-epoch kernel's model-specific functions, for one model.
+
+    ``_forward_epilogue`` (``z += b``, then ``a = f(z)``) and ``_backward_prologue`` (``dy =
+    dy * f'(z)``) with one row loop per activation of ``codes`` and no other, ``_loss`` of
+    ``loss_code`` and ``_optimizer_step`` of ``opt_code``. :mod:`fusenn.backends._numba` runs
+    the text in a namespace that holds :mod:`fusenn.backends._numba_generated`'s scalar
+    functions and its own row helpers, and compiles its epoch kernel against the four: a model
+    compiles the code of its own activations, loss and optimiser, not that of every other.
+
+    Parameters
+    ----------
+    table, contract : module
+        :mod:`fusenn._activation_table` and :mod:`fusenn.backends._contract`.
+    codes : collection of int
+        The layers' activation codes (repeats allowed).
+    loss_code, opt_code : int
+        The epoch's loss and optimiser codes.
+
+    Returns
+    -------
+    str
+        Python source; its functions are decorated with ``@njit(**_INNER)``.
+    """
+    defs = dict(table.BY_CODE)
+    unknown = sorted(set(codes) - set(defs))
+    if unknown:
+        raise ValueError(f"unknown activation codes {unknown}")
+    loss = contract.LOSSES[loss_code]
+    opt = list(contract.UPDATES)[opt_code]
+    used = sorted(set(codes))
+    names = ", ".join(f"{defs[c].name.lstrip('_')} ({c})" for c in used)
+    fwd = ["@njit(**_INNER)", "def _forward_epilogue(z, b, code, p0, p1, a):",
+           f'    """``z += b``, then ``a = f(z)`` (``a`` may be ``z``): {names}."""',
+           "    n, k = z.shape"]
+    bwd = ["@njit(**_INNER)", "def _backward_prologue(z, a, dy, code, p0, p1):",
+           f'    """``dy = dy * f\'(z)`` given ``a = f(z)``: {names}."""',
+           "    n, k = z.shape"]
+    for k, code in enumerate(used):
+        test = f"    {'if' if k == 0 else 'elif'} code == {code}:"
+        fwd += [test, "        for i in range(n):"]
+        bwd += [test, "        for i in range(n):"]
+        if defs[code].kernel is None:  # softmax: a row at a time
+            fwd += ["            for j in range(k):", "                z[i, j] = z[i, j] + b[j]",
+                    "            _softmax_row_into(z, a, i)"]
+            bwd += ["            _softmax_back_row(a, dy, dy, i)"]
+            continue
+        ident = defs[code].name.lstrip("_")
+        fwd += ["            for j in range(k):", "                v = z[i, j] + b[j]",
+                "                z[i, j] = v", f"                a[i, j] = _f_{ident}(v, p0, p1)"]
+        bwd += ["            for j in range(k):",
+                f"                dy[i, j] = _b_{ident}(dy[i, j], z[i, j], a[i, j], p0, p1)"]
+    out = [f"# activations {names}; loss {loss}; optimiser {opt}", ""]
+    out += fwd + ["", ""] + bwd + ["", ""]
+    out += ["@njit(**_INNER)", "def _loss(loss_code, out, yl, yt, grad):",
+            f'    """The batch\'s {loss} and its gradient into ``grad``."""',
+            f"    return {NUMBA_LOSS_CALLS[loss]}", "", "",
+            "@njit(**_INNER)", "def _optimizer_step(opt_code, flat, grad, hyper, state, t):",
+            f'    """The {opt} step (``t``: the 1-based step)."""',
+            f"    {_numba_step(contract, opt)}"]
+    return "\n".join(out) + "\n"
 
 
 # --------------------------------------------------------------------------- files

@@ -7,8 +7,10 @@ import math
 import os
 import tempfile
 import types as _pytypes
+import warnings
 
 import numba
+import numba.core.caching
 import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
@@ -18,11 +20,36 @@ from numba.extending import overload
 #: test suite. Numba's cache does not tell the two builds apart, so the checked one
 #: is cached in a directory of its own unless NUMBA_CACHE_DIR names one.
 DEBUG = os.environ.get("FUSENN_NUMBA_DEBUG", "").strip() not in ("", "0")
-_JIT = dict(cache=True, nogil=True, error_model="numpy")
+
+
+def _cache_probe():
+    """Its cache locator tells whether Numba can cache this package's kernels."""
+
+
+def _can_cache():
+    """Whether Numba finds a writable cache directory for this package's kernels
+    (NUMBA_CACHE_DIR, ``__pycache__`` beside the module, or the user's cache).
+    Without one, ``cache=True`` raises when a function is decorated: the kernels
+    then compile in every process, with a warning, rather than not at all."""
+    try:
+        numba.core.caching.FunctionCache(_cache_probe)
+    except RuntimeError as exc:
+        warnings.warn(f"fusenn: Numba cannot cache its kernels ({exc}); they "
+                      "compile in every process. Set NUMBA_CACHE_DIR to a "
+                      "writable directory.", RuntimeWarning, stacklevel=2)
+        return False
+    return True
+
+
+_JIT = dict(nogil=True, error_model="numpy")
 if DEBUG:
     _JIT["boundscheck"] = True
     if not numba.config.CACHE_DIR:
         numba.config.CACHE_DIR = os.path.join(tempfile.gettempdir(), "fusenn-numba-debug")
+_JIT["cache"] = _can_cache()
+#: Scalar and row functions: Numba inlines them into each kernel that calls them, so
+#: they never compile on their own, and a cache (a locator made at import) is waste.
+_INLINE = dict(_JIT, cache=False, inline="always")
 
 
 def _typed(x, value):
@@ -75,122 +102,122 @@ H_STEP = 8
 N_HYPER = 9
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _sigmoid(z):
     """sigmoid(z)"""
     e = math.exp((-abs(z)))
     return ((_typed(z, 1.0) if (z >= _typed(z, 0.0)) else e) / (_typed(z, 1.0) + e))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _softplus(z):
     """softplus(z)"""
     return ((z if (z > _typed(z, 0.0)) else _typed(z, 0.0)) + math.log1p(math.exp((-abs(z)))))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _clip(z, lo, hi):
     """clip(z, lo, hi)"""
     return (lo if (z < lo) else (hi if (z > hi) else z))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _f_linear(z, p0, p1):
     """linear: f(z) = z"""
     return z
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _d_linear(z, p0, p1):
     """linear: f'(z) = 1"""
     return _typed(z, 1.0)
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _b_linear(dy, z, a, p0, p1):
     """linear: dy * f'(z), given a = f(z)"""
     return dy
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _f_step(z, p0, p1):
     """step: f(z) = 1 if z >= 0 else 0"""
     return (_typed(z, 1.0) if (z >= _typed(z, 0.0)) else _typed(z, 0.0))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _d_step(z, p0, p1):
     """step: f'(z) = 0"""
     return _typed(z, 0.0)
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _b_step(dy, z, a, p0, p1):
     """step: dy * f'(z), given a = f(z)"""
     return (dy * _d_step(z, p0, p1))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _f_heaviside(z, p0, p1):
     """heaviside: f(z) = 0 if z < 0, 0.5 if z = 0, 1 if z > 0"""
     return (_typed(z, 1.0) if (z > _typed(z, 0.0)) else (_typed(z, 0.5) if (z == _typed(z, 0.0)) else _typed(z, 0.0)))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _d_heaviside(z, p0, p1):
     """heaviside: f'(z) = 0"""
     return _typed(z, 0.0)
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _b_heaviside(dy, z, a, p0, p1):
     """heaviside: dy * f'(z), given a = f(z)"""
     return (dy * _d_heaviside(z, p0, p1))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _f_sign(z, p0, p1):
     """sign: f(z) = -1 if z < 0, 0 if z = 0, 1 if z > 0"""
     return (_typed(z, 1.0) if (z > _typed(z, 0.0)) else (_typed(z, -1.0) if (z < _typed(z, 0.0)) else _typed(z, 0.0)))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _d_sign(z, p0, p1):
     """sign: f'(z) = 0"""
     return _typed(z, 0.0)
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _b_sign(dy, z, a, p0, p1):
     """sign: dy * f'(z), given a = f(z)"""
     return (dy * _d_sign(z, p0, p1))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _f_piecewise_linear(z, p0, p1):
     """piecewise_linear: f(z) = 0 if z <= -1/2, z + 1/2 if -1/2 < z < 1/2, 1 if z >= 1/2"""
     return _clip((z + _typed(z, 0.5)), _typed(z, 0.0), _typed(z, 1.0))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _d_piecewise_linear(z, p0, p1):
     """piecewise_linear: f'(z) = 1 if -1/2 < z < 1/2 else 0"""
     return (_typed(z, 1.0) if ((z > _typed(z, -0.5)) and (z < _typed(z, 0.5))) else _typed(z, 0.0))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _b_piecewise_linear(dy, z, a, p0, p1):
     """piecewise_linear: dy * f'(z), given a = f(z)"""
     return (dy * _d_piecewise_linear(z, p0, p1))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _f_sigmoid(z, p0, p1):
     """sigmoid: f(z) = 1 / (1 + exp(-z))"""
     return _sigmoid(z)
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _d_sigmoid(z, p0, p1):
     """sigmoid: f'(z) = f(z) (1 - f(z))"""
     e = math.exp((-abs(z)))
@@ -199,356 +226,356 @@ def _d_sigmoid(z, p0, p1):
     return (s * t)
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _b_sigmoid(dy, z, a, p0, p1):
     """sigmoid: dy * f'(z), given a = f(z)"""
     return (dy * (a * (_typed(dy, 1.0) - a)))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _f_tanh(z, p0, p1):
     """tanh: f(z) = (exp(z) - exp(-z)) / (exp(z) + exp(-z))"""
     return math.tanh(z)
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _d_tanh(z, p0, p1):
     """tanh: f'(z) = 1 - f(z)^2"""
     t = math.tanh(z)
     return (_typed(z, 1.0) - (t * t))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _b_tanh(dy, z, a, p0, p1):
     """tanh: dy * f'(z), given a = f(z)"""
     return (dy * (_typed(dy, 1.0) - (a * a)))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _f_relu(z, p0, p1):
     """relu: f(z) = max(0, z)"""
     return (z if (z > _typed(z, 0.0)) else _typed(z, 0.0))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _d_relu(z, p0, p1):
     """relu: f'(z) = 1 if z > 0 else 0"""
     return (_typed(z, 1.0) if (z > _typed(z, 0.0)) else _typed(z, 0.0))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _b_relu(dy, z, a, p0, p1):
     """relu: dy * f'(z), given a = f(z)"""
     return (dy if (z > _typed(dy, 0.0)) else _typed(dy, 0.0))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _f_leaky_relu(z, p0, p1):
     """leaky_relu: f(z) = z if z > 0 else alpha z"""
     return (z if (z > _typed(z, 0.0)) else (p0 * z))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _d_leaky_relu(z, p0, p1):
     """leaky_relu: f'(z) = 1 if z > 0 else alpha"""
     return (_typed(z, 1.0) if (z > _typed(z, 0.0)) else p0)
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _b_leaky_relu(dy, z, a, p0, p1):
     """leaky_relu: dy * f'(z), given a = f(z)"""
     return (dy * _d_leaky_relu(z, p0, p1))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _f_elu(z, p0, p1):
     """elu: f(z) = z if z > 0 else alpha (exp(z) - 1)"""
     return (z if (z > _typed(z, 0.0)) else (p0 * math.expm1(z)))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _d_elu(z, p0, p1):
     """elu: f'(z) = 1 if z > 0 else alpha exp(z)"""
     return (_typed(z, 1.0) if (z > _typed(z, 0.0)) else (p0 * math.exp(z)))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _b_elu(dy, z, a, p0, p1):
     """elu: dy * f'(z), given a = f(z)"""
     return (dy * _d_elu(z, p0, p1))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _f_selu(z, p0, p1):
     """selu: f(z) = scale (z if z > 0 else alpha (exp(z) - 1)), alpha = 1.6733, scale = 1.0507"""
     return (_typed(z, 1.0507009873554805) * (z if (z > _typed(z, 0.0)) else (_typed(z, 1.6732632423543772) * math.expm1(z))))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _d_selu(z, p0, p1):
     """selu: f'(z) = scale (1 if z > 0 else alpha exp(z))"""
     return (_typed(z, 1.0507009873554805) * (_typed(z, 1.0) if (z > _typed(z, 0.0)) else (_typed(z, 1.6732632423543772) * math.exp(z))))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _b_selu(dy, z, a, p0, p1):
     """selu: dy * f'(z), given a = f(z)"""
     return (dy * _d_selu(z, p0, p1))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _f_gelu(z, p0, p1):
     """gelu: f(z) = z Phi(z) (exact, approximate='none'); z/2 (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))) (approximate='tanh')"""
     return ((_typed(z, 0.5) * z) * (_typed(z, 1.0) + math.erf((z * _typed(z, 0.7071067811865475)))))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _d_gelu(z, p0, p1):
     """gelu: f'(z) = Phi(z) + z phi(z)"""
     return ((_typed(z, 0.5) * (_typed(z, 1.0) + math.erf((z * _typed(z, 0.7071067811865475))))) + ((z * math.exp(((_typed(z, -0.5) * z) * z))) * _typed(z, 0.3989422804014327)))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _b_gelu(dy, z, a, p0, p1):
     """gelu: dy * f'(z), given a = f(z)"""
     return (dy * _d_gelu(z, p0, p1))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _f_gelu_tanh(z, p0, p1):
     """gelu_tanh: z/2 (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))"""
     t = math.tanh((_typed(z, 0.7978845608028654) * (z + (_typed(z, 0.044715) * ((z * z) * z)))))
     return ((_typed(z, 0.5) * z) * (_typed(z, 1.0) + t))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _d_gelu_tanh(z, p0, p1):
     """gelu_tanh: 1/2 (1 + t) + z/2 (1 - t^2) sqrt(2/pi) (1 + 3 0.044715 z^2)"""
     t = math.tanh((_typed(z, 0.7978845608028654) * (z + (_typed(z, 0.044715) * ((z * z) * z)))))
     return ((_typed(z, 0.5) * (_typed(z, 1.0) + t)) + (((((_typed(z, 0.5) * z) * (_typed(z, 1.0) - (t * t))) * _typed(z, 0.7978845608028654)) * (_typed(z, 1.0) + ((_typed(z, 0.134145) * z) * z))) if ((t * t) < _typed(z, 1.0)) else _typed(z, 0.0)))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _b_gelu_tanh(dy, z, a, p0, p1):
     """gelu_tanh: dy * f'(z), given a = f(z)"""
     return (dy * _d_gelu_tanh(z, p0, p1))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _f_swish(z, p0, p1):
     """swish: f(z) = z sigmoid(beta z)"""
     return (z * _sigmoid((p0 * z)))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _d_swish(z, p0, p1):
     """swish: f'(z) = s + beta z s (1 - s), s = sigmoid(beta z)"""
     bz = (p0 * z)
     return (_sigmoid(bz) * (_typed(z, 1.0) + (bz * _sigmoid((-bz)))))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _b_swish(dy, z, a, p0, p1):
     """swish: dy * f'(z), given a = f(z)"""
     return (dy * _d_swish(z, p0, p1))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _f_mish(z, p0, p1):
     """mish: f(z) = z tanh(softplus(z))"""
     return (z * math.tanh(_softplus(z)))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _d_mish(z, p0, p1):
     """mish: f'(z) = t + z sigmoid(z) (1 - t^2), t = tanh(softplus(z))"""
     t = math.tanh(_softplus(z))
     return (t + ((z * _sigmoid(z)) * (_typed(z, 1.0) - (t * t))))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _b_mish(dy, z, a, p0, p1):
     """mish: dy * f'(z), given a = f(z)"""
     return (dy * _d_mish(z, p0, p1))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _f_softplus(z, p0, p1):
     """softplus: f(z) = log(1 + exp(beta z)) / beta"""
     return (_softplus((p0 * z)) / p0)
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _d_softplus(z, p0, p1):
     """softplus: f'(z) = sigmoid(beta z)"""
     return _sigmoid((p0 * z))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _b_softplus(dy, z, a, p0, p1):
     """softplus: dy * f'(z), given a = f(z)"""
     return (dy * _d_softplus(z, p0, p1))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _f_softsign(z, p0, p1):
     """softsign: f(z) = z / (1 + |z|)"""
     return (z / (_typed(z, 1.0) + abs(z)))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _d_softsign(z, p0, p1):
     """softsign: f'(z) = 1 / (1 + |z|)^2"""
     q = (_typed(z, 1.0) + abs(z))
     return (_typed(z, 1.0) / (q * q))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _b_softsign(dy, z, a, p0, p1):
     """softsign: dy * f'(z), given a = f(z)"""
     return (dy * _d_softsign(z, p0, p1))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _f_log_sigmoid(z, p0, p1):
     """log_sigmoid: f(z) = log(sigmoid(z)) = -softplus(-z)"""
     return (-_softplus((-z)))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _d_log_sigmoid(z, p0, p1):
     """log_sigmoid: f'(z) = 1 - sigmoid(z) = sigmoid(-z)"""
     return _sigmoid((-z))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _b_log_sigmoid(dy, z, a, p0, p1):
     """log_sigmoid: dy * f'(z), given a = f(z)"""
     return (dy * _d_log_sigmoid(z, p0, p1))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _f_sinc(z, p0, p1):
     """sinc: f(z) = sin(z) / z, f(0) = 1"""
     return (_typed(z, 1.0) if (z == _typed(z, 0.0)) else (math.sin(z) / z))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _d_sinc(z, p0, p1):
     """sinc: f'(z) = (cos z - sin(z)/z) / z, f'(0) = 0"""
     return ((((-z) / _typed(z, 3.0)) + (((z * z) * z) / _typed(z, 30.0))) if (abs(z) < _typed(z, 0.01)) else ((math.cos(z) - (math.sin(z) / z)) / z))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _b_sinc(dy, z, a, p0, p1):
     """sinc: dy * f'(z), given a = f(z)"""
     return (dy * _d_sinc(z, p0, p1))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _f_hard_swish(z, p0, p1):
     """hard_swish: f(z) = 0 if z <= -3, z if z >= 3, z (z + 3) / 6 otherwise"""
     return ((z * _clip((z + _typed(z, 3.0)), _typed(z, 0.0), _typed(z, 6.0))) / _typed(z, 6.0))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _d_hard_swish(z, p0, p1):
     """hard_swish: f'(z) = 0 if z < -3, 1 if z > 3, (2z + 3) / 6 otherwise"""
     return (_typed(z, 0.0) if (z < _typed(z, -3.0)) else (_typed(z, 1.0) if (z > _typed(z, 3.0)) else (((_typed(z, 2.0) * z) + _typed(z, 3.0)) / _typed(z, 6.0))))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _b_hard_swish(dy, z, a, p0, p1):
     """hard_swish: dy * f'(z), given a = f(z)"""
     return (dy * _d_hard_swish(z, p0, p1))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _f_hard_sigmoid(z, p0, p1):
     """hard_sigmoid: f(z) = 0 if z <= -3, 1 if z > 3, z/6 + 1/2 otherwise"""
     return _clip(((z / _typed(z, 6.0)) + _typed(z, 0.5)), _typed(z, 0.0), _typed(z, 1.0))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _d_hard_sigmoid(z, p0, p1):
     """hard_sigmoid: f'(z) = 1/6 if -3 < z < 3 else 0"""
     return (_typed(z, 0.16666666666666666) if ((z > _typed(z, -3.0)) and (z < _typed(z, 3.0))) else _typed(z, 0.0))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _b_hard_sigmoid(dy, z, a, p0, p1):
     """hard_sigmoid: dy * f'(z), given a = f(z)"""
     return (dy * _d_hard_sigmoid(z, p0, p1))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _f_hard_tanh(z, p0, p1):
     """hard_tanh: f(z) = min_val if z < min_val, max_val if z > max_val, z otherwise"""
     return _clip(z, p0, p1)
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _d_hard_tanh(z, p0, p1):
     """hard_tanh: f'(z) = 1 if min_val < z < max_val else 0"""
     return (_typed(z, 1.0) if ((z > p0) and (z < p1)) else _typed(z, 0.0))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _b_hard_tanh(dy, z, a, p0, p1):
     """hard_tanh: dy * f'(z), given a = f(z)"""
     return (dy * _d_hard_tanh(z, p0, p1))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _f_tanh_shrink(z, p0, p1):
     """tanh_shrink: f(z) = z - tanh(z)"""
     return (z - math.tanh(z))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _d_tanh_shrink(z, p0, p1):
     """tanh_shrink: f'(z) = tanh(z)^2"""
     t = math.tanh(z)
     return (t * t)
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _b_tanh_shrink(dy, z, a, p0, p1):
     """tanh_shrink: dy * f'(z), given a = f(z)"""
     return (dy * _d_tanh_shrink(z, p0, p1))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _f_soft_shrink(z, p0, p1):
     """soft_shrink: f(z) = z - lambd if z > lambd, z + lambd if z < -lambd, 0 otherwise"""
     return ((z - p0) if (z > p0) else ((z + p0) if (z < (-p0)) else _typed(z, 0.0)))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _d_soft_shrink(z, p0, p1):
     """soft_shrink: f'(z) = 1 if |z| > lambd else 0"""
     return (_typed(z, 1.0) if (abs(z) > p0) else _typed(z, 0.0))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _b_soft_shrink(dy, z, a, p0, p1):
     """soft_shrink: dy * f'(z), given a = f(z)"""
     return (dy * _d_soft_shrink(z, p0, p1))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _f_hard_shrink(z, p0, p1):
     """hard_shrink: f(z) = z if |z| > lambd else 0"""
     return (z if (abs(z) > p0) else _typed(z, 0.0))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _d_hard_shrink(z, p0, p1):
     """hard_shrink: f'(z) = 1 if |z| > lambd else 0"""
     return (_typed(z, 1.0) if (abs(z) > p0) else _typed(z, 0.0))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_INLINE)
 def _b_hard_shrink(dy, z, a, p0, p1):
     """hard_shrink: dy * f'(z), given a = f(z)"""
     return (dy * _d_hard_shrink(z, p0, p1))
@@ -805,14 +832,5 @@ _update_adagrad_serial, _update_adagrad_parallel = _twins(_update_adagrad)
 UPDATES = {OPT_SGD: (_update_sgd_serial, _update_sgd_parallel), OPT_ADAM: (_update_adam_serial, _update_adam_parallel), OPT_RMSPROP: (_update_rmsprop_serial, _update_rmsprop_parallel), OPT_ADAGRAD: (_update_adagrad_serial, _update_adagrad_parallel)}
 
 
-@njit(**_JIT)
-def _optimizer_step(opt_code, flat, grad, hyper, state, t):
-    """The serial step of optimiser ``opt_code`` (train_epoch's)."""
-    if opt_code == OPT_SGD:
-        _update_sgd_serial(flat, grad, state[0], state[0], hyper, t)
-    elif opt_code == OPT_ADAM:
-        _update_adam_serial(flat, grad, state[0], state[1], hyper, t)
-    elif opt_code == OPT_RMSPROP:
-        _update_rmsprop_serial(flat, grad, state[0], state[0], hyper, t)
-    elif opt_code == OPT_ADAGRAD:
-        _update_adagrad_serial(flat, grad, state[0], state[0], hyper, t)
+#: A digest of the text above.
+SOURCE_DIGEST = "4a97b2072270"

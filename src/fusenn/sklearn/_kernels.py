@@ -63,9 +63,12 @@ from numba.extending import intrinsic
 
 from ..backends import _blas
 from .._activation_table import LINEAR, RELU, SIGMOID, TANH
+from ..backends import _numba_generated
 from ..backends._numba_generated import (_act, _act_back, _b_linear, _b_relu, _b_sigmoid,
-                                        _b_tanh, _f_linear, _f_relu, _f_sigmoid, _f_tanh,
-                                        _typed)
+                                        _b_tanh, _f_linear, _f_relu, _f_sigmoid, _f_tanh)
+
+#: ``_typed(x, value)``: ``value`` in the float type of ``x`` (the generated helper, untyped).
+_typed: Any = _numba_generated._typed
 
 
 class _JitOptions(TypedDict):

@@ -203,14 +203,15 @@ cdef void _act_der(const floating* z, const floating* a, floating* out, Py_ssize
             _act_der_row(z + i * n, a + i * n, out + i * n, n, code, p0, p1)
 
 
-cdef void _column_sum(const floating* dz, floating* db, Py_ssize_t m,
-                      Py_ssize_t n) noexcept nogil:
-    """db = dz.sum(0), rows added in order (as NumPy reduces a C array over axis 0)."""
+cdef void _column_sum(const floating* dz, floating* db, Py_ssize_t m, Py_ssize_t n,
+                      Py_ssize_t ld) noexcept nogil:
+    """db = dz.sum(0) for m rows of n columns ld apart, rows added in order (as NumPy reduces a
+    C array over axis 0)."""
     cdef Py_ssize_t i, j
     cdef const floating* row
     memset(db, 0, n * sizeof(floating))
     for i in range(m):
-        row = dz + i * n
+        row = dz + i * ld
         for j in range(n):
             db[j] = db[j] + row[j]
 
@@ -376,7 +377,7 @@ cdef void _dense_bwd(const floating* x, const floating* W, const floating* z,
     _act_bwd(z, a, dy, dz, m, n, code, p0, p1, nt)
     _mm_tn(x, dz, dW, m, k, n)
     if db != NULL:
-        _column_sum(dz, db, m, n)
+        _column_sum(dz, db, m, n, n)
     if dx != NULL:
         _mm_nt(dz, W, dx, m, k, n)
 
@@ -490,6 +491,21 @@ cdef double _count_correct(const floating* out, const int64_t* labels, const flo
 
 
 # --------------------------------------------------------------------------- whole epoch
+cdef double _batch_loss(const floating* out, const int64_t* labels, const floating* targets,
+                        const int64_t* idx, floating* dout, Py_ssize_t m, Py_ssize_t k,
+                        int loss_code, double* correct) noexcept nogil:
+    """A batch's loss of the outputs ``out`` (m x k; logits for the cross-entropies) with its
+    gradient into ``dout``, after counting its correct predictions into ``correct[0]``
+    (unless NULL); the rows' labels or targets are at ``idx``."""
+    if correct != NULL:
+        correct[0] = _count_correct(out, labels, targets, idx, m, k, loss_code)
+    if loss_code == LOSS_SOFTMAX_XENT:
+        return _softmax_xent(out, labels, idx, dout, m, k)
+    if loss_code == LOSS_SIGMOID_BCE:
+        return _sigmoid_bce(out, targets, idx, dout, m, k)
+    return _mse(out, targets, idx, dout, m, k, loss_code == LOSS_HALF_MSE)
+
+
 cdef Py_ssize_t _epoch(floating* flat, floating* grad, floating* s0, floating* s1,
                        Py_ssize_t P, const int64_t* widths, const int64_t* codes,
                        const double* params, Py_ssize_t L, const int64_t* woff,
@@ -540,16 +556,8 @@ cdef Py_ssize_t _epoch(floating* flat, floating* grad, floating* s0, floating* s
             _dense_fwd(work + aoff[l], W, W + nin * nout, work + zoff[l], work + aoff[l + 1],
                        m, nin, nout, code, <floating>params[2 * l], <floating>params[2 * l + 1],
                        1)
-        if correct != NULL:
-            correct[kk] = _count_correct(work + aoff[L], labels, targets, idx, m, k_out,
-                                         loss_code)
-        if loss_code == LOSS_SOFTMAX_XENT:
-            loss = _softmax_xent(work + aoff[L], labels, idx, work + dzoff[L], m, k_out)
-        elif loss_code == LOSS_SIGMOID_BCE:
-            loss = _sigmoid_bce(work + aoff[L], targets, idx, work + dzoff[L], m, k_out)
-        else:
-            loss = _mse(work + aoff[L], targets, idx, work + dzoff[L], m, k_out,
-                        loss_code == LOSS_HALF_MSE)
+        loss = _batch_loss(work + aoff[L], labels, targets, idx, work + dzoff[L], m, k_out,
+                           loss_code, correct + kk if correct != NULL else NULL)
         losses[kk] = loss
         if not isfinite(loss):
             return kk
@@ -568,7 +576,7 @@ cdef Py_ssize_t _epoch(floating* flat, floating* grad, floating* s0, floating* s
                 _gemm_ab(c"N", c"T", <int>nout, <int>nin, <int>m, -lr, work + dzoff[l + 1],
                          <int>nout, work + aoff[l], <int>nin, 1, W, <int>nout)
                 gb = grad + woff[l] + nin * nout
-                _column_sum(work + dzoff[l + 1], gb, m, nout)
+                _column_sum(work + dzoff[l + 1], gb, m, nout, nout)
                 for j in range(nout):
                     W[nin * nout + j] = W[nin * nout + j] - lr * gb[j]
             else:
@@ -633,13 +641,11 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
     cdef floating* parts
     cdef const floating* x
     cdef floating p0, p1, v
-    cdef double loss, step = hyper[H_STEP]
+    cdef double step = hyper[H_STEP]
     cdef int code
     cdef bint plain_sgd = (opt_code == OPT_SGD and hyper[H_MOMENTUM] == 0
                            and hyper[H_WEIGHT_DECAY] == 0)
     cdef floating lr = <floating>hyper[H_LR]
-    k0 = _share(d, t, T)
-    k1 = _share(d, t + 1, T)
     for kk in range(n_epochs * n_batches):
         start = (kk % n_batches) * bs
         m = bs if n - start > bs else n - start
@@ -678,17 +684,8 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
                                   c1 - c0, code, p0, p1)
         fusenn_barrier_wait(bar, T)  # the output is whole
         if t == 0:
-            if correct != NULL:
-                correct[kk] = _count_correct(work + aoff[L], labels, targets, idx, m, k_out,
-                                             loss_code)
-            if loss_code == LOSS_SOFTMAX_XENT:
-                loss = _softmax_xent(work + aoff[L], labels, idx, work + dzoff[L], m, k_out)
-            elif loss_code == LOSS_SIGMOID_BCE:
-                loss = _sigmoid_bce(work + aoff[L], targets, idx, work + dzoff[L], m, k_out)
-            else:
-                loss = _mse(work + aoff[L], targets, idx, work + dzoff[L], m, k_out,
-                            loss_code == LOSS_HALF_MSE)
-            losses[kk] = loss
+            losses[kk] = _batch_loss(work + aoff[L], labels, targets, idx, work + dzoff[L], m,
+                                     k_out, loss_code, correct + kk if correct != NULL else NULL)
         fusenn_barrier_wait(bar, T)  # the loss and its gradient are in
         if not isfinite(losses[kk]):
             if t == 0:
@@ -712,11 +709,7 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
                     _act_bwd_row(z + i * nout + c0, a + i * nout + c0, dz + i * nout + c0,
                                  dz + i * nout + c0, c1 - c0, code, <floating>params[2 * l],
                                  <floating>params[2 * l + 1])
-                for j in range(c0, c1):
-                    gb[j] = 0
-                for i in range(m):
-                    for j in range(c0, c1):
-                        gb[j] = gb[j] + dz[i * nout + j]
+                _column_sum(dz + c0, gb + c0, m, c1 - c0, nout)
             fusenn_barrier_wait(bar, T)  # dz is whole
             k0 = _share(nin, t, T)
             k1 = _share(nin, t + 1, T)

@@ -38,6 +38,8 @@ from ._validation import (all_finite, check_in_range, check_positive, check_rand
                           generator_from_state)
 from .activations import LINEAR
 from .backends._auto import epoch_work
+from .backends._contract import LOSS_MSE, LOSS_SIGMOID_BCE, LOSS_SOFTMAX_XENT
+from .backends._numpy import _count_correct
 from .callbacks import Callback, History, ProgressBar
 from .errors import ArgumentError, ArgumentTypeError, DivergenceError
 from .layers import Activation, Dense, Layer
@@ -221,17 +223,28 @@ class Trainer:
             logs["accuracy"] = right / judged
         return logs
 
-    def _correct(self, out: Array, y: Array) -> Tuple[float, int]:
-        """``(correct predictions, predictions judged)`` of outputs ``out`` (logits when the
-        output is fused) against prepared targets ``y``: one judgement per row for the softmax
-        cross-entropy, one per output otherwise (the compiled epoch counts the same way,
-        see :func:`fusenn.backends._numpy._count_correct`)."""
+    def _judgement(self) -> int:
+        """The loss code whose rule of :func:`fusenn.backends._numpy._count_correct` (the
+        compiled epochs' counting rule) judges this loss's outputs: the softmax
+        cross-entropy's argmax, a logit's sign (the sigmoid cross-entropy, or any loss whose
+        activation is fused and so sees logits), or an output against 0.5."""
         if self.loss.code == _losses.CrossEntropy.code:
+            return LOSS_SOFTMAX_XENT
+        if self.loss.code == _losses.BinaryCrossEntropy.code or self._fuses_output():
+            return LOSS_SIGMOID_BCE
+        return LOSS_MSE
+
+    def _correct(self, out: Array, y: Array,
+                 judgement: Optional[int] = None) -> Tuple[float, int]:
+        """``(correct predictions, predictions judged)`` of outputs ``out`` (logits when the
+        output is fused) against prepared targets ``y`` (soft targets judged by their
+        argmax): one judgement per row for the softmax cross-entropy, one per output
+        otherwise. ``judgement``: :meth:`_judgement`, when the caller has it already."""
+        rule = self._judgement() if judgement is None else judgement
+        if rule == LOSS_SOFTMAX_XENT:
             labels = y if y.ndim == 1 else np.argmax(y, axis=1)
-            return float(np.count_nonzero(np.argmax(out, axis=1) == labels)), out.shape[0]
-        logits = self.loss.code == _losses.BinaryCrossEntropy.code or self._fuses_output()
-        threshold = 0.0 if logits else 0.5
-        return float(np.count_nonzero((out > threshold) == (y > 0.5))), out.size
+            return _count_correct(rule, out, labels, y), out.shape[0]
+        return _count_correct(rule, out, y, y), out.size
 
     def evaluate(self, X: ArrayLike, y: ArrayLike) -> Dict[str, float]:
         """``{"loss": ..., "accuracy": ...}`` on ``(X, y)`` in evaluation mode.
@@ -794,6 +807,7 @@ class PerBatchEpoch(_EpochPath):
         bs, X, y = self.bs, self.X, self.y
         losses, correct = self._outputs(orders.shape[0])
         flat_losses, flat_correct = losses.reshape(-1), correct.reshape(-1)
+        judgement = self.trainer._judgement()
         kk = 0
         for perm in orders:
             for k in range(self.n_batches):
@@ -803,7 +817,7 @@ class PerBatchEpoch(_EpochPath):
                 yb = np.take(y, idx, axis=0, out=self.ybuf[:m])
                 out = model._forward(xb, True)
                 if count:
-                    flat_correct[kk] = self.trainer._correct(out, yb)[0]
+                    flat_correct[kk] = self.trainer._correct(out, yb, judgement)[0]
                 flat_losses[kk] = loss_fn.kernel(self.backend, out, yb, self.gbuf[:m])
                 if not math.isfinite(flat_losses[kk]):
                     return losses, correct, kk

@@ -615,8 +615,7 @@ def train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, bat
     if args is None:
         return 0
     kernel = _epoch_kernel(args[3], args[10], args[11])
-    if (kernel.key, X.dtype, type(state)) not in _READY:
-        _compile_for(kernel, args)
+    _compile_for(kernel, args)
     return int(kernel.dispatcher(*args))
 
 
@@ -693,7 +692,11 @@ def _make_epoch_kernel(key):
 
 
 def _compile_for(kernel, args):
-    """Compile (or load) ``kernel`` for the types of its arguments ``args``."""
+    """Compile (or load) ``kernel`` for the types of its arguments ``args``, unless this
+    process has it already (typing 22 arguments would cost tens of microseconds a fit)."""
+    ready = (kernel.key, args[5].dtype, type(args[13]))
+    if ready in _READY:
+        return
     dispatcher = kernel.dispatcher
     types = tuple(numba.typeof(a) for a in args)
     if types not in dispatcher.overloads:
@@ -704,7 +707,7 @@ def _compile_for(kernel, args):
             dispatcher.compile(types)
         finally:
             notice.cancel()
-    _READY.add((kernel.key, args[5].dtype, type(args[13])))
+    _READY.add(ready)
 
 
 def _say_compiling():

@@ -332,7 +332,10 @@ def _extensions():
         # per activation; GCC's size limits stop inlining them into the big generated loop
         # functions (the tanh loop then ran 10x slower, unvectorised): force it.
         macros.append(("CYTHON_INLINE", "inline __attribute__((always_inline))"))
-    common = dict(define_macros=macros, include_dirs=["csrc"], depends=SOURCES)
+    import numpy  # a build requirement: the dense layer's boundary uses its C API
+
+    common = dict(define_macros=macros, include_dirs=["csrc", numpy.get_include()],
+                  depends=SOURCES)
     exts = [Extension("fusenn._cykernels", ["csrc/_cykernels.pyx"], **common)]
     if (platform.machine().lower() in ("x86_64", "amd64") and not DEBUG and not SANITIZE
             and not _flag("FUSENN_NO_AVX2")):

@@ -33,6 +33,8 @@ from libc.math cimport (cos, cosf, erf, erff, expm1, expm1f, fabs, fabsf, isfini
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
+cimport numpy as cnp
+
 import contextlib
 
 import numpy as np
@@ -43,6 +45,8 @@ from fusenn._threads import thread_limits as _thread_limits
 from fusenn.errors import ArgumentError as _ArgumentError
 from fusenn.errors import ArgumentTypeError as _ArgumentTypeError
 from fusenn.backends._contract import plan_epoch
+
+cnp.import_array()
 
 cdef extern from "fusenn_math.h":
     int FUSENN_HAVE_OPENMP

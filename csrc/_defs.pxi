@@ -16,20 +16,6 @@ def act_derivative(z, a, code, p0, p1, out):
     return _act_derivative_t[double](z, a, code, p0, p1, out)
 
 
-def dense_forward(x, W, b, code, p0, p1, z, a):
-    """``z = x @ W + b`` then ``a = f(z)``, fused; ``b`` may be None."""
-    if _kind(x, "x") == 0:
-        return _dense_forward_t[float](x, W, b, code, p0, p1, z, a)
-    return _dense_forward_t[double](x, W, b, code, p0, p1, z, a)
-
-
-def dense_backward(x, W, z, a, dy, code, p0, p1, dz, dW, db, dx):
-    """``dz = dy * f'(z)``; ``dW = x.T @ dz``; ``db = dz.sum(0)``; ``dx = dz @ W.T``."""
-    if _kind(x, "x") == 0:
-        return _dense_backward_t[float](x, W, z, a, dy, code, p0, p1, dz, dW, db, dx)
-    return _dense_backward_t[double](x, W, z, a, dy, code, p0, p1, dz, dW, db, dx)
-
-
 def softmax(z, out):
     """``out = exp(z - max) / sum`` along the last axis."""
     if _kind(z, "z") == 0:

@@ -158,15 +158,33 @@ cdef void _act_der_row(const floating* z, const floating* a, floating* out, Py_s
 # Each runs its row function over m rows of width n, on nt threads (nt == 1: serially, with
 # no OpenMP region: even an `if(0)` region costs a call into libgomp per loop, which made
 # XOR's epoch of 4-row batches 4x slower).
-cdef void _bias_act(floating* z, const floating* b, floating* a, Py_ssize_t m, Py_ssize_t n,
-                    int code, floating p0, floating p1, int nt) noexcept nogil:
-    cdef Py_ssize_t i
+cdef inline bint _row_finite(const floating* z, Py_ssize_t n) noexcept nogil:
+    """Whether z[0:n] holds no NaN or infinity: z - z is 0 for a finite z and NaN otherwise,
+    and an integer AND of the comparisons vectorises (a floating-point sum would not)."""
+    cdef Py_ssize_t j
+    cdef int ok = 1
+    for j in range(n):
+        ok &= (z[j] - z[j]) == 0
+    return ok
+
+
+cdef Py_ssize_t _bias_act(floating* z, const floating* b, floating* a, Py_ssize_t m,
+                          Py_ssize_t n, int code, floating p0, floating p1, int nt,
+                          bint check) noexcept nogil:
+    """The rows' epilogue; with ``check``, returns how many rows of z hold a NaN or infinity
+    (each looked at while it is in the cache), else 0."""
+    cdef Py_ssize_t i, bad = 0
     if nt > 1 and m > 1:
         for i in prange(m, num_threads=nt, schedule="static"):
             _bias_act_row(z + i * n, b, a + i * n, n, code, p0, p1)
+            if check:
+                bad += 0 if _row_finite(z + i * n, n) else 1
     else:  # no OpenMP region at all: its call costs a microsecond
         for i in range(m):
             _bias_act_row(z + i * n, b, a + i * n, n, code, p0, p1)
+            if check and not _row_finite(z + i * n, n):
+                bad += 1
+    return bad
 
 
 cdef void _act_fwd(const floating* z, floating* out, Py_ssize_t m, Py_ssize_t n, int code,
@@ -359,13 +377,21 @@ cdef inline void _mm_nt(const floating* dz, const floating* W, floating* dx, Py_
 
 
 # --------------------------------------------------------------------------- dense layer
-cdef void _dense_fwd(const floating* x, const floating* W, const floating* b, floating* z,
-                     floating* a, Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, int code,
-                     floating p0, floating p1, int nt) noexcept nogil:
-    """z = x @ W + b, a = f(z) in one epilogue pass over z (a == z: bias only)."""
+cdef Py_ssize_t _dense_fwd(const floating* x, const floating* W, const floating* b,
+                           floating* z, floating* a, Py_ssize_t m, Py_ssize_t k, Py_ssize_t n,
+                           int code, floating p0, floating p1, int nt,
+                           bint check=False) noexcept nogil:
+    """z = x @ W + b, a = f(z) in one epilogue pass over z (a == z: bias only). With
+    ``check``, returns the number of rows of z holding a NaN or infinity, else 0."""
+    cdef Py_ssize_t i, bad = 0
     _mm_nn(x, W, z, m, k, n)
     if b != NULL or a != z:
-        _bias_act(z, b, a, m, n, code, p0, p1, nt)
+        return _bias_act(z, b, a, m, n, code, p0, p1, nt, check)
+    if check:
+        for i in range(m):
+            if not _row_finite(z + i * n, n):
+                bad += 1
+    return bad
 
 
 cdef void _dense_bwd(const floating* x, const floating* W, const floating* z,

@@ -71,6 +71,19 @@ def test_an_unavailable_pick_falls_to_the_next_in_line(table):
     assert auto.pick("act_forward", 50) == "numpy" and auto.pick("act_forward", 500) == "numba"
 
 
+def test_a_kernel_with_one_rule_runs_its_backend_directly_after_the_first_call(table):
+    calls = []
+    spies = {n: _spy(n, calls) for n in ("cython", "numba", "numpy")}
+    loaded = []
+    auto = _auto.AutoBackend(spies, lambda n: loaded.append(n) or spies[n])
+    assert "cython" not in loaded  # still loaded on first use only
+    auto.dense_forward(np.zeros((4, 2)), np.zeros((2, 8)), None, 0, 0.0, 0.0, None, None)
+    assert auto.dense_forward is spies["cython"].dense_forward  # no dispatch from now on
+    auto.dense_forward(np.zeros((4, 2)), np.zeros((2, 8)), None, 0, 0.0, 0.0, None, None)
+    assert calls == [("cython", "dense_forward")] * 2
+    assert auto.act_forward is not spies["cython"].act_forward  # by size: still dispatched
+
+
 def test_work_measures():
     x, W = np.zeros((64, 784)), np.zeros((784, 128))
     assert _auto.WORK["dense_forward"](x, W) == 64 * 784 * 128

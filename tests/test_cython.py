@@ -624,6 +624,48 @@ def test_bad_input_raises(cy):
         cy.mse(np.ones((2, 3)), np.ones((3, 2)), None, False)
 
 
+def test_dense_calls_check_their_arrays_as_a_memoryview_would(cy):
+    """The dense layer's boundary reads NumPy's C API instead of typed memoryviews: the same
+    arrays pass, the same ones are refused, each with an error that names the array."""
+    rng = np.random.default_rng(0)
+    x, W, b = rng.normal(size=(3, 4)), rng.normal(size=(4, 5)), rng.normal(size=5)
+    want = np.maximum(x @ W + b, 0)
+    z, a = np.empty((3, 5)), np.empty((3, 5))
+    with bad_input(TypeError, match="W must be a NumPy array, got list"):
+        cy.dense_forward(x, W.tolist(), b, A.RELU, 0.0, 0.0, z, a)
+    with bad_input(ValueError, match="b has dtype float32, expected x's float64"):
+        cy.dense_forward(x, W, b.astype(np.float32), A.RELU, 0.0, 0.0, z, a)
+    with bad_input(ValueError, match="W has dtype >f8"):
+        cy.dense_forward(x, W.astype(">f8"), b, A.RELU, 0.0, 0.0, z, a)
+    with bad_input(ValueError, match="x must be a C-contiguous array"):
+        cy.dense_forward(np.asfortranarray(x), W, b, A.RELU, 0.0, 0.0, z, a)
+    with bad_input(ValueError, match="b must have 1 dimension"):
+        cy.dense_forward(x, W, b[None], A.RELU, 0.0, 0.0, z, a)
+    ro = np.empty((3, 5))
+    ro.flags.writeable = False
+    with bad_input(ValueError, match="a is read-only"):
+        cy.dense_forward(x, W, b, A.RELU, 0.0, 0.0, z, ro)
+    dW_ro = np.empty_like(W)
+    dW_ro.flags.writeable = False
+    with bad_input(ValueError, match="dW is read-only"):
+        cy.dense_backward(x, W, z, a, z, A.RELU, 0.0, 0.0, np.empty_like(z), dW_ro, None, None)
+    # read-only inputs, and inputs that are not aligned (dask and pickle rebuild such arrays
+    # from byte buffers), are taken as they are
+    raw = np.frombuffer(b"\0" + x.tobytes(), dtype=np.uint8)[1:].view(np.float64)
+    unaligned = raw.reshape(3, 4)
+    assert not unaligned.flags.aligned and not unaligned.flags.writeable
+    assert cy.dense_forward(unaligned, W, b, A.RELU, 0.0, 0.0, z, a) is True
+    np.testing.assert_allclose(a, want, rtol=1e-12)
+    # empty products: no rows, no outputs
+    assert cy.dense_forward(x[:0], W, b, A.RELU, 0.0, 0.0, z[:0], a[:0]) is True
+    dW, db, dx = np.full_like(W, 7.0), np.full(5, 7.0), np.full_like(x, 7.0)
+    cy.dense_backward(x[:0], W, z[:0], a[:0], z[:0], A.RELU, 0.0, 0.0, z[:0], dW, db, None)
+    assert not dW.any() and not db.any()
+    cy.dense_backward(x, W[:, :0], z[:, :0], a[:, :0], z[:, :0], A.RELU, 0.0, 0.0,
+                      z[:, :0].copy(), W[:, :0].copy(), db[:0], dx)
+    assert not dx.any()
+
+
 def test_train_epoch_bad_input_raises(cy):
     prob = _problem(np.float64, ref.LOSS_SOFTMAX_XENT)
     hyper = _hyper(OPTIMIZERS["adam"][1])

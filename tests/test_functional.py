@@ -97,6 +97,15 @@ def test_linear_accepts_fortran_and_readonly():
     np.testing.assert_allclose(F.linear(x, W, None, "tanh"), np.tanh(x @ W), rtol=1e-12)
 
 
+@pytest.mark.parametrize("culprit", ["x", "W", "b"])
+def test_linear_names_the_input_that_holds_a_nan(culprit):
+    rng = np.random.default_rng(0)
+    args = {"x": rng.normal(size=(4, 3)), "W": rng.normal(size=(3, 2)), "b": np.zeros(2)}
+    args[culprit][-1, ...] = np.nan if culprit != "W" else np.inf
+    with bad_input(ValueError, match=f"^{culprit} contains NaN or infinity"):
+        F.linear(args["x"], args["W"], args["b"], "relu")  # relu would hide the NaN in a
+
+
 def test_bad_input_errors():
     with pytest.raises(fn.ShapeError, match="W must have shape"):
         F.linear(np.ones((2, 3)), np.ones((4, 2)))

@@ -220,6 +220,27 @@ def test_dense_large_parallel_path(backend, dtype, act):
     _compare_dense(got, want, dtype, f"{act} large")
 
 
+@pytest.mark.parametrize("shape", [(7, 13, 33), (256, 65, 300)], ids=["small", "parallel"])
+@pytest.mark.parametrize("where", ["none", "x", "W", "b", "x-no-bias"])
+def test_dense_forward_says_whether_z_is_finite(backend, dtype, shape, where):
+    """The contract's finiteness answer, from the oracle and each compiled backend alike;
+    relu maps NaN to 0 in the compiled kernels, so ``a`` alone could not tell."""
+    act = A.get("linear" if where == "x-no-bias" else "relu")
+    x, W, b, _ = _dense_case(act, shape, dtype, 5)
+    if where in ("x", "x-no-bias"):
+        x[shape[0] // 2, 3] = np.nan
+    elif where == "W":
+        W[shape[1] - 1, 0] = -np.inf
+    elif where == "b":
+        b[-1] = np.nan
+    bias = None if where == "x-no-bias" else b
+    for mod in (ref, backend):
+        z = np.empty((shape[0], shape[2]), dtype)
+        a = z if act.code == A.LINEAR else np.empty_like(z)
+        assert mod.dense_forward(x, W, bias, act.code, act.p0, act.p1, z, a) is (
+            where == "none"), (mod.NAME, where)
+
+
 # --------------------------------------------------------------------------- softmax family
 @pytest.mark.parametrize("shape", [(1, 1), (1, 7), (9, 13), (5, 1), (300, 230)])
 def test_softmax_family(backend, dtype, shape):

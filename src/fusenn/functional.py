@@ -18,7 +18,7 @@ import numpy as np
 from . import activations as _acts
 from . import backends
 from ._typing import Array, ArrayLike
-from ._validation import FLOAT_DTYPES, all_finite, as_float_array, check_finite, check_labels
+from ._validation import FLOAT_DTYPES, as_float_array, check_finite, check_labels
 from .errors import ShapeError
 
 
@@ -43,9 +43,10 @@ def linear(x: ArrayLike, W: ArrayLike, b: ArrayLike | None = None, activation: A
     from :func:`fusenn.activations.names` (with ``params``) or an Activation. Returns (n, n_out)
     in ``x``'s dtype.
 
-    NaN or infinity in ``x``, ``W`` or ``b`` is looked for once, in the pre-activation
-    ``x @ W + b`` where any of them lands, instead of in each input, so that this call is not
-    slower than the NumPy expression it replaces.
+    NaN or infinity in ``x``, ``W`` or ``b`` is looked for in the pre-activation ``x @ W +
+    b``, where any of them lands, by the kernel's own pass over it (the inputs are searched
+    only to name the culprit), so that this call is not slower than the NumPy expression it
+    replaces.
 
     Parameters
     ----------
@@ -84,16 +85,16 @@ def linear(x: ArrayLike, W: ArrayLike, b: ArrayLike | None = None, activation: A
         raise ShapeError(f"W must have shape ({x.shape[1]}, n_out) to multiply x of shape "
                          f"{x.shape}, got {W.shape}")
     if b is not None:
-        b = as_float_array(b, "b", x.dtype)
+        if not (type(b) is np.ndarray and b.dtype == x.dtype and b.flags.c_contiguous):
+            b = np.ascontiguousarray(as_float_array(b, "b", x.dtype))
         if b.shape != (W.shape[1],):
             raise ShapeError(f"b must have shape ({W.shape[1]},), got {b.shape}")
-        b = np.ascontiguousarray(b)
     code, p0, p1 = _kernel_args(activation, params)
-    z = np.empty((x.shape[0], W.shape[1]), dtype=x.dtype)
-    a = z if code == _acts.LINEAR else np.empty_like(z)
-    with np.errstate(invalid="ignore", over="ignore"):  # bad inputs are named below
-        backends.get().dense_forward(x, W, b, code, p0, p1, z, a)
-    if not all_finite(z):  # a NaN or infinity anywhere in x, W or b reaches z
+    shape, dtype = (x.shape[0], W.shape[1]), x.dtype
+    z = np.empty(shape, dtype)
+    a = z if code == _acts.LINEAR else np.empty(shape, dtype)
+    if not backends.get().dense_forward(x, W, b, code, p0, p1, z, a):
+        # a NaN or infinity somewhere in x, W or b reached z: name the input that holds it
         for arr, name in ((x, "x"), (W, "W"), (b, "b")):
             if arr is not None:
                 check_finite(arr, name)

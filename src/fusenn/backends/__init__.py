@@ -34,7 +34,16 @@ NAMES = tuple(_MODULES)
 _loaded: Dict[str, Any] = {}
 _errors: Dict[str, str] = {}
 _lock = threading.Lock()
-_state = threading.local()
+
+
+class _ThreadChoice(threading.local):
+    """This thread's :func:`use_backend` choice; None (the class default, which a lookup finds
+    without the exception a missing thread-local attribute costs) where it has none."""
+
+    choice: Optional[str] = None
+
+
+_state = _ThreadChoice()
 
 
 def _default_choice() -> str:
@@ -168,9 +177,9 @@ def get_backend() -> str:
         else ``FUSENN_BACKEND``, else ``"auto"``).
     """
     global _global_choice
-    local = getattr(_state, "choice", None)
+    local = _state.choice
     if local is not None:
-        return str(local)
+        return local
     if _global_choice is None:
         _global_choice = _default_choice()
     return _global_choice
@@ -230,7 +239,7 @@ def use_backend(name: str) -> Iterator[str]:
     numpy numpy
     """
     key = _check_name(name)
-    previous = getattr(_state, "choice", None)
+    previous = _state.choice
     _state.choice = key
     try:
         yield key

@@ -173,6 +173,20 @@ class AutoBackend:
         at = CODE_ARG.get(kernel, -1)  # read only where by_code has rules: kernel in CODE_ARG
         measure = WORK[kernel]
         module, fallback = self.module, self.fallback
+        if not by_code and len(default) == 1 and default[0][0] == math.inf:
+            # one backend at every size (the dense forward's rule): the first call loads it
+            # and puts its kernel in the dispatcher's place, so that later calls cost nothing
+            only = default[0][1]
+
+            def first(*args: Any) -> Any:
+                func = getattr(module(only), kernel)
+                if getattr(self, kernel) is first:  # (a failed load re-dispatched already)
+                    setattr(self, kernel, func)
+                return func(*args)
+
+            first.__name__ = kernel
+            first.__doc__ = f"``{kernel}`` on {only} (auto's rule for every size)."
+            return first
 
         def call(*args: Any) -> Any:
             work = measure(*args)

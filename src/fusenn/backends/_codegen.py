@@ -295,7 +295,9 @@ _CY_LOOPS = (
 
 
 #: The Cython implementation each contract kernel's ``def`` calls, where it is not
-#: ``_<name>_t[float or double](<the kernel's arguments>)``; train_epoch is written by hand.
+#: ``_<name>_t[float or double](<the kernel's arguments>)``; None: written by hand in
+#: ``_boundary.pxi`` (train_epoch, and the dense layer's two calls, which check their arrays
+#: through NumPy's C API).
 CYTHON_CALLS = {
     "softmax": "_softmax_t[{t}](z, out, False)",
     "log_softmax": "_softmax_t[{t}](z, out, True)",
@@ -307,6 +309,8 @@ CYTHON_CALLS = {
                       "weight_decay, 0, 0, eps, rho, 0)",
     "adagrad_update": '_update_t[{t}](OPT_ADAGRAD, p, g, acc, None, "acc", "", lr, 0, 0, '
                       "weight_decay, 0, 0, eps, 0, 0)",
+    "dense_forward": None,
+    "dense_backward": None,
     "train_epoch": None,
 }
 

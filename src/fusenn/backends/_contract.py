@@ -21,9 +21,11 @@ outlives the call. Activations are passed as ``(code, p0, p1)`` from
     ``out = f(z)``; ``out`` may be ``z``.
 ``act_derivative(z, a, code, p0, p1, out)``
     ``out = f'(z)`` elementwise given ``a = f(z)`` (softmax: its Jacobian's diagonal ``a(1-a)``).
-``dense_forward(x, W, b, code, p0, p1, z, a)``
+``dense_forward(x, W, b, code, p0, p1, z, a) -> bool``
     ``z = x @ W + b`` then ``a = f(z)``. ``b`` may be None (no bias). ``a`` may be ``z`` only
-    for LINEAR. Softmax (code 26) is applied per row.
+    for LINEAR. Softmax (code 26) is applied per row. Returns whether every element of ``z``
+    is finite (a NaN or infinity of ``x``, ``W`` or ``b`` reaches ``z``), so that a caller
+    checks its inputs in the kernel's own pass.
 ``dense_backward(x, W, z, a, dy, code, p0, p1, dz, dW, db, dx)``
     ``dz = dy * f'(z)`` (softmax: ``a * (dy - sum(dy * a, row))``), then ``dW = x.T @ dz``,
     ``db = dz.sum(0)``, ``dx = dz @ W.T``. ``dz`` may be ``dy``; ``db`` and ``dx`` may be None.
@@ -74,7 +76,8 @@ KERNELS = {
     "act_derivative": ("z, a, code, p0, p1, out",
                        "``out = f'(z)`` given ``a = f(z)`` (softmax: ``a (1 - a)``)."),
     "dense_forward": ("x, W, b, code, p0, p1, z, a",
-                      "``z = x @ W + b`` then ``a = f(z)``, fused; ``b`` may be None."),
+                      "``z = x @ W + b`` then ``a = f(z)``, fused; ``b`` may be None. "
+                      "Returns whether every element of ``z`` is finite."),
     "dense_backward": ("x, W, z, a, dy, code, p0, p1, dz, dW, db, dx",
                        "``dz = dy * f'(z)``; ``dW = x.T @ dz``; ``db = dz.sum(0)``; "
                        "``dx = dz @ W.T``."),

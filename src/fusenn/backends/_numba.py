@@ -166,13 +166,15 @@ def _softmax_back_row(a, dy, out, i):
 
 
 # =========================================================================== tier 2: kernels
-def _bias_act(src, b, has_bias, code, p0, p1, z, a):
-    """Per row: ``z = src + b`` and ``a = f(z)`` with a bias; ``a = f(src)`` without.
+def _bias_act(src, b, has_bias, code, p0, p1, z, a, check):
+    """Per row: ``z = src + b`` and ``a = f(z)`` with a bias; ``a = f(src)`` without. With
+    ``check``, returns how many rows of ``src`` (after the bias) hold a NaN or infinity.
 
     dense_forward passes ``src`` = ``z`` (the product, biased in place); act_forward passes
     its read-only input as ``src`` and ``out`` as ``z`` and ``a``. ``a`` may be ``z``.
     """
     n, k = src.shape
+    bad = 0
     for i in prange(n):
         if has_bias:
             if code == SOFTMAX:
@@ -197,6 +199,13 @@ def _bias_act(src, b, has_bias, code, p0, p1, z, a):
         else:
             for j in range(k):
                 a[i, j] = _act(src[i, j], code, p0, p1)
+        if check:  # x - x is 0 for a finite x, NaN otherwise
+            row_bad = False
+            for j in range(k):
+                row_bad |= src[i, j] - src[i, j] != 0
+            if row_bad:
+                bad += 1
+    return bad
 
 
 def _act_grad(z, a, dy, has_dy, code, p0, p1, out):
@@ -487,7 +496,7 @@ def act_forward(z, code, p0, p1, out):
     """``out = f(z)`` (softmax per row); ``out`` may be ``z``."""
     p0, p1 = _params(z, p0, p1)
     _call(_bias_act_serial, _bias_act_parallel, z.size, z, _EMPTY[z.dtype], False, int(code),
-          p0, p1, out, out)
+          p0, p1, out, out, False)
 
 
 def act_derivative(z, a, code, p0, p1, out):
@@ -497,12 +506,14 @@ def act_derivative(z, a, code, p0, p1, out):
 
 
 def dense_forward(x, W, b, code, p0, p1, z, a):
-    """``z = x @ W + b``, ``a = f(z)``: one BLAS product, then one fused pass per row."""
+    """``z = x @ W + b``, ``a = f(z)``: one BLAS product, then one fused pass per row, which
+    also tells whether every element of ``z`` is finite (returned)."""
     p0, p1 = _params(z, p0, p1)
     _dot(x, W, z)
     has_bias = b is not None
-    _call(_bias_act_serial, _bias_act_parallel, z.size, z, b if has_bias else _EMPTY[z.dtype],
-          has_bias, int(code), p0, p1, z, a)
+    return _call(_bias_act_serial, _bias_act_parallel, z.size, z,
+                 b if has_bias else _EMPTY[z.dtype], has_bias, int(code), p0, p1, z, a,
+                 True) == 0
 
 
 def dense_backward(x, W, z, a, dy, code, p0, p1, dz, dW, db, dx):

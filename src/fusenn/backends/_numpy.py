@@ -63,12 +63,15 @@ def _act_backward(z: Array, a: Array, dy: Array, code: int, p0: float, p1: float
 
 # --------------------------------------------------------------------------- dense layer
 def dense_forward(x: Array, W: Array, b: Optional[Array], code: int, p0: float, p1: float,
-                  z: Array, a: Array) -> None:
-    np.matmul(x, W, out=z)
-    if b is not None:
-        z += b
-    if a is not z:
-        act_forward(z, code, p0, p1, a)
+                  z: Array, a: Array) -> bool:
+    # silent like the compiled kernels: the caller learns of a NaN or infinity from the result
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.matmul(x, W, out=z)
+        if b is not None:
+            z += b
+        if a is not z:
+            act_forward(z, code, p0, p1, a)
+    return bool(np.isfinite(z).all())
 
 
 def dense_backward(x: Array, W: Array, z: Array, a: Array, dy: Array, code: int, p0: float,

@@ -161,3 +161,12 @@ def test_without_a_writable_cache_directory_it_still_trains(tmp_path):
     assert "Numba cannot cache its kernels" in err and "NUMBA_CACHE_DIR" in err
     assert "in every process" in err
     assert np.isfinite(result["params"]).all()
+    # the scikit-learn face's own Numba kernels too (they were cached unconditionally)
+    code = ("import numpy as np, warnings; warnings.simplefilter('ignore')\n"
+            "from fusenn.sklearn import MLPClassifier\n"
+            "X = np.random.default_rng(0).normal(size=(40, 3)); y = (X[:, 0] > 0).astype(int)\n"
+            "print(MLPClassifier((5,), max_iter=3, random_state=0).fit(X, y).score(X, y))")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert 0.0 <= float(proc.stdout.strip().splitlines()[-1]) <= 1.0

@@ -80,7 +80,10 @@ class _JitOptions(TypedDict):
     error_model: Literal["python", "numpy"]
 
 
-_JIT = _JitOptions(cache=True, nogil=True, error_model="numpy")
+#: Cached on disk where the Numba backend found a writable cache directory (its probe, run
+#: once at import); compiled in every process otherwise, instead of failing to import.
+_JIT = _JitOptions(cache=bool(_numba_generated._JIT["cache"]), nogil=True,
+                   error_model="numpy")
 
 
 @njit(inline="always", **_JIT)

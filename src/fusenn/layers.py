@@ -369,7 +369,9 @@ class Dense(Layer):
         n = x.shape[0]
         z = self._out("z", n, self.n_out)
         a = z if code == _acts.LINEAR else self._out("a", n, self.n_out)
-        backends.get().dense_forward(x, self.W, self.b, code, p0, p1, z, a)
+        # (whether z is finite: the kernel's answer, which prediction reads instead of a pass)
+        self._z_finite = bool(backends.get().dense_forward(x, self.W, self.b, code, p0, p1, z,
+                                                           a))
         self._x, self._z, self._a = x, z, a
         return a
 

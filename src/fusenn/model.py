@@ -23,7 +23,7 @@ from . import _archive
 from . import activations as _acts
 from ._threads import thread_limits
 from ._typing import Array, ArrayLike, DTypeLike, Seed
-from ._validation import (all_finite, check_2d, check_batch, check_finite, check_positive,
+from ._validation import (check_2d, check_batch, check_finite, check_positive,
                           check_random_state, float_dtype)
 from .errors import ArgumentError, ArgumentTypeError, ShapeError
 from .layers import Activation, Dense, Layer
@@ -295,8 +295,8 @@ class Sequential:
 
     def _predict_batches(self, X: ArrayLike, batch_size: Optional[int]) -> Array:
         # Behind a Dense first layer, NaN or infinity in X is looked for where it lands: in
-        # that layer's pre-activation, which is smaller than X and already in cache (a pass
-        # over X itself cost a quarter of a medium network's prediction).
+        # that layer's pre-activation, by the dense kernel's own pass over it (a pass over X
+        # itself cost a quarter of a medium network's prediction).
         first = self.layers[0] if isinstance(self.layers[0], Dense) else None
         X = self._check_input(X, finite=first is None)
         if batch_size is None:
@@ -309,7 +309,7 @@ class Sequential:
             for i in range(0, X.shape[0], batch_size):
                 with np.errstate(invalid="ignore", over="ignore"):  # bad X is named below
                     parts.append(self._forward(X[i:i + batch_size], False))
-                if first is not None and not all_finite(first._z):
+                if first is not None and not first._z_finite:
                     check_finite(X, "X")
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 

@@ -187,16 +187,21 @@ def output_activation(name: str, out: np.ndarray) -> np.ndarray:
 
 
 def _dense(be: Any, x: Any, W: np.ndarray, b: np.ndarray, code: Code, z: np.ndarray,
-           a: np.ndarray, sparse: bool) -> None:
+           a: np.ndarray, sparse: bool, check: bool = False) -> bool:
     """One layer: ``z = x @ W + b``, ``a = f(z)`` (``code``: activation code and parameters),
-    through the fused dense kernel, or for a sparse ``x`` its product then the activation."""
+    through the fused dense kernel, or for a sparse ``x`` its product then the activation.
+    Returns whether every element of ``z`` is finite (the dense kernel's answer; for a sparse
+    ``x`` looked for only with ``check``, else True)."""
     if sparse:
         z[...] = safe_sparse_dot(x, W)
         z += b
         if a is not z:
             be.act_forward(z, *code, a)
-    else:
-        be.dense_forward(x, W, b, *code, z, a)
+        if not check:
+            return True
+        with np.errstate(invalid="ignore", over="ignore"):
+            return bool(np.isfinite(z.sum()))
+    return bool(be.dense_forward(x, W, b, *code, z, a))
 
 
 def predict_raw(X: Any, coefs: Sequence[np.ndarray], intercepts: Sequence[np.ndarray],
@@ -255,13 +260,11 @@ def predict_raw(X: Any, coefs: Sequence[np.ndarray], intercepts: Sequence[np.nda
                 act_buf = hidden[i][1]
                 a = z if act_buf is None else act_buf[:r]
                 layer_code = code
-            _dense(be, x, W, b, layer_code, z, a, sparse=i == 0 and sparse)
-            if i == 0 and check_finite is not None:
-                with np.errstate(invalid="ignore", over="ignore"):
-                    finite = np.isfinite(z.sum())
-                if not finite:
-                    check_finite()
-                    check_finite = None
+            finite = _dense(be, x, W, b, layer_code, z, a, i == 0 and sparse,
+                            check=i == 0 and check_finite is not None)
+            if i == 0 and check_finite is not None and not finite:
+                check_finite()
+                check_finite = None
             x = a
         output_activation(out_activation, out[start:stop])
     return out

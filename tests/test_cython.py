@@ -320,9 +320,33 @@ def _assert_same(got, want, tol):
         np.testing.assert_allclose(g, w, rtol=tol, atol=tol, err_msg=what)
 
 
+def _split_on(cy, monkeypatch, threads):
+    from fusenn import _threads
+
+    if not cy.SPLIT_EPOCH:
+        pytest.skip("built without OpenMP or the spin barrier: no split epoch")
+    monkeypatch.setattr(_threads, "SPLIT_FROM", 0)
+    monkeypatch.setattr(_threads, "busy_elsewhere", lambda cores=None: 0)
+    fusenn.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        fusenn.set_num_threads(None)
+
+
+@pytest.fixture(params=[1, 2, 3], ids=["one-thread", "split-2", "split-3"])
+def epoch_path(cy, request, monkeypatch):
+    """The one-thread epoch (the default for this problem's size), or the split epoch on 2
+    or 3 threads."""
+    if request.param == 1:
+        yield 1
+    else:
+        yield from _split_on(cy, monkeypatch, request.param)
+
+
 @pytest.mark.parametrize("opt", list(OPTIMIZERS))
 @pytest.mark.parametrize("loss", list(LOSSES))
-def test_train_epoch_matches_numpy_float64(cy, loss, opt):
+def test_train_epoch_matches_numpy_float64(cy, epoch_path, loss, opt):
     loss_code = LOSSES[loss]
     opt_code, settings = OPTIMIZERS[opt]
     prob = _problem(np.float64, loss_code)
@@ -416,17 +440,7 @@ def test_kernels_parallel_paths(cy, parallel):
 def split(cy, request, monkeypatch):
     """Make train_epoch take the column-split epoch on ``request.param`` threads (3 on a
     2-core machine: more threads than cores still meet at the barriers)."""
-    from fusenn import _threads
-
-    if not cy.SPLIT_EPOCH:
-        pytest.skip("built without OpenMP or the spin barrier: no split epoch")
-    monkeypatch.setattr(_threads, "SPLIT_FROM", 0)
-    monkeypatch.setattr(_threads, "busy_elsewhere", lambda cores=None: 0)
-    fusenn.set_num_threads(request.param)
-    try:
-        yield request.param
-    finally:
-        fusenn.set_num_threads(None)
+    yield from _split_on(cy, monkeypatch, request.param)
 
 
 def test_the_split_epoch_is_chosen_by_the_policy(cy, split, monkeypatch):
@@ -450,19 +464,6 @@ def test_the_split_epoch_is_chosen_by_the_policy(cy, split, monkeypatch):
     assert _threads.split_threads(work) == 1
     np.testing.assert_array_equal(
         run_epochs(cy, prob, 8, ref.LOSS_SOFTMAX_XENT, ref.OPT_SGD, hyper)[0], serial[0])
-
-
-@pytest.mark.parametrize("opt", list(OPTIMIZERS))
-@pytest.mark.parametrize("loss", list(LOSSES))
-def test_split_epoch_matches_numpy_float64(cy, split, loss, opt):
-    loss_code = LOSSES[loss]
-    opt_code, settings = OPTIMIZERS[opt]
-    prob = _problem(np.float64, loss_code)
-    hyper = _hyper(settings)
-    got = run_epochs(cy, prob, 5, loss_code, opt_code, hyper)
-    want = run_epochs(ref, prob, 5, loss_code, opt_code, hyper)
-    assert got[3] == [6, 6]
-    _assert_same(got, want, 1e-10)
 
 
 @pytest.mark.parametrize("widths", [(7, 11, 6, 3), (5, 1, 2), (2, 9, 1)])

@@ -44,9 +44,9 @@ is). ``tiny`` is the smallest normal number of the dtype: moments below it are f
 
 ``train_epoch(...) -> (accumulated loss, t)``
     a whole epoch of mini-batches in one call (see :mod:`._engine`): for each batch of the
-    permutation, the gathered rows go forward (``matmul``, bias, the generated activation
-    ``_act``), through the output kernel above, backward (``_act_back``) and through
-    ``sgd_step`` or ``adam_step``.
+    permutation, the gathered rows go forward (``matmul``, bias, the generated activation),
+    through the output kernel above, backward (the generated activation's backward) and
+    through ``sgd_step`` or ``adam_step``.
 ``matmul(a, trans_a, b, trans_b, out, address)``
     ``out = op(a) @ op(b)`` through the CBLAS gemm at ``address`` (NumPy's own BLAS, found by
     :func:`gemm_address`), or ``np.dot`` when ``address`` is 0.
@@ -62,10 +62,10 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from ..backends import _blas
-from .._activation_table import LINEAR, RELU, SIGMOID, TANH
+from .._activation_table import RELU, SIGMOID, TANH
 from ..backends import _numba_generated
-from ..backends._numba_generated import (_act, _act_back, _b_linear, _b_relu, _b_sigmoid,
-                                        _b_tanh, _f_linear, _f_relu, _f_sigmoid, _f_tanh)
+from ..backends._numba_generated import (_b_linear, _b_relu, _b_sigmoid, _b_tanh, _f_linear,
+                                        _f_relu, _f_sigmoid, _f_tanh)
 
 #: ``_typed(x, value)``: ``value`` in the float type of ``x`` (the generated helper, untyped).
 _typed: Any = _numba_generated._typed
@@ -373,22 +373,16 @@ def _bias_act_with(f: Any, z: np.ndarray, b: np.ndarray, a: np.ndarray, p0: floa
 def _bias_act(z: np.ndarray, b: np.ndarray, a: np.ndarray, act: int, p0: float,
               p1: float) -> None:
     """``z += b`` row by row, then ``a = f(z)`` (``a`` may be ``z``) with the generated
-    scalar activation ``act``: scikit-learn's four activations each have their own loop (which
-    vectorises), others go through the per-element dispatch ``_act``."""
+    scalar activation ``act``, one of scikit-learn's four (:data:`._engine.HIDDEN`), each in
+    its own loop (which vectorises)."""
     if act == RELU:
         _bias_act_with(_f_relu, z, b, a, p0, p1)
     elif act == TANH:
         _bias_act_with(_f_tanh, z, b, a, p0, p1)
     elif act == SIGMOID:
         _bias_act_with(_f_sigmoid, z, b, a, p0, p1)
-    elif act == LINEAR:
+    else:  # LINEAR (scikit-learn's identity)
         _bias_act_with(_f_linear, z, b, a, p0, p1)
-    else:
-        for k in range(z.shape[0]):
-            for j in range(z.shape[1]):
-                v = z[k, j] + b[j]
-                z[k, j] = v
-                a[k, j] = _act(v, act, p0, p1)
 
 
 @njit(**_JIT)
@@ -426,12 +420,8 @@ def _act_backward(dy: np.ndarray, z: np.ndarray, a: np.ndarray, act: int, p0: fl
         _act_backward_with(_b_tanh, dy, z, a, p0, p1)
     elif act == SIGMOID:
         _act_backward_with(_b_sigmoid, dy, z, a, p0, p1)
-    elif act == LINEAR:
+    else:  # LINEAR
         _act_backward_with(_b_linear, dy, z, a, p0, p1)
-    else:
-        for k in range(dy.shape[0]):
-            for j in range(dy.shape[1]):
-                dy[k, j] = _act_back(dy[k, j], z[k, j], a[k, j], act, p0, p1)
 
 
 @njit(**_JIT)

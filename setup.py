@@ -318,7 +318,7 @@ def _generate():
 
 
 SOURCES = ["csrc/_generated.pxi", "csrc/_kernels.pxi", "csrc/_boundary.pxi", "csrc/_defs.pxi",
-           "csrc/fusenn_math.h"]
+           "csrc/fusenn_math.h", "csrc/fusenn_rowmm.h"]
 
 
 def _extensions():

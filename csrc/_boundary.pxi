@@ -569,3 +569,59 @@ def _copy_back(buf, arr):
         flat = arr.reshape(-1)
         n = min(flat.shape[0], buf.shape[0])
         flat[:n] = buf[:n]
+
+
+# ------------------------------------------------------- the split epoch's row products
+# Not part of the kernel contract: the two products of fusenn_rowmm.h on NumPy arrays, so that
+# the tests can check them against NumPy in this build (with AVX2 or without) at any shape.
+
+def _rowmm_arrays(X, idx, Py_ssize_t xoff, Py_ssize_t K, B, Py_ssize_t n, C, str b_name,
+                  Py_ssize_t b_rows, Py_ssize_t c_rows):
+    """Check the operands of :func:`rowmm_nn` / :func:`rowmm_tn`; the row pointers."""
+    cdef cnp.ndarray Xa = _c_array(X, "X", 2, cnp.NPY_FLOAT, False)
+    cdef cnp.ndarray Ba = _c_array(B, b_name, 2, cnp.NPY_FLOAT, False)
+    cdef cnp.ndarray Ca = _c_array(C, "out", 2, cnp.NPY_FLOAT, True)
+    ia = _as_i64(idx, "idx")
+    if ia.size and (ia.min() < 0 or ia.max() >= cnp.PyArray_DIM(Xa, 0)):
+        raise _ArgumentError("idx holds a row outside X")
+    if xoff < 0 or K < 0 or xoff + K > cnp.PyArray_DIM(Xa, 1):
+        raise _ArgumentError(f"columns [{xoff}, {xoff + K}) outside X's "
+                             f"{cnp.PyArray_DIM(Xa, 1)}")
+    if n < 0 or cnp.PyArray_DIM(Ba, 0) < b_rows or cnp.PyArray_DIM(Ba, 1) < n:
+        raise _ArgumentError(f"{b_name} is smaller than ({b_rows}, {n})")
+    if cnp.PyArray_DIM(Ca, 0) < c_rows or cnp.PyArray_DIM(Ca, 1) < n:
+        raise _ArgumentError(f"out is smaller than ({c_rows}, {n})")
+    rows = np.asarray(ia, dtype=np.uintp) * (cnp.PyArray_DIM(Xa, 1) * 4) + \
+        np.uintp(<size_t>cnp.PyArray_DATA(Xa))
+    return Xa, Ba, Ca, rows
+
+
+def rowmm_nn(X, idx, Py_ssize_t xoff, Py_ssize_t K, W, Py_ssize_t n, Z):
+    """``Z[:, :n] = X[idx, xoff:xoff + K] @ W[:K, :n]`` (float32, C-contiguous) by the split
+    epoch's forward kernel."""
+    Xa, Wa, Za, rows = _rowmm_arrays(X, idx, xoff, K, W, n, Z, "W", K, np.size(idx))
+    cdef const size_t[::1] r = rows
+    cdef const float* const* xp = <const float* const*>&r[0] if r.shape[0] else NULL
+    cdef Py_ssize_t m = r.shape[0]
+    cdef Py_ssize_t ldw = cnp.PyArray_DIM(<cnp.ndarray>Wa, 1)
+    cdef Py_ssize_t ldz = cnp.PyArray_DIM(<cnp.ndarray>Za, 1)
+    cdef const float* Wp = <const float*>cnp.PyArray_DATA(<cnp.ndarray>Wa)
+    cdef float* Zp = <float*>cnp.PyArray_DATA(<cnp.ndarray>Za)
+    with nogil:
+        fusenn_rowmm_nn(xp, xoff, m, K, Wp, ldw, n, Zp, ldz)
+
+
+def rowmm_tn(X, idx, Py_ssize_t xoff, Py_ssize_t K, D, Py_ssize_t n, double alpha,
+             double beta, G):
+    """``G[:K, :n] = alpha X[idx, xoff:xoff + K]^T @ D[:, :n] + beta G[:K, :n]`` (float32,
+    C-contiguous; ``D`` has ``len(idx)`` rows) by the split epoch's weight-gradient kernel."""
+    Xa, Da, Ga, rows = _rowmm_arrays(X, idx, xoff, K, D, n, G, "D", np.size(idx), K)
+    cdef const size_t[::1] r = rows
+    cdef const float* const* xp = <const float* const*>&r[0] if r.shape[0] else NULL
+    cdef Py_ssize_t m = r.shape[0]
+    cdef Py_ssize_t ldd = cnp.PyArray_DIM(<cnp.ndarray>Da, 1)
+    cdef Py_ssize_t ldg = cnp.PyArray_DIM(<cnp.ndarray>Ga, 1)
+    cdef const float* Dp = <const float*>cnp.PyArray_DATA(<cnp.ndarray>Da)
+    cdef float* Gp = <float*>cnp.PyArray_DATA(<cnp.ndarray>Ga)
+    with nogil:
+        fusenn_rowmm_tn(xp, xoff, m, K, Dp, ldd, n, <float>alpha, <float>beta, Gp, ldg)

@@ -31,6 +31,7 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport (cos, cosf, erf, erff, expm1, expm1f, fabs, fabsf, isfinite,
                         log, log1p, log1pf, pow, sin, sinf, sqrt, sqrtf, tanh)
 from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 cimport numpy as cnp
@@ -61,11 +62,25 @@ cdef extern from "fusenn_math.h":
     void fusenn_barrier_wait(fusenn_barrier* b, int team) noexcept nogil
     int fusenn_team_size() noexcept nogil
 
+cdef extern from "fusenn_rowmm.h":
+    int FUSENN_ROWMM
+    void fusenn_rowmm_nn(const float* const* x, Py_ssize_t xoff, Py_ssize_t m, Py_ssize_t K,
+                         const float* W, Py_ssize_t ldw, Py_ssize_t n, float* Z,
+                         Py_ssize_t ldz) noexcept nogil
+    void fusenn_rowmm_tn(const float* const* x, Py_ssize_t xoff, Py_ssize_t m, Py_ssize_t K,
+                         const float* D, Py_ssize_t ldd, Py_ssize_t n, float alpha, float beta,
+                         float* G, Py_ssize_t ldg) noexcept nogil
+    void fusenn_rowmm_prefetch(const float* base, Py_ssize_t stride, const int64_t* idx,
+                               Py_ssize_t m, Py_ssize_t off, Py_ssize_t K) noexcept nogil
+
 NAME = "cython"
 #: Whether this extension was compiled with OpenMP (``prange`` runs in parallel).
 OPENMP = bool(FUSENN_HAVE_OPENMP)
 #: Whether train_epoch can split its layers between threads (OpenMP and the spin barrier).
 SPLIT_EPOCH = bool(FUSENN_HAVE_SPIN_BARRIER)
+#: Whether the split epoch's float32 products run on the row-pointer kernels of
+#: ``fusenn_rowmm.h`` (AVX2 and FMA builds) instead of gathering each batch for BLAS.
+ROWMM = bool(FUSENN_ROWMM)
 #: Whether this is a debug or sanitizer build (bounds checking; no AVX2 twin is built).
 DEBUG_BUILD = bool(FUSENN_DEBUG_BUILD)
 

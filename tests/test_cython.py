@@ -10,6 +10,7 @@ The tests skip when the extension is not built, unless ``FUSENN_REQUIRE_BACKENDS
 """
 from __future__ import annotations
 
+import importlib
 import os
 import tracemalloc
 
@@ -521,6 +522,90 @@ def test_split_epoch_stops_at_a_diverging_batch(cy, split):
     assert results[0][0] == results[1][0] == 4
     np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(results[0][2], results[1][2], rtol=1e-10)
+
+
+def _row_product_modules():
+    """Every build of the extension this machine can run: both carry fusenn_rowmm.h's two
+    products (vectorised where FUSENN_ROWMM, plain loops elsewhere)."""
+    from fusenn.backends import _cython
+
+    mods = [pytest.importorskip("fusenn._cykernels")]
+    if _cython.cpu_has_avx2_fma():
+        try:
+            mods.append(importlib.import_module("fusenn._cykernels_avx2"))
+        except ImportError:  # (built without the AVX2 twin)
+            pass
+    return mods
+
+
+@pytest.mark.parametrize("K", [1, 7, 8, 9, 64, 65, 257, 300])
+def test_row_products_match_numpy(cy, K):
+    """The split epoch's float32 products over row pointers, at every tiling edge: rows not a
+    multiple of the tile's 4, full 24-column tiles, last blocks of 9-23 columns (masked
+    tiles) and of 1-8 (dot products), k past a 64-block and past the forward's 256-block of
+    transposed columns, operands with wider rows than the product's (``extra``), and the
+    weight gradient's alpha and beta. Columns outside the product are left alone."""
+    rng = np.random.default_rng(K)
+    for mod in _row_product_modules():
+        for m, n, extra in [(1, 1, 0), (3, 4, 3), (5, 8, 0), (4, 9, 1), (9, 17, 0),
+                            (33, 24, 0), (2, 25, 3), (32, 100, 0), (7, 101, 5), (16, 48, 1)]:
+            X = rng.standard_normal((40, K + 5)).astype(np.float32)
+            idx = rng.integers(0, 40, m)
+            x = X[idx, 2:2 + K].astype(np.float64)
+            W = rng.standard_normal((K, n + extra)).astype(np.float32)
+            Z = np.full((m, n + extra), 7.0, np.float32)
+            mod.rowmm_nn(X, idx, 2, K, W, n, Z)
+            np.testing.assert_allclose(Z[:, :n], x @ W[:, :n], rtol=2e-5, atol=2e-5 * K)
+            assert (Z[:, n:] == 7).all()
+            D = rng.standard_normal((m, n + extra)).astype(np.float32)
+            G0 = rng.standard_normal((K, n + extra)).astype(np.float32)
+            for alpha, beta in ((1.0, 0.0), (-0.1, 1.0), (2.0, 0.5)):
+                G = G0.copy()
+                mod.rowmm_tn(X, idx, 2, K, D, n, alpha, beta, G)
+                want = alpha * (x.T @ D[:, :n]) + beta * G0[:, :n]
+                np.testing.assert_allclose(G[:, :n], want, rtol=2e-5, atol=4e-5 * m)
+                assert (G[:, n:] == G0[:, n:]).all()
+
+
+def test_row_products_check_their_operands(cy):
+    X = np.ones((4, 6), np.float32)
+    W = np.ones((3, 5), np.float32)
+    Z = np.zeros((2, 5), np.float32)
+    for mod in _row_product_modules():
+        mod.rowmm_nn(X, [0, 3], 1, 3, W, 5, Z)
+        assert (Z == 3).all()
+        with bad_input(ValueError, match="outside X"):
+            mod.rowmm_nn(X, [0, 4], 1, 3, W, 5, Z)
+        with bad_input(ValueError, match=r"columns \[4, 7\)"):
+            mod.rowmm_nn(X, [0, 3], 4, 3, W, 5, Z)
+        with bad_input(ValueError, match="W is smaller"):
+            mod.rowmm_nn(X, [0, 3], 1, 3, W, 6, Z)
+        with bad_input(ValueError, match="out is smaller"):
+            mod.rowmm_tn(X, [0, 3], 1, 4, Z, 5, 1.0, 0.0, W)
+        with bad_input(ValueError, match="X has dtype float64"):
+            mod.rowmm_nn(X.astype(np.float64), [0, 3], 1, 3, W, 5, Z)
+
+
+@pytest.mark.parametrize("opt", ["sgd", "sgd-momentum-wd", "adam"])
+def test_split_epoch_row_products_against_blas(cy, split, opt):
+    """float32 split epochs whose products run on the row-pointer kernels (where built)
+    agree with the same epochs gathering each batch for BLAS, and with the oracle: widths
+    with full tiles, masked tiles and dot-product columns, plain SGD (the update inside the
+    product) and optimisers updating by blocks of rows."""
+    opt_code, settings = OPTIMIZERS[opt]
+    prob = _problem(np.float32, ref.LOSS_SOFTMAX_XENT, widths=(61, 53, 30, 7), n=45)
+    hyper = _hyper(settings)
+    previous = cy.use_rowmm(True)
+    try:
+        assert cy.use_rowmm(True) == cy.ROWMM  # (no effect where the kernels are not built)
+        rows = run_epochs(cy, prob, 16, ref.LOSS_SOFTMAX_XENT, opt_code, hyper)
+        cy.use_rowmm(False)
+        blas = run_epochs(cy, prob, 16, ref.LOSS_SOFTMAX_XENT, opt_code, hyper)
+    finally:
+        cy.use_rowmm(previous)
+    want = run_epochs(ref, prob, 16, ref.LOSS_SOFTMAX_XENT, opt_code, hyper)
+    _assert_same(rows, blas, 1e-4)
+    _assert_same(rows, want, 1e-4)
 
 
 # --------------------------------------------------------------------------- allocation

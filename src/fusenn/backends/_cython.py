@@ -106,6 +106,10 @@ OPENMP = bool(_ext.OPENMP)
 #: (OpenMP and GCC's or clang's atomics; see ``_epoch_split`` in ``csrc/_kernels.pxi`` and
 #: :func:`fusenn._threads.split_threads`).
 SPLIT_EPOCH = bool(_ext.SPLIT_EPOCH)
+#: Whether the split epoch's float32 products run on the row-pointer kernels of
+#: ``csrc/fusenn_rowmm.h`` (the AVX2 build) instead of gathering each batch for BLAS;
+#: ``use_rowmm(False)`` turns them off (for benchmarks and tests comparing the two).
+ROWMM = bool(_ext.ROWMM)
 
 act_forward = _ext.act_forward
 act_derivative = _ext.act_derivative
@@ -124,3 +128,4 @@ rmsprop_update = _ext.rmsprop_update
 adagrad_update = _ext.adagrad_update
 train_epoch = _ext.train_epoch
 set_parallel_threshold = _ext.set_parallel_threshold
+use_rowmm = _ext.use_rowmm

@@ -1,0 +1,405 @@
+/* fusenn_rowmm.h: the two single-precision products of the split training epoch
+   (_split_worker in _kernels.pxi), with the mini-batch given as row pointers.
+
+     fusenn_rowmm_nn:  Z[i, j] = sum_k x_i[k] W[k, j]                       (forward)
+     fusenn_rowmm_tn:  G[k, j] = alpha sum_i x_i[k] D[i, j] + beta G[k, j]   (x^T dz)
+
+   x_i is row i of the batch wherever it lies: for the first layer, the training row itself,
+   so that the batch is never gathered into a buffer. Both products are thin (a few dozen
+   rows), where OpenBLAS spends a good part of each call packing its operands; these kernels
+   read the operands where they are, in register tiles of 4 rows by 24 columns (12 AVX2
+   accumulators; the first operand's scalars broadcast, the second's 24-column panel reused
+   across the rows). The forward runs over blocks of 64 k so that its panel of W stays in the
+   L1 cache. A last block of 9 to 23 columns takes a tile of 4 x 16 or 4 x 24 under a lane
+   mask. Lanes past the last column read the next columns of the same operand (the next
+   row's, for its last columns): only the operand's last row is loaded under the mask, so no
+   kernel reads past an operand's end, and the extra lanes are dropped at the masked store.
+   Rows missing from a last tile read a real row and write to a scratch tile. Up to 8 last
+   columns are dot products along k instead, where a masked 8-wide vector would waste most
+   of its lanes: the forward's from those columns of W transposed (blocks of 256 k on the
+   stack), the weight gradient's with x_i[k : k + 8] as the vector.
+
+   With AVX2 and FMA (the _cykernels_avx2 build) FUSENN_ROWMM is 1; elsewhere the same two
+   functions are plain loops and FUSENN_ROWMM is 0 (the epoch then gathers the batch and
+   calls BLAS instead; the tests check both builds' functions against NumPy). */
+#ifndef FUSENN_ROWMM_H
+#define FUSENN_ROWMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* A hint: bring x_i[off : off + K] of the rows base + idx[i] * stride, i < m, towards the L2
+   cache (the split epoch asks for the next batch's rows while it works on this one). */
+static inline void fusenn_rowmm_prefetch(const float* base, ptrdiff_t stride,
+                                         const int64_t* idx, ptrdiff_t m, ptrdiff_t off,
+                                         ptrdiff_t K) {
+#if defined(__GNUC__)
+    for (ptrdiff_t i = 0; i < m; i++) {
+        const float* row = base + idx[i] * stride + off;
+        for (ptrdiff_t k = 0; k < K; k += 16)
+            __builtin_prefetch(row + k, 0, 2);
+        __builtin_prefetch(row + K - 1, 0, 2);
+    }
+#else
+    (void)base; (void)stride; (void)idx; (void)m; (void)off; (void)K;
+#endif
+}
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__GNUC__)
+#include <immintrin.h>
+#define FUSENN_ROWMM 1
+
+#define FUSENN_RM_INLINE static inline __attribute__((always_inline))
+#define FUSENN_RM_KC 64   /* k per block of the forward: a 64 x 24 panel of W is 6 KiB */
+#define FUSENN_RM_NC 24   /* columns per full tile */
+#define FUSENN_RM_KT 256  /* k per block of the forward's last columns transposed */
+
+/* lanes [0, w) on */
+FUSENN_RM_INLINE __m256i fusenn_rm_mask(int w) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(w), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* One term of a tile's sums: s[r][v] += p[r][off] b[8 v : 8 v + 8], r < mr, v < nv; b's last
+   vector loaded under mk when ``lastmask``. The operands needing fewer registers are loaded
+   first (the mr broadcasts or the nv vectors of b), so that with the mr nv accumulators at
+   most 16 vector registers are live. mr, nv and lastmask are constants at every call, so the
+   accumulators live in registers. */
+FUSENN_RM_INLINE void fusenn_rm_step(const int mr, const int nv, const int lastmask,
+                                     __m256 s[8][4], const float* const* p, ptrdiff_t off,
+                                     const float* b, __m256i mk) {
+    __m256 bv[4], xv[8];
+    if (nv > mr) {
+        for (int r = 0; r < mr; r++)
+            xv[r] = _mm256_broadcast_ss(p[r] + off);
+        for (int v = 0; v < nv; v++) {
+            __m256 q = (lastmask && v == nv - 1) ? _mm256_maskload_ps(b + 8 * v, mk)
+                                                 : _mm256_loadu_ps(b + 8 * v);
+            for (int r = 0; r < mr; r++)
+                s[r][v] = _mm256_fmadd_ps(xv[r], q, s[r][v]);
+        }
+    } else {
+        for (int v = 0; v < nv; v++)
+            bv[v] = (lastmask && v == nv - 1) ? _mm256_maskload_ps(b + 8 * v, mk)
+                                              : _mm256_loadu_ps(b + 8 * v);
+        for (int r = 0; r < mr; r++) {
+            __m256 x = _mm256_broadcast_ss(p[r] + off);
+            for (int v = 0; v < nv; v++)
+                s[r][v] = _mm256_fmadd_ps(x, bv[v], s[r][v]);
+        }
+    }
+}
+
+/* Store a tile: c[r][0:8 nv] = s[r] (the last vector under mk when ``masked``). */
+FUSENN_RM_INLINE void fusenn_rm_store(const int mr, const int nv, const int masked,
+                                      __m256 s[8][4], float* const* c, __m256i mk) {
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < nv; v++) {
+            if (masked && v == nv - 1)
+                _mm256_maskstore_ps(c[r] + 8 * v, mk, s[r][v]);
+            else
+                _mm256_storeu_ps(c[r] + 8 * v, s[r][v]);
+        }
+}
+
+/* Forward tile: c[r][0:8 nv] (+)= sum_{k < kb} a[r][k] w[k ldw + 0:8 nv], r < mr (kb >= 1).
+   ``masked``: the last vector's lanes past mk are dropped, and w's last row loaded under mk. */
+FUSENN_RM_INLINE void fusenn_rm_tile_nn(const int mr, const int nv, const int masked,
+                                        const float* const* a, const float* w, ptrdiff_t ldw,
+                                        ptrdiff_t kb, float* const* c, int acc, __m256i mk) {
+    __m256 s[8][4];
+    ptrdiff_t k;
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < nv; v++)
+            s[r][v] = !acc ? _mm256_setzero_ps()
+                      : (masked && v == nv - 1) ? _mm256_maskload_ps(c[r] + 8 * v, mk)
+                                                : _mm256_loadu_ps(c[r] + 8 * v);
+    for (k = 0; k < kb - 1; k++, w += ldw)
+        fusenn_rm_step(mr, nv, 0, s, a, k, w, mk);
+    fusenn_rm_step(mr, nv, masked, s, a, k, w, mk);
+    fusenn_rm_store(mr, nv, masked, s, c, mk);
+}
+
+/* One row block [i, i + mr) of the forward over columns [j, j + 8 nv) and k in [k0, k0 + kb):
+   rows past m read row i and write to ``scratch`` (mr x 24 floats, mr <= 4). */
+FUSENN_RM_INLINE void fusenn_rm_rows_nn(const int mr, const int nv, const int masked,
+                                        const float* const* x, ptrdiff_t xoff, ptrdiff_t i,
+                                        ptrdiff_t m, const float* W, ptrdiff_t ldw, float* Z,
+                                        ptrdiff_t ldz, ptrdiff_t j, ptrdiff_t k0, ptrdiff_t kb,
+                                        float* scratch, __m256i mk) {
+    const float* a[8];
+    float* c[8];
+    for (int r = 0; r < mr; r++) {
+        int real = i + r < m;
+        a[r] = x[real ? i + r : i] + xoff + k0;
+        c[r] = real ? Z + (i + r) * ldz + j : scratch + r * FUSENN_RM_NC;
+    }
+    fusenn_rm_tile_nn(mr, nv, masked, a, W + k0 * ldw + j, ldw, kb, c, k0 > 0, mk);
+}
+
+/* w <= 8 columns of the forward as dot products along k: Z[i, c] (+)= x_i[xoff : xoff + K] .
+   wt[c ldwt : c ldwt + K], c < w (adding to Z when ``acc``); ``rr`` rows at a time (2 when
+   w <= 4, so that 8 or fewer accumulators are live). The last partial vector of both is
+   loaded under a mask. */
+FUSENN_RM_INLINE void fusenn_rm_dots(const int w, const int rr, const float* const* x,
+                                     ptrdiff_t xoff, ptrdiff_t m, ptrdiff_t K, const float* wt,
+                                     ptrdiff_t ldwt, float* Z, ptrdiff_t ldz, int acc) {
+    __m256 s[2][8];
+    float lanes[8];
+    __m256i mk = fusenn_rm_mask((int)(K % 8));
+    for (ptrdiff_t i = 0; i < m; i += rr) {
+        const float* a[2];
+        int nr = (int)(m - i < rr ? m - i : rr);
+        for (int r = 0; r < rr; r++) {
+            a[r] = x[r < nr ? i + r : i] + xoff;
+            for (int c = 0; c < w; c++)
+                s[r][c] = _mm256_setzero_ps();
+        }
+        ptrdiff_t k = 0;
+        for (; k + 8 <= K; k += 8)
+            for (int r = 0; r < rr; r++) {
+                __m256 xv = _mm256_loadu_ps(a[r] + k);
+                for (int c = 0; c < w; c++)
+                    s[r][c] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(wt + c * ldwt + k), s[r][c]);
+            }
+        if (k < K)
+            for (int r = 0; r < rr; r++) {
+                __m256 xv = _mm256_maskload_ps(a[r] + k, mk);
+                for (int c = 0; c < w; c++)
+                    s[r][c] = _mm256_fmadd_ps(xv, _mm256_maskload_ps(wt + c * ldwt + k, mk),
+                                              s[r][c]);
+            }
+        for (int r = 0; r < nr; r++)
+            for (int c = 0; c < w; c++) {
+                float* z = Z + (i + r) * ldz + c;
+                _mm256_storeu_ps(lanes, s[r][c]);
+                *z = (acc ? *z : 0.0f) + (((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
+                                          + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7])));
+            }
+    }
+}
+
+/* The last w <= 8 columns of the weight gradient, along k: G[k:k+8, c] from the sums over i
+   of x_i[k:k+8] D[i, c] (``rr`` blocks of 8 k at a time, 2 when w <= 4), written back a
+   row at a time. */
+FUSENN_RM_INLINE void fusenn_rm_tail_tn(const int w, const int rr, const float* const* x,
+                                        ptrdiff_t xoff, ptrdiff_t m, ptrdiff_t K,
+                                        const float* D, ptrdiff_t ldd, float alpha, float beta,
+                                        float* G, ptrdiff_t ldg) {
+    __m256 s[2][8];
+    float lanes[8][8];
+    for (ptrdiff_t k = 0; k < K; k += 8 * rr) {
+        __m256i mk[2];
+        int nk[2];
+        for (int r = 0; r < rr; r++) {
+            ptrdiff_t left = K - k - 8 * r;
+            nk[r] = left <= 0 ? 0 : (left < 8 ? (int)left : 8);
+            mk[r] = fusenn_rm_mask(nk[r]);
+            for (int c = 0; c < w; c++)
+                s[r][c] = _mm256_setzero_ps();
+        }
+        for (ptrdiff_t i = 0; i < m; i++) {
+            const float* xi = x[i] + xoff + k;
+            const float* di = D + i * ldd;
+            for (int r = 0; r < rr; r++) {
+                __m256 xv = nk[r] == 8 ? _mm256_loadu_ps(xi + 8 * r)
+                                       : _mm256_maskload_ps(xi + 8 * r, mk[r]);
+                for (int c = 0; c < w; c++)
+                    s[r][c] = _mm256_fmadd_ps(xv, _mm256_broadcast_ss(di + c), s[r][c]);
+            }
+        }
+        for (int r = 0; r < rr; r++) {
+            for (int c = 0; c < w; c++)
+                _mm256_storeu_ps(lanes[c], s[r][c]);
+            for (int q = 0; q < nk[r]; q++) {
+                float* g = G + (k + 8 * r + q) * ldg;
+                for (int c = 0; c < w; c++)
+                    g[c] = beta == 0.0f ? alpha * lanes[c][q] : alpha * lanes[c][q] + beta * g[c];
+            }
+        }
+    }
+}
+
+/* Z[i, 0:n] = x_i[xoff : xoff + K] W[0:K, 0:n] for i < m (W row stride ldw, Z's ldz). */
+static void fusenn_rowmm_nn(const float* const* x, ptrdiff_t xoff, ptrdiff_t m, ptrdiff_t K,
+                            const float* W, ptrdiff_t ldw, ptrdiff_t n, float* Z, ptrdiff_t ldz) {
+    float scratch[4 * FUSENN_RM_NC], wt[8 * FUSENN_RM_KT];
+    ptrdiff_t i, j, k0, kb, q, full;
+    int c, w, nv;
+    __m256i mk, all = fusenn_rm_mask(8);
+    if (m <= 0 || n <= 0)
+        return;
+    if (K <= 0) {
+        for (i = 0; i < m; i++)
+            memset(Z + i * ldz, 0, (size_t)n * sizeof(float));
+        return;
+    }
+    memset(scratch, 0, sizeof(scratch));
+    full = n / FUSENN_RM_NC;
+    j = full * FUSENN_RM_NC;
+    w = (int)(n - j);
+    nv = (w + 7) / 8;
+    mk = fusenn_rm_mask(w - 8 * (nv - 1));
+    for (k0 = 0; k0 < K; k0 += FUSENN_RM_KC) {
+        kb = K - k0 < FUSENN_RM_KC ? K - k0 : FUSENN_RM_KC;
+        for (j = 0; j < full * FUSENN_RM_NC; j += FUSENN_RM_NC)
+            for (i = 0; i < m; i += 4)
+                fusenn_rm_rows_nn(4, 3, 0, x, xoff, i, m, W, ldw, Z, ldz, j, k0, kb, scratch,
+                                  all);
+        if (nv == 3)
+            for (i = 0; i < m; i += 4)
+                fusenn_rm_rows_nn(4, 3, 1, x, xoff, i, m, W, ldw, Z, ldz, j, k0, kb, scratch,
+                                  mk);
+        else if (nv == 2)
+            for (i = 0; i < m; i += 4)
+                fusenn_rm_rows_nn(4, 2, 1, x, xoff, i, m, W, ldw, Z, ldz, j, k0, kb, scratch,
+                                  mk);
+    }
+    for (k0 = 0; nv == 1 && k0 < K; k0 += FUSENN_RM_KT) {  /* up to 8 columns left */
+        kb = K - k0 < FUSENN_RM_KT ? K - k0 : FUSENN_RM_KT;
+        for (c = 0; c < w; c++)
+            for (q = 0; q < kb; q++)
+                wt[c * FUSENN_RM_KT + q] = W[(k0 + q) * ldw + j + c];
+        switch (w) {
+#define FUSENN_RM_DOTS(w_, rr_) \
+            case w_: fusenn_rm_dots(w_, rr_, x, xoff + k0, m, kb, wt, FUSENN_RM_KT, Z + j, ldz, \
+                                    k0 > 0); break;
+            FUSENN_RM_DOTS(1, 2) FUSENN_RM_DOTS(2, 2) FUSENN_RM_DOTS(3, 2) FUSENN_RM_DOTS(4, 2)
+            FUSENN_RM_DOTS(5, 1) FUSENN_RM_DOTS(6, 1) FUSENN_RM_DOTS(7, 1)
+            default: FUSENN_RM_DOTS(8, 1)
+#undef FUSENN_RM_DOTS
+        }
+    }
+}
+
+/* Weight-gradient tile: c[r][0:8 nv] = alpha sum_{i < m} x_i[koff + o[r]] d[i ldd + 0:8 nv]
+   (+ beta c[r], when beta != 0), r < mr (m >= 1; masked as in fusenn_rm_tile_nn, d's last
+   row loaded under mk). */
+FUSENN_RM_INLINE void fusenn_rm_tile_tn(const int mr, const int nv, const int masked,
+                                        const float* const* x, ptrdiff_t koff,
+                                        const ptrdiff_t* o, ptrdiff_t m, const float* d,
+                                        ptrdiff_t ldd, float alpha, float beta,
+                                        float* const* c, __m256i mk) {
+    __m256 s[8][4];
+    const float* p[8];
+    ptrdiff_t i;
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < nv; v++)
+            s[r][v] = _mm256_setzero_ps();
+    for (i = 0; i < m; i++, d += ldd) {
+        for (int r = 0; r < mr; r++)
+            p[r] = x[i] + koff + o[r];
+        if (i < m - 1)
+            fusenn_rm_step(mr, nv, 0, s, p, 0, d, mk);
+        else
+            fusenn_rm_step(mr, nv, masked, s, p, 0, d, mk);
+    }
+    if (alpha != 1.0f || beta != 0.0f) {
+        __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+        for (int r = 0; r < mr; r++)
+            for (int v = 0; v < nv; v++) {
+                s[r][v] = _mm256_mul_ps(va, s[r][v]);
+                if (beta != 0.0f)
+                    s[r][v] = _mm256_fmadd_ps(vb, (masked && v == nv - 1)
+                                                  ? _mm256_maskload_ps(c[r] + 8 * v, mk)
+                                                  : _mm256_loadu_ps(c[r] + 8 * v), s[r][v]);
+            }
+    }
+    fusenn_rm_store(mr, nv, masked, s, c, mk);
+}
+
+/* One block [k, k + mr) of G's rows over columns [j, j + 8 nv): rows past K read x_i[xoff + k]
+   and write to ``scratch`` (mr x 24 floats, mr <= 4). */
+FUSENN_RM_INLINE void fusenn_rm_rows_tn(const int mr, const int nv, const int masked,
+                                        const float* const* x, ptrdiff_t xoff, ptrdiff_t k,
+                                        ptrdiff_t K, ptrdiff_t m, const float* D, ptrdiff_t ldd,
+                                        float alpha, float beta, float* G, ptrdiff_t ldg,
+                                        ptrdiff_t j, float* scratch, __m256i mk) {
+    ptrdiff_t o[8];
+    float* c[8];
+    for (int r = 0; r < mr; r++) {
+        int real = k + r < K;
+        o[r] = real ? r : 0;
+        c[r] = real ? G + (k + r) * ldg + j : scratch + r * FUSENN_RM_NC;
+    }
+    fusenn_rm_tile_tn(mr, nv, masked, x, xoff + k, o, m, D + j, ldd, alpha, beta, c, mk);
+}
+
+/* G[k, 0:n] = alpha sum_{i < m} x_i[xoff + k] D[i, 0:n] + beta G[k, 0:n] for k < K (D row
+   stride ldd, G's ldg; beta == 0 does not read G). */
+static void fusenn_rowmm_tn(const float* const* x, ptrdiff_t xoff, ptrdiff_t m, ptrdiff_t K,
+                            const float* D, ptrdiff_t ldd, ptrdiff_t n, float alpha, float beta,
+                            float* G, ptrdiff_t ldg) {
+    float scratch[4 * FUSENN_RM_NC];
+    ptrdiff_t k, j, q, full;
+    int w, nv;
+    __m256i mk, all = fusenn_rm_mask(8);
+    if (K <= 0 || n <= 0)
+        return;
+    if (m <= 0) {
+        for (k = 0; k < K; k++)
+            for (q = 0; q < n; q++)
+                G[k * ldg + q] = beta == 0.0f ? 0.0f : beta * G[k * ldg + q];
+        return;
+    }
+    memset(scratch, 0, sizeof(scratch));
+    full = n / FUSENN_RM_NC;
+    j = full * FUSENN_RM_NC;
+    w = (int)(n - j);
+    nv = (w + 7) / 8;
+    mk = fusenn_rm_mask(w - 8 * (nv - 1));
+    for (k = 0; k < K; k += 4) {
+        for (j = 0; j < full * FUSENN_RM_NC; j += FUSENN_RM_NC)
+            fusenn_rm_rows_tn(4, 3, 0, x, xoff, k, K, m, D, ldd, alpha, beta, G, ldg, j,
+                              scratch, all);
+        if (nv == 3)
+            fusenn_rm_rows_tn(4, 3, 1, x, xoff, k, K, m, D, ldd, alpha, beta, G, ldg, j,
+                              scratch, mk);
+        else if (nv == 2)
+            fusenn_rm_rows_tn(4, 2, 1, x, xoff, k, K, m, D, ldd, alpha, beta, G, ldg, j,
+                              scratch, mk);
+    }
+    D += j;  /* up to 8 columns left: along k */
+    G += j;
+    switch (nv == 1 ? w : 0) {
+        case 1: fusenn_rm_tail_tn(1, 2, x, xoff, m, K, D, ldd, alpha, beta, G, ldg); break;
+        case 2: fusenn_rm_tail_tn(2, 2, x, xoff, m, K, D, ldd, alpha, beta, G, ldg); break;
+        case 3: fusenn_rm_tail_tn(3, 2, x, xoff, m, K, D, ldd, alpha, beta, G, ldg); break;
+        case 4: fusenn_rm_tail_tn(4, 2, x, xoff, m, K, D, ldd, alpha, beta, G, ldg); break;
+        case 5: fusenn_rm_tail_tn(5, 1, x, xoff, m, K, D, ldd, alpha, beta, G, ldg); break;
+        case 6: fusenn_rm_tail_tn(6, 1, x, xoff, m, K, D, ldd, alpha, beta, G, ldg); break;
+        case 7: fusenn_rm_tail_tn(7, 1, x, xoff, m, K, D, ldd, alpha, beta, G, ldg); break;
+        case 8: fusenn_rm_tail_tn(8, 1, x, xoff, m, K, D, ldd, alpha, beta, G, ldg); break;
+        default: break;
+    }
+}
+
+#else  /* no AVX2 and FMA: the definitions by the sums, which the tests check */
+#define FUSENN_ROWMM 0
+
+static inline void fusenn_rowmm_nn(const float* const* x, ptrdiff_t xoff, ptrdiff_t m,
+                                   ptrdiff_t K, const float* W, ptrdiff_t ldw, ptrdiff_t n,
+                                   float* Z, ptrdiff_t ldz) {
+    for (ptrdiff_t i = 0; i < m; i++)
+        for (ptrdiff_t j = 0; j < n; j++) {
+            float s = 0.0f;
+            for (ptrdiff_t k = 0; k < K; k++)
+                s += x[i][xoff + k] * W[k * ldw + j];
+            Z[i * ldz + j] = s;
+        }
+}
+
+static inline void fusenn_rowmm_tn(const float* const* x, ptrdiff_t xoff, ptrdiff_t m,
+                                   ptrdiff_t K, const float* D, ptrdiff_t ldd, ptrdiff_t n,
+                                   float alpha, float beta, float* G, ptrdiff_t ldg) {
+    for (ptrdiff_t k = 0; k < K; k++)
+        for (ptrdiff_t j = 0; j < n; j++) {
+            float s = 0.0f;
+            for (ptrdiff_t i = 0; i < m; i++)
+                s += x[i][xoff + k] * D[i * ldd + j];
+            G[k * ldg + j] = beta == 0.0f ? alpha * s : alpha * s + beta * G[k * ldg + j];
+        }
+}
+#endif
+
+#endif

@@ -636,13 +636,12 @@ cdef Py_ssize_t _epoch(floating* flat, floating* grad, floating* s0, floating* s
 # and after the loss (computed by thread 0), and after each layer's derivative: 2 L + 2 times
 # per batch. The forward sums are split over the input features, so results differ from the
 # one-thread epoch's in rounding (they are the same for the same thread count).
-# In float32, where the AVX2 build has them (FUSENN_ROWMM, ``use_rowmm``), the forward and
-# weight-gradient products go to fusenn_rowmm.h's kernels over row pointers instead of BLAS:
-# the first layer multiplies the training rows where they lie (no gather), each thread asks for
-# its columns of the next batch's rows while it computes this batch's weight gradient, and
-# the optimiser updates each block of ROWMM_UPDATE_ROWS rows of W right after its gradient,
-# while it is in the L1 cache. (The MNIST split, 784-100-10 at batch 32: about 77 us per
-# batch against 91-95 us gathering for OpenBLAS; the products alone run near the core's peak.)
+# In float32, where the AVX2 build has them (FUSENN_ROWMM, ``use_rowmm``), and for batches of
+# ROWMM_MIN_BATCH to ROWMM_MAX_BATCH rows, the first layer's forward and weight-gradient
+# products go to fusenn_rowmm.h's kernels over row pointers instead of BLAS: they multiply the
+# training rows where they lie (no gather), each thread asks for its columns of the next
+# batch's rows while it computes this batch's weight gradient, and the optimiser updates each
+# block of ROWMM_UPDATE_ROWS rows of W right after its gradient, while it is in the L1 cache.
 
 cdef inline Py_ssize_t _share(Py_ssize_t n, int t, int T) noexcept nogil:
     """Where thread t's share of n items begins (thread T: the end)."""
@@ -650,6 +649,14 @@ cdef inline Py_ssize_t _share(Py_ssize_t n, int t, int T) noexcept nogil:
 
 
 cdef bint _rowmm_on = FUSENN_ROWMM
+#: The split epoch's first layer runs on the row-pointer kernels for batches of
+#: ROWMM_MIN_BATCH to ROWMM_MAX_BATCH rows: where they were measured faster than gathering the
+#: batch for OpenBLAS (2-core development machine, use_rowmm on/off alternating in one
+#: process, median of 6-10 rounds): 784-100-10 at batch 16 0.97x, 24 1.07x, 32 1.04-1.19x,
+#: 48 1.14x; nielsen's 784-30-10 at batch 10 0.95x, medium's 784-128-64-10 at batch 64 0.89x.
+#: Later layers (narrow products already in the cache) stay with BLAS, whose call was faster.
+DEF ROWMM_MIN_BATCH = 24
+DEF ROWMM_MAX_BATCH = 48
 #: Rows of a weight gradient per row-pointer product in the split epoch, each block followed by
 #: the optimiser's update of those rows while they are in the L1 cache.
 DEF ROWMM_UPDATE_ROWS = 32
@@ -699,6 +706,7 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
     cdef int s
     cdef const int64_t* idx
     cdef const int64_t* idx_next = NULL
+    cdef bint rows
     cdef floating* a0 = work + aoff[0]
     cdef floating* W
     cdef floating* z
@@ -719,7 +727,9 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
         idx = perm + (kk // n_batches) * n + start
         k0 = _share(d, t, T)
         k1 = _share(d, t + 1, T)
-        if k1 > k0 and xr == NULL:  # this thread's features of the batch: only it reads them
+        if xr != NULL:  # the batch's training rows, where they lie
+            _batch_rows(xr, X, d, idx, m)
+        elif k1 > k0:  # this thread's features of the batch: only it reads them
             for i in range(m):
                 memcpy(a0 + i * d + k0, X + idx[i] * d + k0, (k1 - k0) * sizeof(floating))
         for l in range(L):
@@ -730,12 +740,12 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
             parts = part + (l % 2) * T * part_stride
             k0 = _share(nin, t, T)
             k1 = _share(nin, t + 1, T)
+            rows = xr != NULL and l == 0
             if floating is float:
-                if xr != NULL:
-                    _batch_rows(xr, X if l == 0 else x, nin, idx if l == 0 else NULL, m)
+                if rows:
                     fusenn_rowmm_nn(xr, k0, m, k1 - k0, W + k0 * nout, nout, nout,
                                     parts + t * part_stride, nout)
-            if xr == NULL:
+            if not rows:
                 _gemm(c"N", c"N", <int>nout, <int>m, <int>(k1 - k0), W + k0 * nout,
                       <int>nout, x + k0, <int>nin, parts + t * part_stride, <int>nout)
             fusenn_barrier_wait(bar, T)  # every partial product is in
@@ -794,16 +804,14 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
             if l > 0 and k1 > k0:  # dx[:, k0:k1] = dz @ W[k0:k1, :]^T, before W changes
                 _gemm(c"T", c"N", <int>(k1 - k0), <int>m, <int>nout, W + k0 * nout,
                       <int>nout, dz, <int>nout, work + dzoff[l] + k0, <int>nin)
-            if floating is float:
-                if xr != NULL and k1 > k0:
-                    _batch_rows(xr, X if l == 0 else x, nin, idx if l == 0 else NULL, m)
+            rows = xr != NULL and l == 0
             if plain_sgd:  # as _epoch: W -= lr x^T dz inside the product, b -= lr db
                 if k1 > k0:
                     if floating is float:
-                        if xr != NULL:
+                        if rows:
                             fusenn_rowmm_tn(xr, k0, m, k1 - k0, dz, nout, nout, -lr, 1,
                                             W + k0 * nout, nout)
-                    if xr == NULL:
+                    if not rows:
                         _gemm_ab(c"N", c"T", <int>nout, <int>(k1 - k0), <int>m, -lr, dz,
                                  <int>nout, x + k0, <int>nin, 1, W + k0 * nout, <int>nout)
                 for j in range(c0, c1):
@@ -811,10 +819,10 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
                 continue
             # dW[k0:k1, :] = x[:, k0:k1]^T dz, then the update of those rows and of b[c0:c1]
             if floating is float:
-                if xr != NULL:  # by blocks of rows, each updated while in the L1 cache
+                if rows:  # by blocks of rows, each updated while in the L1 cache
                     for kb in range(k0, k1, ROWMM_UPDATE_ROWS):
                         ke = kb + ROWMM_UPDATE_ROWS if k1 - kb > ROWMM_UPDATE_ROWS else k1
-                        if l == 0 and m_next > 0:  # these columns of the next batch's rows
+                        if m_next > 0:  # these columns of the next batch's rows
                             fusenn_rowmm_prefetch(X, d, idx_next, m_next, kb, ke - kb)
                         q = woff[l] + kb * nout
                         fusenn_rowmm_tn(xr, kb, m, ke - kb, dz, nout, nout, 1, 0, grad + q,
@@ -823,7 +831,7 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
                                   s0 + q if s0 != NULL else NULL,
                                   s1 + q if s1 != NULL else NULL, (ke - kb) * nout, hyper,
                                   step, 1)
-            if k1 > k0 and xr == NULL:
+            if k1 > k0 and not rows:
                 _gemm(c"N", c"T", <int>nout, <int>(k1 - k0), <int>m, dz, <int>nout,
                       x + k0, <int>nin, grad + woff[l] + k0 * nout, <int>nout)
                 q = woff[l] + k0 * nout
@@ -859,7 +867,7 @@ cdef Py_ssize_t _epoch_split(floating* flat, floating* grad, floating* s0, float
         T = fusenn_team_size()
         xr = NULL
         if floating is float:
-            if _rowmm_on:  # (if malloc fails, the thread gathers and calls BLAS)
+            if _rowmm_on and ROWMM_MIN_BATCH <= bs <= ROWMM_MAX_BATCH:  # (no memory: BLAS)
                 xr = <const floating**>malloc(<size_t>bs * sizeof(floating*))
         _split_worker(t, T, &bar, flat, grad, s0, s1, widths, codes, params, L, woff, X, n,
                       labels, targets, perm, bs, n_epochs, loss_code, opt_code, hyper, losses,

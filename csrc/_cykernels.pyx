@@ -78,8 +78,8 @@ NAME = "cython"
 OPENMP = bool(FUSENN_HAVE_OPENMP)
 #: Whether train_epoch can split its layers between threads (OpenMP and the spin barrier).
 SPLIT_EPOCH = bool(FUSENN_HAVE_SPIN_BARRIER)
-#: Whether the split epoch's float32 products run on the row-pointer kernels of
-#: ``fusenn_rowmm.h`` (AVX2 and FMA builds) instead of gathering each batch for BLAS.
+#: Whether the split epoch's first layer can multiply float32 batches on the row-pointer
+#: kernels of ``fusenn_rowmm.h`` (AVX2 and FMA builds) instead of gathering them for BLAS.
 ROWMM = bool(FUSENN_ROWMM)
 #: Whether this is a debug or sanitizer build (bounds checking; no AVX2 twin is built).
 DEBUG_BUILD = bool(FUSENN_DEBUG_BUILD)

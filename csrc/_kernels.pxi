@@ -663,27 +663,23 @@ DEF ROWMM_UPDATE_ROWS = 32
 
 
 def use_rowmm(bint on):
-    """Whether the split epoch sends its float32 products to the row-pointer kernels of
-    ``fusenn_rowmm.h`` (the default where they are built: :data:`ROWMM`) or gathers each
-    batch for BLAS; returns the previous setting. For benchmarks and tests that compare the
-    two in one process; ``on`` has no effect where :data:`ROWMM` is False."""
+    """Whether the split epoch sends its first layer's float32 products (batches of
+    ROWMM_MIN_BATCH to ROWMM_MAX_BATCH rows) to the row-pointer kernels of ``fusenn_rowmm.h``
+    (the default where they are built: :data:`ROWMM`) or gathers each batch for BLAS; returns
+    the previous setting. For benchmarks and tests that compare the two in one process;
+    ``on`` has no effect where :data:`ROWMM` is False."""
     global _rowmm_on
     previous = _rowmm_on
     _rowmm_on = on and FUSENN_ROWMM
     return previous
 
 
-cdef inline void _batch_rows(const floating** xr, const floating* base, Py_ssize_t stride,
+cdef inline void _batch_rows(const floating** xr, const floating* X, Py_ssize_t d,
                              const int64_t* idx, Py_ssize_t m) noexcept nogil:
-    """xr[i] = the batch's row i: ``base + idx[i] * stride`` (the training rows, ``idx`` the
-    batch's indices) or, with ``idx`` NULL, ``base + i * stride`` (a layer's input)."""
+    """xr[i] = the batch's training row i, ``X + idx[i] * d``."""
     cdef Py_ssize_t i
-    if idx != NULL:
-        for i in range(m):
-            xr[i] = base + idx[i] * stride
-    else:
-        for i in range(m):
-            xr[i] = base + i * stride
+    for i in range(m):
+        xr[i] = X + idx[i] * d
 
 
 cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, floating* grad,
@@ -698,8 +694,8 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
                         const floating** xr) noexcept nogil:
     """Thread t's part of every batch of _epoch_split (arguments as _epoch's; ``part``: two
     sets of T partial products of ``part_stride`` entries each; ``xr``: room for ``bs`` row
-    pointers, or NULL). With ``xr`` (float32 builds with FUSENN_ROWMM) the products go to
-    the row-pointer kernels and the batch is never gathered."""
+    pointers, or NULL). With ``xr`` (float32 builds with FUSENN_ROWMM) the first layer's
+    products go to the row-pointer kernels and the batch is never gathered."""
     cdef Py_ssize_t n_batches = (n + bs - 1) // bs
     cdef Py_ssize_t kk, i, j, l, m, start, nin, nout, k0, k1, c0, c1, q, kb, ke, d = widths[0]
     cdef Py_ssize_t k_out = widths[L], m_next

@@ -1,11 +1,11 @@
-/* fusenn_rowmm.h: the two single-precision products of the split training epoch
-   (_split_worker in _kernels.pxi), with the mini-batch given as row pointers.
+/* fusenn_rowmm.h: the two single-precision products of the split training epoch's first
+   layer (_split_worker in _kernels.pxi), with the mini-batch given as row pointers.
 
      fusenn_rowmm_nn:  Z[i, j] = sum_k x_i[k] W[k, j]                       (forward)
      fusenn_rowmm_tn:  G[k, j] = alpha sum_i x_i[k] D[i, j] + beta G[k, j]   (x^T dz)
 
-   x_i is row i of the batch wherever it lies: for the first layer, the training row itself,
-   so that the batch is never gathered into a buffer. Both products are thin (a few dozen
+   x_i is row i of the batch wherever it lies: the training row itself, so that the batch is
+   never gathered into a buffer. Both products are thin (a few dozen
    rows), where OpenBLAS spends a good part of each call packing its operands; these kernels
    read the operands where they are, in register tiles of 4 rows by 24 columns (12 AVX2
    accumulators; the first operand's scalars broadcast, the second's 24-column panel reused
@@ -58,6 +58,17 @@ static inline void fusenn_rowmm_prefetch(const float* base, ptrdiff_t stride,
 /* lanes [0, w) on */
 FUSENN_RM_INLINE __m256i fusenn_rm_mask(int w) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(w), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* How n columns are tiled: ``full`` tiles of 24, then w (0 to 23) columns in nv vectors, the
+   last one's lanes under mk. Returns where the w columns begin. */
+FUSENN_RM_INLINE ptrdiff_t fusenn_rm_columns(ptrdiff_t n, ptrdiff_t* full, int* w, int* nv,
+                                             __m256i* mk) {
+    *full = n / FUSENN_RM_NC;
+    *w = (int)(n % FUSENN_RM_NC);
+    *nv = (*w + 7) / 8;
+    *mk = fusenn_rm_mask(*w - 8 * (*nv - 1));
+    return *full * FUSENN_RM_NC;
 }
 
 /* One term of a tile's sums: s[r][v] += p[r][off] b[8 v : 8 v + 8], r < mr, v < nv; b's last
@@ -235,11 +246,7 @@ static void fusenn_rowmm_nn(const float* const* x, ptrdiff_t xoff, ptrdiff_t m, 
         return;
     }
     memset(scratch, 0, sizeof(scratch));
-    full = n / FUSENN_RM_NC;
-    j = full * FUSENN_RM_NC;
-    w = (int)(n - j);
-    nv = (w + 7) / 8;
-    mk = fusenn_rm_mask(w - 8 * (nv - 1));
+    j = fusenn_rm_columns(n, &full, &w, &nv, &mk);
     for (k0 = 0; k0 < K; k0 += FUSENN_RM_KC) {
         kb = K - k0 < FUSENN_RM_KC ? K - k0 : FUSENN_RM_KC;
         for (j = 0; j < full * FUSENN_RM_NC; j += FUSENN_RM_NC)
@@ -343,11 +350,7 @@ static void fusenn_rowmm_tn(const float* const* x, ptrdiff_t xoff, ptrdiff_t m, 
         return;
     }
     memset(scratch, 0, sizeof(scratch));
-    full = n / FUSENN_RM_NC;
-    j = full * FUSENN_RM_NC;
-    w = (int)(n - j);
-    nv = (w + 7) / 8;
-    mk = fusenn_rm_mask(w - 8 * (nv - 1));
+    j = fusenn_rm_columns(n, &full, &w, &nv, &mk);
     for (k = 0; k < K; k += 4) {
         for (j = 0; j < full * FUSENN_RM_NC; j += FUSENN_RM_NC)
             fusenn_rm_rows_tn(4, 3, 0, x, xoff, k, K, m, D, ldd, alpha, beta, G, ldg, j,

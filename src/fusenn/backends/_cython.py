@@ -106,9 +106,9 @@ OPENMP = bool(_ext.OPENMP)
 #: (OpenMP and GCC's or clang's atomics; see ``_epoch_split`` in ``csrc/_kernels.pxi`` and
 #: :func:`fusenn._threads.split_threads`).
 SPLIT_EPOCH = bool(_ext.SPLIT_EPOCH)
-#: Whether the split epoch's float32 products run on the row-pointer kernels of
-#: ``csrc/fusenn_rowmm.h`` (the AVX2 build) instead of gathering each batch for BLAS;
-#: ``use_rowmm(False)`` turns them off (for benchmarks and tests comparing the two).
+#: Whether the split epoch's first layer can multiply float32 batches (24 to 48 rows) on the
+#: row-pointer kernels of ``csrc/fusenn_rowmm.h`` (the AVX2 build) instead of gathering them
+#: for BLAS; ``use_rowmm(False)`` turns them off (for benchmarks and tests comparing the two).
 ROWMM = bool(_ext.ROWMM)
 
 act_forward = _ext.act_forward

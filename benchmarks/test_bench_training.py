@@ -67,3 +67,53 @@ def test_jax_peers_train_fusenns_network(benchmark, config, path):
         np.testing.assert_allclose(theirs, ours, rtol=1e-4, atol=1e-6)
     benchmark.group = f"jax-check-{config}"
     assert benchmark.pedantic(epoch, rounds=1, iterations=1) == path
+
+
+@pytest.mark.parametrize("rows", [True, False], ids=["row-products", "gather-blas"])
+def test_mnist_split_fit(benchmark, rows, versions):
+    """Time to accuracy on the MNIST 8,000/2,000 split (784-100-10 relu, SGD(lr=0.05,
+    momentum=0.9), batch 32, 20 epochs; issue 15's target: 0.40 s of fit), with the Cython
+    split epoch's first layer on its row-pointer kernels or gathering each batch for
+    OpenBLAS (``use_rowmm``). Both rows run in this process, in the order given; compare them
+    within one run. Without the MNIST files, the embedded 8x8 digits stand in."""
+    from fusenn.bench.faces import find_mnist_dir
+    from fusenn.layers import Dense
+
+    if "cython" not in fn.available_backends():
+        pytest.skip("the Cython backend is not available")
+    from fusenn.backends import _cython
+
+    folder = find_mnist_dir()
+    X, y = fn.datasets.load_mnist(folder) if folder else fn.datasets.load_digits()
+    X = X.astype(np.float32)
+    n_train = 8000 if folder else 1437
+    Xtr, ytr, Xte, yte = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+    epochs = 20
+    if benchmark.disabled:  # CI only checks that it runs
+        Xtr, ytr, epochs = Xtr[:256], ytr[:256], 1
+    fits = []
+
+    def fit():
+        model = fn.Sequential([Dense(Xtr.shape[1], 100, "relu"), Dense(100, 10)],
+                              random_state=0)
+        trainer = fn.Trainer(model, optimizer=fn.optim.SGD(lr=0.05, momentum=0.9),
+                             batch_size=32, random_state=0)
+        with fn.backends.use_backend("cython"):
+            trainer.fit(Xtr, ytr, epochs=epochs)
+        fits.append((model, trainer.last_path))
+
+    previous = _cython.use_rowmm(rows)
+    try:
+        benchmark.pedantic(fit, rounds=1 if benchmark.disabled else 3, iterations=1,
+                           warmup_rounds=0)
+    finally:
+        _cython.use_rowmm(previous)
+    benchmark.group = "mnist-split-fit"
+    benchmark.extra_info.update(versions)
+    benchmark.extra_info["data"] = "MNIST t10k" if folder else "8x8 digits"
+    benchmark.extra_info["rows_kernels"] = bool(rows and _cython.ROWMM)
+    model, path = fits[-1]
+    assert path == "fast:cython"
+    accuracy = fn.metrics.accuracy(yte, model.predict(Xte))
+    benchmark.extra_info["test_accuracy"] = float(accuracy)
+    assert accuracy > (0.2 if benchmark.disabled else 0.9)  # (chance: 0.1)

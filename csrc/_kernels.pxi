@@ -772,7 +772,7 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
             return
         step += 1
         m_next = 0  # the next batch (for the row products' prefetch)
-        if kk + 1 < n_epochs * n_batches:
+        if xr != NULL and kk + 1 < n_epochs * n_batches:
             start = ((kk + 1) % n_batches) * bs
             m_next = bs if n - start > bs else n - start
             idx_next = perm + ((kk + 1) // n_batches) * n + start

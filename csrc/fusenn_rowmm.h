@@ -71,39 +71,27 @@ FUSENN_RM_INLINE ptrdiff_t fusenn_rm_columns(ptrdiff_t n, ptrdiff_t* full, int* 
     return *full * FUSENN_RM_NC;
 }
 
-/* One term of a tile's sums: s[r][v] += p[r][off] b[8 v : 8 v + 8], r < mr, v < nv; b's last
-   vector loaded under mk when ``lastmask``. The operands needing fewer registers are loaded
-   first (the mr broadcasts or the nv vectors of b), so that with the mr nv accumulators at
-   most 16 vector registers are live. mr, nv and lastmask are constants at every call, so the
-   accumulators live in registers. */
+/* One term of a tile's sums: s[r][v] += p[r][off] b[8 v : 8 v + 8], r < mr <= 4, v < nv <= 3;
+   b's last vector loaded under mk when ``lastmask``. With b's nv vectors, one broadcast and
+   the mr nv accumulators, at most 16 vector registers are live. mr, nv and lastmask are
+   constants at every call, so the accumulators live in registers. */
 FUSENN_RM_INLINE void fusenn_rm_step(const int mr, const int nv, const int lastmask,
-                                     __m256 s[8][4], const float* const* p, ptrdiff_t off,
+                                     __m256 s[4][3], const float* const* p, ptrdiff_t off,
                                      const float* b, __m256i mk) {
-    __m256 bv[4], xv[8];
-    if (nv > mr) {
-        for (int r = 0; r < mr; r++)
-            xv[r] = _mm256_broadcast_ss(p[r] + off);
-        for (int v = 0; v < nv; v++) {
-            __m256 q = (lastmask && v == nv - 1) ? _mm256_maskload_ps(b + 8 * v, mk)
-                                                 : _mm256_loadu_ps(b + 8 * v);
-            for (int r = 0; r < mr; r++)
-                s[r][v] = _mm256_fmadd_ps(xv[r], q, s[r][v]);
-        }
-    } else {
+    __m256 bv[3];
+    for (int v = 0; v < nv; v++)
+        bv[v] = (lastmask && v == nv - 1) ? _mm256_maskload_ps(b + 8 * v, mk)
+                                          : _mm256_loadu_ps(b + 8 * v);
+    for (int r = 0; r < mr; r++) {
+        __m256 x = _mm256_broadcast_ss(p[r] + off);
         for (int v = 0; v < nv; v++)
-            bv[v] = (lastmask && v == nv - 1) ? _mm256_maskload_ps(b + 8 * v, mk)
-                                              : _mm256_loadu_ps(b + 8 * v);
-        for (int r = 0; r < mr; r++) {
-            __m256 x = _mm256_broadcast_ss(p[r] + off);
-            for (int v = 0; v < nv; v++)
-                s[r][v] = _mm256_fmadd_ps(x, bv[v], s[r][v]);
-        }
+            s[r][v] = _mm256_fmadd_ps(x, bv[v], s[r][v]);
     }
 }
 
 /* Store a tile: c[r][0:8 nv] = s[r] (the last vector under mk when ``masked``). */
 FUSENN_RM_INLINE void fusenn_rm_store(const int mr, const int nv, const int masked,
-                                      __m256 s[8][4], float* const* c, __m256i mk) {
+                                      __m256 s[4][3], float* const* c, __m256i mk) {
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < nv; v++) {
             if (masked && v == nv - 1)
@@ -118,7 +106,7 @@ FUSENN_RM_INLINE void fusenn_rm_store(const int mr, const int nv, const int mask
 FUSENN_RM_INLINE void fusenn_rm_tile_nn(const int mr, const int nv, const int masked,
                                         const float* const* a, const float* w, ptrdiff_t ldw,
                                         ptrdiff_t kb, float* const* c, int acc, __m256i mk) {
-    __m256 s[8][4];
+    __m256 s[4][3];
     ptrdiff_t k;
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < nv; v++)
@@ -138,8 +126,8 @@ FUSENN_RM_INLINE void fusenn_rm_rows_nn(const int mr, const int nv, const int ma
                                         ptrdiff_t m, const float* W, ptrdiff_t ldw, float* Z,
                                         ptrdiff_t ldz, ptrdiff_t j, ptrdiff_t k0, ptrdiff_t kb,
                                         float* scratch, __m256i mk) {
-    const float* a[8];
-    float* c[8];
+    const float* a[4];
+    float* c[4];
     for (int r = 0; r < mr; r++) {
         int real = i + r < m;
         a[r] = x[real ? i + r : i] + xoff + k0;
@@ -152,9 +140,10 @@ FUSENN_RM_INLINE void fusenn_rm_rows_nn(const int mr, const int nv, const int ma
    wt[c ldwt : c ldwt + K], c < w (adding to Z when ``acc``); ``rr`` rows at a time (2 when
    w <= 4, so that 8 or fewer accumulators are live). The last partial vector of both is
    loaded under a mask. */
-FUSENN_RM_INLINE void fusenn_rm_dots(const int w, const int rr, const float* const* x,
-                                     ptrdiff_t xoff, ptrdiff_t m, ptrdiff_t K, const float* wt,
-                                     ptrdiff_t ldwt, float* Z, ptrdiff_t ldz, int acc) {
+FUSENN_RM_INLINE void fusenn_rm_dots(const int w, const float* const* x, ptrdiff_t xoff,
+                                     ptrdiff_t m, ptrdiff_t K, const float* wt, ptrdiff_t ldwt,
+                                     float* Z, ptrdiff_t ldz, int acc) {
+    const int rr = w <= 4 ? 2 : 1;
     __m256 s[2][8];
     float lanes[8];
     __m256i mk = fusenn_rm_mask((int)(K % 8));
@@ -193,10 +182,10 @@ FUSENN_RM_INLINE void fusenn_rm_dots(const int w, const int rr, const float* con
 /* The last w <= 8 columns of the weight gradient, along k: G[k:k+8, c] from the sums over i
    of x_i[k:k+8] D[i, c] (``rr`` blocks of 8 k at a time, 2 when w <= 4), written back a
    row at a time. */
-FUSENN_RM_INLINE void fusenn_rm_tail_tn(const int w, const int rr, const float* const* x,
-                                        ptrdiff_t xoff, ptrdiff_t m, ptrdiff_t K,
-                                        const float* D, ptrdiff_t ldd, float alpha, float beta,
-                                        float* G, ptrdiff_t ldg) {
+FUSENN_RM_INLINE void fusenn_rm_tail_tn(const int w, const float* const* x, ptrdiff_t xoff,
+                                        ptrdiff_t m, ptrdiff_t K, const float* D, ptrdiff_t ldd,
+                                        float alpha, float beta, float* G, ptrdiff_t ldg) {
+    const int rr = w <= 4 ? 2 : 1;
     __m256 s[2][8];
     float lanes[8][8];
     for (ptrdiff_t k = 0; k < K; k += 8 * rr) {
@@ -267,13 +256,12 @@ static void fusenn_rowmm_nn(const float* const* x, ptrdiff_t xoff, ptrdiff_t m, 
         for (c = 0; c < w; c++)
             for (q = 0; q < kb; q++)
                 wt[c * FUSENN_RM_KT + q] = W[(k0 + q) * ldw + j + c];
-        switch (w) {
-#define FUSENN_RM_DOTS(w_, rr_) \
-            case w_: fusenn_rm_dots(w_, rr_, x, xoff + k0, m, kb, wt, FUSENN_RM_KT, Z + j, ldz, \
+        switch (w) {  /* (w a constant in each call, for the accumulators' registers) */
+#define FUSENN_RM_DOTS(w_) \
+            case w_: fusenn_rm_dots(w_, x, xoff + k0, m, kb, wt, FUSENN_RM_KT, Z + j, ldz, \
                                     k0 > 0); break;
-            FUSENN_RM_DOTS(1, 2) FUSENN_RM_DOTS(2, 2) FUSENN_RM_DOTS(3, 2) FUSENN_RM_DOTS(4, 2)
-            FUSENN_RM_DOTS(5, 1) FUSENN_RM_DOTS(6, 1) FUSENN_RM_DOTS(7, 1)
-            default: FUSENN_RM_DOTS(8, 1)
+            FUSENN_RM_DOTS(1) FUSENN_RM_DOTS(2) FUSENN_RM_DOTS(3) FUSENN_RM_DOTS(4)
+            FUSENN_RM_DOTS(5) FUSENN_RM_DOTS(6) FUSENN_RM_DOTS(7) default: FUSENN_RM_DOTS(8)
 #undef FUSENN_RM_DOTS
         }
     }
@@ -287,8 +275,8 @@ FUSENN_RM_INLINE void fusenn_rm_tile_tn(const int mr, const int nv, const int ma
                                         const ptrdiff_t* o, ptrdiff_t m, const float* d,
                                         ptrdiff_t ldd, float alpha, float beta,
                                         float* const* c, __m256i mk) {
-    __m256 s[8][4];
-    const float* p[8];
+    __m256 s[4][3];
+    const float* p[4];
     ptrdiff_t i;
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < nv; v++)
@@ -322,8 +310,8 @@ FUSENN_RM_INLINE void fusenn_rm_rows_tn(const int mr, const int nv, const int ma
                                         ptrdiff_t K, ptrdiff_t m, const float* D, ptrdiff_t ldd,
                                         float alpha, float beta, float* G, ptrdiff_t ldg,
                                         ptrdiff_t j, float* scratch, __m256i mk) {
-    ptrdiff_t o[8];
-    float* c[8];
+    ptrdiff_t o[4];
+    float* c[4];
     for (int r = 0; r < mr; r++) {
         int real = k + r < K;
         o[r] = real ? r : 0;
@@ -364,15 +352,12 @@ static void fusenn_rowmm_tn(const float* const* x, ptrdiff_t xoff, ptrdiff_t m, 
     }
     D += j;  /* up to 8 columns left: along k */
     G += j;
-    switch (nv == 1 ? w : 0) {
-        case 1: fusenn_rm_tail_tn(1, 2, x, xoff, m, K, D, ldd, alpha, beta, G, ldg); break;
-        case 2: fusenn_rm_tail_tn(2, 2, x, xoff, m, K, D, ldd, alpha, beta, G, ldg); break;
-        case 3: fusenn_rm_tail_tn(3, 2, x, xoff, m, K, D, ldd, alpha, beta, G, ldg); break;
-        case 4: fusenn_rm_tail_tn(4, 2, x, xoff, m, K, D, ldd, alpha, beta, G, ldg); break;
-        case 5: fusenn_rm_tail_tn(5, 1, x, xoff, m, K, D, ldd, alpha, beta, G, ldg); break;
-        case 6: fusenn_rm_tail_tn(6, 1, x, xoff, m, K, D, ldd, alpha, beta, G, ldg); break;
-        case 7: fusenn_rm_tail_tn(7, 1, x, xoff, m, K, D, ldd, alpha, beta, G, ldg); break;
-        case 8: fusenn_rm_tail_tn(8, 1, x, xoff, m, K, D, ldd, alpha, beta, G, ldg); break;
+    switch (nv == 1 ? w : 0) {  /* (as in fusenn_rowmm_nn) */
+#define FUSENN_RM_TAIL(w_) \
+        case w_: fusenn_rm_tail_tn(w_, x, xoff, m, K, D, ldd, alpha, beta, G, ldg); break;
+        FUSENN_RM_TAIL(1) FUSENN_RM_TAIL(2) FUSENN_RM_TAIL(3) FUSENN_RM_TAIL(4)
+        FUSENN_RM_TAIL(5) FUSENN_RM_TAIL(6) FUSENN_RM_TAIL(7) FUSENN_RM_TAIL(8)
+#undef FUSENN_RM_TAIL
         default: break;
     }
 }

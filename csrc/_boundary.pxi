@@ -492,7 +492,12 @@ cdef Py_ssize_t _train_epoch_t(floating[::1] flat, floating[::1] grad,
             team = 1
     cdef floating[::1] part
     cdef Py_ssize_t part_stride = 0
+    cdef double[::1] l2sums
+    cdef double* l2p = NULL
     if team > 1 and FUSENN_HAVE_SPIN_BARRIER:
+        if hyper[H_L2] != 0:
+            l2sums = np.zeros(8 * team)
+            l2p = &l2sums[0]
         for l in range(L):
             part_stride = max(part_stride, rows * widths[l + 1])
         part_stride = (part_stride + 15) // 16 * 16  # each partial on its own cache lines
@@ -502,7 +507,7 @@ cdef Py_ssize_t _train_epoch_t(floating[::1] flat, floating[::1] grad,
                                   &params[0, 0], L, &woff[0], &X[0, 0], n, lp, tp, &perm[0], bs,
                                   n_epochs, loss_code, opt_code, &hyper[0], &losses[0], cp,
                                   &work[0], &aoff[0], &zoff[0], &dzoff[0], &part[0],
-                                  part_stride, team)
+                                  part_stride, team, l2p)
         return result
     with nogil:
         result = _epoch(&flat[0], &grad[0], s0, s1, P, &widths[0], &codes[0], &params[0, 0],

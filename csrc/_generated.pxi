@@ -49,7 +49,8 @@ cdef enum:
     H_EPS = 6
     H_RHO = 7
     H_STEP = 8
-    N_HYPER = 9
+    H_L2 = 9
+    N_HYPER = 10
 
 #: The activation codes this module implements, by name (the test-suite compares
 #: them with fusenn.activations).

@@ -532,6 +532,20 @@ cdef double _batch_loss(const floating* out, const int64_t* labels, const floati
     return _mse(out, targets, idx, dout, m, k, loss_code == LOSS_HALF_MSE)
 
 
+cdef inline double _l2_rows(floating* g, const floating* w, Py_ssize_t n,
+                           floating c) noexcept nogil:
+    """train_epoch's L2 penalty over n weights (fusenn.backends._numpy.l2_penalty): its
+    gradient ``c w`` added to ``g``; returns the weights' sum of squares."""
+    cdef Py_ssize_t i
+    cdef double total = 0
+    if floating is float:
+        return fusenn_rowmm_l2(g, w, n, c)
+    for i in range(n):
+        total += <double>w[i] * w[i]
+        g[i] = g[i] + c * w[i]
+    return total
+
+
 cdef Py_ssize_t _epoch(floating* flat, floating* grad, floating* s0, floating* s1,
                        Py_ssize_t P, const int64_t* widths, const int64_t* codes,
                        const double* params, Py_ssize_t L, const int64_t* woff,
@@ -562,8 +576,9 @@ cdef Py_ssize_t _epoch(floating* flat, floating* grad, floating* s0, floating* s
     # Plain SGD (no momentum, no weight decay) updates W inside the weight-gradient product,
     # W = W - lr x.T @ dz (gemm with alpha = -lr, beta = 1), after dx has used the old W: the
     # gradient is never written out and read back.
+    cdef double l2 = hyper[H_L2], penalty
     cdef bint plain_sgd = (opt_code == OPT_SGD and hyper[H_MOMENTUM] == 0
-                           and hyper[H_WEIGHT_DECAY] == 0)
+                           and hyper[H_WEIGHT_DECAY] == 0 and l2 == 0)
     cdef floating lr = <floating>hyper[H_LR]
     cdef floating* gb
     cdef Py_ssize_t j
@@ -610,6 +625,12 @@ cdef Py_ssize_t _epoch(floating* flat, floating* grad, floating* s0, floating* s
                            work + dzoff[l + 1], work + dzoff[l + 1], grad + woff[l],
                            grad + woff[l] + nin * nout, dx, m, nin, nout, code,
                            <floating>params[2 * l], <floating>params[2 * l + 1], 1)
+        if l2 != 0:  # the L2 penalty: its gradient on every W, its term in the batch's loss
+            penalty = 0
+            for l in range(L):
+                penalty += _l2_rows(grad + woff[l], flat + woff[l], widths[l] * widths[l + 1],
+                                    <floating>(l2 / m))
+            losses[kk] = loss + 0.5 * l2 * penalty / m
         step += 1
         if not plain_sgd:
             _opt_step(opt_code, flat, grad, s0, s1, P, hyper, step, 1)
@@ -682,6 +703,17 @@ cdef inline void _batch_rows(const floating** xr, const floating* X, Py_ssize_t 
         xr[i] = X + idx[i] * d
 
 
+cdef void _add_l2_penalty(double* losses, Py_ssize_t kk, const double* l2sums, int T,
+                          double l2, Py_ssize_t n, Py_ssize_t bs) noexcept nogil:
+    """Add batch kk's L2 penalty, from the T threads' sums of squares, to its loss."""
+    cdef Py_ssize_t rows = n - (kk % ((n + bs - 1) // bs)) * bs
+    cdef double total = 0
+    cdef int s
+    for s in range(T):
+        total += l2sums[8 * s]
+    losses[kk] += 0.5 * l2 * total / (bs if rows > bs else rows)
+
+
 cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, floating* grad,
                         floating* s0, floating* s1, const int64_t* widths,
                         const int64_t* codes, const double* params, Py_ssize_t L,
@@ -691,11 +723,14 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
                         const double* hyper, double* losses, double* correct, floating* work,
                         const int64_t* aoff, const int64_t* zoff, const int64_t* dzoff,
                         floating* part, Py_ssize_t part_stride, Py_ssize_t* done,
-                        const floating** xr) noexcept nogil:
+                        const floating** xr, double* l2sums) noexcept nogil:
     """Thread t's part of every batch of _epoch_split (arguments as _epoch's; ``part``: two
     sets of T partial products of ``part_stride`` entries each; ``xr``: room for ``bs`` row
     pointers, or NULL). With ``xr`` (float32 builds with FUSENN_ROWMM) the first layer's
-    products go to the row-pointer kernels and the batch is never gathered."""
+    products go to the row-pointer kernels and the batch is never gathered. With the L2
+    penalty, ``l2sums[8 t]`` receives the sum of squares of the thread's rows of every W before
+    each batch's update, which thread 0 adds into the batch's loss at the next batch's loss
+    (the caller adds the last batch's)."""
     cdef Py_ssize_t n_batches = (n + bs - 1) // bs
     cdef Py_ssize_t kk, i, j, l, m, start, nin, nout, k0, k1, c0, c1, q, kb, ke, d = widths[0]
     cdef Py_ssize_t k_out = widths[L], m_next
@@ -714,8 +749,10 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
     cdef floating p0, p1, v
     cdef double step = hyper[H_STEP]
     cdef int code
+    cdef double l2 = hyper[H_L2], penalty = 0
+    cdef floating c2 = 0
     cdef bint plain_sgd = (opt_code == OPT_SGD and hyper[H_MOMENTUM] == 0
-                           and hyper[H_WEIGHT_DECAY] == 0)
+                           and hyper[H_WEIGHT_DECAY] == 0 and l2 == 0)
     cdef floating lr = <floating>hyper[H_LR]
     for kk in range(n_epochs * n_batches):
         start = (kk % n_batches) * bs
@@ -765,12 +802,16 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
         if t == 0:
             losses[kk] = _batch_loss(work + aoff[L], labels, targets, idx, work + dzoff[L], m,
                                      k_out, loss_code, correct + kk if correct != NULL else NULL)
+            if l2 != 0 and kk > 0:  # the last batch's penalty: every thread has updated
+                _add_l2_penalty(losses, kk - 1, l2sums, T, l2, n, bs)
         fusenn_barrier_wait(bar, T)  # the loss and its gradient are in
         if not isfinite(losses[kk]):
             if t == 0:
                 done[0] = kk
             return
         step += 1
+        penalty = 0
+        c2 = <floating>(l2 / m)
         m_next = 0  # the next batch (for the row products' prefetch)
         if xr != NULL and kk + 1 < n_epochs * n_batches:
             start = ((kk + 1) % n_batches) * bs
@@ -823,6 +864,8 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
                         q = woff[l] + kb * nout
                         fusenn_rowmm_tn(xr, kb, m, ke - kb, dz, nout, nout, 1, 0, grad + q,
                                         nout)
+                        if l2 != 0:
+                            penalty += _l2_rows(grad + q, flat + q, (ke - kb) * nout, c2)
                         _opt_step(opt_code, flat + q, grad + q,
                                   s0 + q if s0 != NULL else NULL,
                                   s1 + q if s1 != NULL else NULL, (ke - kb) * nout, hyper,
@@ -831,12 +874,16 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
                 _gemm(c"N", c"T", <int>nout, <int>(k1 - k0), <int>m, dz, <int>nout,
                       x + k0, <int>nin, grad + woff[l] + k0 * nout, <int>nout)
                 q = woff[l] + k0 * nout
+                if l2 != 0:
+                    penalty += _l2_rows(grad + q, flat + q, (k1 - k0) * nout, c2)
                 _opt_step(opt_code, flat + q, grad + q, s0 + q if s0 != NULL else NULL,
                           s1 + q if s1 != NULL else NULL, (k1 - k0) * nout, hyper, step, 1)
             if c1 > c0:
                 q = woff[l] + nin * nout + c0
                 _opt_step(opt_code, flat + q, grad + q, s0 + q if s0 != NULL else NULL,
                           s1 + q if s1 != NULL else NULL, c1 - c0, hyper, step, 1)
+        if l2 != 0:
+            l2sums[8 * t] = penalty  # (each thread's own cache line)
 
 
 cdef Py_ssize_t _epoch_split(floating* flat, floating* grad, floating* s0, floating* s1,
@@ -848,9 +895,10 @@ cdef Py_ssize_t _epoch_split(floating* flat, floating* grad, floating* s0, float
                              const double* hyper, double* losses, double* correct,
                              floating* work, const int64_t* aoff, const int64_t* zoff,
                              const int64_t* dzoff, floating* part, Py_ssize_t part_stride,
-                             int team) noexcept nogil:
+                             int team, double* l2sums) noexcept nogil:
     """_epoch on a team of ``team`` OpenMP threads sharing every layer (above); ``part`` holds
-    2 x ``team`` x ``part_stride`` entries (``part_stride`` >= batch rows x widest layer).
+    2 x ``team`` x ``part_stride`` entries (``part_stride`` >= batch rows x widest layer);
+    ``l2sums``, with the L2 penalty, 8 x ``team`` entries.
     BLAS must run one thread per call (the caller limits it). The team OpenMP gives may be
     smaller; its threads share the work by its real size."""
     cdef fusenn_barrier bar
@@ -867,6 +915,8 @@ cdef Py_ssize_t _epoch_split(floating* flat, floating* grad, floating* s0, float
                 xr = <const floating**>malloc(<size_t>bs * sizeof(floating*))
         _split_worker(t, T, &bar, flat, grad, s0, s1, widths, codes, params, L, woff, X, n,
                       labels, targets, perm, bs, n_epochs, loss_code, opt_code, hyper, losses,
-                      correct, work, aoff, zoff, dzoff, part, part_stride, &done, xr)
+                      correct, work, aoff, zoff, dzoff, part, part_stride, &done, xr, l2sums)
         free(xr)
+    if hyper[H_L2] != 0 and done > 0 and done == n_epochs * ((n + bs - 1) // bs):
+        _add_l2_penalty(losses, done - 1, l2sums, team, hyper[H_L2], n, bs)  # the last one
     return done

@@ -272,10 +272,14 @@ OPTIMIZERS = {
                                "weight_decay": 1e-2}),
     "rmsprop": (ref.OPT_RMSPROP, {"lr": 1e-2, "rho": 0.9, "eps": 1e-8, "weight_decay": 1e-3}),
     "adagrad": (ref.OPT_ADAGRAD, {"lr": 5e-2, "eps": 1e-10, "weight_decay": 1e-3}),
+    # the L2 penalty on the loss (scikit-learn's alpha), alone and with a weight decay
+    "nesterov-l2": (ref.OPT_SGD, {"lr": 0.05, "momentum": 0.8, "nesterov": 1.0, "l2": 0.2}),
+    "adam-l2": (ref.OPT_ADAM, {"lr": 1e-2, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
+                               "weight_decay": 1e-3, "l2": 0.05}),
 }
 _HYPER = {"lr": ref.H_LR, "momentum": ref.H_MOMENTUM, "nesterov": ref.H_NESTEROV,
           "weight_decay": ref.H_WEIGHT_DECAY, "beta1": ref.H_BETA1, "beta2": ref.H_BETA2,
-          "eps": ref.H_EPS, "rho": ref.H_RHO}
+          "eps": ref.H_EPS, "rho": ref.H_RHO, "l2": ref.H_L2}
 LOSSES = {"xent": ref.LOSS_SOFTMAX_XENT, "bce": ref.LOSS_SIGMOID_BCE, "mse": ref.LOSS_MSE,
           "half_mse": ref.LOSS_HALF_MSE}
 
@@ -586,7 +590,7 @@ def test_row_products_check_their_operands(cy):
             mod.rowmm_nn(X.astype(np.float64), [0, 3], 1, 3, W, 5, Z)
 
 
-@pytest.mark.parametrize("opt", ["sgd", "sgd-momentum-wd", "adam"])
+@pytest.mark.parametrize("opt", ["sgd", "sgd-momentum-wd", "adam", "nesterov-l2"])
 def test_split_epoch_row_products_against_blas(cy, split, opt):
     """float32 split epochs whose first layer runs on the row-pointer kernels (where built;
     batches of 32 rows and a last one of 13) agree with the same epochs gathering each batch

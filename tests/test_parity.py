@@ -356,12 +356,14 @@ OPTIMIZERS = {
                                    weight_decay=0.01)),
     "rmsprop": (ref.OPT_RMSPROP, dict(lr=1e-2, rho=0.9, eps=1e-8, weight_decay=1e-3)),
     "adagrad": (ref.OPT_ADAGRAD, dict(lr=0.1, eps=1e-10)),
+    "sgd-nesterov-l2": (ref.OPT_SGD, dict(lr=0.05, momentum=0.9, nesterov=1.0, l2=0.1)),
 }
 LOSSES = {"xent": ref.LOSS_SOFTMAX_XENT, "bce": ref.LOSS_SIGMOID_BCE, "mse": ref.LOSS_MSE,
           "half_mse": ref.LOSS_HALF_MSE}
 _HYPER_INDEX = {"lr": ref.H_LR, "momentum": ref.H_MOMENTUM, "nesterov": ref.H_NESTEROV,
                 "weight_decay": ref.H_WEIGHT_DECAY, "beta1": ref.H_BETA1,
-                "beta2": ref.H_BETA2, "eps": ref.H_EPS, "rho": ref.H_RHO, "step": ref.H_STEP}
+                "beta2": ref.H_BETA2, "eps": ref.H_EPS, "rho": ref.H_RHO, "step": ref.H_STEP,
+                "l2": ref.H_L2}
 
 
 def _hyper(settings):

@@ -567,16 +567,18 @@ def _fit_paths(monkeypatch, cls, X, y, sample_weight=None, **kw):
     from fusenn.sklearn import _engine
 
     calls = []
-    run = _engine.CompiledEpoch.run
 
-    def counted(self, idx, opt):
-        calls.append(1)
-        return run(self, idx, opt)
+    def counting(run):
+        def counted(self, idx, opt):
+            calls.append(1)
+            return run(self, idx, opt)
+        return counted
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         with monkeypatch.context() as m:
-            m.setattr(_engine.CompiledEpoch, "run", counted)
+            for epoch in (_engine.CompiledEpoch, _engine.SplitEpoch):
+                m.setattr(epoch, "run", counting(epoch.run))
             compiled = cls(**kw).fit(X, y, sample_weight=sample_weight)
         with monkeypatch.context() as m:
             m.setattr(_engine, "compiled_epoch_usable", lambda X: False)
@@ -599,6 +601,98 @@ COMPILED_CASES = [
     ("reg", "poisson", dict(solver="adam", learning_rate_init=0.01, batch_size=1,
                             hidden_layer_sizes=(4,))),
 ]
+
+
+SPLIT_CASES = [
+    dict(batch_size=32, hidden_layer_sizes=(16, 12)),
+    dict(nesterovs_momentum=False, alpha=0.05, learning_rate="invscaling", batch_size=50,
+         activation="tanh"),
+    dict(momentum=0.0, alpha=0.0, batch_size=24, shuffle=False),
+    dict(learning_rate="adaptive", n_iter_no_change=1, tol=0.5, batch_size=40,
+         activation="logistic", early_stopping=True),
+]
+
+
+@pytest.fixture(params=[1, 2], ids=["one-thread", "split-2"])
+def epoch_threads(request, monkeypatch):
+    """The Cython backend's one-thread epoch, or its split epoch on 2 threads."""
+    import fusenn
+    from fusenn import _threads
+
+    if request.param > 1:
+        monkeypatch.setattr(_threads, "SPLIT_FROM", 0)
+        monkeypatch.setattr(_threads, "busy_elsewhere", lambda cores=None: 0)
+    fusenn.set_num_threads(request.param)
+    try:
+        yield request.param
+    finally:
+        fusenn.set_num_threads(None)
+
+
+@pytest.mark.parametrize("kw", SPLIT_CASES)
+def test_split_epoch_gives_the_compiled_epochs_numbers(monkeypatch, cls_data, epoch_threads,
+                                                       kw):
+    """float32 multiclass SGD trains on the Cython backend's own epoch (split between threads
+    where the policy says so), in scikit-learn's terms: its penalty, velocity and schedules,
+    to float32 rounding of the face's own compiled epoch (and of scikit-learn)."""
+    from fusenn.sklearn import _engine
+
+    X, y = cls_data
+    X = X.astype(np.float32)
+    kw = dict(kw, solver="sgd", learning_rate_init=0.05, max_iter=8, random_state=3)
+    calls = []
+    run = _engine.SplitEpoch.run
+
+    def counted(self, idx, opt):
+        calls.append(1)
+        return run(self, idx, opt)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with monkeypatch.context() as m:
+            m.setattr(_engine.SplitEpoch, "run", counted)
+            split = MLPClassifier(**kw).fit(X, y)
+        with monkeypatch.context() as m:
+            m.setattr(_engine.SplitEpoch, "usable", staticmethod(lambda *a: False))
+            own = MLPClassifier(**kw).fit(X, y)
+        sk = sknn.MLPClassifier(**kw).fit(X, y)
+    assert len(calls) == split.n_iter_ == own.n_iter_ == sk.n_iter_ > 0
+    assert split.t_ == own.t_
+    for other in (own, sk):
+        np.testing.assert_allclose(split.loss_curve_, other.loss_curve_, rtol=2e-4)
+        for a, b in zip(split.coefs_ + split.intercepts_, other.coefs_ + other.intercepts_):
+            assert a.dtype == np.float32
+            np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-3 * np.abs(b).max())
+    if kw.get("learning_rate") == "adaptive":
+        assert split._optimizer.learning_rate == own._optimizer.learning_rate < 0.05
+        assert split.validation_scores_ == pytest.approx(own.validation_scores_, abs=0.02)
+
+
+def test_split_epoch_diverging_runs_on_as_sklearn(monkeypatch, cls_data, epoch_threads):
+    """A float32 SGD run whose loss overflows: the backend stops before the batch, the face's
+    own kernel runs the rest of the epoch from there, and fit ends as scikit-learn's does."""
+    from fusenn.sklearn import _engine
+
+    X, y = cls_data
+    X = X.astype(np.float32) * 1e6
+    kw = dict(solver="sgd", learning_rate_init=1e3, max_iter=3, random_state=0, batch_size=20)
+    rest = []
+    run = _engine.CompiledEpoch.run
+
+    def counted(self, idx, opt):
+        rest.append(len(idx))
+        return run(self, idx, opt)
+
+    monkeypatch.setattr(_engine.CompiledEpoch, "run", counted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(DivergenceError, match="non-finite parameter weights") as ours:
+            MLPClassifier(**kw).fit(X, y)
+        with pytest.raises(ValueError,  # plain: scikit-learn's own error
+                           match="non-finite parameter weights") as sk:
+            sknn.MLPClassifier(**kw).fit(X, y)
+    assert str(ours.value) == str(sk.value)
+    assert 0 < rest[0] < len(X) and rest[0] % 20 == 0  # stopped within the first epoch
 
 
 @pytest.mark.parametrize("weighted", [False, True])

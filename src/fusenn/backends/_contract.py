@@ -109,8 +109,12 @@ LOSSES = ("softmax_xent", "sigmoid_bce", "mse", "half_mse")
 #: train_epoch's optimiser codes, by name, with the number of state vectors each keeps
 #: (SGD keeps its velocity only with momentum).
 OPTIMIZERS = {"sgd": 1, "adam": 2, "rmsprop": 1, "adagrad": 1}
-#: The entries of train_epoch's ``hyper`` vector, by position.
-HYPER = ("lr", "momentum", "nesterov", "weight_decay", "beta1", "beta2", "eps", "rho", "step")
+#: The entries of train_epoch's ``hyper`` vector, by position. ``l2`` is an L2 penalty on the
+#: loss rather than a decay in the optimiser: each batch's loss gains ``l2 / (2 m) * sum(W**2)``
+#: over every layer's weights (not the biases; m the batch's rows, before the batch's update)
+#: and each weight's gradient ``(l2 / m) W`` (scikit-learn's ``alpha``).
+HYPER = ("lr", "momentum", "nesterov", "weight_decay", "beta1", "beta2", "eps", "rho", "step",
+         "l2")
 
 
 
@@ -148,8 +152,8 @@ UPDATES = {
 
 LOSS_SOFTMAX_XENT, LOSS_SIGMOID_BCE, LOSS_MSE, LOSS_HALF_MSE = range(len(LOSSES))
 OPT_SGD, OPT_ADAM, OPT_RMSPROP, OPT_ADAGRAD = range(len(OPTIMIZERS))
-H_LR, H_MOMENTUM, H_NESTEROV, H_WEIGHT_DECAY, H_BETA1, H_BETA2, H_EPS, H_RHO, H_STEP = range(
-    len(HYPER))
+(H_LR, H_MOMENTUM, H_NESTEROV, H_WEIGHT_DECAY, H_BETA1, H_BETA2, H_EPS, H_RHO, H_STEP,
+ H_L2) = range(len(HYPER))
 N_HYPER = len(HYPER)
 
 #: The integer constants of the contract, by name (generated into the Cython module too).

@@ -62,7 +62,7 @@ from numba import njit, prange
 
 from .._activation_table import BY_CODE, LINEAR, RELU, SIGMOID, SOFTMAX, TANH
 from .._threads import get_num_threads
-from ._contract import (H_STEP, HYPER, LOSS_HALF_MSE, LOSS_MSE,  # noqa: F401
+from ._contract import (H_L2, H_STEP, HYPER, LOSS_HALF_MSE, LOSS_MSE,  # noqa: F401
                         LOSS_SIGMOID_BCE, LOSS_SOFTMAX_XENT, N_HYPER, OPT_ADAGRAD, OPT_ADAM,
                         OPT_RMSPROP, OPT_SGD, plan_epoch)
 from ._numba_generated import (_INLINE, _JIT, UPDATES, _act, _act_back, _act_prime, _b_relu,
@@ -381,6 +381,7 @@ def _train_epoch(flat, grad, widths, codes, pr, X, labels, targets, perm, batch_
     n_last = widths[L]
     xent = loss_code == LOSS_SOFTMAX_XENT
     step = np.int64(hyper[H_STEP])
+    l2 = hyper[H_L2]
     n_batches = (n + batch_size - 1) // batch_size
     count = correct.shape[0] > 0
     for kk in range(n_epochs * n_batches):
@@ -432,9 +433,25 @@ def _train_epoch(flat, grad, widths, codes, pr, X, labels, targets, perm, batch_
             if l > 0:
                 dx = work[dzoff[l]:dzoff[l] + m * n_in].reshape(m, n_in)
                 np.dot(dz, W.T, dx)
+        if l2 != 0:
+            losses[kk] = loss + _l2_penalty(flat, grad, widths, woff, l2, m)
         step += 1
         _optimizer_step(opt_code, flat, grad, hyper, state, step)
     return n_epochs * n_batches
+
+
+@njit(**_JIT)
+def _l2_penalty(flat, grad, widths, woff, l2, m):
+    """train_epoch's L2 penalty (:func:`fusenn.backends._numpy.l2_penalty`): its gradient
+    added to the weights' gradients, its loss term returned."""
+    total = 0.0
+    c = _typed(grad, l2 / m)
+    for l in range(widths.shape[0] - 1):
+        for i in range(woff[l], woff[l] + widths[l] * widths[l + 1]):
+            w = flat[i]
+            total += np.float64(w) * np.float64(w)
+            grad[i] += c * w
+    return 0.5 * l2 * total / m
 
 
 @njit(**_JIT)
@@ -691,6 +708,7 @@ def _make_epoch_kernel(key):
     # but the products.
     namespace["_INNER"] = _INLINE
     for name in ("_softmax_xent", "_sigmoid_bce", "_mse", "_count_correct", "_column_sums",
+                 "_l2_penalty",
                  *(f"_update_{opt}" for opt in _contract.UPDATES)):
         namespace[name] = njit(**_INLINE)(getattr(namespace[name], "py_func", namespace[name]))
     exec(compile(source, f"<fusenn.backends._numba epoch {tag}>", "exec"), namespace)

@@ -99,7 +99,8 @@ H_BETA2 = 5
 H_EPS = 6
 H_RHO = 7
 H_STEP = 8
-N_HYPER = 9
+H_L2 = 9
+N_HYPER = 10
 
 
 @njit(**_INLINE)
@@ -833,4 +834,4 @@ UPDATES = {OPT_SGD: (_update_sgd_serial, _update_sgd_parallel), OPT_ADAM: (_upda
 
 
 #: A digest of the text above.
-SOURCE_DIGEST = "4a97b2072270"
+SOURCE_DIGEST = "a41cd17db6e1"

@@ -14,7 +14,7 @@ import numpy as np
 
 from .._activation_table import BY_CODE, LINEAR, SOFTMAX
 from ._contract import (H_BETA1, H_BETA2, H_EPS, H_LR, H_MOMENTUM, H_NESTEROV,  # noqa: F401
-                        H_RHO, H_STEP, H_WEIGHT_DECAY, LOSS_HALF_MSE, LOSS_MSE,
+                        H_L2, H_RHO, H_STEP, H_WEIGHT_DECAY, LOSS_HALF_MSE, LOSS_MSE,
                         LOSS_SIGMOID_BCE, LOSS_SOFTMAX_XENT, N_HYPER, OPT_ADAGRAD, OPT_ADAM,
                         OPT_RMSPROP, OPT_SGD)
 from ..errors import ArgumentError as _ArgumentError
@@ -221,6 +221,17 @@ def _optimizer_step(opt_code: int, flat: Array, grad: Array, hyper: Array, state
 
 
 # --------------------------------------------------------------------------- whole epoch
+def l2_penalty(flat: Array, grad: Array, widths: Array, l2: float, m: int) -> float:
+    """Add the gradient ``(l2 / m) W`` of train_epoch's L2 penalty to every layer's weight
+    gradient in ``grad`` and return the penalty ``l2 / (2 m) * sum(W**2)`` (biases exempt)."""
+    total = 0.0
+    c = flat.dtype.type(l2 / m)
+    for (W, _), (gW, _) in zip(layer_views(flat, widths), layer_views(grad, widths)):
+        total += float(np.sum(np.square(W, dtype=np.float64)))
+        gW += c * W
+    return 0.5 * l2 * total / m
+
+
 def layer_views(flat: Array, widths: Array) -> List[Tuple[Array, Array]]:
     """``[(W, b), ...]`` views into the flat parameter vector (W row-major ``(n_in, n_out)``)."""
     views: List[Tuple[Array, Array]] = []
@@ -263,7 +274,9 @@ def train_epoch(flat: Array, grad: Array, widths: Array, codes: Array, params: A
     empty. ``hyper`` (float64, N_HYPER) holds the optimiser's settings and, at ``H_STEP``, the
     number of steps taken before this call. ``state`` (2, P) is the optimiser's state.
     ``losses`` (float64, one entry per batch of every epoch: ``(n_batches,)`` or ``(E,
-    n_batches)``) receives each batch's mean loss.
+    n_batches)``) receives each batch's mean loss. ``hyper[H_L2]`` > 0 adds an L2 penalty on
+    the weights (:func:`l2_penalty`): to each batch's loss (after the finiteness check, which
+    looks at the data's loss) and to the weights' gradients, before the optimiser's step.
 
     ``correct`` (None, empty, or shaped as ``losses``) receives each batch's count of correct
     predictions, judged on the batch's outputs before its update (as Keras reports training
@@ -314,6 +327,8 @@ def train_epoch(flat: Array, grad: Array, widths: Array, codes: Array, params: A
                 dense_backward(a[l][:m], W, z[l][:m], a[l + 1][:m], dz[l + 1][:m], codes[l],
                                params[l, 0], params[l, 1], dz[l + 1][:m], gW, gb,
                                dz[l][:m] if l > 0 else None)
+            if hyper[H_L2] != 0:
+                flat_losses[kk] += l2_penalty(flat, grad, widths, hyper[H_L2], m)
             step += 1
             _optimizer_step(opt_code, flat, grad, hyper, state, step)
     done: int = orders.shape[0] * n_batches

@@ -370,3 +370,94 @@ class CompiledEpoch:
             opt.learning_rate = (opt.learning_rate_init * np.sqrt(1 - opt.beta_2 ** t)
                                  / (1 - opt.beta_1 ** t))
         return accumulated
+
+
+class SplitEpoch:
+    """A float32 epoch of multiclass SGD on the Cython backend's own ``train_epoch``: the
+    split epoch of :mod:`fusenn.backends._cython`, which shares every batch between threads
+    (and, at a few dozen rows, multiplies the first layer over row pointers), where fusenn's
+    thread policy picks it; else its one-thread epoch.
+
+    scikit-learn's numbers in the backend's terms, the same in exact arithmetic:
+
+    * its gradient ``(x^T delta + alpha W) / d`` is the backend's loss gradient (the mean
+      cross-entropy's, ``delta / d``) plus the gradient of its L2 penalty ``hyper[H_L2] =
+      alpha`` (``alpha / (2 d) sum W^2``, biases exempt), whose value it adds to each batch's
+      loss as scikit-learn does;
+    * its velocity ``v = momentum v - lr g`` is ``-lr`` times the backend's ``v = momentum v +
+      g`` (``p -= lr v``, or with Nesterov ``p -= lr (g + momentum v)``): converted before and
+      after each epoch at that epoch's learning rate, which the schedules change only between
+      epochs;
+    * the backend keeps each layer's ``W`` then ``b`` (:func:`fusenn.backends._numpy.layer_views`),
+      scikit-learn's packing every ``W`` first: ``order`` maps the one onto the other.
+
+    The rounding differs (float32 sums in other orders; the loss from log-sum-exp instead of
+    clipped probabilities, which differ by under ``eps`` for a row unless its probability falls
+    below ``eps``), so float64, which promises scikit-learn's numbers to 1e-8, never comes
+    here. A batch whose loss is not finite stops the backend before its update; the face's own
+    kernel (``rest``) then runs the rest of the epoch as scikit-learn does.
+    """
+
+    def __init__(self, est: Any, net: FlatNet, X: np.ndarray, labels: np.ndarray,
+                 batch_size: int, rest: "CompiledEpoch") -> None:
+        from ..backends import _contract
+
+        self.c = _contract
+        self.be = kernels()
+        self.net, self.X, self.labels, self.rest = net, X, labels, rest
+        self.batch_size = batch_size
+        units = net.units
+        L = len(units) - 1
+        self.widths = np.asarray(units, dtype=np.int64)
+        code = hidden_code(est.activation)
+        self.codes = np.array([code[0]] * (L - 1) + [_acts.LINEAR], dtype=np.int64)
+        self.params = np.zeros((L, 2))
+        self.params[:L - 1] = code[1], code[2]
+        # order[i]: where the backend's entry i lies in scikit-learn's packing
+        sk_w = np.cumsum([0] + [units[i] * units[i + 1] for i in range(L)])
+        sk_b = net.n_w + np.cumsum([0] + units[1:])
+        self.order = np.concatenate([np.r_[np.arange(sk_w[i], sk_w[i + 1]),
+                                           np.arange(sk_b[i], sk_b[i + 1])] for i in range(L)])
+        self.flat = np.empty_like(net.flat)
+        self.grad = np.zeros_like(net.flat)
+        self.state = np.zeros((1, net.flat.size), net.flat.dtype)
+        self.no_targets = np.empty((0, units[-1]), net.flat.dtype)
+        self.identity = np.arange(X.shape[0], dtype=np.int64)
+        self.losses = np.empty(-(-X.shape[0] // batch_size))
+        self.hyper = np.zeros(_contract.N_HYPER)
+        self.hyper[_contract.H_L2] = float(est.alpha)
+
+    @staticmethod
+    def usable(est: Any, X: Any, sample_weight: Optional[np.ndarray]) -> bool:
+        """Whether this epoch trains ``est`` on ``X``: float32 dense input without sample
+        weights, softmax outputs, SGD, and the Cython backend's split epoch built."""
+        return (est.solver == "sgd" and est.out_activation_ == "softmax"
+                and sample_weight is None and not sp.issparse(X) and X.dtype == np.float32
+                and bool(getattr(kernels(), "SPLIT_EPOCH", False)))
+
+    def run(self, idx: Optional[np.ndarray], opt: Any) -> float:
+        """As :meth:`CompiledEpoch.run`: one epoch in the order ``idx`` with the face's
+        ``_SGD`` ``opt``; returns scikit-learn's accumulated loss."""
+        c, net = self.c, self.net
+        idx = self.identity if idx is None else np.ascontiguousarray(idx, dtype=np.int64)
+        lr = float(opt.learning_rate)
+        np.take(net.flat, self.order, out=self.flat)
+        vel = self.state[0]
+        np.take(opt.velocity, self.order, out=vel)
+        vel *= net.flat.dtype.type(-1.0 / lr)
+        h = self.hyper
+        h[c.H_LR], h[c.H_MOMENTUM], h[c.H_NESTEROV] = lr, opt.momentum, float(opt.nesterov)
+        done = int(self.be.train_epoch(
+            self.flat, self.grad, self.widths, self.codes, self.params, self.X, self.labels,
+            self.no_targets, idx, self.batch_size, c.LOSS_SOFTMAX_XENT, c.OPT_SGD, h,
+            self.state, self.losses))
+        net.flat[self.order] = self.flat
+        vel *= net.flat.dtype.type(-lr)
+        opt.velocity[self.order] = vel
+        bs, n = self.batch_size, idx.shape[0]
+        rows = np.minimum(bs, n - bs * np.arange(done))
+        accumulated = float(np.dot(self.losses[:done], rows))
+        if done * bs < n:  # a diverging batch: the rest as scikit-learn runs it
+            accumulated += self.rest.run(idx[done * bs:], opt)
+        return accumulated
+

@@ -445,11 +445,14 @@ class _Epoch:
         self.wbuf = None if self.w is None else np.empty(batch_size, net.flat.dtype)
         self.eps = float(np.finfo(net.flat.dtype).eps)
         self.tiny = float(np.finfo(net.flat.dtype).tiny)
-        self.compiled: Optional[_engine.CompiledEpoch] = None
+        self.compiled: Optional[Union[_engine.CompiledEpoch, _engine.SplitEpoch]] = None
         if _engine.compiled_epoch_usable(self.X):
             assert self.xbuf is not None  # dense input: allocated above
             self.compiled = _engine.CompiledEpoch(est, net, self.X, self.targets, self.w,
                                                   self.passes, self.xbuf, self.tbuf, self.wbuf)
+            if _engine.SplitEpoch.usable(est, self.X, self.w):
+                self.compiled = _engine.SplitEpoch(est, net, self.X, self.targets, batch_size,
+                                                   rest=self.compiled)
 
     def run(self, idx: Optional[np.ndarray]) -> float:
         """Train on every mini-batch (rows in the order ``idx``, or as stored when None);

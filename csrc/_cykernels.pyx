@@ -72,7 +72,7 @@ cdef extern from "fusenn_rowmm.h":
                          float* G, Py_ssize_t ldg) noexcept nogil
     void fusenn_rowmm_prefetch(const float* base, Py_ssize_t stride, const int64_t* idx,
                                Py_ssize_t m, Py_ssize_t off, Py_ssize_t K) noexcept nogil
-    double fusenn_rowmm_l2(float* g, const float* w, Py_ssize_t n, float c) noexcept nogil
+    double fusenn_rowmm_sumsq(const float* w, Py_ssize_t n) noexcept nogil
 
 NAME = "cython"
 #: Whether this extension was compiled with OpenMP (``prange`` runs in parallel).

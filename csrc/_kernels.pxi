@@ -532,18 +532,23 @@ cdef double _batch_loss(const floating* out, const int64_t* labels, const floati
     return _mse(out, targets, idx, dout, m, k, loss_code == LOSS_HALF_MSE)
 
 
-cdef inline double _l2_rows(floating* g, const floating* w, Py_ssize_t n,
-                           floating c) noexcept nogil:
-    """train_epoch's L2 penalty over n weights (fusenn.backends._numpy.l2_penalty): its
-    gradient ``c w`` added to ``g``; returns the weights' sum of squares."""
+cdef inline double _sum_squares(const floating* w, Py_ssize_t n) noexcept nogil:
+    """The sum of squares of n weights, for train_epoch's L2 penalty."""
     cdef Py_ssize_t i
     cdef double total = 0
     if floating is float:
-        return fusenn_rowmm_l2(g, w, n, c)
+        return fusenn_rowmm_sumsq(w, n)
     for i in range(n):
-        total += <double>w[i] * w[i]
-        g[i] = g[i] + c * w[i]
+        total += w[i] * w[i]
     return total
+
+
+cdef inline void _l2_hyper(double* hw, const double* hyper, Py_ssize_t m) noexcept nogil:
+    """``hw``: the ``hyper`` vector for the weights (not the biases) of a batch of m rows,
+    whose weight decay adds the gradient ``(l2 / m) W`` of train_epoch's L2 penalty (the
+    optimisers' decay ``g + weight_decay p`` is that gradient's form)."""
+    memcpy(hw, hyper, N_HYPER * sizeof(double))
+    hw[H_WEIGHT_DECAY] = hyper[H_WEIGHT_DECAY] + hyper[H_L2] / m
 
 
 cdef Py_ssize_t _epoch(floating* flat, floating* grad, floating* s0, floating* s1,
@@ -577,6 +582,7 @@ cdef Py_ssize_t _epoch(floating* flat, floating* grad, floating* s0, floating* s
     # W = W - lr x.T @ dz (gemm with alpha = -lr, beta = 1), after dx has used the old W: the
     # gradient is never written out and read back.
     cdef double l2 = hyper[H_L2], penalty
+    cdef double hw[N_HYPER]
     cdef bint plain_sgd = (opt_code == OPT_SGD and hyper[H_MOMENTUM] == 0
                            and hyper[H_WEIGHT_DECAY] == 0 and l2 == 0)
     cdef floating lr = <floating>hyper[H_LR]
@@ -625,14 +631,23 @@ cdef Py_ssize_t _epoch(floating* flat, floating* grad, floating* s0, floating* s
                            work + dzoff[l + 1], work + dzoff[l + 1], grad + woff[l],
                            grad + woff[l] + nin * nout, dx, m, nin, nout, code,
                            <floating>params[2 * l], <floating>params[2 * l + 1], 1)
-        if l2 != 0:  # the L2 penalty: its gradient on every W, its term in the batch's loss
+        step += 1
+        if l2 != 0:  # the L2 penalty: its term in the loss, its gradient in each W's update
+            _l2_hyper(hw, hyper, m)
             penalty = 0
             for l in range(L):
-                penalty += _l2_rows(grad + woff[l], flat + woff[l], widths[l] * widths[l + 1],
-                                    <floating>(l2 / m))
+                nin = widths[l]
+                nout = widths[l + 1]
+                W = flat + woff[l]
+                penalty += _sum_squares(W, nin * nout)
+                _opt_step(opt_code, W, grad + woff[l], s0 + woff[l] if s0 != NULL else NULL,
+                          s1 + woff[l] if s1 != NULL else NULL, nin * nout, hw, step, 1)
+                _opt_step(opt_code, W + nin * nout, grad + woff[l] + nin * nout,
+                          s0 + woff[l] + nin * nout if s0 != NULL else NULL,
+                          s1 + woff[l] + nin * nout if s1 != NULL else NULL, nout, hyper,
+                          step, 1)
             losses[kk] = loss + 0.5 * l2 * penalty / m
-        step += 1
-        if not plain_sgd:
+        elif not plain_sgd:
             _opt_step(opt_code, flat, grad, s0, s1, P, hyper, step, 1)
     return n_epochs * n_batches
 
@@ -750,7 +765,7 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
     cdef double step = hyper[H_STEP]
     cdef int code
     cdef double l2 = hyper[H_L2], penalty = 0
-    cdef floating c2 = 0
+    cdef double hw[N_HYPER]  # (the weights' hyper-parameters: with the L2 penalty's decay)
     cdef bint plain_sgd = (opt_code == OPT_SGD and hyper[H_MOMENTUM] == 0
                            and hyper[H_WEIGHT_DECAY] == 0 and l2 == 0)
     cdef floating lr = <floating>hyper[H_LR]
@@ -811,7 +826,7 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
             return
         step += 1
         penalty = 0
-        c2 = <floating>(l2 / m)
+        _l2_hyper(hw, hyper, m)
         m_next = 0  # the next batch (for the row products' prefetch)
         if xr != NULL and kk + 1 < n_epochs * n_batches:
             start = ((kk + 1) % n_batches) * bs
@@ -865,19 +880,19 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
                         fusenn_rowmm_tn(xr, kb, m, ke - kb, dz, nout, nout, 1, 0, grad + q,
                                         nout)
                         if l2 != 0:
-                            penalty += _l2_rows(grad + q, flat + q, (ke - kb) * nout, c2)
+                            penalty += _sum_squares(flat + q, (ke - kb) * nout)
                         _opt_step(opt_code, flat + q, grad + q,
                                   s0 + q if s0 != NULL else NULL,
-                                  s1 + q if s1 != NULL else NULL, (ke - kb) * nout, hyper,
+                                  s1 + q if s1 != NULL else NULL, (ke - kb) * nout, hw,
                                   step, 1)
             if k1 > k0 and not rows:
                 _gemm(c"N", c"T", <int>nout, <int>(k1 - k0), <int>m, dz, <int>nout,
                       x + k0, <int>nin, grad + woff[l] + k0 * nout, <int>nout)
                 q = woff[l] + k0 * nout
                 if l2 != 0:
-                    penalty += _l2_rows(grad + q, flat + q, (k1 - k0) * nout, c2)
+                    penalty += _sum_squares(flat + q, (k1 - k0) * nout)
                 _opt_step(opt_code, flat + q, grad + q, s0 + q if s0 != NULL else NULL,
-                          s1 + q if s1 != NULL else NULL, (k1 - k0) * nout, hyper, step, 1)
+                          s1 + q if s1 != NULL else NULL, (k1 - k0) * nout, hw, step, 1)
             if c1 > c0:
                 q = woff[l] + nin * nout + c0
                 _opt_step(opt_code, flat + q, grad + q, s0 + q if s0 != NULL else NULL,

@@ -390,29 +390,25 @@ static inline void fusenn_rowmm_tn(const float* const* x, ptrdiff_t xoff, ptrdif
 }
 #endif
 
-/* The split epoch's L2 penalty over a thread's rows of W (any float32 run of weights):
-   g[i] += c w[i] for i < n; returns the sum of w[i]^2, in eight float lanes then double. */
-static inline double fusenn_rowmm_l2(float* g, const float* w, ptrdiff_t n, float c) {
+/* The sum of squares of n float32 weights (the split epoch's L2 penalty over a thread's rows
+   of W), in sixteen float lanes, then double. */
+static inline double fusenn_rowmm_sumsq(const float* w, ptrdiff_t n) {
     double total = 0.0;
     ptrdiff_t i = 0;
 #if FUSENN_ROWMM
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), vc = _mm256_set1_ps(c);
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
     for (; i + 16 <= n; i += 16) {
         __m256 w0 = _mm256_loadu_ps(w + i), w1 = _mm256_loadu_ps(w + i + 8);
         s0 = _mm256_fmadd_ps(w0, w0, s0);
         s1 = _mm256_fmadd_ps(w1, w1, s1);
-        _mm256_storeu_ps(g + i, _mm256_fmadd_ps(vc, w0, _mm256_loadu_ps(g + i)));
-        _mm256_storeu_ps(g + i + 8, _mm256_fmadd_ps(vc, w1, _mm256_loadu_ps(g + i + 8)));
     }
     float lanes[8];
     _mm256_storeu_ps(lanes, _mm256_add_ps(s0, s1));
     for (int k = 0; k < 8; k++)
         total += lanes[k];
 #endif
-    for (; i < n; i++) {
+    for (; i < n; i++)
         total += (double)w[i] * w[i];
-        g[i] += c * w[i];
-    }
     return total;
 }
 

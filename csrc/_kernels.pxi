@@ -669,8 +669,9 @@ cdef Py_ssize_t _epoch(floating* flat, floating* grad, floating* s0, floating* s
 # So every thread's weights, gradients and optimiser state stay in its own core's cache (a
 # split over W's columns moved them between the cores on every batch and ran slower than one
 # thread). The threads meet at a spin barrier after each layer's partial products, before
-# and after the loss (computed by thread 0), and after each layer's derivative: 2 L + 2 times
-# per batch. The forward sums are split over the input features, so results differ from the
+# and after the loss (computed by thread 0), and after each layer's derivative but a linear
+# last layer's (its dz is the loss gradient, whole already): 2 L + 1 or 2 L + 2 times per
+# batch. The forward sums are split over the input features, so results differ from the
 # one-thread epoch's in rounding (they are the same for the same thread count).
 # In float32, where the AVX2 build has them (FUSENN_ROWMM, ``use_rowmm``), and for batches of
 # ROWMM_MIN_BATCH to ROWMM_MAX_BATCH rows, the first layer's forward and weight-gradient
@@ -845,12 +846,14 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
             dz = work + dzoff[l + 1]
             gb = grad + woff[l] + nin * nout
             if c1 > c0:  # this thread's columns of dz = dy f'(z), and of db
-                for i in range(m):
-                    _act_bwd_row(z + i * nout + c0, a + i * nout + c0, dz + i * nout + c0,
-                                 dz + i * nout + c0, c1 - c0, code, <floating>params[2 * l],
-                                 <floating>params[2 * l + 1])
+                if code != LINEAR:
+                    for i in range(m):
+                        _act_bwd_row(z + i * nout + c0, a + i * nout + c0, dz + i * nout + c0,
+                                     dz + i * nout + c0, c1 - c0, code, <floating>params[2 * l],
+                                     <floating>params[2 * l + 1])
                 _column_sum(dz + c0, gb + c0, m, c1 - c0, nout)
-            fusenn_barrier_wait(bar, T)  # dz is whole
+            if code != LINEAR or l < L - 1:  # (a linear last layer's dz is the loss's: whole)
+                fusenn_barrier_wait(bar, T)  # dz is whole
             k0 = _share(nin, t, T)
             k1 = _share(nin, t + 1, T)
             if l > 0 and k1 > k0:  # dx[:, k0:k1] = dz @ W[k0:k1, :]^T, before W changes

@@ -697,6 +697,10 @@ DEF ROWMM_MAX_BATCH = 48
 #: Rows of a weight gradient per row-pointer product in the split epoch, each block followed by
 #: the optimiser's update of those rows while they are in the L1 cache.
 DEF ROWMM_UPDATE_ROWS = 32
+#: With the row-pointer kernels on, a later layer's input gradient ``dz W^T`` over a thread's
+#: rows of W of at most this many weights goes to them too, from those rows transposed into
+#: the thread's scratch (784-100-10 at batch 32: the 32 x 50 x 10 product took 3.4 us in BLAS).
+DEF ROWMM_DX_MAX = 4096
 
 
 def use_rowmm(bint on):
@@ -741,9 +745,10 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
                         floating* part, Py_ssize_t part_stride, Py_ssize_t* done,
                         const floating** xr, double* l2sums) noexcept nogil:
     """Thread t's part of every batch of _epoch_split (arguments as _epoch's; ``part``: two
-    sets of T partial products of ``part_stride`` entries each; ``xr``: room for ``bs`` row
-    pointers, or NULL). With ``xr`` (float32 builds with FUSENN_ROWMM) the first layer's
-    products go to the row-pointer kernels and the batch is never gathered. With the L2
+    sets of T partial products of ``part_stride`` entries each; ``xr``: room for 2 ``bs`` row
+    pointers and ROWMM_DX_MAX floats, or NULL). With ``xr`` (float32 builds with
+    FUSENN_ROWMM) the first layer's products go to the row-pointer kernels and the batch is
+    never gathered, and so do the input gradients of narrow later layers. With the L2
     penalty, ``l2sums[8 t]`` receives the sum of squares of the thread's rows of every W before
     each batch's update, which thread 0 adds into the batch's loss at the next batch's loss
     (the caller adds the last batch's)."""
@@ -763,13 +768,22 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
     cdef floating* parts
     cdef const floating* x
     cdef floating p0, p1, v
+    cdef floating* wt
     cdef double step = hyper[H_STEP]
     cdef int code
-    cdef double l2 = hyper[H_L2], penalty = 0
+    cdef double l2 = hyper[H_L2], penalty = 0, penalty_next = 0
     cdef double hw[N_HYPER]  # (the weights' hyper-parameters: with the L2 penalty's decay)
     cdef bint plain_sgd = (opt_code == OPT_SGD and hyper[H_MOMENTUM] == 0
                            and hyper[H_WEIGHT_DECAY] == 0 and l2 == 0)
     cdef floating lr = <floating>hyper[H_LR]
+    # The L2 penalty's sum of squares of this thread's rows of every W: before the first
+    # batch, then of each block of rows right after its update, while it is in the L1 cache.
+    if l2 != 0:
+        for l in range(L):
+            k0 = _share(widths[l], t, T)
+            k1 = _share(widths[l], t + 1, T)
+            penalty_next += _sum_squares(flat + woff[l] + k0 * widths[l + 1],
+                                         (k1 - k0) * widths[l + 1])
     for kk in range(n_epochs * n_batches):
         start = (kk % n_batches) * bs
         m = bs if n - start > bs else n - start
@@ -826,7 +840,8 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
                 done[0] = kk
             return
         step += 1
-        penalty = 0
+        penalty = penalty_next  # (of the weights as this batch's loss saw them)
+        penalty_next = 0
         _l2_hyper(hw, hyper, m)
         m_next = 0  # the next batch (for the row products' prefetch)
         if xr != NULL and kk + 1 < n_epochs * n_batches:
@@ -856,7 +871,17 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
                 fusenn_barrier_wait(bar, T)  # dz is whole
             k0 = _share(nin, t, T)
             k1 = _share(nin, t + 1, T)
-            if l > 0 and k1 > k0:  # dx[:, k0:k1] = dz @ W[k0:k1, :]^T, before W changes
+            if l > 0 and k1 > k0 and xr != NULL and (k1 - k0) * nout <= ROWMM_DX_MAX:
+                if floating is float:  # the same on the row kernels, from W[k0:k1, :]^T
+                    wt = <floating*>(xr + 2 * bs)  # (scratch after the two pointer arrays)
+                    for j in range(k1 - k0):
+                        for i in range(nout):
+                            wt[i * (k1 - k0) + j] = W[(k0 + j) * nout + i]
+                    for i in range(m):
+                        xr[bs + i] = dz + i * nout
+                    fusenn_rowmm_nn(xr + bs, 0, m, nout, wt, k1 - k0, k1 - k0,
+                                    work + dzoff[l] + k0, nin)
+            elif l > 0 and k1 > k0:  # dx[:, k0:k1] = dz @ W[k0:k1, :]^T, before W changes
                 _gemm(c"T", c"N", <int>(k1 - k0), <int>m, <int>nout, W + k0 * nout,
                       <int>nout, dz, <int>nout, work + dzoff[l] + k0, <int>nin)
             rows = xr != NULL and l == 0
@@ -882,20 +907,20 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
                         q = woff[l] + kb * nout
                         fusenn_rowmm_tn(xr, kb, m, ke - kb, dz, nout, nout, 1, 0, grad + q,
                                         nout)
-                        if l2 != 0:
-                            penalty += _sum_squares(flat + q, (ke - kb) * nout)
                         _opt_step(opt_code, flat + q, grad + q,
                                   s0 + q if s0 != NULL else NULL,
                                   s1 + q if s1 != NULL else NULL, (ke - kb) * nout, hw,
                                   step, 1)
+                        if l2 != 0:
+                            penalty_next += _sum_squares(flat + q, (ke - kb) * nout)
             if k1 > k0 and not rows:
                 _gemm(c"N", c"T", <int>nout, <int>(k1 - k0), <int>m, dz, <int>nout,
                       x + k0, <int>nin, grad + woff[l] + k0 * nout, <int>nout)
                 q = woff[l] + k0 * nout
-                if l2 != 0:
-                    penalty += _sum_squares(flat + q, (k1 - k0) * nout)
                 _opt_step(opt_code, flat + q, grad + q, s0 + q if s0 != NULL else NULL,
                           s1 + q if s1 != NULL else NULL, (k1 - k0) * nout, hw, step, 1)
+                if l2 != 0:
+                    penalty_next += _sum_squares(flat + q, (k1 - k0) * nout)
             if c1 > c0:
                 q = woff[l] + nin * nout + c0
                 _opt_step(opt_code, flat + q, grad + q, s0 + q if s0 != NULL else NULL,
@@ -930,7 +955,9 @@ cdef Py_ssize_t _epoch_split(floating* flat, floating* grad, floating* s0, float
         xr = NULL
         if floating is float:
             if _rowmm_on and ROWMM_MIN_BATCH <= bs <= ROWMM_MAX_BATCH:  # (no memory: BLAS)
-                xr = <const floating**>malloc(<size_t>bs * sizeof(floating*))
+                # the batch's rows, a later layer's dz rows, then ROWMM_DX_MAX floats
+                xr = <const floating**>malloc(2 * <size_t>bs * sizeof(floating*)
+                                              + ROWMM_DX_MAX * sizeof(floating))
         _split_worker(t, T, &bar, flat, grad, s0, s1, widths, codes, params, L, woff, X, n,
                       labels, targets, perm, bs, n_epochs, loss_code, opt_code, hyper, losses,
                       correct, work, aoff, zoff, dzoff, part, part_stride, &done, xr, l2sums)

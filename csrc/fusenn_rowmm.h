@@ -391,19 +391,28 @@ static inline void fusenn_rowmm_tn(const float* const* x, ptrdiff_t xoff, ptrdif
 #endif
 
 /* The sum of squares of n float32 weights (the split epoch's L2 penalty over a thread's rows
-   of W), in sixteen float lanes, then double. */
+   of W), in eight accumulators of eight float lanes (as many FMAs in flight as the core
+   keeps), then double. */
 static inline double fusenn_rowmm_sumsq(const float* w, ptrdiff_t n) {
     double total = 0.0;
     ptrdiff_t i = 0;
 #if FUSENN_ROWMM
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    for (; i + 16 <= n; i += 16) {
-        __m256 w0 = _mm256_loadu_ps(w + i), w1 = _mm256_loadu_ps(w + i + 8);
-        s0 = _mm256_fmadd_ps(w0, w0, s0);
-        s1 = _mm256_fmadd_ps(w1, w1, s1);
+    __m256 s[8];
+    for (int k = 0; k < 8; k++)
+        s[k] = _mm256_setzero_ps();
+    for (; i + 64 <= n; i += 64)
+        for (int k = 0; k < 8; k++) {
+            __m256 v = _mm256_loadu_ps(w + i + 8 * k);
+            s[k] = _mm256_fmadd_ps(v, v, s[k]);
+        }
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(w + i);
+        s[0] = _mm256_fmadd_ps(v, v, s[0]);
     }
+    for (int k = 1; k < 8; k++)
+        s[0] = _mm256_add_ps(s[0], s[k]);
     float lanes[8];
-    _mm256_storeu_ps(lanes, _mm256_add_ps(s0, s1));
+    _mm256_storeu_ps(lanes, s[0]);
     for (int k = 0; k < 8; k++)
         total += lanes[k];
 #endif

@@ -371,6 +371,9 @@ class CompiledEpoch:
                                  / (1 - opt.beta_1 ** t))
         return accumulated
 
+    def sync(self) -> None:
+        """Nothing to write back: this epoch trains ``net`` and the optimiser in place."""
+
 
 class SplitEpoch:
     """A float32 epoch of multiclass SGD on the Cython backend's own ``train_epoch``: the
@@ -390,6 +393,11 @@ class SplitEpoch:
       epochs;
     * the backend keeps each layer's ``W`` then ``b`` (:func:`fusenn.backends._numpy.layer_views`),
       scikit-learn's packing every ``W`` first: ``order`` maps the one onto the other.
+
+    The network and the velocity stay in the backend's form from epoch to epoch (rescaled when
+    the learning rate changes) and go back to the face's ``net`` and optimiser at
+    :meth:`sync`, which the face calls whenever it reads the weights: after the last epoch, and
+    before each validation score of early stopping.
 
     The rounding differs (float32 sums in other orders; the loss from log-sum-exp instead of
     clipped probabilities, which differ by under ``eps`` for a row unless its probability falls
@@ -426,6 +434,8 @@ class SplitEpoch:
         self.losses = np.empty(-(-X.shape[0] // batch_size))
         self.hyper = np.zeros(_contract.N_HYPER)
         self.hyper[_contract.H_L2] = float(est.alpha)
+        self.opt: Any = None  # the optimiser whose velocity is held here, in the backend's form
+        self.lr = 0.0  # the learning rate that form holds
 
     @staticmethod
     def usable(est: Any, X: Any, sample_weight: Optional[np.ndarray]) -> bool:
@@ -438,26 +448,38 @@ class SplitEpoch:
     def run(self, idx: Optional[np.ndarray], opt: Any) -> float:
         """As :meth:`CompiledEpoch.run`: one epoch in the order ``idx`` with the face's
         ``_SGD`` ``opt``; returns scikit-learn's accumulated loss."""
-        c, net = self.c, self.net
+        c = self.c
         idx = self.identity if idx is None else np.ascontiguousarray(idx, dtype=np.int64)
         lr = float(opt.learning_rate)
-        np.take(net.flat, self.order, out=self.flat)
         vel = self.state[0]
-        np.take(opt.velocity, self.order, out=vel)
-        vel *= net.flat.dtype.type(-1.0 / lr)
+        if self.opt is None:  # the network and the velocity into the backend's form
+            np.take(self.net.flat, self.order, out=self.flat)
+            np.take(opt.velocity, self.order, out=vel)
+            vel *= vel.dtype.type(-1.0 / lr)
+        elif lr != self.lr:  # (a schedule changed the rate: the velocity holds the old one)
+            vel *= vel.dtype.type(self.lr / lr)
+        self.opt, self.lr = opt, lr
         h = self.hyper
         h[c.H_LR], h[c.H_MOMENTUM], h[c.H_NESTEROV] = lr, opt.momentum, float(opt.nesterov)
         done = int(self.be.train_epoch(
             self.flat, self.grad, self.widths, self.codes, self.params, self.X, self.labels,
             self.no_targets, idx, self.batch_size, c.LOSS_SOFTMAX_XENT, c.OPT_SGD, h,
             self.state, self.losses))
-        net.flat[self.order] = self.flat
-        vel *= net.flat.dtype.type(-lr)
-        opt.velocity[self.order] = vel
         bs, n = self.batch_size, idx.shape[0]
         rows = np.minimum(bs, n - bs * np.arange(done))
         accumulated = float(np.dot(self.losses[:done], rows))
         if done * bs < n:  # a diverging batch: the rest as scikit-learn runs it
+            self.sync()
             accumulated += self.rest.run(idx[done * bs:], opt)
         return accumulated
 
+    def sync(self) -> None:
+        """Write the network and the velocity back into the face's ``net`` and optimiser
+        (their own form); the next :meth:`run` takes them from there."""
+        if self.opt is None:
+            return
+        self.net.flat[self.order] = self.flat
+        vel = self.state[0]
+        vel *= vel.dtype.type(-self.lr)
+        self.opt.velocity[self.order] = vel
+        self.opt = None

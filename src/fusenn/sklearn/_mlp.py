@@ -299,6 +299,8 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]  # (scikit-learn is untyped
                 self.loss_curve_.append(self.loss_)
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+                if early_stopping:  # (the validation score reads the weights)
+                    epoch.sync()
                 self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val)
                 self._optimizer.iteration_ends(self.t_)
                 if self._no_improvement_count > self.n_iter_no_change:
@@ -319,6 +321,8 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]  # (scikit-learn is untyped
                                   ConvergenceWarning)
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
+        finally:
+            epoch.sync()
         if early_stopping:
             self.coefs_ = self._best_coefs
             self.intercepts_ = self._best_intercepts
@@ -453,6 +457,12 @@ class _Epoch:
             if _engine.SplitEpoch.usable(est, self.X, self.w):
                 self.compiled = _engine.SplitEpoch(est, net, self.X, self.targets, batch_size,
                                                    rest=self.compiled)
+
+    def sync(self) -> None:
+        """Bring the weights and the optimiser's state up to date where the compiled epoch
+        keeps them in a form of its own between epochs (:meth:`._engine.SplitEpoch.sync`)."""
+        if self.compiled is not None:
+            self.compiled.sync()
 
     def run(self, idx: Optional[np.ndarray]) -> float:
         """Train on every mini-batch (rows in the order ``idx``, or as stored when None);

@@ -442,7 +442,7 @@ def _train_epoch(flat, grad, widths, codes, pr, X, labels, targets, perm, batch_
 
 @njit(**_JIT)
 def _l2_penalty(flat, grad, widths, woff, l2, m):
-    """train_epoch's L2 penalty (:func:`fusenn.backends._numpy.l2_penalty`): its gradient
+    """train_epoch's L2 penalty (:func:`fusenn.backends._numpy._l2_penalty`): its gradient
     added to the weights' gradients, its loss term returned."""
     total = 0.0
     c = _typed(grad, l2 / m)

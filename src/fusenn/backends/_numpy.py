@@ -221,7 +221,7 @@ def _optimizer_step(opt_code: int, flat: Array, grad: Array, hyper: Array, state
 
 
 # --------------------------------------------------------------------------- whole epoch
-def l2_penalty(flat: Array, grad: Array, widths: Array, l2: float, m: int) -> float:
+def _l2_penalty(flat: Array, grad: Array, widths: Array, l2: float, m: int) -> float:
     """Add the gradient ``(l2 / m) W`` of train_epoch's L2 penalty to every layer's weight
     gradient in ``grad`` and return the penalty ``l2 / (2 m) * sum(W**2)`` (biases exempt)."""
     total = 0.0
@@ -275,7 +275,7 @@ def train_epoch(flat: Array, grad: Array, widths: Array, codes: Array, params: A
     number of steps taken before this call. ``state`` (2, P) is the optimiser's state.
     ``losses`` (float64, one entry per batch of every epoch: ``(n_batches,)`` or ``(E,
     n_batches)``) receives each batch's mean loss. ``hyper[H_L2]`` > 0 adds an L2 penalty on
-    the weights (:func:`l2_penalty`): to each batch's loss (after the finiteness check, which
+    the weights (:func:`_l2_penalty`): to each batch's loss (after the finiteness check, which
     looks at the data's loss) and to the weights' gradients, before the optimiser's step.
 
     ``correct`` (None, empty, or shaped as ``losses``) receives each batch's count of correct
@@ -328,7 +328,7 @@ def train_epoch(flat: Array, grad: Array, widths: Array, codes: Array, params: A
                                params[l, 0], params[l, 1], dz[l + 1][:m], gW, gb,
                                dz[l][:m] if l > 0 else None)
             if hyper[H_L2] != 0:
-                flat_losses[kk] += l2_penalty(flat, grad, widths, hyper[H_L2], m)
+                flat_losses[kk] += _l2_penalty(flat, grad, widths, hyper[H_L2], m)
             step += 1
             _optimizer_step(opt_code, flat, grad, hyper, state, step)
     done: int = orders.shape[0] * n_batches

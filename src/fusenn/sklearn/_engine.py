@@ -53,6 +53,14 @@ test checks both paths against each other). The per-batch path remains for spars
 (the first layer's sparse product), L-BFGS (one full batch) and the NumPy reference backend.
 The permutation is scikit-learn's ``shuffle``; stopping, schedules and validation stay per
 epoch in Python.
+
+The backend's own epoch
+-----------------------
+float32 multiclass SGD without sample weights trains on the Cython backend's ``train_epoch``
+instead (:class:`SplitEpoch`), which shares each mini-batch between threads (the split epoch)
+where fusenn's thread policy picks it; its contract has scikit-learn's L2 penalty
+(``hyper[H_L2]``) and the velocity is scikit-learn's up to the factor ``-lr``. Its rounding
+differs from scikit-learn's order, so float64 keeps the face's kernel.
 """
 from __future__ import annotations
 

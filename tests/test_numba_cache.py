@@ -31,7 +31,7 @@ _SCRIPT = textwrap.dedent("""
     flat = rng.standard_normal(P).astype(np.float32)
     nb.train_epoch(flat, np.zeros_like(flat), widths, np.array([6, 0]), np.zeros((2, 2)), x,
                    labels, np.empty((0, 3), np.float32), np.arange(8), 3, 0, 0,
-                   np.array([0.1, 0, 0, 0, 0.9, 0.999, 1e-8, 0.9, 0]),
+                   np.array([0.1, 0, 0, 0, 0.9, 0.999, 1e-8, 0.9, 0, 0]),
                    np.zeros((2, P), np.float32), np.empty(3))
     seconds = time.perf_counter() - t0
     kernels = {name: getattr(nb, name) for name in ("_dot", "_bias_act_serial", "_xent_serial")}

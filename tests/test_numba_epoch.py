@@ -32,7 +32,8 @@ def _kernel_names(source):
 def test_a_relu_model_compiles_relu_and_linear_only():
     kernel = nb._epoch_kernel([RELU, LINEAR, RELU], _contract.LOSS_SOFTMAX_XENT,
                               _contract.OPT_SGD)
-    assert kernel.key == ((LINEAR, RELU), _contract.LOSS_SOFTMAX_XENT, _contract.OPT_SGD)
+    assert kernel.key == ((LINEAR, RELU), _contract.LOSS_SOFTMAX_XENT, _contract.OPT_SGD,
+                          False)
     assert _kernel_names(kernel.source) == {"relu", "linear"}
     assert "_softmax_xent(" in kernel.source and "_update_sgd(" in kernel.source
     for other in ("_sigmoid_bce(", "_mse(", "_update_adam(", "_update_rmsprop(",

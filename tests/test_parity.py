@@ -28,7 +28,7 @@ from fusenn import backends
 from fusenn.backends import _numpy as ref
 from fusenn.errors import BackendUnavailableError
 
-from support import run_epochs
+from support import bad_input, run_epochs
 
 COMPILED = ("cython", "numba")
 REQUIRED = {s.strip().lower() for s in os.environ.get("FUSENN_REQUIRE_BACKENDS", "").split(",")
@@ -441,6 +441,15 @@ def test_train_epoch_softmax_output_and_large_layers(backend, dtype):
     got = run_epochs(backend, prob, 256, ref.LOSS_MSE, ref.OPT_ADAM, hyper, epochs=1)
     want = run_epochs(ref, prob, 256, ref.LOSS_MSE, ref.OPT_ADAM, hyper, epochs=1)
     _compare_epochs(got, want, dtype, "softmax output, large")
+
+
+def test_train_epoch_checks_the_hyper_vector(backend):
+    """A ``hyper`` vector shorter than the contract's (say, from before ``l2`` was added) is a
+    clear error in every backend, not a read past its end."""
+    prob = _epoch_problem(np.float64, ref.LOSS_SOFTMAX_XENT)
+    short = _hyper(OPTIMIZERS["sgd"][1])[:ref.N_HYPER - 1]
+    with bad_input(ValueError, match="hyper"):
+        run_epochs(backend, prob, 5, ref.LOSS_SOFTMAX_XENT, ref.OPT_SGD, short)
 
 
 @pytest.mark.parametrize("loss", ["mse", "xent"])

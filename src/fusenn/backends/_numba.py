@@ -366,6 +366,10 @@ _mse_serial, _mse_parallel = _twins(_mse)
 # (:func:`fusenn.backends._codegen.numba_epoch_source`). The body avoids what costs compile
 # time and not run time: no slice assignment (Numba compiles a formatted error message for
 # each), no allocation (the workspaces come in), no ``.max()``.
+#: Whether an epoch kernel has the L2 penalty's code (each kernel's own, in its namespace).
+_L2 = True
+
+
 def _train_epoch(flat, grad, widths, codes, pr, X, labels, targets, perm, batch_size,
                  loss_code, opt_code, hyper, state, losses, correct, woff, aoff, zoff, dzoff,
                  work, yl_buf, yt_buf, acc):
@@ -433,8 +437,9 @@ def _train_epoch(flat, grad, widths, codes, pr, X, labels, targets, perm, batch_
             if l > 0:
                 dx = work[dzoff[l]:dzoff[l] + m * n_in].reshape(m, n_in)
                 np.dot(dz, W.T, dx)
-        if l2 != 0:
-            losses[kk] = loss + _l2_penalty(flat, grad, widths, woff, l2, m)
+        if _L2:
+            if l2 != 0:
+                losses[kk] = loss + _l2_penalty(flat, grad, widths, woff, l2, m)
         step += 1
         _optimizer_step(opt_code, flat, grad, hyper, state, step)
     return n_epochs * n_batches
@@ -642,7 +647,7 @@ def train_epoch(flat, grad, widths, codes, params, X, labels, targets, perm, bat
                        batch_size, loss_code, opt_code, hyper, state, losses, correct)
     if args is None:
         return 0
-    kernel = _epoch_kernel(args[3], args[10], args[11])
+    kernel = _epoch_kernel(args[3], args[10], args[11], args[12][H_L2] != 0)
     _compile_for(kernel, args)
     return int(kernel.dispatcher(*args))
 
@@ -655,33 +660,35 @@ def prepare_epoch(*args):
     :data:`NOTICE_AFTER` seconds, one line on stderr says what is happening."""
     args = _epoch_args(*args)
     if args is not None:
-        _compile_for(_epoch_kernel(args[3], args[10], args[11]), args)
+        _compile_for(_epoch_kernel(args[3], args[10], args[11], args[12][H_L2] != 0), args)
 
 
 class EpochKernel(NamedTuple):
     """One model kind's whole-epoch kernel: :func:`_train_epoch` compiled against the
     functions of ``source`` (:func:`fusenn.backends._codegen.numba_epoch_source`)."""
 
-    #: ``(activation codes, loss code, optimiser code)``, the codes sorted and unique.
-    key: Tuple[Tuple[int, ...], int, int]
+    #: ``(activation codes, loss code, optimiser code, L2 penalty)``, the codes sorted and
+    #: unique.
+    key: Tuple[Tuple[int, ...], int, int, bool]
     #: The generated text of its model-specific functions.
     source: str
     #: The Numba dispatcher (cached on disk under its own name, see :func:`_epoch_kernel`).
     dispatcher: Any
 
 
-def _epoch_kernel(codes, loss_code, opt_code):
+def _epoch_kernel(codes, loss_code, opt_code, l2=False):
     """The :class:`EpochKernel` of these layers' activation ``codes``, loss and optimiser,
-    made once per process.
+    with the code of the L2 penalty (``hyper[H_L2]``) only when ``l2``, made once per process.
 
     Its source is generated from the activation table for these codes only and run in a
     namespace holding this module's and :mod:`._numba_generated`'s functions; then
     :func:`_train_epoch`'s code is compiled with that namespace as its globals, under a name
-    of its own (``_train_epoch__a0_7__l0__o0__<digest>``: the codes, and a digest of the
+    of its own (``_train_epoch__a0_7__l0__o0__<digest>``: the codes, ``__p`` with the
+    penalty, and a digest of the
     generated code it inlines), so that Numba caches each kind in its own index beside this
     file's other kernels, and a changed table or kernel never loads a stale one.
     """
-    key = (tuple(sorted({int(c) for c in codes})), int(loss_code), int(opt_code))
+    key = (tuple(sorted({int(c) for c in codes})), int(loss_code), int(opt_code), bool(l2))
     kernel = _KERNELS.get(key)
     if kernel is not None:
         return kernel
@@ -696,13 +703,15 @@ def _make_epoch_kernel(key):
     from .. import _activation_table
     from . import _codegen, _contract, _numba_generated
 
-    codes, loss_code, opt_code = key
+    codes, loss_code, opt_code, l2 = key
     source = _codegen.numba_epoch_source(_activation_table, _contract, codes, loss_code,
                                          opt_code)
     digest = hashlib.sha256((source + _numba_generated.SOURCE_DIGEST).encode()).hexdigest()
-    tag = (f"_a{'_'.join(map(str, codes))}__l{loss_code}__o{opt_code}__{digest[:10]}")
+    tag = (f"_a{'_'.join(map(str, codes))}__l{loss_code}__o{opt_code}{'__p' if l2 else ''}"
+           f"__{digest[:10]}")
     namespace = dict(vars(_numba_generated))
     namespace.update(globals())
+    namespace["_L2"] = l2  # (a constant to Numba: without the penalty, its code is pruned)
     # One compiled function, not a dozen: each function Numba compiles on its own costs a
     # pipeline and an LLVM module (~0.1-0.4 s), so the kernel inlines all that it calls
     # but the products.
@@ -781,13 +790,16 @@ def _epoch_args(flat, grad, widths, codes, params, X, labels, targets, perm, bat
                                                           plan.dzoff)]
     counts = _NO_COUNTS if correct is None or np.size(correct) == 0 else correct.reshape(-1)
     xent = loss_code == LOSS_SOFTMAX_XENT
+    hyper = np.asarray(hyper, dtype=np.float64)
+    if hyper.ndim != 1 or hyper.shape[0] < N_HYPER:
+        raise ArgumentError(f"hyper has shape {hyper.shape}, expected ({N_HYPER},)")
     # the activation parameters in the data's type (kinks compare as the oracle compares)
     pr = np.asarray(params, dtype=np.float64).astype(X.dtype)
     yl_buf = np.empty(batch_size if xent else 0, dtype=np.int64)
     yt_buf = np.empty(0 if xent else batch_size * int(widths[-1]), dtype=X.dtype)
     acc = np.empty(int(widths[1:].max()), dtype=np.float64)
     return (flat, grad, widths, codes, pr, X, labels, targets, perm, batch_size,
-            int(loss_code), int(opt_code), np.asarray(hyper, dtype=np.float64), state,
+            int(loss_code), int(opt_code), hyper, state,
             losses.reshape(-1), counts, *offsets, np.empty(plan.size, dtype=X.dtype),
             yl_buf, yt_buf, acc)
 

@@ -289,6 +289,8 @@ def train_epoch(flat: Array, grad: Array, widths: Array, codes: Array, params: A
     ``E * n_batches``).
     """
     perm = np.asarray(perm)
+    if np.ndim(hyper) != 1 or len(hyper) < N_HYPER:
+        raise _ArgumentError(f"hyper has shape {np.shape(hyper)}, expected ({N_HYPER},)")
     orders = perm.reshape(1, -1) if perm.ndim == 1 else perm
     n: int = X.shape[0]
     views = layer_views(flat, widths)

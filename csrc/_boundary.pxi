@@ -281,7 +281,7 @@ cdef double _softmax_xent_t(const floating[:, ::1] z, labels_obj,
         _same2("grad", grad.shape[0], grad.shape[1], m, k)
         g = &grad[0, 0]
     with nogil:
-        loss = _softmax_xent(&z[0, 0], &labels[0], NULL, g, m, k)
+        loss = _softmax_xent(&z[0, 0], &labels[0], NULL, g, m, k, m)
     return loss
 
 
@@ -334,7 +334,7 @@ cdef double _sigmoid_bce_t(const floating[:, ::1] z, const floating[:, ::1] t,
         _same2("grad", grad.shape[0], grad.shape[1], m, k)
         g = &grad[0, 0]
     with nogil:
-        loss = _sigmoid_bce(&z[0, 0], &t[0, 0], NULL, g, m, k)
+        loss = _sigmoid_bce(&z[0, 0], &t[0, 0], NULL, g, m, k, m)
     return loss
 
 
@@ -350,7 +350,7 @@ cdef double _mse_t(const floating[:, ::1] y, const floating[:, ::1] t, floating[
         _same2("grad", grad.shape[0], grad.shape[1], m, k)
         g = &grad[0, 0]
     with nogil:
-        loss = _mse(&y[0, 0], &t[0, 0], NULL, g, m, k, half)
+        loss = _mse(&y[0, 0], &t[0, 0], NULL, g, m, k, half, m)
     return loss
 
 
@@ -494,10 +494,12 @@ cdef Py_ssize_t _train_epoch_t(floating[::1] flat, floating[::1] grad,
     cdef Py_ssize_t part_stride = 0
     cdef double[::1] l2sums
     cdef double* l2p = NULL
+    cdef double[::1] lsums
     if team > 1 and FUSENN_HAVE_SPIN_BARRIER:
         if hyper[H_L2] != 0:
             l2sums = np.zeros(8 * team)
             l2p = &l2sums[0]
+        lsums = np.zeros(16 * team)
         for l in range(L):
             part_stride = max(part_stride, rows * widths[l + 1])
         part_stride = (part_stride + 15) // 16 * 16  # each partial on its own cache lines
@@ -507,7 +509,7 @@ cdef Py_ssize_t _train_epoch_t(floating[::1] flat, floating[::1] grad,
                                   &params[0, 0], L, &woff[0], &X[0, 0], n, lp, tp, &perm[0], bs,
                                   n_epochs, loss_code, opt_code, &hyper[0], &losses[0], cp,
                                   &work[0], &aoff[0], &zoff[0], &dzoff[0], &part[0],
-                                  part_stride, team, l2p)
+                                  part_stride, team, l2p, &lsums[0])
         return result
     with nogil:
         result = _epoch(&flat[0], &grad[0], s0, s1, P, &widths[0], &codes[0], &params[0, 0],

@@ -433,24 +433,28 @@ cdef double _xent_row(const floating* z, Py_ssize_t lab, floating* g, Py_ssize_t
 
 
 cdef double _softmax_xent(const floating* z, const int64_t* labels, const int64_t* idx,
-                          floating* g, Py_ssize_t m, Py_ssize_t k) noexcept nogil:
-    """Mean softmax cross-entropy of m rows; labels[idx[i]] (idx may be NULL: labels[i])."""
+                          floating* g, Py_ssize_t m, Py_ssize_t k,
+                          Py_ssize_t mb) noexcept nogil:
+    """Softmax cross-entropy of m rows over a batch of mb (>= m) rows: their sum divided by
+    mb, and the gradient of that mean; labels[idx[i]] (idx may be NULL: labels[i])."""
     cdef Py_ssize_t i
     cdef double total = 0
-    cdef floating div = <floating>m
+    cdef floating div = <floating>mb
     for i in range(m):
         total += _xent_row(z + i * k, labels[idx[i]] if idx != NULL else labels[i],
                            g + i * k if g != NULL else NULL, k, div)
-    return total / m
+    return total / mb
 
 
 cdef double _sigmoid_bce(const floating* z, const floating* t, const int64_t* idx,
-                         floating* g, Py_ssize_t m, Py_ssize_t k) noexcept nogil:
-    """Mean over elements of softplus(z) - t z; g = (sigmoid(z) - t) / (m k)."""
+                         floating* g, Py_ssize_t m, Py_ssize_t k,
+                         Py_ssize_t mb) noexcept nogil:
+    """Mean over elements of softplus(z) - t z (m rows of a batch of mb: the sum divided by
+    mb k); g = (sigmoid(z) - t) / (mb k)."""
     cdef Py_ssize_t i, j
     cdef double total = 0
     cdef floating zz, tt, e, r, s
-    cdef floating count = <floating>(m * k)
+    cdef floating count = <floating>(mb * k)
     cdef const floating* trow
     for i in range(m):
         trow = t + (idx[i] if idx != NULL else i) * k
@@ -463,20 +467,21 @@ cdef double _sigmoid_bce(const floating* z, const floating* t, const int64_t* id
             if g != NULL:
                 s = 1 / (1 + e) if zz >= 0 else e / (1 + e)
                 g[i * k + j] = (s - tt) / count
-    return total / (m * k)
+    return total / (mb * k)
 
 
 cdef double _mse(const floating* y, const floating* t, const int64_t* idx, floating* g,
-                 Py_ssize_t m, Py_ssize_t k, bint half) noexcept nogil:
-    """Mean squared error (half: 1/(2m) sum), gradient into g (may be NULL)."""
+                 Py_ssize_t m, Py_ssize_t k, bint half, Py_ssize_t mb) noexcept nogil:
+    """Mean squared error (half: 1/(2 mb) sum) of m rows of a batch of mb, gradient into g
+    (may be NULL)."""
     cdef Py_ssize_t i, j
     cdef double total = 0
     cdef floating diff, scale
     cdef const floating* trow
     if half:
-        scale = <floating>(1.0 / m)
+        scale = <floating>(1.0 / mb)
     else:
-        scale = <floating>(2.0 / (m * k))
+        scale = <floating>(2.0 / (mb * k))
     for i in range(m):
         trow = t + (idx[i] if idx != NULL else i) * k
         for j in range(k):
@@ -485,8 +490,8 @@ cdef double _mse(const floating* y, const floating* t, const int64_t* idx, float
             if g != NULL:
                 g[i * k + j] = diff * scale
     if half:
-        return total / (2 * m)
-    return total / (m * k)
+        return total / (2 * mb)
+    return total / (mb * k)
 
 
 # --------------------------------------------------------------------------- optimisers
@@ -519,17 +524,18 @@ cdef double _count_correct(const floating* out, const int64_t* labels, const flo
 # --------------------------------------------------------------------------- whole epoch
 cdef double _batch_loss(const floating* out, const int64_t* labels, const floating* targets,
                         const int64_t* idx, floating* dout, Py_ssize_t m, Py_ssize_t k,
-                        int loss_code, double* correct) noexcept nogil:
+                        int loss_code, double* correct, Py_ssize_t mb) noexcept nogil:
     """A batch's loss of the outputs ``out`` (m x k; logits for the cross-entropies) with its
     gradient into ``dout``, after counting its correct predictions into ``correct[0]``
-    (unless NULL); the rows' labels or targets are at ``idx``."""
+    (unless NULL); the rows' labels or targets are at ``idx``. The m rows may be part of a
+    batch of mb: the loss and gradient are then their share of the batch's mean."""
     if correct != NULL:
         correct[0] = _count_correct(out, labels, targets, idx, m, k, loss_code)
     if loss_code == LOSS_SOFTMAX_XENT:
-        return _softmax_xent(out, labels, idx, dout, m, k)
+        return _softmax_xent(out, labels, idx, dout, m, k, mb)
     if loss_code == LOSS_SIGMOID_BCE:
-        return _sigmoid_bce(out, targets, idx, dout, m, k)
-    return _mse(out, targets, idx, dout, m, k, loss_code == LOSS_HALF_MSE)
+        return _sigmoid_bce(out, targets, idx, dout, m, k, mb)
+    return _mse(out, targets, idx, dout, m, k, loss_code == LOSS_HALF_MSE, mb)
 
 
 cdef inline double _sum_squares(const floating* w, Py_ssize_t n) noexcept nogil:
@@ -604,7 +610,7 @@ cdef Py_ssize_t _epoch(floating* flat, floating* grad, floating* s0, floating* s
                        m, nin, nout, code, <floating>params[2 * l], <floating>params[2 * l + 1],
                        1)
         loss = _batch_loss(work + aoff[L], labels, targets, idx, work + dzoff[L], m, k_out,
-                           loss_code, correct + kk if correct != NULL else NULL)
+                           loss_code, correct + kk if correct != NULL else NULL, m)
         losses[kk] = loss
         if not isfinite(loss):
             return kk
@@ -669,9 +675,9 @@ cdef Py_ssize_t _epoch(floating* flat, floating* grad, floating* s0, floating* s
 # So every thread's weights, gradients and optimiser state stay in its own core's cache (a
 # split over W's columns moved them between the cores on every batch and ran slower than one
 # thread). The threads meet at a spin barrier after each layer's partial products, before
-# and after the loss (computed by thread 0), and after each layer's derivative but a linear
-# last layer's (its dz is the loss gradient, whole already): 2 L + 1 or 2 L + 2 times per
-# batch. The forward sums are split over the input features, so results differ from the
+# and after the loss (each thread computes its share of the rows), and after each layer's
+# derivative but a linear last layer's (its dz is the loss gradient, whole already): 2 L + 1
+# or 2 L + 2 times per batch. The forward sums are split over the input features, so results differ from the
 # one-thread epoch's in rounding (they are the same for the same thread count).
 # In float32, where the AVX2 build has them (FUSENN_ROWMM, ``use_rowmm``), and for batches of
 # ROWMM_MIN_BATCH to ROWMM_MAX_BATCH rows, the first layer's forward and weight-gradient
@@ -743,7 +749,7 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
                         const double* hyper, double* losses, double* correct, floating* work,
                         const int64_t* aoff, const int64_t* zoff, const int64_t* dzoff,
                         floating* part, Py_ssize_t part_stride, Py_ssize_t* done,
-                        const floating** xr, double* l2sums) noexcept nogil:
+                        const floating** xr, double* l2sums, double* lsums) noexcept nogil:
     """Thread t's part of every batch of _epoch_split (arguments as _epoch's; ``part``: two
     sets of T partial products of ``part_stride`` entries each; ``xr``: room for 2 ``bs`` row
     pointers and ROWMM_DX_MAX floats, or NULL). With ``xr`` (float32 builds with
@@ -751,7 +757,9 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
     never gathered, and so do the input gradients of narrow later layers. With the L2
     penalty, ``l2sums[8 t]`` receives the sum of squares of the thread's rows of every W before
     each batch's update, which thread 0 adds into the batch's loss at the next batch's loss
-    (the caller adds the last batch's)."""
+    (the caller adds the last batch's). Each thread computes the loss of its share of the
+    batch's rows into ``lsums[16 t]`` and counts their correct predictions into
+    ``lsums[16 t + 8]``."""
     cdef Py_ssize_t n_batches = (n + bs - 1) // bs
     cdef Py_ssize_t kk, i, j, l, m, start, nin, nout, k0, k1, c0, c1, q, kb, ke, d = widths[0]
     cdef Py_ssize_t k_out = widths[L], m_next
@@ -769,6 +777,8 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
     cdef const floating* x
     cdef floating p0, p1, v
     cdef floating* wt
+    cdef Py_ssize_t r0, r1
+    cdef double loss
     cdef double step = hyper[H_STEP]
     cdef int code
     cdef double l2 = hyper[H_L2], penalty = 0, penalty_next = 0
@@ -829,13 +839,24 @@ cdef void _split_worker(int t, int T, fusenn_barrier* bar, floating* flat, float
                     _bias_act_row(z + i * nout + c0, W + nin * nout + c0, a + i * nout + c0,
                                   c1 - c0, code, p0, p1)
         fusenn_barrier_wait(bar, T)  # the output is whole
-        if t == 0:
-            losses[kk] = _batch_loss(work + aoff[L], labels, targets, idx, work + dzoff[L], m,
-                                     k_out, loss_code, correct + kk if correct != NULL else NULL)
-            if l2 != 0 and kk > 0:  # the last batch's penalty: every thread has updated
-                _add_l2_penalty(losses, kk - 1, l2sums, T, l2, n, bs)
+        r0 = _share(m, t, T)  # this thread's rows of the loss
+        r1 = _share(m, t + 1, T)
+        lsums[16 * t] = _batch_loss(work + aoff[L] + r0 * k_out, labels, targets, idx + r0,
+                                    work + dzoff[L] + r0 * k_out, r1 - r0, k_out, loss_code,
+                                    lsums + 16 * t + 8 if correct != NULL else NULL, m)
+        if t == 0 and l2 != 0 and kk > 0:  # the last batch's penalty: every thread updated
+            _add_l2_penalty(losses, kk - 1, l2sums, T, l2, n, bs)
         fusenn_barrier_wait(bar, T)  # the loss and its gradient are in
-        if not isfinite(losses[kk]):
+        loss = 0
+        for s in range(T):  # (every thread the same sum, in thread order)
+            loss += lsums[16 * s]
+        if t == 0:
+            losses[kk] = loss
+            if correct != NULL:
+                correct[kk] = 0
+                for s in range(T):
+                    correct[kk] += lsums[16 * s + 8]
+        if not isfinite(loss):
             if t == 0:
                 done[0] = kk
             return
@@ -938,10 +959,10 @@ cdef Py_ssize_t _epoch_split(floating* flat, floating* grad, floating* s0, float
                              const double* hyper, double* losses, double* correct,
                              floating* work, const int64_t* aoff, const int64_t* zoff,
                              const int64_t* dzoff, floating* part, Py_ssize_t part_stride,
-                             int team, double* l2sums) noexcept nogil:
+                             int team, double* l2sums, double* lsums) noexcept nogil:
     """_epoch on a team of ``team`` OpenMP threads sharing every layer (above); ``part`` holds
     2 x ``team`` x ``part_stride`` entries (``part_stride`` >= batch rows x widest layer);
-    ``l2sums``, with the L2 penalty, 8 x ``team`` entries.
+    ``l2sums``, with the L2 penalty, 8 x ``team`` entries; ``lsums`` 16 x ``team``.
     BLAS must run one thread per call (the caller limits it). The team OpenMP gives may be
     smaller; its threads share the work by its real size."""
     cdef fusenn_barrier bar
@@ -960,7 +981,8 @@ cdef Py_ssize_t _epoch_split(floating* flat, floating* grad, floating* s0, float
                                               + ROWMM_DX_MAX * sizeof(floating))
         _split_worker(t, T, &bar, flat, grad, s0, s1, widths, codes, params, L, woff, X, n,
                       labels, targets, perm, bs, n_epochs, loss_code, opt_code, hyper, losses,
-                      correct, work, aoff, zoff, dzoff, part, part_stride, &done, xr, l2sums)
+                      correct, work, aoff, zoff, dzoff, part, part_stride, &done, xr, l2sums,
+                      lsums)
         free(xr)
     if hyper[H_L2] != 0 and done > 0 and done == n_epochs * ((n + bs - 1) // bs):
         _add_l2_penalty(losses, done - 1, l2sums, team, hyper[H_L2], n, bs)  # the last one

@@ -65,3 +65,23 @@ def bad_input(builtin, match=None):
             f"{type(info.value).__name__}: {info.value} is not a FusennError")
 
     return check()
+
+
+def split_epoch_on(cy, monkeypatch, threads):
+    """A fixture body: make the Cython backend ``cy``'s train_epoch take its split epoch on
+    ``threads`` threads for any problem size (skipped where it is not built); yields
+    ``threads``."""
+    import pytest
+
+    import fusenn
+    from fusenn import _threads
+
+    if not cy.SPLIT_EPOCH:
+        pytest.skip("built without OpenMP or the spin barrier: no split epoch")
+    monkeypatch.setattr(_threads, "SPLIT_FROM", 0)
+    monkeypatch.setattr(_threads, "busy_elsewhere", lambda cores=None: 0)
+    fusenn.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        fusenn.set_num_threads(None)

@@ -22,7 +22,7 @@ from fusenn import activations as A
 from fusenn import backends
 from fusenn.backends import _numpy as ref
 
-from support import bad_input, run_epochs
+from support import bad_input, run_epochs, split_epoch_on
 
 REQUIRED = {s.strip().lower() for s in os.environ.get("FUSENN_REQUIRE_BACKENDS", "").split(",")
             if s.strip()}
@@ -325,20 +325,6 @@ def _assert_same(got, want, tol):
         np.testing.assert_allclose(g, w, rtol=tol, atol=tol, err_msg=what)
 
 
-def _split_on(cy, monkeypatch, threads):
-    from fusenn import _threads
-
-    if not cy.SPLIT_EPOCH:
-        pytest.skip("built without OpenMP or the spin barrier: no split epoch")
-    monkeypatch.setattr(_threads, "SPLIT_FROM", 0)
-    monkeypatch.setattr(_threads, "busy_elsewhere", lambda cores=None: 0)
-    fusenn.set_num_threads(threads)
-    try:
-        yield threads
-    finally:
-        fusenn.set_num_threads(None)
-
-
 @pytest.fixture(params=[1, 2, 3], ids=["one-thread", "split-2", "split-3"])
 def epoch_path(cy, request, monkeypatch):
     """The one-thread epoch (the default for this problem's size), or the split epoch on 2
@@ -346,7 +332,7 @@ def epoch_path(cy, request, monkeypatch):
     if request.param == 1:
         yield 1
     else:
-        yield from _split_on(cy, monkeypatch, request.param)
+        yield from split_epoch_on(cy, monkeypatch, request.param)
 
 
 @pytest.mark.parametrize("opt", list(OPTIMIZERS))
@@ -445,7 +431,7 @@ def test_kernels_parallel_paths(cy, parallel):
 def split(cy, request, monkeypatch):
     """Make train_epoch take the column-split epoch on ``request.param`` threads (3 on a
     2-core machine: more threads than cores still meet at the barriers)."""
-    yield from _split_on(cy, monkeypatch, request.param)
+    yield from split_epoch_on(cy, monkeypatch, request.param)
 
 
 def test_the_split_epoch_is_chosen_by_the_policy(cy, split, monkeypatch):

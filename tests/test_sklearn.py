@@ -30,8 +30,10 @@ from sklearn.utils.estimator_checks import check_estimator
 
 import fusenn as fn
 import fusenn.sklearn as fsk
+from fusenn import backends
 from fusenn.errors import DataError, DivergenceError, FusennError
 from fusenn.sklearn import ConvergenceWarning, MLPClassifier, MLPRegressor
+from support import split_epoch_on
 
 RTOL = 1e-8
 
@@ -616,17 +618,14 @@ SPLIT_CASES = [
 @pytest.fixture(params=[1, 2], ids=["one-thread", "split-2"])
 def epoch_threads(request, monkeypatch):
     """The Cython backend's one-thread epoch, or its split epoch on 2 threads."""
-    import fusenn
-    from fusenn import _threads
-
     if request.param > 1:
-        monkeypatch.setattr(_threads, "SPLIT_FROM", 0)
-        monkeypatch.setattr(_threads, "busy_elsewhere", lambda cores=None: 0)
-    fusenn.set_num_threads(request.param)
+        yield from split_epoch_on(backends.get("cython"), monkeypatch, request.param)
+        return
+    fn.set_num_threads(1)
     try:
-        yield request.param
+        yield 1
     finally:
-        fusenn.set_num_threads(None)
+        fn.set_num_threads(None)
 
 
 @pytest.mark.parametrize("kw", SPLIT_CASES)

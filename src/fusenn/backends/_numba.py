@@ -366,10 +366,6 @@ _mse_serial, _mse_parallel = _twins(_mse)
 # (:func:`fusenn.backends._codegen.numba_epoch_source`). The body avoids what costs compile
 # time and not run time: no slice assignment (Numba compiles a formatted error message for
 # each), no allocation (the workspaces come in), no ``.max()``.
-#: Whether an epoch kernel has the L2 penalty's code (each kernel's own, in its namespace).
-_L2 = True
-
-
 def _train_epoch(flat, grad, widths, codes, pr, X, labels, targets, perm, batch_size,
                  loss_code, opt_code, hyper, state, losses, correct, woff, aoff, zoff, dzoff,
                  work, yl_buf, yt_buf, acc):
@@ -437,12 +433,17 @@ def _train_epoch(flat, grad, widths, codes, pr, X, labels, targets, perm, batch_
             if l > 0:
                 dx = work[dzoff[l]:dzoff[l] + m * n_in].reshape(m, n_in)
                 np.dot(dz, W.T, dx)
-        if _L2:
+        if _L2:  # (a constant: Numba drops this branch from kernels without the penalty)
             if l2 != 0:
                 losses[kk] = loss + _l2_penalty(flat, grad, widths, woff, l2, m)
         step += 1
         _optimizer_step(opt_code, flat, grad, hyper, state, step)
     return n_epochs * n_batches
+
+
+#: Whether an epoch kernel has the L2 penalty's code (each kernel's own, in its namespace;
+#: read by _train_epoch when compiled).
+_L2 = True
 
 
 @njit(**_JIT)

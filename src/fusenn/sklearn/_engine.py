@@ -73,6 +73,7 @@ from sklearn.utils.extmath import safe_sparse_dot
 
 from .. import activations as _acts
 from .. import backends
+from ..backends import _contract
 from ..model import PREDICT_BATCH
 from . import _kernels
 
@@ -416,9 +417,6 @@ class SplitEpoch:
 
     def __init__(self, est: Any, net: FlatNet, X: np.ndarray, labels: np.ndarray,
                  batch_size: int, rest: "CompiledEpoch") -> None:
-        from ..backends import _contract
-
-        self.c = _contract
         self.be = kernels()
         self.net, self.X, self.labels, self.rest = net, X, labels, rest
         self.batch_size = batch_size
@@ -456,7 +454,7 @@ class SplitEpoch:
     def run(self, idx: Optional[np.ndarray], opt: Any) -> float:
         """As :meth:`CompiledEpoch.run`: one epoch in the order ``idx`` with the face's
         ``_SGD`` ``opt``; returns scikit-learn's accumulated loss."""
-        c = self.c
+        c = _contract
         idx = self.identity if idx is None else np.ascontiguousarray(idx, dtype=np.int64)
         lr = float(opt.learning_rate)
         vel = self.state[0]

@@ -182,12 +182,12 @@ class Passes:
                 dy = dx
 
 
-def output_activation(name: str, out: np.ndarray) -> np.ndarray:
-    """Apply scikit-learn's output activation ``name`` to ``out`` in place, as it does."""
+def output_activation(be: Any, name: str, out: np.ndarray) -> np.ndarray:
+    """Apply scikit-learn's output activation ``name`` to ``out`` in place, as it does (the
+    softmax in backend ``be``'s row kernel: scikit-learn's max-subtracted form, without NumPy's
+    four passes and temporaries over short rows)."""
     if name == "softmax":
-        tmp = out - out.max(axis=1)[:, np.newaxis]
-        np.exp(tmp, out=out)
-        out /= out.sum(axis=1)[:, np.newaxis]
+        be.softmax(out, out)
     elif name == "logistic":
         expit(out, out=out)
     elif name == "exp":
@@ -275,7 +275,7 @@ def predict_raw(X: Any, coefs: Sequence[np.ndarray], intercepts: Sequence[np.nda
                 check_finite()
                 check_finite = None
             x = a
-        output_activation(out_activation, out[start:stop])
+        output_activation(be, out_activation, out[start:stop])
     return out
 
 

@@ -32,7 +32,8 @@ outlives the call. Activations are passed as ``(code, p0, p1)`` from
     ``a`` is ``f(z)``, so a backend may take ``f'`` from it where that is cheaper (sigmoid:
     ``a (1 - a)``; tanh: ``1 - a^2``); the results agree to rounding.
 ``softmax(z, out)``, ``log_softmax(z, out)``, ``logsumexp(z, out)``
-    along the last axis, max-subtracted; ``logsumexp``'s ``out`` is 1-D of length ``z.shape[0]``.
+    along the last axis, max-subtracted; ``logsumexp``'s ``out`` is 1-D of length ``z.shape[0]``;
+    the others' ``out`` may be ``z``.
 ``softmax_xent(logits, labels, grad) -> float``
     mean over rows of ``logsumexp(z) - z[label]``; ``labels`` int64 1-D. ``grad`` (or None)
     receives the gradient of that mean: ``(softmax(z) - onehot(labels)) / n``.

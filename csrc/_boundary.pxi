@@ -603,32 +603,67 @@ def _rowmm_arrays(X, idx, Py_ssize_t xoff, Py_ssize_t K, B, Py_ssize_t n, C, str
     return Xa, Ba, Ca, rows
 
 
-def rowmm_nn(X, idx, Py_ssize_t xoff, Py_ssize_t K, W, Py_ssize_t n, Z):
+cdef int32_t[::1] _active_columns(const float* const* xp, Py_ssize_t xoff, Py_ssize_t m,
+                                  Py_ssize_t K, Py_ssize_t* nk):
+    """fusenn_rowmm_active's columns (nk of them) in a new array."""
+    cdef int32_t[::1] ks = np.empty(max(K, 1), np.int32)
+    with nogil:
+        nk[0] = fusenn_rowmm_active(xp, xoff, m, K, &ks[0])
+    return ks
+
+
+def rowmm_active(X, idx, Py_ssize_t xoff, Py_ssize_t K):
+    """The columns k in ``[xoff, xoff + K)`` of X (float32, C-contiguous) where some row of
+    ``X[idx]`` is not 0, as the split epoch finds them for its first layer's products."""
+    Xa, _, _, rows = _rowmm_arrays(X, idx, xoff, K, np.empty((K, 0), np.float32), 0,
+                                   np.empty((0, 0), np.float32), "W", K, 0)
+    cdef const size_t[::1] r = rows
+    cdef const float* const* xp = <const float* const*>&r[0] if r.shape[0] else NULL
+    cdef Py_ssize_t nk = 0
+    ks = _active_columns(xp, xoff, r.shape[0], K, &nk)
+    return np.asarray(ks[:nk]).astype(np.int64)
+
+
+def rowmm_nn(X, idx, Py_ssize_t xoff, Py_ssize_t K, W, Py_ssize_t n, Z, bint active=False):
     """``Z[:, :n] = X[idx, xoff:xoff + K] @ W[:K, :n]`` (float32, C-contiguous) by the split
-    epoch's forward kernel."""
+    epoch's forward kernel (``active``: over the columns of X that are not 0 in every row)."""
     Xa, Wa, Za, rows = _rowmm_arrays(X, idx, xoff, K, W, n, Z, "W", K, np.size(idx))
     cdef const size_t[::1] r = rows
     cdef const float* const* xp = <const float* const*>&r[0] if r.shape[0] else NULL
-    cdef Py_ssize_t m = r.shape[0]
+    cdef Py_ssize_t m = r.shape[0], nk = 0
     cdef Py_ssize_t ldw = cnp.PyArray_DIM(<cnp.ndarray>Wa, 1)
     cdef Py_ssize_t ldz = cnp.PyArray_DIM(<cnp.ndarray>Za, 1)
     cdef const float* Wp = <const float*>cnp.PyArray_DATA(<cnp.ndarray>Wa)
     cdef float* Zp = <float*>cnp.PyArray_DATA(<cnp.ndarray>Za)
+    cdef int32_t[::1] ks
+    if active:
+        ks = _active_columns(xp, xoff, m, K, &nk)
+        with nogil:
+            fusenn_rowmm_nn_active(xp, xoff, m, K, &ks[0], nk, Wp, ldw, n, Zp, ldz)
+        return
     with nogil:
         fusenn_rowmm_nn(xp, xoff, m, K, Wp, ldw, n, Zp, ldz)
 
 
 def rowmm_tn(X, idx, Py_ssize_t xoff, Py_ssize_t K, D, Py_ssize_t n, double alpha,
-             double beta, G):
+             double beta, G, bint active=False):
     """``G[:K, :n] = alpha X[idx, xoff:xoff + K]^T @ D[:, :n] + beta G[:K, :n]`` (float32,
-    C-contiguous; ``D`` has ``len(idx)`` rows) by the split epoch's weight-gradient kernel."""
+    C-contiguous; ``D`` has ``len(idx)`` rows) by the split epoch's weight-gradient kernel
+    (``active``: the rows of G of the columns of X that are not 0 in every row)."""
     Xa, Da, Ga, rows = _rowmm_arrays(X, idx, xoff, K, D, n, G, "D", np.size(idx), K)
     cdef const size_t[::1] r = rows
     cdef const float* const* xp = <const float* const*>&r[0] if r.shape[0] else NULL
-    cdef Py_ssize_t m = r.shape[0]
+    cdef Py_ssize_t m = r.shape[0], nk = 0
     cdef Py_ssize_t ldd = cnp.PyArray_DIM(<cnp.ndarray>Da, 1)
     cdef Py_ssize_t ldg = cnp.PyArray_DIM(<cnp.ndarray>Ga, 1)
     cdef const float* Dp = <const float*>cnp.PyArray_DATA(<cnp.ndarray>Da)
     cdef float* Gp = <float*>cnp.PyArray_DATA(<cnp.ndarray>Ga)
+    cdef int32_t[::1] ks
+    if active:
+        ks = _active_columns(xp, xoff, m, K, &nk)
+        with nogil:
+            fusenn_rowmm_tn_active(xp, xoff, m, K, &ks[0], nk, Dp, ldd, n, <float>alpha,
+                                   <float>beta, Gp, ldg)
+        return
     with nogil:
         fusenn_rowmm_tn(xp, xoff, m, K, Dp, ldd, n, <float>alpha, <float>beta, Gp, ldg)

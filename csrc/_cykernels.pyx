@@ -30,7 +30,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport (cos, cosf, erf, erff, expm1, expm1f, fabs, fabsf, isfinite,
                         log, log1p, log1pf, pow, sin, sinf, sqrt, sqrtf, tanh)
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
@@ -70,6 +70,16 @@ cdef extern from "fusenn_rowmm.h":
     void fusenn_rowmm_tn(const float* const* x, Py_ssize_t xoff, Py_ssize_t m, Py_ssize_t K,
                          const float* D, Py_ssize_t ldd, Py_ssize_t n, float alpha, float beta,
                          float* G, Py_ssize_t ldg) noexcept nogil
+    Py_ssize_t fusenn_rowmm_active(const float* const* x, Py_ssize_t xoff, Py_ssize_t m,
+                                   Py_ssize_t K, int32_t* ks) noexcept nogil
+    void fusenn_rowmm_nn_active(const float* const* x, Py_ssize_t xoff, Py_ssize_t m,
+                                Py_ssize_t K, const int32_t* ks, Py_ssize_t nk, const float* W,
+                                Py_ssize_t ldw, Py_ssize_t n, float* Z,
+                                Py_ssize_t ldz) noexcept nogil
+    void fusenn_rowmm_tn_active(const float* const* x, Py_ssize_t xoff, Py_ssize_t m,
+                                Py_ssize_t K, const int32_t* ks, Py_ssize_t nk, const float* D,
+                                Py_ssize_t ldd, Py_ssize_t n, float alpha, float beta,
+                                float* G, Py_ssize_t ldg) noexcept nogil
     void fusenn_rowmm_prefetch(const float* base, Py_ssize_t stride, const int64_t* idx,
                                Py_ssize_t m, Py_ssize_t off, Py_ssize_t K) noexcept nogil
     double fusenn_rowmm_sumsq(const float* w, Py_ssize_t n) noexcept nogil

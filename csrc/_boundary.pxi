@@ -626,7 +626,8 @@ def rowmm_active(X, idx, Py_ssize_t xoff, Py_ssize_t K):
 
 def rowmm_nn(X, idx, Py_ssize_t xoff, Py_ssize_t K, W, Py_ssize_t n, Z, bint active=False):
     """``Z[:, :n] = X[idx, xoff:xoff + K] @ W[:K, :n]`` (float32, C-contiguous) by the split
-    epoch's forward kernel (``active``: over the columns of X that are not 0 in every row)."""
+    epoch's forward kernel (``active``: over the columns of ``X[idx]`` that are not all 0, as
+    the split epoch runs it on sparse inputs; the same numbers)."""
     Xa, Wa, Za, rows = _rowmm_arrays(X, idx, xoff, K, W, n, Z, "W", K, np.size(idx))
     cdef const size_t[::1] r = rows
     cdef const float* const* xp = <const float* const*>&r[0] if r.shape[0] else NULL
@@ -649,7 +650,8 @@ def rowmm_tn(X, idx, Py_ssize_t xoff, Py_ssize_t K, D, Py_ssize_t n, double alph
              double beta, G, bint active=False):
     """``G[:K, :n] = alpha X[idx, xoff:xoff + K]^T @ D[:, :n] + beta G[:K, :n]`` (float32,
     C-contiguous; ``D`` has ``len(idx)`` rows) by the split epoch's weight-gradient kernel
-    (``active``: the rows of G of the columns of X that are not 0 in every row)."""
+    (``active``: over the columns of ``X[idx]`` that are not all 0, the others' rows of G
+    ``beta G``; the same numbers)."""
     Xa, Da, Ga, rows = _rowmm_arrays(X, idx, xoff, K, D, n, G, "D", np.size(idx), K)
     cdef const size_t[::1] r = rows
     cdef const float* const* xp = <const float* const*>&r[0] if r.shape[0] else NULL

@@ -106,31 +106,38 @@ FUSENN_RM_INLINE void fusenn_rm_store(const int mr, const int nv, const int mask
         }
 }
 
-/* Forward tile: c[r][0:8 nv] (+)= sum_{k < kb} a[r][k] w[k ldw + 0:8 nv], r < mr (kb >= 1).
-   ``masked``: the last vector's lanes past mk are dropped, and w's last row loaded under mk. */
+/* Forward tile: c[r][0:8 nv] (+)= sum_{q < kb} a[r][t] w[t ldw + 0:8 nv], r < mr (kb >= 1),
+   over t = q, or where the active k are given over t = ks[q] - kbase. ``masked``: the last
+   vector's lanes past mk are dropped, and w's row of the last term loaded under mk. */
 FUSENN_RM_INLINE void fusenn_rm_tile_nn(const int mr, const int nv, const int masked,
                                         const float* const* a, const float* w, ptrdiff_t ldw,
-                                        ptrdiff_t kb, float* const* c, int acc, __m256i mk) {
+                                        ptrdiff_t kb, const int32_t* ks, ptrdiff_t kbase,
+                                        float* const* c, int acc, __m256i mk) {
     __m256 s[4][3];
-    ptrdiff_t k;
+    ptrdiff_t q, t;
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < nv; v++)
             s[r][v] = !acc ? _mm256_setzero_ps()
                       : (masked && v == nv - 1) ? _mm256_maskload_ps(c[r] + 8 * v, mk)
                                                 : _mm256_loadu_ps(c[r] + 8 * v);
-    for (k = 0; k < kb - 1; k++, w += ldw)
-        fusenn_rm_step(mr, nv, 0, s, a, k, w, mk);
-    fusenn_rm_step(mr, nv, masked, s, a, k, w, mk);
+    for (q = 0; q < kb - 1; q++) {
+        t = ks ? ks[q] - kbase : q;
+        fusenn_rm_step(mr, nv, 0, s, a, t, w + t * ldw, mk);
+    }
+    t = ks ? ks[q] - kbase : q;
+    fusenn_rm_step(mr, nv, masked, s, a, t, w + t * ldw, mk);
     fusenn_rm_store(mr, nv, masked, s, c, mk);
 }
 
-/* One row block [i, i + mr) of the forward over columns [j, j + 8 nv) and k in [k0, k0 + kb):
-   rows past m read row i and write to ``scratch`` (mr x 24 floats, mr <= 4). */
+/* One row block [i, i + mr) of the forward over columns [j, j + 8 nv) and the kb terms of
+   fusenn_rm_nn's block from k0 (or listed in ks): rows past m read row i and write to
+   ``scratch`` (mr x 24 floats, mr <= 4). */
 FUSENN_RM_INLINE void fusenn_rm_rows_nn(const int mr, const int nv, const int masked,
                                         const float* const* x, ptrdiff_t xoff, ptrdiff_t i,
                                         ptrdiff_t m, const float* W, ptrdiff_t ldw, float* Z,
                                         ptrdiff_t ldz, ptrdiff_t j, ptrdiff_t k0, ptrdiff_t kb,
-                                        float* scratch, __m256i mk) {
+                                        const int32_t* ks, int acc, float* scratch,
+                                        __m256i mk) {
     const float* a[4];
     float* c[4];
     for (int r = 0; r < mr; r++) {
@@ -138,7 +145,7 @@ FUSENN_RM_INLINE void fusenn_rm_rows_nn(const int mr, const int nv, const int ma
         a[r] = x[real ? i + r : i] + xoff + k0;
         c[r] = real ? Z + (i + r) * ldz + j : scratch + r * FUSENN_RM_NC;
     }
-    fusenn_rm_tile_nn(mr, nv, masked, a, W + k0 * ldw + j, ldw, kb, c, k0 > 0, mk);
+    fusenn_rm_tile_nn(mr, nv, masked, a, W + k0 * ldw + j, ldw, kb, ks, xoff, c, acc, mk);
 }
 
 /* w <= 8 columns of the forward as dot products along k: Z[i, c] (+)= x_i[xoff : xoff + K] .
@@ -249,39 +256,61 @@ static void fusenn_rm_nn_tail(const float* const* x, ptrdiff_t xoff, ptrdiff_t m
     }
 }
 
-/* Z[i, 0:n] = x_i[xoff : xoff + K] W[0:K, 0:n] for i < m (W row stride ldw, Z's ldz). */
-static void fusenn_rowmm_nn(const float* const* x, ptrdiff_t xoff, ptrdiff_t m, ptrdiff_t K,
-                            const float* W, ptrdiff_t ldw, ptrdiff_t n, float* Z, ptrdiff_t ldz) {
+/* Z[i, 0:n] = sum_k x_i[xoff + k] W[k, 0:n] for i < m, over every k < K, or, where ks (nk of
+   them, fusenn_rowmm_active's) lists the active k, over those alone (W row stride ldw, Z's
+   ldz). The terms go in blocks of 64 (a panel of W in the L1 cache); a listed k's term comes
+   where it would over every k, and a zero term adds nothing to a sum, so the list gives the
+   same Z to the bit where W is finite. The last w <= 8 columns are dot products over every
+   k. */
+FUSENN_RM_INLINE void fusenn_rm_nn(const float* const* x, ptrdiff_t xoff, ptrdiff_t m,
+                                   ptrdiff_t K, const int32_t* ks, ptrdiff_t nk,
+                                   const float* W, ptrdiff_t ldw, ptrdiff_t n, float* Z,
+                                   ptrdiff_t ldz) {
     float scratch[4 * FUSENN_RM_NC];
-    ptrdiff_t i, j, k0, kb, full;
+    ptrdiff_t i, j, q0, kb, k0, full, terms = ks ? nk : K;
     int w, nv;
     __m256i mk, all = fusenn_rm_mask(8);
     if (m <= 0 || n <= 0)
         return;
-    if (K <= 0) {
+    if (terms <= 0) {  /* (for K > 0, the last w columns' dot products follow) */
         for (i = 0; i < m; i++)
             memset(Z + i * ldz, 0, (size_t)n * sizeof(float));
-        return;
+        if (K <= 0)
+            return;
     }
     memset(scratch, 0, sizeof(scratch));
     j = fusenn_rm_columns(n, &full, &w, &nv, &mk);
-    for (k0 = 0; k0 < K; k0 += FUSENN_RM_KC) {
-        kb = K - k0 < FUSENN_RM_KC ? K - k0 : FUSENN_RM_KC;
+    for (q0 = 0; q0 < terms; q0 += FUSENN_RM_KC) {
+        kb = terms - q0 < FUSENN_RM_KC ? terms - q0 : FUSENN_RM_KC;
+        k0 = ks ? 0 : q0;  /* (a listed block's k come from the list) */
         for (j = 0; j < full * FUSENN_RM_NC; j += FUSENN_RM_NC)
             for (i = 0; i < m; i += 4)
-                fusenn_rm_rows_nn(4, 3, 0, x, xoff, i, m, W, ldw, Z, ldz, j, k0, kb, scratch,
-                                  all);
+                fusenn_rm_rows_nn(4, 3, 0, x, xoff, i, m, W, ldw, Z, ldz, j, k0, kb,
+                                  ks ? ks + q0 : NULL, q0 > 0, scratch, all);
         if (nv == 3)
             for (i = 0; i < m; i += 4)
-                fusenn_rm_rows_nn(4, 3, 1, x, xoff, i, m, W, ldw, Z, ldz, j, k0, kb, scratch,
-                                  mk);
+                fusenn_rm_rows_nn(4, 3, 1, x, xoff, i, m, W, ldw, Z, ldz, j, k0, kb,
+                                  ks ? ks + q0 : NULL, q0 > 0, scratch, mk);
         else if (nv == 2)
             for (i = 0; i < m; i += 4)
-                fusenn_rm_rows_nn(4, 2, 1, x, xoff, i, m, W, ldw, Z, ldz, j, k0, kb, scratch,
-                                  mk);
+                fusenn_rm_rows_nn(4, 2, 1, x, xoff, i, m, W, ldw, Z, ldz, j, k0, kb,
+                                  ks ? ks + q0 : NULL, q0 > 0, scratch, mk);
     }
     if (nv == 1)
         fusenn_rm_nn_tail(x, xoff, m, K, W, ldw, j, w, Z, ldz);
+}
+
+/* Z[i, 0:n] = x_i[xoff : xoff + K] W[0:K, 0:n] for i < m (W row stride ldw, Z's ldz). */
+static void fusenn_rowmm_nn(const float* const* x, ptrdiff_t xoff, ptrdiff_t m, ptrdiff_t K,
+                            const float* W, ptrdiff_t ldw, ptrdiff_t n, float* Z, ptrdiff_t ldz) {
+    fusenn_rm_nn(x, xoff, m, K, NULL, 0, W, ldw, n, Z, ldz);
+}
+
+/* The same over the active k of x (ks, nk: fusenn_rowmm_active's), to the bit. */
+static void fusenn_rowmm_nn_active(const float* const* x, ptrdiff_t xoff, ptrdiff_t m,
+                                   ptrdiff_t K, const int32_t* ks, ptrdiff_t nk, const float* W,
+                                   ptrdiff_t ldw, ptrdiff_t n, float* Z, ptrdiff_t ldz) {
+    fusenn_rm_nn(x, xoff, m, K, ks, nk, W, ldw, n, Z, ldz);
 }
 
 /* Weight-gradient tile: c[r][0:8 nv] = alpha sum_{i < m} x_i[koff + o[r]] d[i ldd + 0:8 nv]
@@ -320,21 +349,21 @@ FUSENN_RM_INLINE void fusenn_rm_tile_tn(const int mr, const int nv, const int ma
     fusenn_rm_store(mr, nv, masked, s, c, mk);
 }
 
-/* One block [k, k + mr) of G's rows over columns [j, j + 8 nv): rows past K read x_i[xoff + k]
-   and write to ``scratch`` (mr x 24 floats, mr <= 4). */
-FUSENN_RM_INLINE void fusenn_rm_rows_tn(const int mr, const int nv, const int masked,
-                                        const float* const* x, ptrdiff_t xoff, ptrdiff_t k,
-                                        ptrdiff_t K, ptrdiff_t m, const float* D, ptrdiff_t ldd,
+/* One block of G's rows over columns [j, j + 8 nv), the rows t[0:mr] (relative to xoff,
+   mr <= 4): the block's missing rows read x_i[xoff + t[0]] and write to ``scratch`` (4 x 24
+   floats). */
+FUSENN_RM_INLINE void fusenn_rm_rows_tn(const int nv, const int masked, const float* const* x,
+                                        ptrdiff_t xoff, const ptrdiff_t* t, int mr,
+                                        ptrdiff_t m, const float* D, ptrdiff_t ldd,
                                         float alpha, float beta, float* G, ptrdiff_t ldg,
                                         ptrdiff_t j, float* scratch, __m256i mk) {
     ptrdiff_t o[4];
     float* c[4];
-    for (int r = 0; r < mr; r++) {
-        int real = k + r < K;
-        o[r] = real ? r : 0;
-        c[r] = real ? G + (k + r) * ldg + j : scratch + r * FUSENN_RM_NC;
+    for (int r = 0; r < 4; r++) {
+        o[r] = t[r < mr ? r : 0];
+        c[r] = r < mr ? G + t[r] * ldg + j : scratch + r * FUSENN_RM_NC;
     }
-    fusenn_rm_tile_tn(mr, nv, masked, x, xoff + k, o, m, D + j, ldd, alpha, beta, c, mk);
+    fusenn_rm_tile_tn(4, nv, masked, x, xoff, o, m, D + j, ldd, alpha, beta, c, mk);
 }
 
 /* The weight gradient's last w <= 8 columns (D and G from their first): fusenn_rm_tail_tn
@@ -354,13 +383,17 @@ static __attribute__((noinline)) void fusenn_rm_tn_tail(const float* const* x, p
 }
 
 /* G[k, 0:n] = alpha sum_{i < m} x_i[xoff + k] D[i, 0:n] + beta G[k, 0:n] for k < K (D row
-   stride ldd, G's ldg; beta == 0 does not read G). */
-static void fusenn_rowmm_tn(const float* const* x, ptrdiff_t xoff, ptrdiff_t m, ptrdiff_t K,
-                            const float* D, ptrdiff_t ldd, ptrdiff_t n, float alpha, float beta,
-                            float* G, ptrdiff_t ldg) {
+   stride ldd, G's ldg; beta == 0 does not read G), by tiles of four rows of G; where ks (nk
+   of them, fusenn_rowmm_active's) lists the active k, the tiles take those rows alone and
+   the others are beta G (their sums are of zero terms: the same to the bit where D is
+   finite). The last w <= 8 columns are summed along every k. */
+FUSENN_RM_INLINE void fusenn_rm_tn(const float* const* x, ptrdiff_t xoff, ptrdiff_t m,
+                                   ptrdiff_t K, const int32_t* ks, ptrdiff_t nk, const float* D,
+                                   ptrdiff_t ldd, ptrdiff_t n, float alpha, float beta, float* G,
+                                   ptrdiff_t ldg) {
     float scratch[4 * FUSENN_RM_NC];
-    ptrdiff_t k, j, q, full;
-    int w, nv;
+    ptrdiff_t k, j, q, p, full, cols, t[4], rows = ks ? nk : K;
+    int w, nv, mr;
     __m256i mk, all = fusenn_rm_mask(8);
     if (K <= 0 || n <= 0)
         return;
@@ -372,19 +405,46 @@ static void fusenn_rowmm_tn(const float* const* x, ptrdiff_t xoff, ptrdiff_t m, 
     }
     memset(scratch, 0, sizeof(scratch));
     j = fusenn_rm_columns(n, &full, &w, &nv, &mk);
-    for (k = 0; k < K; k += 4) {
+    cols = nv >= 2 ? n : j;  /* the tiles' columns */
+    for (k = 0, q = 0; ks && beta != 1.0f && k < K; k++) {  /* rows not listed: beta G */
+        if (q < nk && ks[q] == xoff + k) {
+            q++;
+            continue;
+        }
+        for (p = 0; p < cols; p++)
+            G[k * ldg + p] = beta == 0.0f ? 0.0f : beta * G[k * ldg + p];
+    }
+    for (q = 0; q < rows; q += 4) {
+        mr = rows - q < 4 ? (int)(rows - q) : 4;
+        for (int r = 0; r < mr; r++)
+            t[r] = ks ? ks[q + r] - xoff : q + r;
         for (j = 0; j < full * FUSENN_RM_NC; j += FUSENN_RM_NC)
-            fusenn_rm_rows_tn(4, 3, 0, x, xoff, k, K, m, D, ldd, alpha, beta, G, ldg, j,
-                              scratch, all);
+            fusenn_rm_rows_tn(3, 0, x, xoff, t, mr, m, D, ldd, alpha, beta, G, ldg, j, scratch,
+                              all);
         if (nv == 3)
-            fusenn_rm_rows_tn(4, 3, 1, x, xoff, k, K, m, D, ldd, alpha, beta, G, ldg, j,
-                              scratch, mk);
+            fusenn_rm_rows_tn(3, 1, x, xoff, t, mr, m, D, ldd, alpha, beta, G, ldg, j, scratch,
+                              mk);
         else if (nv == 2)
-            fusenn_rm_rows_tn(4, 2, 1, x, xoff, k, K, m, D, ldd, alpha, beta, G, ldg, j,
-                              scratch, mk);
+            fusenn_rm_rows_tn(2, 1, x, xoff, t, mr, m, D, ldd, alpha, beta, G, ldg, j, scratch,
+                              mk);
     }
     if (nv == 1)  /* up to 8 columns left: along k */
         fusenn_rm_tn_tail(x, xoff, m, K, D + j, ldd, w, alpha, beta, G + j, ldg);
+}
+
+/* G[k, 0:n] = alpha sum_{i < m} x_i[xoff + k] D[i, 0:n] + beta G[k, 0:n] for k < K. */
+static void fusenn_rowmm_tn(const float* const* x, ptrdiff_t xoff, ptrdiff_t m, ptrdiff_t K,
+                            const float* D, ptrdiff_t ldd, ptrdiff_t n, float alpha, float beta,
+                            float* G, ptrdiff_t ldg) {
+    fusenn_rm_tn(x, xoff, m, K, NULL, 0, D, ldd, n, alpha, beta, G, ldg);
+}
+
+/* The same given the active k of x (ks, nk: fusenn_rowmm_active's), to the bit. */
+static void fusenn_rowmm_tn_active(const float* const* x, ptrdiff_t xoff, ptrdiff_t m,
+                                   ptrdiff_t K, const int32_t* ks, ptrdiff_t nk, const float* D,
+                                   ptrdiff_t ldd, ptrdiff_t n, float alpha, float beta,
+                                   float* G, ptrdiff_t ldg) {
+    fusenn_rm_tn(x, xoff, m, K, ks, nk, D, ldd, n, alpha, beta, G, ldg);
 }
 
 /* The k in [xoff, xoff + K) where x_i[k] is not 0 for some i < m (NaN counts), ascending, into
@@ -405,139 +465,6 @@ static ptrdiff_t fusenn_rowmm_active(const float* const* x, ptrdiff_t xoff, ptrd
             ks[nk++] = (int32_t)(xoff + k + __builtin_ctz((unsigned)bits));
     }
     return nk;
-}
-
-/* Forward tile over the active k: c[r][0:8 nv] (+)= sum_{q < nq} a[r][ks[q]] w[(ks[q] - xoff)
-   ldw + 0:8 nv] (nq >= 1; masked as fusenn_rm_tile_nn, W's row loaded under mk at the last
-   q). */
-FUSENN_RM_INLINE void fusenn_rm_tile_nn_active(const int mr, const int nv, const int masked,
-                                               const float* const* a, const int32_t* ks,
-                                               ptrdiff_t nq, const float* w, ptrdiff_t xoff,
-                                               ptrdiff_t ldw, float* const* c, int acc,
-                                               __m256i mk) {
-    __m256 s[4][3];
-    ptrdiff_t q;
-    for (int r = 0; r < mr; r++)
-        for (int v = 0; v < nv; v++)
-            s[r][v] = !acc ? _mm256_setzero_ps()
-                      : (masked && v == nv - 1) ? _mm256_maskload_ps(c[r] + 8 * v, mk)
-                                                : _mm256_loadu_ps(c[r] + 8 * v);
-    for (q = 0; q < nq - 1; q++)
-        fusenn_rm_step(mr, nv, 0, s, a, ks[q], w + (ks[q] - xoff) * ldw, mk);
-    fusenn_rm_step(mr, nv, masked, s, a, ks[q], w + (ks[q] - xoff) * ldw, mk);
-    fusenn_rm_store(mr, nv, masked, s, c, mk);
-}
-
-FUSENN_RM_INLINE void fusenn_rm_rows_nn_active(const int mr, const int nv, const int masked,
-                                               const float* const* x, ptrdiff_t i, ptrdiff_t m,
-                                               const int32_t* ks, ptrdiff_t nq, int acc,
-                                               const float* W, ptrdiff_t xoff, ptrdiff_t ldw,
-                                               float* Z, ptrdiff_t ldz, ptrdiff_t j,
-                                               float* scratch, __m256i mk) {
-    const float* a[4];
-    float* c[4];
-    for (int r = 0; r < mr; r++) {
-        int real = i + r < m;
-        a[r] = x[real ? i + r : i];
-        c[r] = real ? Z + (i + r) * ldz + j : scratch + r * FUSENN_RM_NC;
-    }
-    fusenn_rm_tile_nn_active(mr, nv, masked, a, ks, nq, W + j, xoff, ldw, c, acc, mk);
-}
-
-/* fusenn_rowmm_nn given the active k of x (fusenn_rowmm_active's ks, nk of them): the tiles
-   sum over those k alone, in the same order, and a zero term adds nothing to a sum, so Z is
-   fusenn_rowmm_nn's to the bit where W is finite. (The last w <= 8 columns are its dot
-   products over every k.) On MNIST's digits, batches of 32 rows have 51-62 % of their
-   pixels non-zero in some row. */
-static void fusenn_rowmm_nn_active(const float* const* x, ptrdiff_t xoff, ptrdiff_t m,
-                                   ptrdiff_t K, const int32_t* ks, ptrdiff_t nk, const float* W,
-                                   ptrdiff_t ldw, ptrdiff_t n, float* Z, ptrdiff_t ldz) {
-    float scratch[4 * FUSENN_RM_NC];
-    ptrdiff_t i, j, q0, nq, full, cols;
-    int w, nv;
-    __m256i mk, all = fusenn_rm_mask(8);
-    if (m <= 0 || n <= 0)
-        return;
-    if (K <= 0) {
-        fusenn_rowmm_nn(x, xoff, m, K, W, ldw, n, Z, ldz);
-        return;
-    }
-    memset(scratch, 0, sizeof(scratch));
-    j = fusenn_rm_columns(n, &full, &w, &nv, &mk);
-    cols = nv >= 2 ? n : j;  /* the tiles' columns */
-    if (nk == 0)
-        for (i = 0; i < m; i++)
-            memset(Z + i * ldz, 0, (size_t)cols * sizeof(float));
-    for (q0 = 0; q0 < nk; q0 += FUSENN_RM_KC) {  /* (a panel of W of at most 64 rows) */
-        nq = nk - q0 < FUSENN_RM_KC ? nk - q0 : FUSENN_RM_KC;
-        for (j = 0; j < full * FUSENN_RM_NC; j += FUSENN_RM_NC)
-            for (i = 0; i < m; i += 4)
-                fusenn_rm_rows_nn_active(4, 3, 0, x, i, m, ks + q0, nq, q0 > 0, W, xoff, ldw,
-                                         Z, ldz, j, scratch, all);
-        if (nv == 3)
-            for (i = 0; i < m; i += 4)
-                fusenn_rm_rows_nn_active(4, 3, 1, x, i, m, ks + q0, nq, q0 > 0, W, xoff, ldw,
-                                         Z, ldz, j, scratch, mk);
-        else if (nv == 2)
-            for (i = 0; i < m; i += 4)
-                fusenn_rm_rows_nn_active(4, 2, 1, x, i, m, ks + q0, nq, q0 > 0, W, xoff, ldw,
-                                         Z, ldz, j, scratch, mk);
-    }
-    if (nv == 1)
-        fusenn_rm_nn_tail(x, xoff, m, K, W, ldw, j, w, Z, ldz);
-}
-
-/* fusenn_rowmm_tn given the active k of x (ks, nk): G's rows of the other k are beta G (their
-   sums are of zero terms), the tiles take the active rows four at a time, and the last
-   w <= 8 columns are summed along k as fusenn_rowmm_tn does; G is its to the bit where D is
-   finite. */
-static void fusenn_rowmm_tn_active(const float* const* x, ptrdiff_t xoff, ptrdiff_t m,
-                                   ptrdiff_t K, const int32_t* ks, ptrdiff_t nk, const float* D,
-                                   ptrdiff_t ldd, ptrdiff_t n, float alpha, float beta,
-                                   float* G, ptrdiff_t ldg) {
-    float scratch[4 * FUSENN_RM_NC];
-    ptrdiff_t k, j, q, full, cols, o[4];
-    float* rowp[4];
-    float* c[4];
-    int w, nv, mr;
-    __m256i mk, all = fusenn_rm_mask(8);
-    if (K <= 0 || n <= 0)
-        return;
-    if (m <= 0) {
-        fusenn_rowmm_tn(x, xoff, m, K, D, ldd, n, alpha, beta, G, ldg);
-        return;
-    }
-    memset(scratch, 0, sizeof(scratch));
-    j = fusenn_rm_columns(n, &full, &w, &nv, &mk);
-    cols = nv >= 2 ? n : j;
-    for (k = 0, q = 0; k < K && beta != 1.0f; k++) {  /* the other rows: beta G */
-        if (q < nk && ks[q] == xoff + k) {
-            q++;
-            continue;
-        }
-        for (ptrdiff_t p = 0; p < cols; p++)
-            G[k * ldg + p] = beta == 0.0f ? 0.0f : beta * G[k * ldg + p];
-    }
-    for (q = 0; q < nk; q += 4) {
-        mr = nk - q < 4 ? (int)(nk - q) : 4;
-        for (int r = 0; r < 4; r++) {  /* rows past the last active one: scratch */
-            o[r] = ks[q + (r < mr ? r : 0)];
-            rowp[r] = r < mr ? G + (ks[q + r] - xoff) * ldg : scratch;
-        }
-        for (j = 0; j < full * FUSENN_RM_NC; j += FUSENN_RM_NC) {
-            for (int r = 0; r < 4; r++)
-                c[r] = r < mr ? rowp[r] + j : scratch + r * FUSENN_RM_NC;
-            fusenn_rm_tile_tn(4, 3, 0, x, 0, o, m, D + j, ldd, alpha, beta, c, all);
-        }
-        for (int r = 0; r < 4; r++)
-            c[r] = r < mr ? rowp[r] + j : scratch + r * FUSENN_RM_NC;
-        if (nv == 3)
-            fusenn_rm_tile_tn(4, 3, 1, x, 0, o, m, D + j, ldd, alpha, beta, c, mk);
-        else if (nv == 2)
-            fusenn_rm_tile_tn(4, 2, 1, x, 0, o, m, D + j, ldd, alpha, beta, c, mk);
-    }
-    if (nv == 1)  /* up to 8 columns left: along every k */
-        fusenn_rm_tn_tail(x, xoff, m, K, D + j, ldd, w, alpha, beta, G + j, ldg);
 }
 
 #else  /* no AVX2 and FMA: the definitions by the sums, which the tests check */

@@ -168,16 +168,33 @@ cdef inline bint _row_finite(const floating* z, Py_ssize_t n) noexcept nogil:
     return ok
 
 
+#: Rows this narrow take _bias_act's activation and finiteness check in one pass over the
+#: whole output instead of row by row.
+DEF NARROW_ROWS = 16
+
+
 cdef Py_ssize_t _bias_act(floating* z, const floating* b, floating* a, Py_ssize_t m,
                           Py_ssize_t n, int code, floating p0, floating p1, int nt,
                           bint check) noexcept nogil:
     """The rows' epilogue; with ``check``, returns how many rows of z hold a NaN or infinity
     (each looked at while it is in the cache), else 0."""
-    cdef Py_ssize_t i, bad = 0
+    cdef Py_ssize_t i, j, bad = 0
     if nt > 1 and m > 1:
         for i in prange(m, num_threads=nt, schedule="static"):
             _bias_act_row(z + i * n, b, a + i * n, n, code, p0, p1)
             if check:
+                bad += 0 if _row_finite(z + i * n, n) else 1
+    elif n <= NARROW_ROWS and code != SOFTMAX and a != z:
+        # narrow rows, elementwise: the bias row by row, then the activation and the check
+        # each in one pass over all m n (a choice of the activation per row cost more than
+        # the row: 64 x 10 took 0.45 us fused row by row)
+        if b != NULL:
+            for i in range(m):
+                for j in range(n):
+                    z[i * n + j] = z[i * n + j] + b[j]
+        _act_fwd_row(z, a, m * n, code, p0, p1)
+        if check and not _row_finite(z, m * n):
+            for i in range(m):
                 bad += 0 if _row_finite(z + i * n, n) else 1
     else:  # no OpenMP region at all: its call costs a microsecond
         for i in range(m):

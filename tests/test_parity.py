@@ -220,11 +220,13 @@ def test_dense_large_parallel_path(backend, dtype, act):
     _compare_dense(got, want, dtype, f"{act} large")
 
 
-@pytest.mark.parametrize("shape", [(7, 13, 33), (256, 65, 300)], ids=["small", "parallel"])
+@pytest.mark.parametrize("shape", [(7, 13, 33), (64, 64, 10), (256, 65, 300)],
+                         ids=["small", "narrow", "parallel"])
 @pytest.mark.parametrize("where", ["none", "x", "W", "b", "x-no-bias"])
 def test_dense_forward_says_whether_z_is_finite(backend, dtype, shape, where):
     """The contract's finiteness answer, from the oracle and each compiled backend alike;
-    relu maps NaN to 0 in the compiled kernels, so ``a`` alone could not tell."""
+    relu maps NaN to 0 in the compiled kernels, so ``a`` alone could not tell (``narrow``:
+    outputs narrow enough that the Cython epilogue checks them in one pass)."""
     act = A.get("linear" if where == "x-no-bias" else "relu")
     x, W, b, _ = _dense_case(act, shape, dtype, 5)
     if where in ("x", "x-no-bias"):

@@ -694,8 +694,9 @@ cdef Py_ssize_t _epoch(floating* flat, floating* grad, floating* s0, floating* s
 # thread). The threads meet at a spin barrier after each layer's partial products, before
 # and after the loss (each thread computes its share of the rows), and after each layer's
 # derivative but a linear last layer's (its dz is the loss gradient, whole already): 2 L + 1
-# or 2 L + 2 times per batch. The forward sums are split over the input features, so results differ from the
-# one-thread epoch's in rounding (they are the same for the same thread count).
+# or 2 L + 2 times per batch. The forward sums are split over the input features, so results
+# differ from the one-thread epoch's in rounding (they are the same for the same thread
+# count).
 # In float32, where the AVX2 build has them (FUSENN_ROWMM, ``use_rowmm``), and for batches of
 # ROWMM_MIN_BATCH to ROWMM_MAX_BATCH rows, the first layer's forward and weight-gradient
 # products go to fusenn_rowmm.h's kernels over row pointers instead of BLAS: they multiply the

@@ -281,6 +281,36 @@ def test_interrupt_keeps_the_step_count_with_the_weights(compiled_backend, monke
     assert trainer.optimizer.t == sum(calls) > 0
 
 
+@pytest.mark.parametrize("handler", ["ignore", "function", "default"])
+def test_fit_puts_back_the_sigint_handler_it_found(monkeypatch, handler):
+    """A held Ctrl-C goes to the handler that was there before the fit (ignored, a user's
+    function, or the KeyboardInterrupt of Python's default), which is in place again after."""
+    seen = []
+    before = {"ignore": signal.SIG_IGN, "function": lambda signum, frame: seen.append(signum),
+              "default": signal.default_int_handler}[handler]
+    previous = signal.signal(signal.SIGINT, before)
+    try:
+        X, y = _data(64)
+        trainer = fn.Trainer(_model(), batch_size=16, random_state=0, fast_path=False)
+        opt = trainer.optimizer
+        original = type(opt)._update
+
+        def update_then_sigint(self, *args):
+            original(self, *args)
+            signal.raise_signal(signal.SIGINT)
+
+        monkeypatch.setattr(type(opt), "_update", update_then_sigint)
+        if handler == "default":
+            with pytest.raises(KeyboardInterrupt):
+                trainer.fit(X, y, epochs=1)
+        else:
+            trainer.fit(X, y, epochs=1)  # runs on: the interrupt is ignored or handled
+        assert signal.getsignal(signal.SIGINT) == before
+        assert seen == ([signal.SIGINT] * 4 if handler == "function" else [])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 # --------------------------------------------------------------------- 10. sharing
 def test_the_same_layer_twice_is_refused():
     layer = Dense(4, 4, "relu")

@@ -19,6 +19,7 @@ Two paths give the same weights:
 from __future__ import annotations
 
 import contextlib
+import importlib
 import math
 import os
 import signal
@@ -28,6 +29,13 @@ from typing import (Any, Dict, Iterator, Iterable, List, Literal, Optional, Sequ
                     Union, cast)
 
 import numpy as np
+
+try:  # the C function that signal.signal wraps: the wrapper's conversion of the old handler
+    # to an enum member (an exception caught when the handler is a function) cost a fit
+    # 10 us per install and restore, a tenth of the Python in a one-epoch XOR fit
+    _set_signal_handler = importlib.import_module("_signal").signal
+except (ImportError, AttributeError):  # pragma: no cover - an interpreter without _signal
+    _set_signal_handler = signal.signal
 
 from . import _archive, backends
 from . import losses as _losses
@@ -783,8 +791,9 @@ class PerBatchEpoch(_EpochPath):
     def run(self, orders: Array, count: bool = True,
             interrupts: Any = None) -> Tuple[Array, Array, int]:
         """``(losses, correct, batches done)`` for the epochs of ``orders`` (one row each, as
-        :meth:`CompiledEpoch.run`); stops after the batch in which ``interrupts`` saw a Ctrl-C
-        (the step count and the weights agree at every batch boundary).
+        :meth:`CompiledEpoch.run`); a Ctrl-C that ``interrupts`` saw is delivered after the
+        batch in which it came (the step count and the weights agree at every batch
+        boundary).
 
         Parameters
         ----------
@@ -825,7 +834,9 @@ class PerBatchEpoch(_EpochPath):
                 opt._step(model.flat_params, model.flat_grads)
                 kk += 1
                 if interrupts is not None and interrupts.pending:
-                    return losses, correct, kk
+                    # raises KeyboardInterrupt, or calls the handler the fit found (which
+                    # may ignore it) and training goes on
+                    interrupts.deliver()
         return losses, correct, kk
 
 
@@ -874,21 +885,21 @@ class _InterruptsAtSafePoints:
     A KeyboardInterrupt raised between a compiled epoch's return and the update of the
     optimiser's step count, or between a per-batch update and its count, would leave ``t``
     behind the weights (and Adam's bias correction wrong on resume). While fitting, SIGINT
-    only sets :attr:`pending`; the epoch paths stop at the next batch boundary, and
-    :meth:`deliver` raises the interrupt (or calls the handler that was installed) once the
-    weights and the count agree. Only in the main thread, where Python runs signal handlers;
-    elsewhere it does nothing.
+    only sets :attr:`pending`, and :meth:`deliver` raises the interrupt (or calls the handler
+    that was installed, which may ignore it, and training goes on) once the weights and the
+    count agree: after the compiled call, or at the per-batch path's next batch boundary.
+    Only in the main thread, where Python runs signal handlers; elsewhere it does nothing.
     """
 
     def __init__(self) -> None:
         self.pending = False
-        self._old: Any = None  # the SIGINT handler to put back (signal.signal's answer)
+        self._old: Any = None  # the SIGINT handler to put back (the one replaced)
         self._installed = False
 
     def __enter__(self) -> _InterruptsAtSafePoints:
         if threading.current_thread() is threading.main_thread():
             try:
-                self._old = signal.signal(signal.SIGINT, self._hold)
+                self._old = _set_signal_handler(signal.SIGINT, self._hold)
                 self._installed = True
             except ValueError:  # pragma: no cover - signals unavailable here
                 pass
@@ -910,8 +921,8 @@ class _InterruptsAtSafePoints:
     def __exit__(self, exc_type: Optional[type], exc: Optional[BaseException],
                  tb: Any) -> Literal[False]:
         if self._installed:
-            signal.signal(signal.SIGINT, self._old if self._old is not None
-                          else signal.default_int_handler)
+            _set_signal_handler(signal.SIGINT, self._old if self._old is not None
+                                else signal.default_int_handler)
         if exc_type is None:
             self.deliver()
         return False

@@ -578,6 +578,43 @@ def _copy_back(buf, arr):
         flat[:n] = buf[:n]
 
 
+# ------------------------------------------------------- the one-thread epoch's products
+# Not part of the kernel contract: _gemm_ab on NumPy arrays, so that the tests can check its
+# paths (the plain loop, fusenn_gemm_tiny, BLAS) against NumPy in this build at any shape.
+
+def product(A, B, C, double alpha=1.0, double beta=0.0, bint ta=False, bint tb=False):
+    """``C = alpha op(A) @ op(B) + beta C`` (``op(X)`` is ``X.T`` where ``ta`` / ``tb``;
+    C-contiguous arrays of one float dtype; ``beta == 0`` ignores C) by the product that the
+    one-thread training epoch runs (below SMALL_GEMM multiply-adds a loop, or
+    fusenn_gemm_tiny where C has at most 8 columns, else BLAS)."""
+    cdef int typ = cnp.NPY_FLOAT if _kind(C, "C") == 0 else cnp.NPY_DOUBLE
+    cdef cnp.ndarray Aa = _c_array(A, "A", 2, typ, False)
+    cdef cnp.ndarray Ba = _c_array(B, "B", 2, typ, False)
+    cdef cnp.ndarray Ca = _c_array(C, "C", 2, typ, True)
+    cdef Py_ssize_t m = cnp.PyArray_DIM(Ca, 0), n = cnp.PyArray_DIM(Ca, 1)
+    cdef Py_ssize_t k = cnp.PyArray_DIM(Aa, 0 if ta else 1)
+    if cnp.PyArray_DIM(Aa, 1 if ta else 0) != m or cnp.PyArray_DIM(Ba, 1 if tb else 0) != k \
+            or cnp.PyArray_DIM(Ba, 0 if tb else 1) != n:
+        raise _ArgumentError(f"op(A) {A.shape}{'.T' if ta else ''} @ op(B) "
+                             f"{B.shape}{'.T' if tb else ''} does not give C's {C.shape}")
+    _blas_dims(m, n, k)
+    # row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T, as the epoch calls it
+    cdef char ca = c"T" if ta else c"N"
+    cdef char cb = c"T" if tb else c"N"
+    if typ == cnp.NPY_FLOAT:
+        with nogil:
+            _gemm_ab(cb, ca, <int>n, <int>m, <int>k, <float>alpha,
+                     <const float*>cnp.PyArray_DATA(Ba), <int>cnp.PyArray_DIM(Ba, 1),
+                     <const float*>cnp.PyArray_DATA(Aa), <int>cnp.PyArray_DIM(Aa, 1),
+                     <float>beta, <float*>cnp.PyArray_DATA(Ca), <int>n)
+    else:
+        with nogil:
+            _gemm_ab(cb, ca, <int>n, <int>m, <int>k, alpha,
+                     <const double*>cnp.PyArray_DATA(Ba), <int>cnp.PyArray_DIM(Ba, 1),
+                     <const double*>cnp.PyArray_DATA(Aa), <int>cnp.PyArray_DIM(Aa, 1), beta,
+                     <double*>cnp.PyArray_DATA(Ca), <int>n)
+
+
 # ------------------------------------------------------- the split epoch's row products
 # Not part of the kernel contract: the two products of fusenn_rowmm.h on NumPy arrays, so that
 # the tests can check them against NumPy in this build (with AVX2 or without) at any shape.

@@ -317,9 +317,15 @@ DEF SMALL_GEMM = 512
 cdef void _gemm_small(bint ta, bint tb, int M, int N, int K, floating alpha,
                       const floating* A, int lda, const floating* B, int ldb, floating beta,
                       floating* C, int ldc) noexcept nogil:
-    """Column-major C = alpha op(A) op(B) + beta C by the definition, for tiny sizes."""
+    """Column-major C = alpha op(A) op(B) + beta C for tiny sizes: float32 columns of C of
+    at most 8 rows (the AVX2 build) on fusenn_gemm_tiny, a vector per column; else by the
+    definition."""
     cdef int i, j, p
     cdef floating acc, av, bv
+    if floating is float:
+        if FUSENN_ROWMM and M <= 8 and (not ta or K <= FUSENN_TINY_KT):
+            fusenn_gemm_tiny(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+            return
     for j in range(N):
         for i in range(M):
             acc = 0
@@ -616,8 +622,13 @@ cdef Py_ssize_t _epoch(floating* flat, floating* grad, floating* s0, floating* s
         start = kb * bs
         m = bs if n - start > bs else n - start
         idx = perm + (kk // n_batches) * n + start
-        for i in range(m):  # gather the batch's rows
-            memcpy(a0 + i * d, X + idx[i] * d, d * sizeof(floating))
+        if d <= 16:  # gather the batch's rows (short ones by hand: a memcpy call per row
+            for i in range(m):  # cost XOR's 2 features more than the copy)
+                for j in range(d):
+                    a0[i * d + j] = X[idx[i] * d + j]
+        else:
+            for i in range(m):
+                memcpy(a0 + i * d, X + idx[i] * d, d * sizeof(floating))
         for l in range(L):
             nin = widths[l]
             nout = widths[l + 1]

@@ -24,6 +24,10 @@
    those k alone (the weight gradient's rows of the others are 0). A zero term adds nothing to
    a sum, so they give the full products' numbers to the bit.
 
+   Two helpers of the training epochs follow them: fusenn_gemm_tiny, the one-thread epoch's
+   products of at most 8 output columns and a few hundred multiply-adds (XOR's), and
+   fusenn_rowmm_sumsq, the split epoch's L2 penalty.
+
    With AVX2 and FMA (the _cykernels_avx2 build) FUSENN_ROWMM is 1; elsewhere the same
    functions are plain loops and FUSENN_ROWMM is 0 (the epoch then gathers the batch and
    calls BLAS instead; the tests check both builds' functions against NumPy). */
@@ -528,6 +532,61 @@ static inline void fusenn_rowmm_tn_active(const float* const* x, ptrdiff_t xoff,
     fusenn_rowmm_tn(x, xoff, m, K, D, ldd, n, alpha, beta, G, ldg);
 }
 #endif
+
+/* The tiny products of the one-thread epoch (XOR's 4 x 2 x 8 and the like, where a BLAS
+   call costs more than the product): column-major C (M x N, column stride ldc) =
+   alpha op(A) op(B) + beta C (beta == 0: C is not read), op(A) = A (M x K, column stride lda)
+   or A^T (ta), op(B) = B (K x N) or B^T (tb), for M <= 8 and, with ta, K <= 64
+   (FUSENN_TINY_KT). A column of C is one vector of 8 lanes (M of them used), summed over k
+   in k's order with one FMA per k, where the scalar loop took M multiply-adds and a loop per
+   element. op(A)'s columns are read under a lane mask, or first copied out of A^T's rows into
+   columns of 8 on the stack; the result is stored whole when M == 8, else through the stack
+   (AMD's masked stores are slow). Without AVX2 and FMA, the definition by the sums. */
+#define FUSENN_TINY_KT 64
+static inline void fusenn_gemm_tiny(int ta, int tb, int M, int N, int K, float alpha,
+                                    const float* A, ptrdiff_t lda, const float* B,
+                                    ptrdiff_t ldb, float beta, float* C, ptrdiff_t ldc) {
+    const ptrdiff_t bk = tb ? ldb : 1, bj = tb ? 1 : ldb;  /* op(B)[k, j] = B[k bk + j bj] */
+#if FUSENN_ROWMM
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(M),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    float cols[8 * FUSENN_TINY_KT];  /* op(A)'s columns, 8 floats apart, when ta */
+    const float* a = A;
+    ptrdiff_t ak = lda;  /* op(A)'s column k starts at a + k ak */
+    if (ta) {
+        for (int k = 0; k < K; k++)
+            for (int i = 0; i < M; i++)
+                cols[8 * k + i] = A[k + i * lda];
+        a = cols;
+        ak = 8;
+    }
+    for (int j = 0; j < N; j++) {
+        __m256 acc = _mm256_setzero_ps();
+        for (int k = 0; k < K; k++)
+            acc = _mm256_fmadd_ps(_mm256_maskload_ps(a + k * ak, mask),
+                                  _mm256_set1_ps(B[k * bk + j * bj]), acc);
+        __m256 r = _mm256_mul_ps(_mm256_set1_ps(alpha), acc);
+        if (beta != 0)
+            r = _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_maskload_ps(C + j * ldc, mask), r);
+        if (M == 8) {
+            _mm256_storeu_ps(C + j * ldc, r);
+        } else {
+            float lanes[8];
+            _mm256_storeu_ps(lanes, r);
+            for (int i = 0; i < M; i++)
+                C[i + j * ldc] = lanes[i];
+        }
+    }
+#else
+    for (int j = 0; j < N; j++)
+        for (int i = 0; i < M; i++) {
+            float acc = 0;
+            for (int k = 0; k < K; k++)
+                acc += (ta ? A[k + i * lda] : A[i + k * lda]) * B[k * bk + j * bj];
+            C[i + j * ldc] = beta == 0 ? alpha * acc : beta * C[i + j * ldc] + alpha * acc;
+        }
+#endif
+}
 
 /* The sum of squares of n float32 weights (the split epoch's L2 penalty over a thread's rows
    of W), in eight accumulators of eight float lanes (as many FMAs in flight as the core

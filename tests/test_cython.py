@@ -11,6 +11,7 @@ The tests skip when the extension is not built, unless ``FUSENN_REQUIRE_BACKENDS
 from __future__ import annotations
 
 import importlib
+import itertools
 import os
 import tracemalloc
 
@@ -526,6 +527,34 @@ def _row_product_modules():
         except ImportError:  # (built without the AVX2 twin)
             pass
     return mods
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_thread_epoch_products_match_numpy(dtype):
+    """The one-thread epoch's products (``product``: the plain loop and, for float32 outputs
+    of at most 8 columns, fusenn_gemm_tiny below 512 multiply-adds; BLAS above) against
+    NumPy in every build: each transpose, 1 to 9 output columns, inner sizes around the
+    tiny kernel's limits, alpha and beta as the epoch's plain SGD update uses them; with
+    beta 0 a NaN already in C is not read."""
+    rng = np.random.default_rng(3)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for mod in _row_product_modules():
+        for ta, tb in itertools.product((False, True), repeat=2):
+            for m, n, k in [(4, 8, 2), (4, 2, 8), (1, 1, 1), (3, 5, 7), (2, 8, 32), (1, 3, 64),
+                            (1, 2, 65), (2, 9, 4), (16, 8, 4), (5, 7, 0), (40, 8, 30)]:
+                A = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+                B = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+                a64 = (A.T if ta else A).astype(np.float64)
+                b64 = (B.T if tb else B).astype(np.float64)
+                for alpha, beta in ((1.0, 0.0), (-0.1, 1.0), (2.0, 0.5)):
+                    C0 = rng.standard_normal((m, n)).astype(dtype)
+                    C = np.full_like(C0, np.nan) if beta == 0 else C0.copy()
+                    mod.product(A, B, C, alpha, beta, ta, tb)
+                    want = alpha * (a64 @ b64) + (beta * C0 if beta else 0)
+                    np.testing.assert_allclose(C, want, rtol=tol, atol=tol * max(k, 1),
+                                               err_msg=f"{mod.__name__} {ta} {tb} {m, n, k}")
+        with bad_input(ValueError, match="does not give"):
+            mod.product(np.ones((2, 3), dtype), np.ones((2, 4), dtype), np.ones((2, 4), dtype))
 
 
 @pytest.mark.parametrize("K", [1, 7, 8, 9, 64, 65, 257, 300])

@@ -166,6 +166,44 @@ def test_divergence_leaves_finite_weights(any_backend, fast_path):
     assert np.isfinite(trainer.optimizer.state).all()
 
 
+@pytest.mark.parametrize("opt, rows", [(lambda: fn.optim.SGD(lr=0.1), 0),
+                                       (lambda: fn.optim.SGD(lr=0.1, momentum=0.9), 1),
+                                       (lambda: fn.optim.RMSprop(lr=0.1), 1),
+                                       (lambda: fn.optim.Adam(lr=0.1), 2)])
+def test_divergence_restores_the_state_rows_the_optimizer_uses(compiled_backend, opt, rows):
+    """Before each epoch the Trainer keeps the rows of the optimiser's state that its update
+    uses (none for plain SGD) and, when the epoch diverges, puts back those rows as they were
+    at its start, with the weights."""
+    from fusenn.trainer import _LastGood
+
+    X, y = _data(64)
+    model = _model()
+    trainer = fn.Trainer(model, optimizer=opt(), batch_size=8, random_state=0)
+    trainer.fit(X, y, epochs=1)
+    assert trainer.optimizer.state_rows() == rows
+    kept = _LastGood(model, trainer.optimizer)
+    assert (0 if kept.state is None else kept.state.shape[0]) == rows
+    weights, state = model.get_weights(), trainer.optimizer.state.copy()
+    trainer.optimizer.lr = 1e38  # every update overflows
+    with pytest.raises(DivergenceError, match="restored"):
+        trainer.fit(X * 100, y, epochs=1)
+    for a, b in zip(weights, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(trainer.optimizer.state[:rows], state[:rows])
+
+
+def test_a_custom_optimizer_keeps_every_state_row():
+    class Halving(fn.optim.Optimizer):  # no n_state: every row of its state counts
+        def _update(self, be, p, g, t):
+            self.state[1] += 1
+            p -= self.lr * g
+
+    opt = Halving(lr=0.1)
+    opt.setup(5, np.float64)
+    assert opt.state_rows() == 2
+    assert fn.optim.SGD().state_rows() == 0  # before setup: no state at all
+
+
 def test_the_last_update_of_a_fit_is_checked(any_backend):
     X, y = _data(32)
     model = _model()

@@ -66,7 +66,9 @@ class Optimizer:
 
     name = "optimizer"
     code: Optional[int] = None
-    n_state = 0
+    #: Rows of :attr:`state` that the update reads and writes (None: every row, for an
+    #: optimiser that does not say); see :meth:`state_rows`.
+    n_state: Optional[int] = None
 
     def __init__(self, lr: float, weight_decay: float = 0.0) -> None:
         self.lr = check_positive(lr, "learning rate lr")
@@ -88,6 +90,21 @@ class Optimizer:
         if self.state is None or self.state.shape[1] != n_params or self.state.dtype != dtype:
             self.state = np.zeros((2, n_params), dtype=dtype)  # train_epoch's layout
             self.t = 0
+
+    def state_rows(self) -> int:
+        """How many rows of :attr:`state` (from the first) the update uses: the ones a restore
+        after a diverged epoch must keep (the Trainer copies only these before each epoch).
+
+        Returns
+        -------
+        int
+            :attr:`n_state`, or every row where the optimiser does not set it; 0 before
+            :meth:`setup`.
+        """
+        if self.state is None:
+            return 0
+        rows = int(self.state.shape[0])
+        return rows if self.n_state is None else min(self.n_state, rows)
 
     def reset(self) -> None:
         """Forget the state and the step count (the next :meth:`setup` allocates afresh)."""
@@ -241,6 +258,9 @@ class SGD(Optimizer):
         h[_contract.H_MOMENTUM] = self.momentum
         h[_contract.H_NESTEROV] = float(self.nesterov)
         return h
+
+    def state_rows(self) -> int:
+        return min(super().state_rows(), 1 if self.momentum else 0)  # the velocity, if any
 
     def _update(self, be: Any, p: Array, g: Array, t: int) -> None:
         assert self.state is not None

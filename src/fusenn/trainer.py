@@ -842,12 +842,16 @@ class PerBatchEpoch(_EpochPath):
 
 class _LastGood:
     """The weights, buffers (BatchNorm's statistics) and optimiser state at the start of the
-    epoch, kept in buffers allocated once per fit, to restore when the epoch diverges."""
+    epoch, kept in buffers allocated once per fit, to restore when the epoch diverges (of the
+    state, the rows the update uses: none for plain SGD, whose unused rows cost the large
+    network two copies of its weights per epoch)."""
 
     def __init__(self, model: Sequential, optimizer: _optim.Optimizer) -> None:
         self.model, self.opt = model, optimizer
         self.params = np.empty_like(model.flat_params)
-        self.state = None if optimizer.state is None else np.empty_like(optimizer.state)
+        rows = optimizer.state_rows()
+        self.state = (None if optimizer.state is None or rows == 0
+                      else np.empty_like(optimizer.state[:rows]))
         self.buffers = model.get_buffers()
         self.t = optimizer.t
 
@@ -855,7 +859,7 @@ class _LastGood:
         np.copyto(self.params, self.model.flat_params)
         if self.state is not None:
             assert self.opt.state is not None  # the optimiser had a state when this was made
-            np.copyto(self.state, self.opt.state)
+            np.copyto(self.state, self.opt.state[:self.state.shape[0]])
         for kept, now in zip(self.buffers, self._live_buffers()):
             np.copyto(kept, now)
         self.t = self.opt.t
@@ -869,7 +873,7 @@ class _LastGood:
         np.copyto(self.model.flat_params, self.params)
         if self.state is not None:
             assert self.opt.state is not None  # the optimiser had a state when this was made
-            np.copyto(self.opt.state, self.state)
+            np.copyto(self.opt.state[:self.state.shape[0]], self.state)
         for kept, now in zip(self.buffers, self._live_buffers()):
             np.copyto(now, kept)
         self.opt.t = self.t

@@ -84,7 +84,7 @@ cdef extern from "fusenn_rowmm.h":
                                Py_ssize_t m, Py_ssize_t off, Py_ssize_t K) noexcept nogil
     double fusenn_rowmm_sumsq(const float* w, Py_ssize_t n) noexcept nogil
     int FUSENN_TINY_KT
-    void fusenn_gemm_tiny(int ta, int tb, int M, int N, int K, float alpha, const float* A,
+    bint fusenn_gemm_tiny(int ta, int tb, int M, int N, int K, float alpha, const float* A,
                           Py_ssize_t lda, const float* B, Py_ssize_t ldb, float beta, float* C,
                           Py_ssize_t ldc) noexcept nogil
 

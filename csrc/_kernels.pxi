@@ -318,13 +318,13 @@ cdef void _gemm_small(bint ta, bint tb, int M, int N, int K, floating alpha,
                       const floating* A, int lda, const floating* B, int ldb, floating beta,
                       floating* C, int ldc) noexcept nogil:
     """Column-major C = alpha op(A) op(B) + beta C for tiny sizes: float32 columns of C of
-    at most 8 rows (the AVX2 build) on fusenn_gemm_tiny, a vector per column; else by the
-    definition."""
+    at most 8 rows on fusenn_gemm_tiny (a vector per column, where the build has AVX2); else
+    by the definition."""
     cdef int i, j, p
     cdef floating acc, av, bv
     if floating is float:
-        if FUSENN_ROWMM and M <= 8 and (not ta or K <= FUSENN_TINY_KT):
-            fusenn_gemm_tiny(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+        if M <= 8 and (not ta or K <= FUSENN_TINY_KT) and \
+                fusenn_gemm_tiny(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc):
             return
     for j in range(N):
         for i in range(M):

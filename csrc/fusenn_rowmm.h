@@ -30,7 +30,8 @@
 
    With AVX2 and FMA (the _cykernels_avx2 build) FUSENN_ROWMM is 1; elsewhere the same
    functions are plain loops and FUSENN_ROWMM is 0 (the epoch then gathers the batch and
-   calls BLAS instead; the tests check both builds' functions against NumPy). */
+   calls BLAS instead; the tests check both builds' functions against NumPy), but for
+   fusenn_gemm_tiny, which there leaves the product to the epoch's own loop. */
 #ifndef FUSENN_ROWMM_H
 #define FUSENN_ROWMM_H
 
@@ -541,15 +542,15 @@ static inline void fusenn_rowmm_tn_active(const float* const* x, ptrdiff_t xoff,
    in k's order with one FMA per k, where the scalar loop took M multiply-adds and a loop per
    element. op(A)'s columns are read under a lane mask, or first copied out of A^T's rows into
    columns of 8 on the stack; the result is stored whole when M == 8, else through the stack
-   (AMD's masked stores are slow). Without AVX2 and FMA, the definition by the sums. */
+   (AMD's masked stores are slow). Returns 1; without AVX2 and FMA it computes nothing and
+   returns 0, and the caller's own loop does the product. */
 #define FUSENN_TINY_KT 64
-static inline void fusenn_gemm_tiny(int ta, int tb, int M, int N, int K, float alpha,
-                                    const float* A, ptrdiff_t lda, const float* B,
-                                    ptrdiff_t ldb, float beta, float* C, ptrdiff_t ldc) {
-    const ptrdiff_t bk = tb ? ldb : 1, bj = tb ? 1 : ldb;  /* op(B)[k, j] = B[k bk + j bj] */
+static inline int fusenn_gemm_tiny(int ta, int tb, int M, int N, int K, float alpha,
+                                   const float* A, ptrdiff_t lda, const float* B, ptrdiff_t ldb,
+                                   float beta, float* C, ptrdiff_t ldc) {
 #if FUSENN_ROWMM
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(M),
-                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const ptrdiff_t bk = tb ? ldb : 1, bj = tb ? 1 : ldb;  /* op(B)[k, j] = B[k bk + j bj] */
+    const __m256i mask = fusenn_rm_mask(M);
     float cols[8 * FUSENN_TINY_KT];  /* op(A)'s columns, 8 floats apart, when ta */
     const float* a = A;
     ptrdiff_t ak = lda;  /* op(A)'s column k starts at a + k ak */
@@ -577,14 +578,11 @@ static inline void fusenn_gemm_tiny(int ta, int tb, int M, int N, int K, float a
                 C[i + j * ldc] = lanes[i];
         }
     }
+    return 1;
 #else
-    for (int j = 0; j < N; j++)
-        for (int i = 0; i < M; i++) {
-            float acc = 0;
-            for (int k = 0; k < K; k++)
-                acc += (ta ? A[k + i * lda] : A[i + k * lda]) * B[k * bk + j * bj];
-            C[i + j * ldc] = beta == 0 ? alpha * acc : beta * C[i + j * ldc] + alpha * acc;
-        }
+    (void)ta; (void)tb; (void)M; (void)N; (void)K; (void)alpha; (void)A; (void)lda; (void)B;
+    (void)ldb; (void)beta; (void)C; (void)ldc;
+    return 0;
 #endif
 }
 

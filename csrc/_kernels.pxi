@@ -529,13 +529,17 @@ cdef double _count_correct(const floating* out, const int64_t* labels, const flo
     cdef const floating* row
     cdef const floating* trow
     cdef floating threshold = 0 if loss_code == LOSS_SIGMOID_BCE else <floating>0.5
+    cdef floating top
+    cdef bint above
     for i in range(m):
         row = out + i * k
         if loss_code == LOSS_SOFTMAX_XENT:
-            best = 0
+            best = 0  # (selects, not branches: early in training the winner is a coin toss)
+            top = row[0]
             for j in range(1, k):
-                if row[j] > row[best]:
-                    best = j
+                above = row[j] > top
+                best = j if above else best
+                top = row[j] if above else top
             count += best == labels[idx[i]]
         else:
             trow = t + idx[i] * k
